@@ -1,0 +1,40 @@
+"""Names that are contracts: window columns and the store schema that dashboards and alert rules read.
+
+Changing any of these breaks users' dashboards and alert rules. They are documented in the README.
+"""
+
+from __future__ import annotations
+
+# Columns of one HRV window, in output order (``hrvcast hrv``). In memory ``start`` is int64 epoch ms UTC;
+# it is printed as ISO 8601 UTC. ``pnn50`` is a percentage (0-100) of successive differences over 50 ms.
+WINDOW_COLUMNS: tuple[str, ...] = (
+    "start",
+    "n_beats",
+    "coverage",
+    "artifact_pct",
+    "mean_rr_ms",
+    "mean_hr_bpm",
+    "rmssd_ms",
+    "ln_rmssd",
+    "sdnn_ms",
+    "pnn50",
+    "valid",
+)
+WINDOW_FIELDS: tuple[str, ...] = WINDOW_COLUMNS[1:]  # stored as fields of measurement ``hrv``
+WINDOW_SIZES_MS: dict[str, int] = {"5min": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+
+DEFAULT_DATABASE = "biometrics"  # InfluxDB database (1.x) or bucket (2.x)
+USER_TAG = "user"  # tag on every point
+WINDOW_TAG = "window"  # tag on ``hrv`` points: "5min", "1h" or "1d"
+MODEL_TAG = "model"  # tag on ``forecast`` points: the model version that produced them
+
+M_RR = "rr"  # field ibi_ms; timestamp = time of the beat that ends the interval
+M_HRV = "hrv"  # fields WINDOW_FIELDS; timestamp = window start
+M_SLEEP = "sleep"  # fields duration_min (float), end_ms (int); timestamp = sleep onset
+M_ACTIVITY = "activity"  # fields steps (sum), heart_rate_bpm (mean); timestamp = hour start (hourly aggregates)
+M_FORECAST = "forecast"  # fields FORECAST_FIELDS; timestamp = the forecast hour
+
+RR_FIELD = "ibi_ms"
+SLEEP_FIELDS: tuple[str, ...] = ("duration_min", "end_ms")
+ACTIVITY_FIELDS: tuple[str, ...] = ("steps", "heart_rate_bpm")
+FORECAST_FIELDS: tuple[str, ...] = ("rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score")

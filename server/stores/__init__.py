@@ -1,0 +1,1 @@
+"""History stores: pick an adapter from a ``HRVCAST_STORE`` URL (see :func:`open_store`)."""

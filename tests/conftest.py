@@ -1,0 +1,47 @@
+"""Shared fixtures: real servers (session-scoped) and the shared real data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import servers
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path | None:
+    """``HRVCAST_DATA_DIR`` or ``../shared/data`` beside the repository; None when neither exists."""
+    env = os.environ.get("HRVCAST_DATA_DIR")
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real recordings; skips without them, but fails under CI where they must be present."""
+    path = shared_data_dir()
+    if path is None:
+        message = "real data not found: set HRVCAST_DATA_DIR or put shared/data beside the repository"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def influxd_server(tmp_path_factory):
+    """One real influxd for the session (tests use their own databases to stay apart)."""
+    with servers.influxd(tmp_path_factory.mktemp("influxd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory):
+    with servers.redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -1,0 +1,169 @@
+"""Real servers for tests: ``influxd`` (Debian's InfluxDB 1.6) and ``redis-server``.
+
+Each binds loopback only, on free ports, with its data in a temporary folder, and is stopped by its
+process id when the context ends. Tests that need one skip with a reason when the binary is missing,
+except under CI (``CI=true``), where a missing binary is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package {'influxdb' if name == 'influxd' else 'redis-server'})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + "; .ci/run must install it")
+        pytest.skip(message)
+    return path
+
+
+def _wait(check, what: str, proc: subprocess.Popen, log: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            if check():
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not become ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@dataclass
+class Influxd:
+    proc: subprocess.Popen
+    port: int
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def store_url(self, database: str = "biometrics") -> str:
+        return f"influxdb://127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def start(self) -> None:
+        """Start again on the same port and data folder (after :meth:`stop`)."""
+        self.proc = _launch_influxd(self.folder, self.port)
+
+
+def _launch_influxd(folder: Path, port: int) -> subprocess.Popen:
+    binary = require_binary("influxd")
+    config = folder / "influxdb.conf"
+    if not config.exists():
+        rpc_port = free_port()
+        config.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{folder}/meta"
+[data]
+  dir = "{folder}/data"
+  wal-dir = "{folder}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+"""
+        )
+    log = folder / "influxd.log"
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [binary, "-config", str(config)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as resp:
+            return resp.status == 204
+
+    try:
+        _wait(ready, "influxd", proc, log)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def influxd(folder: Path) -> Iterator[Influxd]:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = Influxd(_launch_influxd(folder, port), port, folder)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Redis:
+    proc: subprocess.Popen
+    port: int
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[Redis]:
+    binary = require_binary("redis-server")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = folder / "redis.log"
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
+         "--appendonly", "no", "--protected-mode", "yes", "--logfile", str(log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.touch()
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    try:
+        _wait(ready, "redis-server", proc, log)
+        yield Redis(proc, port)
+    finally:
+        _stop(proc)
