@@ -1,0 +1,38 @@
+"""What the model needs to know about one user: hourly HRV windows and optional covariates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from model.schema import WINDOW_COLUMNS
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """One user's history, every frame sorted by time with int64 epoch-ms UTC time columns.
+
+    windows:  model.schema.WINDOW_COLUMNS, one row per hour that has beats (missing hours are absent)
+    sleep:    start, end, duration_min (sleep episodes); may be empty
+    activity: time (hour start), steps, heart_rate_bpm; may be empty
+    """
+
+    user: str
+    windows: pd.DataFrame
+    sleep: pd.DataFrame = field(default_factory=lambda: _empty(("start", "end", "duration_min")))
+    activity: pd.DataFrame = field(default_factory=lambda: _empty(("time", "steps", "heart_rate_bpm")))
+
+    @property
+    def last_observed_ms(self) -> int | None:
+        """Start of the newest hourly window, or None when there is none."""
+        if self.windows.empty:
+            return None
+        return int(self.windows["start"].iloc[-1])
+
+
+EMPTY_WINDOWS = _empty(WINDOW_COLUMNS)
