@@ -1,0 +1,30 @@
+# hrvcast server and scorer image (CPU only). Built by docker-compose.yml; not built on the project's CI
+# machines (no container engine there): tests/grafana checks that every path copied here exists.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HRVCAST_MODEL=/app/model/checkpoints/burnout-default.pt \
+    HRVCAST_STORE=sqlite:////app/var/hrvcast.sqlite
+
+WORKDIR /app
+
+# The CPU build of torch first, from PyTorch's CPU index: the default index would pull the CUDA build.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+
+COPY pyproject.toml README.md gunicorn.conf.py ./
+COPY model ./model
+COPY server ./server
+# Editable, so the checkpoint under /app/model/checkpoints and gunicorn.conf.py stay where settings look.
+RUN pip install -e . \
+    && useradd --system --uid 10001 --home-dir /app hrvcast \
+    && mkdir -p /app/var \
+    && chown hrvcast /app/var
+
+USER hrvcast
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"
+CMD ["hrvcast", "serve", "--host", "0.0.0.0", "--port", "8000"]

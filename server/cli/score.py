@@ -1,0 +1,173 @@
+"""``hrvcast score``: forecasts and fatigue scores for every user; ``--write-back`` stores them for alert rules.
+
+Once:        hrvcast score                       (prints a table, writes nothing)
+             hrvcast score --write-back          (also writes the ``forecast`` measurement)
+As a worker: hrvcast score --write-back --every 15m   (stops cleanly on SIGTERM or Ctrl-C, exit status 0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+from server.settings import Settings
+
+log = logging.getLogger("hrvcast.score")
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+
+
+def duration_s(text: str) -> float:
+    """``15m`` -> 900.0; units s, m, h, d (argparse type: a bad value is a clear usage error)."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use a positive number with s, m, h or d, e.g. 30s, 15m, 1h, 7d"
+        )
+    return float(match.group(1)) * _UNITS_S[match.group(2)]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "score",
+        help="forecast and score every user; --write-back stores the forecast for Grafana alert rules",
+        description="Forecast the next hours of HRV and the fatigue score for every user of HRVCAST_STORE. "
+        "With --write-back the forecast hours go into the `forecast` measurement (tags user, model), where "
+        "the red-zone alert rule reads them; re-running writes the same points, never duplicates.",
+    )
+    parser.add_argument("--write-back", action="store_true", help="write the forecast measurement to the store")
+    parser.add_argument(
+        "--every",
+        type=duration_s,
+        metavar="DURATION",
+        help="keep scoring every DURATION (e.g. 15m) until SIGTERM/Ctrl-C; default: one round",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        dest="users",
+        metavar="ID",
+        help="score only this user (repeatable); default: every user in the store",
+    )
+    parser.add_argument("--model", metavar="PATH", help="checkpoint to use (default: HRVCAST_MODEL)")
+    parser.add_argument("--horizon", type=int, default=24, metavar="HOURS", help="hours ahead (default 24)")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, metavar="N", help="users per forward pass and store read (default 256)"
+    )
+    parser.add_argument(
+        "--windows-since",
+        type=duration_s,
+        default=duration_s("24h"),
+        metavar="DURATION",
+        help="first round: window the beats of the last DURATION first (default 24h)",
+    )
+    parser.add_argument(
+        "--windows-overlap",
+        type=duration_s,
+        default=duration_s("1h"),
+        metavar="DURATION",
+        help="later rounds: window beats stamped since the previous round minus DURATION "
+        "(default 1h, for gateways that upload in batches)",
+    )
+    parser.add_argument(
+        "--active-within",
+        type=duration_s,
+        default=duration_s("7d"),
+        metavar="DURATION",
+        help="skip users whose newest hourly window is older than DURATION (default 7d)",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("table", "jsonl", "none"),
+        default="table",
+        help="what to print per round on stdout (default table; a worker logs a summary anyway)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from model.forecast import Forecaster
+    from model.ids import validate_user
+    from server.scorer import Scorer, describe, run_every
+    from server.stores import open_store
+
+    users = [validate_user(u) for u in args.users] if args.users else None
+    forecaster = Forecaster.load(args.model or settings.model)
+    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    scorer = Scorer(
+        store,
+        forecaster,
+        write_back=args.write_back,
+        batch_size=args.batch_size,
+        windows_since_ms=int(args.windows_since * 1000),
+        windows_overlap_ms=int(args.windows_overlap * 1000),
+        active_within_ms=int(args.active_within * 1000),
+        horizon_h=args.horizon,
+    )
+    stop = threading.Event()
+    started = [time.monotonic()]
+
+    def report(result) -> None:
+        log.info("%s", describe(result, time.monotonic() - started[0]))
+        _print(result, args.output)
+        started[0] = time.monotonic()
+
+    try:
+        if args.every is None:
+            report(scorer.run_round(stop, users))
+            return 0
+        previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            log.info(
+                "scoring every %.0f s with model %s (write-back %s); SIGTERM stops after the batch in flight",
+                args.every,
+                forecaster.version,
+                "on" if args.write_back else "off",
+            )
+            run_every(scorer, args.every, stop, report, users)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("stopped")
+        return 0
+    finally:
+        store.close()
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print(result, output: str) -> None:
+    from server.scorer import fmt_score
+
+    if output == "jsonl":
+        for r in result.rows:
+            print(
+                json.dumps(
+                    {
+                        "user": r.user,
+                        "zone": r.zone,
+                        "score": r.score,
+                        "min_score": r.min_score,
+                        "min_zone": r.min_zone,
+                        "first_ms": r.first_ms,
+                        "last_observed_ms": r.last_observed_ms,
+                    }
+                )
+            )
+    elif output == "table":
+        print(f"{'user':<24} {'zone':<12} {'score':>5} {'lowest':>6}  {'forecast from':<20} last observed")
+        for r in result.rows:
+            print(
+                f"{r.user:<24} {r.zone:<12} {fmt_score(r.score):>5} {fmt_score(r.min_score):>6}  "
+                f"{_iso(r.first_ms):<20} {_iso(r.last_observed_ms)}"
+            )
+    sys.stdout.flush()

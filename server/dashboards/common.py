@@ -1,0 +1,123 @@
+"""Pieces every generated dashboard and alert rule shares: data source uids, queries, zone thresholds.
+
+The data source uids are contracts with ``grafana-provisioning/datasources/hrvcast.yaml``; the zone
+colours and bounds come from :mod:`model.zones` only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models import dashboard as model
+
+from model.errors import UnknownTarget
+from model.zones import ZONES, grafana_thresholds
+from server.targets import TARGET_NAMES, TARGETS
+
+# Data source uids provisioned by grafana-provisioning/datasources/hrvcast.yaml.
+HRVCAST_UID = "hrvcast"  # simPod JSON data source -> /grafana on the hrvcast server
+INFINITY_UID = "hrvcast-rest"  # Infinity -> /api/v1 on the hrvcast server (backend parser: alerting works)
+INFLUX_FLUX_UID = "influxdb-flux"  # InfluxDB 2, Flux
+INFLUX_INFLUXQL_UID = "influxdb-influxql"  # InfluxDB 1.x, or 2.x through its v1 API, InfluxQL
+
+SIMPOD_TYPE = "simpod-json-datasource"
+INFINITY_TYPE = "yesoreyeram-infinity-datasource"
+INFLUX_TYPE = "influxdb"
+
+HRVCAST = model.DataSourceRef(type_val=SIMPOD_TYPE, uid=HRVCAST_UID)
+UNITS = {t.name: t.unit for t in TARGETS}
+
+
+class SimpodQuery(cogvariants.Dataquery):
+    """One simPod JSON query: a target name and a payload in code mode.
+
+    The payload is kept as JSON text (the plugin's code mode) so Grafana interpolates ``$user`` with its
+    ``json`` format: a multi-value variable becomes a JSON list, a single value a plain string. In builder
+    mode every value is interpolated as a regex (``(u1|u2)``), which no server can read back.
+    """
+
+    def __init__(self, ref_id: str, target: str, payload: str, hide: bool = False) -> None:
+        self.ref_id = ref_id
+        self.target = target
+        self.payload = payload
+        self.hide = hide
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "refId": self.ref_id,
+            "datasource": HRVCAST.to_json(),
+            "editorMode": "code",
+            "target": self.target,
+            "payload": self.payload,
+        }
+        if self.hide:
+            out["hide"] = True
+        return out
+
+
+class Query(cogbuilder.Builder[cogvariants.Dataquery]):
+    """Builder wrapper so SDK panels accept a :class:`SimpodQuery` like any generated query type."""
+
+    def __init__(self, query: SimpodQuery) -> None:
+        self._query = query
+
+    def build(self) -> cogvariants.Dataquery:
+        return self._query
+
+
+def hrvcast_query(ref_id: str, target: str, user_var: str = "user", *, multi: bool = False) -> Query:
+    """Query ``target`` for the user(s) in the dashboard variable ``user_var``.
+
+    Single: ``{"user": "$user"}`` becomes ``{"user": "u1"}``; multi: ``{"user": $users}`` becomes
+    ``{"user": ["u1", "u2"]}`` (Grafana's json format of a multi-value variable is a list).
+    """
+    if target not in TARGET_NAMES:  # a typo here would otherwise surface only as a panel error
+        raise UnknownTarget(f"target {target!r} is not served by hrvcast: use one of {', '.join(TARGET_NAMES)}")
+    payload = f'{{"user": ${user_var}}}' if multi else f'{{"user": "${user_var}"}}'
+    return Query(SimpodQuery(ref_id, target, payload))
+
+
+def zone_thresholds() -> dash.ThresholdsConfig:
+    """The zones of :mod:`model.zones` as a thresholds builder (red below 40, yellow, green from 70)."""
+    config = grafana_thresholds()
+    steps = [model.Threshold(value=s["value"], color=s["color"]) for s in config["steps"]]
+    return dash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+def zone_mappings() -> list[model.ValueMapping]:
+    """Text values of the ``fatigue_zone`` target shown in their zone colour."""
+    options = {
+        z.name: model.ValueMappingResult(text=f"{z.name} ({z.meaning})", color=z.color, index=i)
+        for i, z in enumerate(ZONES)
+    }
+    options["calibrating"] = model.ValueMappingResult(text="calibrating", color="blue", index=len(ZONES))
+    return [model.ValueMap(options=options)]
+
+
+def users_variable(name: str, *, multi: bool) -> dash.QueryVariable:
+    """A variable listing users through the data source's ``/variable`` with payload ``{"target": "users"}``."""
+    variable = (
+        dash.QueryVariable(name)
+        .label("User" if not multi else "Users")
+        .datasource(HRVCAST)
+        .query({"query": json.dumps({"target": "users"}), "format": "json"})
+        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+    if multi:  # every user by default: the overview is for spotting anyone in the red
+        all_users = model.VariableOption(selected=True, text=["All"], value=["$__all"])
+        variable = variable.multi(True).include_all(True).current(all_users)
+    return variable
+
+
+def to_json(builder: dash.Dashboard) -> dict:
+    """The dashboard as plain JSON data (what Grafana's file provider reads)."""
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    board = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    for number, panel in enumerate(board.get("panels", []), start=1):  # the SDK leaves ids unset (or 0)
+        panel["id"] = number
+    return board

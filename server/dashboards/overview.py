@@ -1,0 +1,156 @@
+"""The overview dashboard: every user's fatigue score, now and at its lowest over the next 24 h."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as model
+
+from model.zones import RED_BELOW
+from server.dashboards import user
+from server.dashboards.common import UNITS, hrvcast_query, users_variable, zone_mappings, zone_thresholds
+
+UID = "hrvcast-overview"
+TITLE = "hrvcast: overview"
+USER_LINK = f"/d/{user.UID}?var-user=${{__field.labels.user}}&${{__url_time_range}}"
+
+
+def _user_link() -> dash.DashboardLink:
+    return dash.DashboardLink("Open ${__field.labels.user}").url(USER_LINK)
+
+
+def _by_user_name() -> model.DynamicConfigValue:
+    # Series carry the label user="..." and a display name from the server ("score u1"); an override is
+    # needed to replace it, as field config from the data source wins over panel defaults.
+    return model.DynamicConfigValue(id_val="displayName", value="${__field.labels.user}")
+
+
+def lowest_panel() -> stat.Panel:
+    """One tile per user: the lowest hourly score of the next 24 h, coloured by zone."""
+    return (
+        stat.Panel()
+        .title("Lowest fatigue score in the next 24 h")
+        .description(
+            f"One tile per user, coloured by zone; red (below {RED_BELOW:.0f}) is what alerts page on. "
+            "Click a tile for that user's dashboard."
+        )
+        .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
+        .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
+        .override_by_regexp(".*", [_by_user_name()])
+        .unit(UNITS["fatigue_score"])
+        .min(0)
+        .max(100)
+        .decimals(0)
+        .thresholds(zone_thresholds())
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .graph_mode(cm.BigValueGraphMode.AREA)
+        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
+        .data_links([_user_link()])
+        .span(24)
+        .height(6)
+    )
+
+
+def table_panel() -> table.Panel:
+    """One row per user from ``fatigue_zone``: the 24 h score, the lowest hourly score ahead and the zone."""
+    organize = model.DataTransformerConfig(
+        id_val="organize",
+        options={
+            "indexByName": {"user": 0, "zone": 1, "score": 2, "min_score": 3, "Time": 4},
+            "renameByName": {
+                "user": "User",
+                "zone": "Zone",
+                "score": "Score, next 24 h",
+                "min_score": "Lowest hour, next 24 h",
+                "Time": "Forecast from",
+            },
+        },
+    )
+    colored = [
+        model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
+        model.DynamicConfigValue(id_val="decimals", value=0),
+        model.DynamicConfigValue(id_val="thresholds", value=zone_thresholds().build()),
+    ]
+    return (
+        table.Panel()
+        .title("Fatigue by user")
+        .description(
+            "Per user: the fatigue score of the next 24 h, its lowest hour and the zone; lowest first. "
+            "Users with too little history show as calibrating, without a score."
+        )
+        .with_target(hrvcast_query("A", "fatigue_zone", "users", multi=True))
+        .with_transformation(organize)
+        .override_by_name("Score, next 24 h", colored)
+        .override_by_name("Lowest hour, next 24 h", colored)
+        .override_by_name(
+            "Zone",
+            [
+                model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-text"}),
+                model.DynamicConfigValue(id_val="mappings", value=[m.to_json() for m in zone_mappings()]),
+            ],
+        )
+        .override_by_name(
+            "User",
+            [
+                model.DynamicConfigValue(
+                    id_val="links",
+                    value=[
+                        {
+                            "title": "Open ${__value.text}",
+                            "url": f"/d/{user.UID}?var-user=${{__value.text}}&${{__url_time_range}}",
+                        }
+                    ],
+                )
+            ],
+        )
+        .sort_by([cb.TableSortByFieldState().display_name("Lowest hour, next 24 h").desc(False)])
+        .span(10)
+        .height(12)
+    )
+
+
+def scores_panel() -> timeseries.Panel:
+    """Every user's hourly score forecast over the zone areas."""
+    return (
+        timeseries.Panel()
+        .title("Fatigue score forecast, all users")
+        .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
+        .override_by_regexp(".*", [_by_user_name()])
+        .unit(UNITS["fatigue_score"])
+        .min(0)
+        .max(100)
+        .decimals(0)
+        .thresholds(zone_thresholds())
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
+        .data_links([_user_link()])
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.ASCENDING))
+        .span(14)
+        .height(12)
+    )
+
+
+def build() -> dash.Dashboard:
+    return (
+        dash.Dashboard(TITLE)
+        .uid(UID)
+        .description(
+            "Fatigue score forecasts for every user, coloured by zone (green primed, yellow strain, red burnout risk)."
+        )
+        .tags(["hrvcast", "fatigue"])
+        .editable()
+        .timezone("browser")
+        .time("now-1h", "now+24h")
+        .refresh("5m")
+        .with_variable(users_variable("users", multi=True))
+        .with_panel(lowest_panel())
+        .with_panel(table_panel())
+        .with_panel(scores_panel())
+        .link(
+            dash.DashboardLink("User dashboards")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags(["hrvcast"])
+            .keep_time(True)
+        )
+    )
