@@ -79,3 +79,9 @@ class SettingsError(HrvcastError):
     """A ``HRVCAST_*`` setting has a bad value: names the variable, the value and what is accepted."""
 
     code = "settings_error"
+
+
+class BadHorizon(HrvcastError):
+    """A forecast horizon outside what the loaded model was trained for: names the range it accepts."""
+
+    code = "bad_horizon"
