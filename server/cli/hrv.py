@@ -1,0 +1,120 @@
+"""``hrvcast hrv FILE``: HRV per window of an RR file, printed as CSV or JSON lines (nothing is stored).
+
+hrvcast hrv RR.csv --window 1h --output csv
+hrvcast hrv nsr001_rr_secs.txt --format physionet --start 2000-01-03T09:00:00Z --output jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from model.cleaning import CleaningConfig
+from model.hrv import DEFAULT_VALIDITY, HrvConfig
+from model.schema import WINDOW_SIZES_MS
+from server.settings import Settings
+
+
+def add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``hrvcast hrv`` and ``hrvcast ingest``: how to read the RR file."""
+    from model.readers import FORMATS
+
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", *FORMATS),
+        help="file format (default auto: detected from the first lines, and reported)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="ISO-TIME",
+        help="clock of a format that has none (plain, physionet, polar), e.g. 2026-11-10T07:00:00Z",
+    )
+    parser.add_argument("--start-date", metavar="YYYY-MM-DD", help="calendar date of MMASH's day 1 (UTC)")
+    parser.add_argument("--units", choices=("ms", "s"), help="interval units (default: from the median)")
+    parser.add_argument("--subject", metavar="CODE", help="Welltory user_code to read from a multi-user file")
+    parser.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="skip malformed lines and report how many, instead of stopping at the first",
+    )
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-ibi-ms",
+        type=float,
+        default=CleaningConfig.min_ibi_ms,
+        help="shortest physiological interval (default 300)",
+    )
+    parser.add_argument(
+        "--max-ibi-ms",
+        type=float,
+        default=CleaningConfig.max_ibi_ms,
+        help="longest physiological interval (default 2000)",
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        metavar="FRACTION",
+        help="coverage below which a window is invalid (default: 0.5 for 5min and 1h, 0 for 1d)",
+    )
+
+
+def config_from(args: argparse.Namespace) -> HrvConfig:
+    cleaning = replace(CleaningConfig(), min_ibi_ms=args.min_ibi_ms, max_ibi_ms=args.max_ibi_ms)
+    validity = dict(DEFAULT_VALIDITY)
+    if args.min_coverage is not None:
+        validity = {name: replace(rule, min_coverage=args.min_coverage) for name, rule in validity.items()}
+    return HrvConfig(cleaning=cleaning, validity=validity)
+
+
+def report_reading(path: Path, requested: str, rec) -> None:
+    if requested == "auto":
+        print(f"{path}: read as {rec.format}", file=sys.stderr)
+    if rec.skipped_lines:
+        print(f"{path}: skipped {rec.skipped_lines} bad line(s)", file=sys.stderr)
+    if not rec.has_clock:
+        print(f"{path}: the file has no clock; times count from 1970-01-01T00:00:00Z (pass --start)", file=sys.stderr)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "hrv",
+        help="print HRV per window (RMSSD, SDNN, pNN50, quality) of an RR file",
+        description="Read an RR file, clean it (range filter, gaps, Lipponen & Tarvainen 2019 artifact "
+        "correction) and print one row per window: start, n_beats, coverage, artifact_pct, mean_rr_ms, "
+        "mean_hr_bpm, rmssd_ms, ln_rmssd, sdnn_ms, pnn50, valid.",
+    )
+    parser.add_argument("file", type=Path, help="RR file")
+    parser.add_argument("--window", default="1h", choices=tuple(WINDOW_SIZES_MS), help="window size (default 1h)")
+    parser.add_argument("--output", default="csv", choices=("csv", "jsonl"), help="output format (default csv)")
+    add_reader_options(parser)
+    add_config_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from model.hrv import compute_windows, windows_to_csv, windows_to_jsonl
+    from model.readers import read_rr
+
+    rec = read_rr(
+        args.file,
+        args.format,
+        start=args.start,
+        start_date=args.start_date,
+        units=args.units,
+        skip_bad_lines=args.skip_bad_lines,
+        subject=args.subject,
+    )
+    report_reading(args.file, args.format, rec)
+    if rec.sdnn is not None and not rec.sdnn.empty and rec.epoch_ms.size == 0:
+        print(
+            f"{args.file}: {len(rec.sdnn)} SDNN samples and no beats; SDNN is not RMSSD, no window to print",
+            file=sys.stderr,
+        )
+    windows = compute_windows(rec.epoch_ms, rec.ibi_ms, args.window, config_from(args))
+    sys.stdout.write(windows_to_csv(windows) if args.output == "csv" else windows_to_jsonl(windows))
+    return 0

@@ -1,0 +1,75 @@
+"""``hrvcast ingest --user ID FILE``: raw beats, HRV windows (1h and 1d), sleep and activity into HRVCAST_STORE.
+
+    hrvcast ingest --user demo-1 var/demo/demo-1.csv --sleep var/demo/demo-1.sleep.csv \
+        --activity var/demo/demo-1.activity.csv
+    hrvcast ingest --user mmash-1 RR.csv --start-date 2020-03-02 --sleep sleep.csv --actigraph Actigraph.csv
+
+Everything is read and validated before anything is written; re-ingesting the same files changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from server.cli.hrv import add_config_options, add_reader_options, config_from
+from server.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="store an RR file's beats, HRV windows and covariates for one user",
+        description="Write raw beats (measurement rr), hourly and daily HRV windows (hrv), sleep episodes "
+        "(sleep) and hourly activity (activity) of one user into HRVCAST_STORE.",
+    )
+    parser.add_argument("file", type=Path, help="RR file")
+    parser.add_argument("--user", required=True, help="user id (letters, digits, _ . -; up to 64)")
+    parser.add_argument(
+        "--sleep", type=Path, metavar="FILE", help="sleep episodes: generic start,end CSV or MMASH sleep.csv (detected)"
+    )
+    parser.add_argument("--activity", type=Path, metavar="FILE", help="generic time,steps,heart_rate_bpm CSV")
+    parser.add_argument(
+        "--actigraph", type=Path, metavar="FILE", help="MMASH Actigraph.csv (hourly steps sum and mean heart rate)"
+    )
+    add_reader_options(parser)
+    add_config_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from model.ids import validate_user
+    from server.ingest import ingest_file
+    from server.stores import open_store
+
+    validate_user(args.user)
+    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    try:
+        report = ingest_file(
+            store,
+            args.user,
+            args.file,
+            fmt=args.format,
+            start=args.start,
+            start_date=args.start_date,
+            units=args.units,
+            skip_bad_lines=args.skip_bad_lines,
+            subject=args.subject,
+            sleep=args.sleep,
+            activity=args.activity,
+            actigraph=args.actigraph,
+            config=config_from(args),
+        )
+    finally:
+        store.close()
+    if args.format == "auto":
+        print(f"{args.file}: read as {report.format}", file=sys.stderr)
+    if report.skipped_lines:
+        print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
+    windows = ", ".join(f"{n} {w} windows" for w, n in report.windows.items())
+    print(
+        f"{args.user}: {report.beats_written} beats, {windows or 'no windows'}, {report.sleep} sleep episodes, "
+        f"{report.activity} activity hours, {report.sdnn_samples} SDNN samples -> {store.url}"
+    )
+    return 0
