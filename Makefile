@@ -1,0 +1,48 @@
+# hrvcast: every target a newcomer needs. `make run` and `make test` are the two commands in the README.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HRVCAST := $(VENV)/bin/hrvcast
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DATA_DIR ?= $(if $(HRVCAST_DATA_DIR),$(HRVCAST_DATA_DIR),../shared/data)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test lint bench train coreml dashboards clean
+
+install: $(STAMP)  ## create .venv and install hrvcast editable with dev extras (a repeat is a no-op)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install  ## demo data + default model if missing, then gunicorn on $(HOST):$(PORT)
+	$(HRVCAST) bootstrap --host $(HOST) --port $(PORT)
+	$(HRVCAST) serve --host $(HOST) --port $(PORT)
+
+test: install  ## the whole test suite (starts real influxd and redis-server on loopback)
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check server model tests bench
+	$(VENV)/bin/ruff format --check server model tests bench
+
+bench: install  ## speed and memory figures, each beside its peer measured in the same run
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+train: install  ## reproduce the shipped default checkpoint from ../shared/data and synthetic users
+	$(HRVCAST) train --data-dir $(DATA_DIR) --synthetic 20 --out model/checkpoints/burnout-default.pt
+
+coreml: install  ## export the default checkpoint to dist/BurnoutPredictor.mlpackage
+	$(HRVCAST) export-coreml
+
+dashboards: install  ## regenerate dashboards/*.json from Python
+	$(HRVCAST) dashboards --out dashboards
+
+clean:  ## remove build outputs, caches and local data (keeps .venv)
+	rm -rf dist build var .pytest_cache .ruff_cache .benchmarks *.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
