@@ -1,0 +1,49 @@
+"""``hrvcast serve``: run the server under gunicorn with the project's ``gunicorn.conf.py``.
+
+    hrvcast serve [--host 127.0.0.1] [--port 8000] [--workers N]
+
+Listening beyond loopback needs ``HRVCAST_API_TOKEN`` (or ``HRVCAST_ALLOW_ANONYMOUS=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from server.auth import check_exposure
+from server.settings import Settings
+
+CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve the Grafana data source and REST API (gunicorn)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default HRVCAST_WORKERS or the core count)"
+    )
+    p.set_defaults(func=run)
+
+
+def gunicorn_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", f"{host}:{args.port}"]
+    workers = args.workers or settings.workers
+    if workers:
+        argv += ["--workers", str(workers)]
+    return argv
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    check_exposure([args.host], settings)  # fail here with one clear line, before gunicorn starts
+    argv = gunicorn_argv(args, settings)
+    os.execv(argv[0], argv)  # gunicorn takes over this process: signals reach its master directly
+    return 0  # pragma: no cover

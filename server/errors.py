@@ -1,0 +1,127 @@
+"""The one place that turns errors into HTTP replies: JSON ``{"message": ..., "error": ...}``.
+
+Grafana shows ``message`` in the panel. Statuses: 400 bad request, 404 unknown thing, 422 valid JSON that
+cannot be processed, 503 try again later. 401 belongs to authentication alone (``server/auth.py``): Grafana's
+proxy turns any upstream 401 into "Authentication to data source failed", which would hide the real error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from marshmallow import ValidationError
+
+from model import errors
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+# Most specific class first: the first match wins.
+STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
+    (errors.StoreWriteFailed, 503),
+    (errors.StoreUnavailable, 503),
+    (errors.CheckpointError, 503),
+    (errors.BadUserId, 400),
+    (errors.BadHorizon, 400),
+    (errors.UnknownTarget, 400),
+    (errors.UnknownFormat, 400),
+    (errors.BadRRFile, 422),
+    (errors.InsufficientHistory, 422),
+    (errors.UnknownUser, 404),
+    (errors.ExportError, 500),
+    (errors.SettingsError, 500),
+)
+
+
+class BadRequest(errors.HrvcastError):
+    """A request body or query string that fails its schema; ``message`` names every bad field."""
+
+    code = "bad_request"
+
+
+class Unauthorized(errors.HrvcastError):
+    """Missing or wrong credentials: the only error answered with 401."""
+
+    code = "unauthorized"
+
+
+def status_of(exc: errors.HrvcastError) -> int:
+    if isinstance(exc, BadRequest):
+        return 400
+    if isinstance(exc, Unauthorized):
+        return 401
+    for cls, status in STATUS_OF:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def body(message: str, code: str) -> dict[str, str]:
+    return {"message": message, "error": code}
+
+
+def flatten_validation(messages: object, prefix: str = "") -> list[str]:
+    """marshmallow's nested messages as ``field.path: problem`` lines, for a panel to show."""
+    if isinstance(messages, dict):
+        lines: list[str] = []
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            lines.extend(flatten_validation(value, name))
+        return lines
+    if isinstance(messages, list | tuple):
+        if all(isinstance(m, str) for m in messages):
+            return [f"{prefix}: {' '.join(messages)}" if prefix else " ".join(messages)]
+        lines = []
+        for item in messages:
+            lines.extend(flatten_validation(item, prefix))
+        return lines
+    return [f"{prefix}: {messages}" if prefix else str(messages)]
+
+
+def bad_request_from(exc: ValidationError, where: str) -> BadRequest:
+    detail = "; ".join(flatten_validation(exc.messages))
+    return BadRequest(f"invalid {where}: {detail}")
+
+
+def register(app: Flask, on_error: Callable[[errors.HrvcastError], None] | None = None) -> None:
+    """Install the handlers; every error leaves as JSON with the status above. ``on_error`` sees each
+    application error first (the app counts store failures with it)."""
+    from flask import jsonify  # here, so that the pure protocol layer can use the helpers without Flask
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(errors.HrvcastError)
+    def _hrvcast(exc: errors.HrvcastError):
+        if on_error is not None:
+            on_error(exc)
+        status = status_of(exc)
+        if status >= 500:
+            log.error("request failed: %s", exc.message, extra={"error": exc.code})
+        response = jsonify(body(exc.message, exc.code))
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="hrvcast"'
+        return response, status
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        err = bad_request_from(exc, "request")
+        return jsonify(body(err.message, err.code)), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        if status == 401:  # never produced by the app itself; keep 401 for authentication only
+            status = 400
+        code = (exc.name or "http_error").lower().replace(" ", "_")
+        response = jsonify(body(exc.description or exc.name, code))
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception):  # a bug, not bad input: log the traceback, answer 500 with a request id
+        log.exception("unhandled error")
+        return jsonify(body("internal error: see the server log for this request id", "internal_error")), 500

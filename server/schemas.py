@@ -1,0 +1,272 @@
+"""marshmallow schemas for every request body and query string, and for the REST replies (OpenAPI).
+
+Rules that Grafana's plugins need: unknown keys are ignored (Grafana adds new ones every release), numbers
+sent as strings by the builder mode are accepted ("24"), a user may come as one id, a list of ids, or a
+Grafana multi-value string (``u1,u2`` or ``{u1,u2}``). Every user id is checked against
+:data:`model.ids.USER_ID_PATTERN`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from datetime import UTC, datetime
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from model.errors import BadUserId
+from model.ids import validate_user
+
+MAX_HORIZON_H = 168  # the service checks the loaded model's own horizon as well
+MAX_BEATS = 200_000  # one push: about two days of beats
+QUANTILES = ("p10", "p50", "p90")
+
+
+class Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+@functools.cache
+def instance(cls: type[Schema]) -> Schema:
+    """One shared instance per schema class: loading keeps no state on the instance, and building one per
+    request cost more than the load itself on the warm path."""
+    return cls()
+
+
+def _split_ids(text: str) -> list[str]:
+    # Grafana formats a multi-value variable as "u1,u2" or "{u1,u2}"; ids never contain ",{}" or spaces.
+    stripped = text.strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        stripped = stripped[1:-1]
+    return [part.strip() for part in stripped.split(",") if part.strip()]
+
+
+class Users(fields.Field):
+    """One user id, a list of ids or a multi-value string -> a tuple of valid, unique ids in order."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            items: list = _split_ids(value)
+        elif isinstance(value, list | tuple):
+            items = []
+            for item in value:
+                items.extend(_split_ids(item) if isinstance(item, str) else [item])
+        else:
+            raise ValidationError("must be a user id or a list of user ids")
+        users: list[str] = []
+        for item in items:
+            try:
+                user = validate_user(item)
+            except BadUserId as exc:
+                raise ValidationError(exc.message) from None
+            if user not in users:
+                users.append(user)
+        return tuple(users)
+
+
+class OneUser(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return validate_user(text)
+        except BadUserId as exc:
+            raise ValidationError(exc.message) from None
+
+
+class Quantiles(fields.Field):
+    """``["p10", "p90"]`` or ``"p10,p90"`` -> a tuple in canonical order."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = _split_ids(value) if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(q, str) for q in items):
+            raise ValidationError(f"must be a list of quantile names from {', '.join(QUANTILES)}")
+        bad = [q for q in items if q not in QUANTILES]
+        if bad:
+            raise ValidationError(f"unknown quantile(s) {', '.join(map(repr, bad))}: use {', '.join(QUANTILES)}")
+        return tuple(q for q in QUANTILES if q in items) or QUANTILES
+
+
+class EpochMs(fields.Field):
+    """A time as ISO 8601 (``2026-01-01T00:00:00.000Z``; no zone = UTC) or as epoch milliseconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("must be an ISO 8601 time or epoch milliseconds")
+        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            number = float(value)
+            if not math.isfinite(number) or abs(number) > 1e15:
+                raise ValidationError(f"{value!r} is not a time in epoch milliseconds")
+            return int(number)
+        if not isinstance(value, str):
+            raise ValidationError("must be an ISO 8601 time or epoch milliseconds")
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"{value!r} is not an ISO 8601 time such as 2026-01-01T00:00:00Z") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return round(parsed.timestamp() * 1000)
+
+
+class JsonObject(fields.Field):
+    """A payload: an object, or (code editor, older plugins) a string holding a JSON object."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValidationError(
+                    f"payload is not valid JSON ({exc.msg} at character {exc.pos}): a variable with quotes "
+                    'or backslashes breaks it; write it as {"user": "$user"} with a plain user id'
+                ) from None
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError('payload must be a JSON object such as {"user": "u1"}')
+        return value
+
+
+# -- Grafana ---------------------------------------------------------------------------------------------
+class RangeSchema(Lenient):
+    from_ms = EpochMs(data_key="from", required=True)
+    to_ms = EpochMs(data_key="to", required=True)
+
+
+class PayloadSchema(Lenient):
+    user = Users(load_default=())
+    users = Users(load_default=())  # an alias that some dashboards use
+    horizon = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_HORIZON_H))
+    quantiles = Quantiles(load_default=QUANTILES)
+
+
+class FilterSchema(Lenient):
+    key = fields.String(required=True)
+    operator = fields.String(load_default="=")
+    value = fields.Raw(load_default="")
+
+
+class TargetSchema(Lenient):
+    refId = fields.String(load_default="A")
+    target = fields.String(load_default=None, allow_none=True)
+    payload = JsonObject(load_default=None, allow_none=True)
+    data = JsonObject(load_default=None, allow_none=True)  # older simPod versions
+    type = fields.String(load_default="timeserie", allow_none=True)
+    hide = fields.Boolean(load_default=False, allow_none=True)
+
+
+class QuerySchema(Lenient):
+    range = fields.Nested(RangeSchema, load_default=None, allow_none=True)
+    targets = fields.List(fields.Nested(TargetSchema), load_default=list, validate=validate.Length(max=50))
+    filters = fields.List(fields.Nested(FilterSchema), load_default=None, allow_none=True)
+    adhocFilters = fields.List(fields.Nested(FilterSchema), load_default=None, allow_none=True)
+
+
+class MetricsSchema(Lenient):
+    metric = fields.String(load_default=None, allow_none=True)
+    payload = JsonObject(load_default=None, allow_none=True)
+    target = fields.String(load_default=None, allow_none=True)  # legacy /search
+
+
+class PayloadOptionsSchema(Lenient):
+    metric = fields.String(load_default=None, allow_none=True)
+    payload = JsonObject(load_default=None, allow_none=True)
+    name = fields.String(required=True)
+
+
+class VariableSchema(Lenient):
+    payload = fields.Raw(load_default=None, allow_none=True)  # "Raw JSON" mode: any JSON
+    target = fields.String(load_default=None, allow_none=True)
+    range = fields.Nested(RangeSchema, load_default=None, allow_none=True)
+
+
+class TagValuesSchema(Lenient):
+    key = fields.String(required=True)
+
+
+class AnnotationQuerySchema(Lenient):
+    name = fields.String(load_default="red zone")
+    query = fields.String(load_default="", allow_none=True)
+
+
+class AnnotationsSchema(Lenient):
+    range = fields.Nested(RangeSchema, load_default=None, allow_none=True)
+    annotation = fields.Nested(AnnotationQuerySchema, load_default=dict)
+
+
+# -- REST ------------------------------------------------------------------------------------------------
+class ForecastArgs(Lenient):
+    user = OneUser(required=True, metadata={"description": "user id"})
+    horizon = fields.Integer(
+        load_default=None, validate=validate.Range(1, MAX_HORIZON_H), metadata={"description": "hours ahead"}
+    )
+
+
+class ScoreArgs(Lenient):
+    user = Users(load_default=(), metadata={"description": "user id(s), comma separated; empty = every user"})
+
+
+class Beat(fields.Field):
+    """``[epoch_ms, ibi_ms]``: an integer time and a finite interval."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValidationError("each beat must be [epoch_ms, ibi_ms]")
+        epoch, ibi = value
+        if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not float(epoch).is_integer():
+            raise ValidationError(f"epoch_ms {epoch!r} must be an integer number of milliseconds")
+        if isinstance(ibi, bool) or not isinstance(ibi, int | float) or not math.isfinite(ibi):
+            raise ValidationError(f"ibi_ms {ibi!r} must be a number of milliseconds")
+        if not 0 <= epoch < 1e14:
+            raise ValidationError(f"epoch_ms {epoch!r} is not a time after 1970 in milliseconds")
+        return int(epoch), float(ibi)
+
+
+class BeatsBody(Lenient):
+    user = OneUser(required=True)
+    beats = fields.List(Beat(), required=True, validate=validate.Length(min=1, max=MAX_BEATS))
+
+
+# -- replies (documentation only) ------------------------------------------------------------------------
+class UserRow(Schema):
+    user = fields.String()
+    last_observed_ms = fields.Integer(allow_none=True)
+
+
+class ForecastRow(Schema):
+    time_ms = fields.Integer(metadata={"description": "forecast hour, epoch ms UTC"})
+    user = fields.String()
+    rmssd_p10 = fields.Float(metadata={"description": "ms"})
+    rmssd_p50 = fields.Float(metadata={"description": "ms"})
+    rmssd_p90 = fields.Float(metadata={"description": "ms"})
+    fatigue_score = fields.Float(allow_none=True)
+    zone = fields.String()
+    model = fields.String()
+
+
+class ScoreRow(Schema):
+    user = fields.String()
+    time_ms = fields.Integer(metadata={"description": "first forecast hour, epoch ms UTC"})
+    last_observed_ms = fields.Integer(allow_none=True)
+    score = fields.Float(allow_none=True, metadata={"description": "fatigue score of the next 24 h, 0-100"})
+    min_score = fields.Float(allow_none=True, metadata={"description": "lowest hourly score ahead"})
+    zone = fields.String(metadata={"description": "green, yellow, red or calibrating"})
+    model = fields.String()
+
+
+class IngestReply(Schema):
+    user = fields.String()
+    beats = fields.Integer(metadata={"description": "beats received"})
+    written = fields.Integer(metadata={"description": "beats written (a repeated push rewrites the same points)"})
+    windows = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "HRV windows recomputed per size"}
+    )
+
+
+class ErrorReply(Schema):
+    message = fields.String()
+    error = fields.String()

@@ -1,0 +1,20 @@
+"""load_histories: many users' lookback in one read per frame kind, exactly the requested users."""
+
+from __future__ import annotations
+
+from server.history import load_histories
+from tests.server.conftest import END_MS, H, hourly_windows
+
+
+def test_lookback_window_of_each_requested_user(store):
+    out = load_histories(store, ["u1", "ghost", "u1"], END_MS, 48)
+    assert list(out) == ["u1", "ghost"]
+    expected = hourly_windows(1, END_MS, 240).iloc[-48:]
+    assert out["u1"].windows["start"].tolist() == expected["start"].tolist()
+    assert out["u1"].last_observed_ms == END_MS - H
+    assert out["ghost"].windows.empty and out["ghost"].last_observed_ms is None
+
+
+def test_end_is_exclusive(store):
+    out = load_histories(store, ["u1"], END_MS - 10 * H, 5)
+    assert out["u1"].windows["start"].tolist() == [END_MS - (15 - i) * H for i in range(5)]
