@@ -49,6 +49,9 @@ class SynthParams:
     strain_depth_ln: Range = (0.2, 0.5)  # ln RMSSD fall at full strain (RMSSD 18-40 % lower)
     strain_hr_bpm: Range = (2.0, 6.0)  # resting heart-rate rise at full strain
     recovery_tau_days: Range = (0.7, 1.5)  # time constant of recovery after the loading phase ends
+    strain_at_end_days: float | None = None  # when set: one more episode, of the deepest strain_depth_ln and
+    # strain_hr_bpm, begins this many days before the span's end and is still loading at the end (a user heading
+    # into the red zone now; episodes drawn as usual that would overlap it are left out). None: none (default)
     # --- measurement
     ectopic_rate: float = 0.003  # premature beats (with compensatory pause) per beat
     missed_rate: float = 0.002  # undetected beats (two intervals merged) per beat
@@ -60,6 +63,8 @@ class SynthParams:
         for name in ("ectopic_rate", "missed_rate", "extra_rate"):
             if not 0.0 <= getattr(self, name) <= 0.05:
                 raise ValueError(f"{name}={getattr(self, name)!r} is out of range: use 0 to 0.05 per beat")
+        if self.strain_at_end_days is not None and not 1.0 <= self.strain_at_end_days <= 30.0:
+            raise ValueError(f"strain_at_end_days={self.strain_at_end_days!r} is out of range: use 1 to 30, or None")
         if self.wear_fraction is not None and not 0.05 <= self.wear_fraction <= 1.0:
             raise ValueError(f"wear_fraction={self.wear_fraction!r} is out of range: use 0.05 to 1, or None")
 

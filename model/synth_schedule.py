@@ -112,7 +112,19 @@ def draw_strains(rng: np.random.Generator, p: SynthParams, start_ms: int, end_ms
         if len(rows) < wanted and all(onset[i] > r[2] or recovered < r[0] for r in rows):
             rows.append([onset[i], onset[i] + load[i], recovered, depth[i], hr[i], tau[i]])
     rows.sort()
-    return np.array(rows, dtype=float).reshape(-1, 6)
+    strains = np.array(rows, dtype=float).reshape(-1, 6)
+    return strains if p.strain_at_end_days is None else _with_strain_at_end(strains, p, start_ms, end_ms)
+
+
+def _with_strain_at_end(strains: np.ndarray, p: SynthParams, start_ms: int, end_ms: int) -> np.ndarray:
+    """``strains`` plus an episode still loading at ``end_ms`` (``SynthParams.strain_at_end_days``); draws
+    nothing, so the rest of the person stays the same as without the option."""
+    onset = max(float(start_ms), end_ms - p.strain_at_end_days * DAY_MS)
+    load_end = end_ms + DAY_MS  # past the span: the load is at its plateau when the data ends
+    tau = 0.5 * (p.recovery_tau_days[0] + p.recovery_tau_days[1]) * DAY_MS
+    last = [onset, load_end, load_end + 3.0 * tau, p.strain_depth_ln[1], p.strain_hr_bpm[1], tau]
+    earlier = strains[strains[:, 2] < onset]  # episodes recovered before it begins
+    return np.vstack([earlier, [last]])
 
 
 def draw_worn(

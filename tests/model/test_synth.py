@@ -228,3 +228,33 @@ def test_people_differ_within_published_norms():
 def test_a_span_shorter_than_an_hour_is_refused():
     with pytest.raises(ValueError, match="at least an hour"):
         generate_user("demo-1", END_MS - 60_000, END_MS, user_rng(1, 1))
+
+
+def test_a_strain_at_the_end_lowers_the_last_days_of_the_same_person():
+    """``strain_at_end_days``: the same people (same sleep, same days otherwise), with the last day's HRV well
+    below what it was without the option, and an episode reported as still loading when the data ends."""
+    start = END_MS - 14 * DAY_MS
+    drops, compared = [], 0
+    for i in range(8):
+        plain, plain_truth = hourly_history(f"p-{i}", start, END_MS, user_rng(21, i))
+        params = SynthParams(strain_at_end_days=2.5)
+        strained, truth = hourly_history(f"p-{i}", start, END_MS, user_rng(21, i), params)
+        last = truth.strain[-1]
+        assert last.start_ms == END_MS - 2.5 * DAY_MS and last.end_ms > END_MS
+        assert all(e.recovered_ms < last.start_ms for e in truth.strain[:-1])  # nothing overlaps it
+        hours = plain.windows["start"]
+        early = hours + HOUR_MS <= last.start_ms  # before it, and outside the drawn episodes left out for it: untouched
+        for e in set(plain_truth.strain) - set(truth.strain[:-1]):
+            early &= (hours + HOUR_MS <= e.start_ms) | (hours >= e.recovered_ms)
+        compared += int(early.sum())
+        assert np.allclose(plain.windows["ln_rmssd"][early], strained.windows["ln_rmssd"][early], equal_nan=True)
+        final_day = plain.windows["start"] >= END_MS - DAY_MS
+        drops.append(plain.windows["ln_rmssd"][final_day].mean() - strained.windows["ln_rmssd"][final_day].mean())
+    assert compared >= 8 * 3 * 24  # hours shown untouched: three days a person on average
+    # at full load the fall is the deepest of strain_depth_ln (0.5 by default), unless a drawn episode was there
+    assert np.median(drops) > 0.3, drops
+
+
+def test_a_strain_at_the_end_outside_1_to_30_days_is_refused():
+    with pytest.raises(ValueError, match="strain_at_end_days"):
+        SynthParams(strain_at_end_days=0.5)
