@@ -49,9 +49,8 @@ class Settings:
         _check_scheme("HRVCAST_CACHE", cache, CACHE_SCHEMES, "simple:// or redis://127.0.0.1:6379/0")
         level = get("HRVCAST_LOG_LEVEL", "INFO").upper()
         if level not in LOG_LEVELS:
-            raise SettingsError(
-                f"HRVCAST_LOG_LEVEL={env.get('HRVCAST_LOG_LEVEL')!r} is not a log level: use one of {', '.join(LOG_LEVELS)}"
-            )
+            raw = env.get("HRVCAST_LOG_LEVEL")
+            raise SettingsError(f"HRVCAST_LOG_LEVEL={raw!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
         token = get("HRVCAST_API_TOKEN", None)
         if token is not None and (len(token) < 16 or any(c.isspace() for c in token)):
             raise SettingsError(

@@ -149,8 +149,23 @@ def redis_server(folder: Path) -> Iterator[Redis]:
     port = free_port()
     log = folder / "redis.log"
     proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
-         "--appendonly", "no", "--protected-mode", "yes", "--logfile", str(log)],
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(log),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,
