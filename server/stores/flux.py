@@ -1,0 +1,137 @@
+"""Flux, pure: literal escaping and the queries of the InfluxDB 2 adapter.
+
+Every value placed in Flux text goes through :func:`string` (double-quoted string literal, escaping
+backslash, quote, newline, carriage return, tab and the ``${`` that would start string interpolation, as
+influxdb-client-js's ``fluxString`` does) or :func:`time` (an RFC 3339 literal built from an integer).
+Reads follow the seed's shape: ``from |> range |> filter |> aggregateWindow(every: <window>,
+createEmpty: false)``, then ``pivot`` to one column per field. ``fn: last`` replaces the seed's ``mean``:
+each window is already one point, so both give the same value, and ``mean`` fails on the boolean ``valid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from model.schema import (
+    FORECAST_FIELDS,
+    M_ACTIVITY,
+    M_FORECAST,
+    M_HRV,
+    M_RR,
+    M_SLEEP,
+    MODEL_TAG,
+    RR_FIELD,
+    USER_TAG,
+    WINDOW_FIELDS,
+    WINDOW_TAG,
+)
+
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_MS, MAX_MS = -9_223_372_036_853, 9_223_372_036_853  # int64 nanoseconds, as in InfluxDB
+FLUX_EVERY = {"5min": "5m", "1h": "1h", "1d": "1d"}  # window tag -> Flux duration
+SLEEP_LOOKBACK_MS = 48 * 3_600_000  # sleep episodes that began this long before a range's start are still found
+
+
+def string(value: str) -> str:
+    """A double-quoted Flux string literal."""
+    return '"' + value.translate(_ESCAPES).replace("${", "\\${") + '"'
+
+
+def time(epoch_ms: int) -> str:
+    """An RFC 3339 UTC time literal with millisecond precision, clamped to InfluxDB's time range."""
+    moment = _EPOCH + timedelta(milliseconds=min(max(int(epoch_ms), MIN_MS), MAX_MS))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _column(name: str) -> str:
+    """``r["name"]``: record access that works for any column name."""
+    return f"r[{string(name)}]"
+
+
+def users_predicate(users: Sequence[str]) -> str:
+    """``(r["user"] == "a" or r["user"] == "b")``: equality filters are pushed down to the storage engine."""
+    return "(" + " or ".join(f"{_column(USER_TAG)} == {string(u)}" for u in users) + ")"
+
+
+def _keep(columns: Sequence[str]) -> str:
+    return "keep(columns: [" + ", ".join(string(c) for c in columns) + "])"
+
+
+_PIVOT = 'pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
+
+
+def _source(bucket: str, start: str, stop: str, predicate: str) -> str:
+    return (
+        f"from(bucket: {string(bucket)})\n"
+        f"  |> range(start: {start}, stop: {stop})\n"
+        f"  |> filter(fn: (r) => {predicate})\n"
+    )
+
+
+def read_windows(bucket: str, users: Sequence[str], start_ms: int, end_ms: int, window: str) -> str:
+    predicate = (
+        f"{_column('_measurement')} == {string(M_HRV)} and {_column(WINDOW_TAG)} == {string(window)} "
+        f"and {users_predicate(users)}"
+    )
+    return (
+        _source(bucket, time(start_ms), time(end_ms), predicate)
+        + f'  |> aggregateWindow(every: {FLUX_EVERY[window]}, fn: last, createEmpty: false, timeSrc: "_start")\n'
+        + f"  |> {_PIVOT}\n"
+        + f"  |> {_keep(['_time', USER_TAG, *WINDOW_FIELDS])}"
+    )
+
+
+def read_beats(bucket: str, user: str, start_ms: int, end_ms: int) -> str:
+    predicate = (
+        f"{_column('_measurement')} == {string(M_RR)} and {_column('_field')} == {string(RR_FIELD)} "
+        f"and {_column(USER_TAG)} == {string(user)}"
+    )
+    return (
+        _source(bucket, time(start_ms), time(end_ms), predicate) + f"  |> {_PIVOT}\n  |> {_keep(['_time', RR_FIELD])}"
+    )
+
+
+def read_sleep(bucket: str, users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    """Episodes overlapping [start_ms, end_ms) whose onset is at most SLEEP_LOOKBACK_MS before start_ms."""
+    predicate = f"{_column('_measurement')} == {string(M_SLEEP)} and {users_predicate(users)}"
+    return (
+        _source(bucket, time(int(start_ms) - SLEEP_LOOKBACK_MS), time(end_ms), predicate)
+        + f"  |> {_PIVOT}\n"
+        + f"  |> filter(fn: (r) => {_column('end_ms')} > {int(start_ms)})\n"
+        + f"  |> {_keep(['_time', USER_TAG, 'duration_min', 'end_ms'])}"
+    )
+
+
+def read_activity(bucket: str, users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    predicate = f"{_column('_measurement')} == {string(M_ACTIVITY)} and {users_predicate(users)}"
+    return (
+        _source(bucket, time(start_ms), time(end_ms), predicate)
+        + f"  |> {_PIVOT}\n  |> {_keep(['_time', USER_TAG, 'steps', 'heart_rate_bpm'])}"
+    )
+
+
+def read_forecasts(bucket: str, users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    predicate = f"{_column('_measurement')} == {string(M_FORECAST)} and {users_predicate(users)}"
+    return (
+        _source(bucket, time(start_ms), time(end_ms), predicate)
+        + f"  |> {_PIVOT}\n  |> {_keep(['_time', USER_TAG, MODEL_TAG, *FORECAST_FIELDS])}"
+    )
+
+
+def last_windows(bucket: str, users: Sequence[str] | None, window: str) -> str:
+    predicate = (
+        f"{_column('_measurement')} == {string(M_HRV)} and {_column('_field')} == {string('n_beats')} "
+        f"and {_column(WINDOW_TAG)} == {string(window)}"
+    )
+    if users is not None:
+        predicate += f" and {users_predicate(users)}"
+    return _source(bucket, time(0), "now()", predicate) + f"  |> last()\n  |> {_keep(['_time', USER_TAG])}"
+
+
+def list_users(bucket: str) -> str:
+    return (
+        'import "influxdata/influxdb/schema"\n\n'
+        f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, start: {time(0)})"
+    )

@@ -1,0 +1,258 @@
+"""InfluxDB 2.x through influxdb-client: its batching write API and Flux reads (queries in ``flux.py``).
+
+Points are encoded by ``lineprotocol.py`` (the same bytes the v1 adapter sends) and handed to the client's
+batching ``WriteApi``, which groups them into batches of ``batch_size`` and retries each with exponential
+back-off. Each protocol write opens a batching ``WriteApi``, closes it (which flushes) and raises
+:class:`model.errors.StoreWriteFailed` if any batch finally failed: the client's error callback is the
+only place it reports that, so it is collected rather than left to a log line. Reads go through the
+client's own annotated-CSV parser (``query_data_frame`` and ``query``) with no retries: a down server
+raises :class:`model.errors.StoreUnavailable` at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import urllib3
+from influxdb_client import InfluxDBClient, WriteOptions
+from influxdb_client.client.write_api import WritePrecision
+from influxdb_client.rest import ApiException
+
+from model.errors import StoreUnavailable, StoreWriteFailed
+from model.ids import validate_user
+from model.schema import (
+    FORECAST_FIELDS,
+    M_ACTIVITY,
+    M_FORECAST,
+    M_HRV,
+    M_RR,
+    M_SLEEP,
+    MODEL_TAG,
+    RR_FIELD,
+    USER_TAG,
+    WINDOW_COLUMNS,
+    WINDOW_FIELDS,
+    WINDOW_TAG,
+)
+from server.stores import flux, lineprotocol
+from server.stores.base import (
+    ACTIVITY_COLUMNS,
+    FORECAST_COLUMNS,
+    SLEEP_COLUMNS,
+    check_model,
+    check_users,
+    check_window,
+    frame_arrays,
+    split_by_user,
+)
+from server.stores.retry import RetryPolicy
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _to_ms(times: pd.Series) -> pd.Series:
+    return (pd.to_datetime(times, utc=True) - _EPOCH) // pd.Timedelta(milliseconds=1)
+
+
+class Influx2Store:
+    """``HistoryStore`` on InfluxDB 2.x (``influxdb2://host:port?org=ORG&bucket=BUCKET``, token apart)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        org: str,
+        bucket: str,
+        token: str,
+        timeout_s: float = 5.0,
+        url: str | None = None,
+        batch_size: int = 5000,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.org, self.bucket = org, bucket
+        self.timeout_s = timeout_s
+        self.url = url or f"influxdb2://{self.base_url.split('://', 1)[1]}?org={org}&bucket={bucket}"
+        self.batch_size = batch_size
+        self.retry = retry or RetryPolicy()
+        self._token = token
+        self._local = threading.local()
+
+    def _client(self) -> InfluxDBClient:
+        client = getattr(self._local, "client", None)
+        if client is None or self._local.pid != os.getpid():  # never reuse sockets across fork
+            client = InfluxDBClient(
+                self.base_url, token=self._token, org=self.org, timeout=int(self.timeout_s * 1000), retries=False
+            )
+            self._local.client, self._local.pid = client, os.getpid()
+        return client
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        if isinstance(exc, ApiException):
+            if exc.status in (401, 403):
+                return StoreUnavailable(
+                    f"InfluxDB at {self.url} refused the token (HTTP {exc.status}): check "
+                    "HRVCAST_INFLUX_TOKEN and its access to the bucket"
+                )
+            return StoreUnavailable(f"InfluxDB at {self.url} answered HTTP {exc.status}: {str(exc.body)[:200]}")
+        return StoreUnavailable(
+            f"InfluxDB at {self.url} is unreachable or did not answer within {self.timeout_s} s: "
+            f"{type(exc).__name__} (is it running, and is HRVCAST_STORE right?)"
+        )
+
+    def _query(self, method: str, query: str):
+        try:
+            return getattr(self._client().query_api(), method)(query, org=self.org)
+        except ApiException as exc:
+            if exc.status == 404:  # bucket not found: nothing stored yet
+                return None
+            if exc.status in (400, 422):
+                raise RuntimeError(
+                    f"InfluxDB rejected a Flux query hrvcast built (HTTP {exc.status}): "
+                    f"{str(exc.body)[:300]}; query: {query[:300]}"
+                ) from exc
+            raise self._unavailable(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _frame(self, query: str) -> pd.DataFrame:
+        """The query's tables as one frame with ``_time`` as int64 epoch ms; empty when nothing matched."""
+        result = self._query("query_data_frame", query)
+        frames = [f for f in (result if isinstance(result, list) else [result]) if f is not None and not f.empty]
+        if not frames:
+            return pd.DataFrame()
+        frame = pd.concat(frames, ignore_index=True).drop(columns=["result", "table"], errors="ignore")
+        return frame.assign(_time=_to_ms(frame["_time"]))
+
+    def ping(self) -> None:
+        try:
+            ok = self._client().ping()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        if not ok:
+            raise StoreUnavailable(f"InfluxDB at {self.url} did not answer /ping")
+
+    def close(self) -> None:
+        client = getattr(self._local, "client", None)
+        if client is not None and self._local.pid == os.getpid():
+            client.close()
+        self._local = threading.local()
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def write_lines(self, lines: Sequence[str]) -> int:
+        """Write line-protocol lines (precision ms) through the batching API; StoreWriteFailed on any lost batch."""
+        if not lines:
+            return 0
+        failures: list[Exception] = []
+        options = WriteOptions(
+            batch_size=self.batch_size,
+            flush_interval=100,
+            retry_interval=int(self.retry.first_delay_s * 1000),
+            max_retries=self.retry.attempts - 1,
+            max_retry_delay=int(self.retry.max_delay_s * 1000),
+            exponential_base=int(self.retry.factor),
+            max_retry_time=int(self.timeout_s * self.retry.attempts * 1000),
+            max_close_wait=int(self.timeout_s * (self.retry.attempts + 1) * 1000),
+        )
+        with self._client().write_api(
+            write_options=options, error_callback=lambda _key, _data, exc: failures.append(exc)
+        ) as writer:
+            writer.write(self.bucket, self.org, list(lines), write_precision=WritePrecision.MS)
+        if failures:
+            raise StoreWriteFailed(
+                f"{self._unavailable(failures[0]).message}; {len(failures)} batch(es) of up to "
+                f"{self.batch_size} of {len(lines)} points were not stored after "
+                f"{self.retry.attempts} tries (re-running the write is safe)"
+            )
+        return len(lines)
+
+    def write_beats(self, user: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> int:
+        validate_user(user)
+        if np.shape(epoch_ms) != np.shape(ibi_ms):
+            raise ValueError(f"epoch_ms has {np.size(epoch_ms)} values but ibi_ms has {np.size(ibi_ms)}")
+        return self.write_lines(lineprotocol.encode_single(M_RR, {USER_TAG: user}, RR_FIELD, ibi_ms, epoch_ms))
+
+    def write_windows(self, user: str, windows: pd.DataFrame, window: str = "1h") -> int:
+        validate_user(user)
+        frame = frame_arrays(windows, WINDOW_COLUMNS, ["start"])
+        fields = {name: frame[name] for name in WINDOW_FIELDS}
+        tags = {USER_TAG: user, WINDOW_TAG: check_window(window)}
+        return self.write_lines(lineprotocol.encode(M_HRV, tags, fields, frame["start"]))
+
+    def write_sleep(self, user: str, episodes: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(episodes, SLEEP_COLUMNS, ["start"])
+        fields = {"duration_min": frame["duration_min"], "end_ms": frame["end"]}
+        return self.write_lines(lineprotocol.encode(M_SLEEP, {USER_TAG: user}, fields, frame["start"]))
+
+    def write_activity(self, user: str, activity: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(activity, ACTIVITY_COLUMNS, ["time"])
+        fields = {name: frame[name] for name in ACTIVITY_COLUMNS[1:]}
+        return self.write_lines(lineprotocol.encode(M_ACTIVITY, {USER_TAG: user}, fields, frame["time"]))
+
+    def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
+        fields = {name: frame[name] for name in FORECAST_FIELDS}
+        tags = {USER_TAG: user, MODEL_TAG: str(model)}
+        return self.write_lines(lineprotocol.encode(M_FORECAST, tags, fields, frame["time"]))
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        frame = self._frame(flux.read_beats(self.bucket, validate_user(user), start_ms, end_ms))
+        if frame.empty:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        frame = frame.sort_values("_time", kind="stable")
+        return frame["_time"].to_numpy(dtype=np.int64), frame[RR_FIELD].to_numpy(dtype=np.float64)
+
+    def read_windows(
+        self, users: Sequence[str], start_ms: int, end_ms: int, window: str = "1h"
+    ) -> dict[str, pd.DataFrame]:
+        users = check_users(users)
+        if not users:
+            return {}
+        frame = self._frame(flux.read_windows(self.bucket, users, start_ms, end_ms, check_window(window)))
+        return split_by_user(frame.rename(columns={"_time": "start"}), WINDOW_COLUMNS, ["start"])
+
+    def read_sleep(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        users = check_users(users)
+        if not users:
+            return {}
+        frame = self._frame(flux.read_sleep(self.bucket, users, start_ms, end_ms))
+        return split_by_user(frame.rename(columns={"_time": "start", "end_ms": "end"}), SLEEP_COLUMNS, ["start"])
+
+    def read_activity(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        users = check_users(users)
+        if not users:
+            return {}
+        frame = self._frame(flux.read_activity(self.bucket, users, start_ms, end_ms))
+        return split_by_user(frame.rename(columns={"_time": "time"}), ACTIVITY_COLUMNS, ["time"])
+
+    def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        users = check_users(users)
+        if not users:
+            return {}
+        frame = self._frame(flux.read_forecasts(self.bucket, users, start_ms, end_ms))
+        return split_by_user(frame.rename(columns={"_time": "time"}), FORECAST_COLUMNS, ["time", "model"])
+
+    def list_users(self) -> list[str]:
+        tables = self._query("query", flux.list_users(self.bucket)) or []
+        return sorted({str(record.get_value()) for table in tables for record in table.records})
+
+    def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
+        if users is not None:
+            users = check_users(users)
+            if not users:
+                return {}
+        tables = self._query("query", flux.last_windows(self.bucket, users, check_window(window))) or []
+        last = {}
+        for table in tables:
+            for record in table.records:
+                ms = int(_to_ms(pd.Series([record.get_time()])).iloc[0])
+                last[str(record[USER_TAG])] = max(ms, last.get(str(record[USER_TAG]), ms))
+        return last

@@ -1,0 +1,139 @@
+"""InfluxQL, pure: quoting for each position, the queries of the v1 adapter, and parsing of ``/query`` JSON.
+
+Every value placed in query text goes through :func:`ident` (double-quoted identifiers: measurements, tags,
+fields) or :func:`string` (single-quoted string literals); times are integers with the ``ms`` unit. User ids
+are validated before they get here, so quoting is the second line of defence, not the only one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from model.schema import (
+    FORECAST_FIELDS,
+    M_ACTIVITY,
+    M_FORECAST,
+    M_HRV,
+    M_RR,
+    M_SLEEP,
+    MODEL_TAG,
+    RR_FIELD,
+    USER_TAG,
+    WINDOW_FIELDS,
+    WINDOW_TAG,
+)
+
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n"})
+_IDENT_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+
+
+def ident(name: str) -> str:
+    """A double-quoted identifier (needed for keywords such as ``user`` and for any odd character)."""
+    return '"' + name.translate(_IDENT_ESCAPES) + '"'
+
+
+def string(value: str) -> str:
+    """A single-quoted string literal (tag values in WHERE)."""
+    return "'" + value.translate(_STRING_ESCAPES) + "'"
+
+
+# InfluxDB keeps time as int64 nanoseconds: ms outside this range overflow the parser, so they are clamped.
+MIN_MS, MAX_MS = -9_223_372_036_853, 9_223_372_036_853
+
+
+def ms(epoch_ms: int) -> str:
+    """An epoch-ms time literal, clamped to what InfluxDB can represent (about 1677 to 2262)."""
+    return f"{min(max(int(epoch_ms), MIN_MS), MAX_MS)}ms"
+
+
+def time_range(start_ms: int, end_ms: int) -> str:
+    return f"time >= {ms(start_ms)} AND time < {ms(end_ms)}"
+
+
+def users_clause(users: Sequence[str]) -> str:
+    """``("user" = 'a' OR "user" = 'b')``: equality on the tag lets InfluxDB use its series index."""
+    return "(" + " OR ".join(f"{ident(USER_TAG)} = {string(u)}" for u in users) + ")"
+
+
+def _fields(names: Sequence[str]) -> str:
+    return ", ".join(ident(n) for n in names)
+
+
+def select_beats(user: str, start_ms: int, end_ms: int) -> str:
+    return (
+        f"SELECT {ident(RR_FIELD)} FROM {ident(M_RR)} WHERE {ident(USER_TAG)} = {string(user)} "
+        f"AND {time_range(start_ms, end_ms)}"
+    )
+
+
+def select_windows(users: Sequence[str], start_ms: int, end_ms: int, window: str) -> str:
+    """Grouped by user: a fifth faster on influxd 1.6 than selecting the tag as a column (no merge of all
+    series by time), and the rows come back already in (user, time) order."""
+    return (
+        f"SELECT {_fields(WINDOW_FIELDS)} FROM {ident(M_HRV)} "
+        f"WHERE {ident(WINDOW_TAG)} = {string(window)} AND {users_clause(users)} AND {time_range(start_ms, end_ms)} "
+        f"GROUP BY {ident(USER_TAG)}"
+    )
+
+
+def select_sleep(users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    """Episodes that overlap [start_ms, end_ms): onset before the end and ``end_ms`` field after the start."""
+    return (
+        f"SELECT {ident(USER_TAG)}::tag, {_fields(('duration_min', 'end_ms'))} FROM {ident(M_SLEEP)} "
+        f"WHERE {users_clause(users)} AND time < {ms(end_ms)} AND {ident('end_ms')} > {int(start_ms)}"
+    )
+
+
+def select_activity(users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    return (
+        f"SELECT {ident(USER_TAG)}::tag, {_fields(('steps', 'heart_rate_bpm'))} FROM {ident(M_ACTIVITY)} "
+        f"WHERE {users_clause(users)} AND {time_range(start_ms, end_ms)}"
+    )
+
+
+def select_forecasts(users: Sequence[str], start_ms: int, end_ms: int) -> str:
+    return (
+        f"SELECT {ident(USER_TAG)}::tag, {ident(MODEL_TAG)}::tag, {_fields(FORECAST_FIELDS)} "
+        f"FROM {ident(M_FORECAST)} WHERE {users_clause(users)} AND {time_range(start_ms, end_ms)}"
+    )
+
+
+def last_windows(users: Sequence[str] | None, window: str) -> str:
+    where = f"{ident(WINDOW_TAG)} = {string(window)}"
+    if users is not None:
+        where += f" AND {users_clause(users)}"
+    return f"SELECT last({ident('n_beats')}) FROM {ident(M_HRV)} WHERE {where} GROUP BY {ident(USER_TAG)}"
+
+
+def show_users() -> str:
+    return f"SHOW TAG VALUES WITH KEY = {ident(USER_TAG)}"
+
+
+def create_database(database: str) -> str:
+    return f"CREATE DATABASE {ident(database)}"
+
+
+def holt_winters(user: str, start_ms: int, end_ms: int, horizon_h: int, season_h: int) -> str:
+    """InfluxDB's own Holt-Winters forecast of hourly mean ln RMSSD, ``horizon_h`` hours past the data."""
+    return (
+        f"SELECT HOLT_WINTERS(mean({ident('ln_rmssd')}), {int(horizon_h)}, {int(season_h)}) "
+        f"FROM {ident(M_HRV)} WHERE {ident(USER_TAG)} = {string(user)} AND {ident(WINDOW_TAG)} = {string('1h')} "
+        f"AND {time_range(start_ms, end_ms)} GROUP BY time(1h)"
+    )
+
+
+# -- parsing --------------------------------------------------------------------------------------------
+def series_frames(results: list[dict]) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    """(tags, frame) per series of one statement's results (chunks concatenated); errors raise ValueError."""
+    merged: dict[tuple, tuple[dict[str, str], list[str], list[list]]] = {}
+    for result in results:
+        if "error" in result:
+            raise ValueError(result["error"])
+        for series in result.get("series", []):
+            tags = series.get("tags") or {}
+            key = (series.get("name"), tuple(sorted(tags.items())))
+            entry = merged.setdefault(key, (tags, series["columns"], []))
+            entry[2].extend(series.get("values") or [])
+    return [(tags, pd.DataFrame(values, columns=columns)) for tags, columns, values in merged.values()]
