@@ -104,11 +104,18 @@ def save(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: a server running as another user must read it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 # What torch.load raises on bytes that are no checkpoint (IndexError: e.g. a short text file).

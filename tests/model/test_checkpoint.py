@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -102,3 +104,13 @@ def test_failed_save_leaves_no_file_behind(saved, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - pickle's error type varies; the point is what stays on disk
         save(ckpt, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_checkpoint_is_readable_by_other_users(tmp_path, saved):
+    target = tmp_path / "shared.pt"
+    old = os.umask(0o022)
+    try:
+        save(load(saved), target)
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
