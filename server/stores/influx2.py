@@ -25,30 +25,20 @@ from influxdb_client.rest import ApiException
 from model.errors import StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
 from model.schema import (
-    FORECAST_FIELDS,
-    M_ACTIVITY,
-    M_FORECAST,
-    M_HRV,
-    M_RR,
-    M_SLEEP,
-    MODEL_TAG,
     RR_FIELD,
     USER_TAG,
     WINDOW_COLUMNS,
-    WINDOW_FIELDS,
-    WINDOW_TAG,
 )
-from server.stores import flux, lineprotocol
+from server.stores import flux
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
     SLEEP_COLUMNS,
-    check_model,
     check_users,
     check_window,
-    frame_arrays,
     split_by_user,
 )
+from server.stores.lpwrites import LineProtocolWrites
 from server.stores.retry import RetryPolicy
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -58,7 +48,7 @@ def _to_ms(times: pd.Series) -> pd.Series:
     return (pd.to_datetime(times, utc=True) - _EPOCH) // pd.Timedelta(milliseconds=1)
 
 
-class Influx2Store:
+class Influx2Store(LineProtocolWrites):
     """``HistoryStore`` on InfluxDB 2.x (``influxdb2://host:port?org=ORG&bucket=BUCKET``, token apart)."""
 
     def __init__(
@@ -169,38 +159,6 @@ class Influx2Store:
                 f"{self.retry.attempts} tries (re-running the write is safe)"
             )
         return len(lines)
-
-    def write_beats(self, user: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> int:
-        validate_user(user)
-        if np.shape(epoch_ms) != np.shape(ibi_ms):
-            raise ValueError(f"epoch_ms has {np.size(epoch_ms)} values but ibi_ms has {np.size(ibi_ms)}")
-        return self.write_lines(lineprotocol.encode_single(M_RR, {USER_TAG: user}, RR_FIELD, ibi_ms, epoch_ms))
-
-    def write_windows(self, user: str, windows: pd.DataFrame, window: str = "1h") -> int:
-        validate_user(user)
-        frame = frame_arrays(windows, WINDOW_COLUMNS, ["start"])
-        fields = {name: frame[name] for name in WINDOW_FIELDS}
-        tags = {USER_TAG: user, WINDOW_TAG: check_window(window)}
-        return self.write_lines(lineprotocol.encode(M_HRV, tags, fields, frame["start"]))
-
-    def write_sleep(self, user: str, episodes: pd.DataFrame) -> int:
-        validate_user(user)
-        frame = frame_arrays(episodes, SLEEP_COLUMNS, ["start"])
-        fields = {"duration_min": frame["duration_min"], "end_ms": frame["end"]}
-        return self.write_lines(lineprotocol.encode(M_SLEEP, {USER_TAG: user}, fields, frame["start"]))
-
-    def write_activity(self, user: str, activity: pd.DataFrame) -> int:
-        validate_user(user)
-        frame = frame_arrays(activity, ACTIVITY_COLUMNS, ["time"])
-        fields = {name: frame[name] for name in ACTIVITY_COLUMNS[1:]}
-        return self.write_lines(lineprotocol.encode(M_ACTIVITY, {USER_TAG: user}, fields, frame["time"]))
-
-    def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
-        validate_user(user)
-        frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
-        fields = {name: frame[name] for name in FORECAST_FIELDS}
-        tags = {USER_TAG: user, MODEL_TAG: str(model)}
-        return self.write_lines(lineprotocol.encode(M_FORECAST, tags, fields, frame["time"]))
 
     # -- reads ----------------------------------------------------------------------------------------
     def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,73 @@
+"""The five typed writes of the protocol, for adapters that speak line protocol (InfluxDB 1.x and 2.x).
+
+An adapter mixes this in and provides ``write_lines(lines) -> int`` (batched, retried, failures reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from model.ids import validate_user
+from model.schema import (
+    FORECAST_FIELDS,
+    M_ACTIVITY,
+    M_FORECAST,
+    M_HRV,
+    M_RR,
+    M_SLEEP,
+    MODEL_TAG,
+    RR_FIELD,
+    USER_TAG,
+    WINDOW_COLUMNS,
+    WINDOW_FIELDS,
+    WINDOW_TAG,
+)
+from server.stores import lineprotocol
+from server.stores.base import (
+    ACTIVITY_COLUMNS,
+    FORECAST_COLUMNS,
+    SLEEP_COLUMNS,
+    check_model,
+    check_window,
+    frame_arrays,
+)
+
+
+class LineProtocolWrites:
+    def write_lines(self, lines: Sequence[str]) -> int:
+        raise NotImplementedError  # provided by the adapter
+
+    def write_beats(self, user: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> int:
+        validate_user(user)
+        if np.shape(epoch_ms) != np.shape(ibi_ms):
+            raise ValueError(f"epoch_ms has {np.size(epoch_ms)} values but ibi_ms has {np.size(ibi_ms)}")
+        return self.write_lines(lineprotocol.encode_single(M_RR, {USER_TAG: user}, RR_FIELD, ibi_ms, epoch_ms))
+
+    def write_windows(self, user: str, windows: pd.DataFrame, window: str = "1h") -> int:
+        validate_user(user)
+        frame = frame_arrays(windows, WINDOW_COLUMNS, ["start"])
+        fields = {name: frame[name] for name in WINDOW_FIELDS}
+        tags = {USER_TAG: user, WINDOW_TAG: check_window(window)}
+        return self.write_lines(lineprotocol.encode(M_HRV, tags, fields, frame["start"]))
+
+    def write_sleep(self, user: str, episodes: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(episodes, SLEEP_COLUMNS, ["start"])
+        fields = {"duration_min": frame["duration_min"], "end_ms": frame["end"]}
+        return self.write_lines(lineprotocol.encode(M_SLEEP, {USER_TAG: user}, fields, frame["start"]))
+
+    def write_activity(self, user: str, activity: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(activity, ACTIVITY_COLUMNS, ["time"])
+        fields = {name: frame[name] for name in ACTIVITY_COLUMNS[1:]}
+        return self.write_lines(lineprotocol.encode(M_ACTIVITY, {USER_TAG: user}, fields, frame["time"]))
+
+    def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
+        validate_user(user)
+        frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
+        fields = {name: frame[name] for name in FORECAST_FIELDS}
+        tags = {USER_TAG: user, MODEL_TAG: str(model)}
+        return self.write_lines(lineprotocol.encode(M_FORECAST, tags, fields, frame["time"]))
