@@ -8,6 +8,8 @@ only learns the population circadian profile). The forecast for step h is
     p10[h]      = p50[h] - sd * band_lo * softplus(g_lo[h]) monotone by construction
     p90[h]      = p50[h] + sd * band_hi * softplus(g_hi[h])
 
+With ``newest_skip`` (daily readings) the head also sees the newest step's z-score, and training starts it
+at the fitted persistence ``r50[h] = slope[h] * z_newest`` (``model.train.persistence``).
 ``level`` is the masked mean of ``ln_rmssd - profile`` over the baseline window (7 days), shrunk toward
 the population mean with ``shrink_steps`` pseudo-observations (empirical Bayes); ``sd`` likewise toward
 the population within-person SD. ``profile`` is a Fourier series of the UTC hour (of the weekday at daily
@@ -46,6 +48,7 @@ class ModelConfig:
     profile_period_steps: int = 24  # period of the profile: 24 (hour of day at 1h) or 7 (weekday at 1d)
     calibrating_below: int = 24  # fewer valid steps than this in the baseline window -> no score
     min_sd: float = 0.05  # floor of the personal SD of ln RMSSD
+    newest_skip: bool = False  # the head also sees the newest step's z-score and presence (daily readings)
 
     @classmethod
     def daily(cls, **overrides) -> ModelConfig:
@@ -59,6 +62,7 @@ class ModelConfig:
             profile_harmonics=0,
             profile_period_steps=7,
             calibrating_below=3,
+            newest_skip=True,
         )
         values.update(overrides)
         return cls(**values)
@@ -122,7 +126,7 @@ class BurnoutPredictor(nn.Module):
         n_features = len(config.features)
         self.lstm = nn.LSTM(n_features, config.hidden, num_layers=config.layers, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden + 2, config.horizon * 3)
+        self.head = nn.Linear(config.hidden + self._summaries(), config.horizon * 3)
         with torch.no_grad():  # start at the structural forecast with an 80% band of +-1.28 SD
             self.head.weight.mul_(0.1)
             bias = self.head.bias.view(config.horizon, 3)
@@ -187,14 +191,7 @@ class BurnoutPredictor(nn.Module):
     def predict(self, x_raw: torch.Tensor) -> Prediction:
         """Everything the forward pass computes, for the server (one pass, no extra cost)."""
         cfg = self.config
-        ln = x_raw[:, :, _F["ln_rmssd"]]  # [B, L]
-        mask = x_raw[:, :, _F["ln_rmssd_present"]]  # [B, L]
-        phase = (_F["hour_cos"], _F["hour_sin"]) if cfg.profile_period_steps == 24 else (_F["dow_cos"], _F["dow_sin"])
-        cos_k, sin_k = self._harmonics(x_raw[:, :, phase[0]], x_raw[:, :, phase[1]])  # [B, L, K] each
-        profile_in = (cos_k * self.profile_cos + sin_k * self.profile_sin).sum(-1)  # [B, L]
-        level, sd, n = self._baseline(ln - profile_in, mask)  # [B] each
-
-        z = torch.clamp((ln - profile_in - level.unsqueeze(-1)) / sd.unsqueeze(-1), -5.0, 5.0) * mask  # [B, L]
+        z, mask, (cos_k, sin_k), (level, sd, n) = self.standardised(x_raw)
         hr = (x_raw[:, :, _F["heart_rate_bpm"]] - self.hr_mean) / self.hr_sd * x_raw[:, :, _F["heart_rate_present"]]
         steps = torch.log1p(torch.clamp(x_raw[:, :, _F["steps"]], min=0.0)) / self.steps_log_scale
         since = x_raw[:, :, _F["hours_since_wake"]] / 24.0
@@ -211,8 +208,11 @@ class BurnoutPredictor(nn.Module):
         ]
         inputs = torch.stack(columns, dim=-1)  # [B, L, F]
         hidden, _ = self.lstm(inputs)  # [B, L, hidden]
-        history = torch.stack([n / cfg.baseline_steps, (level - self.ln_mean) / self.ln_within_sd], dim=-1)  # [B, 2]
-        last = torch.cat([self.dropout(hidden[:, -1, :]), history], dim=-1)  # [B, hidden + 2]
+        summaries = [n / cfg.baseline_steps, (level - self.ln_mean) / self.ln_within_sd]
+        if cfg.newest_skip:  # static: a direct path from the newest reading to the head (see _summaries)
+            summaries += [z[:, -1], mask[:, -1]]
+        history = torch.stack(summaries, dim=-1)  # [B, S]
+        last = torch.cat([self.dropout(hidden[:, -1, :]), history], dim=-1)  # [B, hidden + S]
         raw = self.head(last).view(-1, cfg.horizon, 3)  # [B, H, 3]
 
         last_cos, last_sin = cos_k[:, -1, :].unsqueeze(-1), sin_k[:, -1, :].unsqueeze(-1)  # [B, K, 1]
@@ -229,6 +229,32 @@ class BurnoutPredictor(nn.Module):
         score, hourly = fatigue_scores_torch(p50, expected, sd)  # [B], [B, H]
         score = torch.where(n >= cfg.calibrating_below, score, torch.full_like(score, float("nan")))
         return Prediction(q_ln, score, hourly, expected, level, sd, n)
+
+    def standardised(self, x_raw: torch.Tensor) -> tuple:
+        """ln RMSSD as z-scores around the person's normal: x_raw [B, L, F] -> z [B, L] (0 where missing),
+        mask [B, L], the profile harmonics (cos, sin) [B, L, K] each, and the baseline (level, sd, n) [B] each."""
+        ln = x_raw[:, :, _F["ln_rmssd"]]  # [B, L]
+        mask = x_raw[:, :, _F["ln_rmssd_present"]]  # [B, L]
+        daily = self.config.profile_period_steps != 24
+        phase = (_F["dow_cos"], _F["dow_sin"]) if daily else (_F["hour_cos"], _F["hour_sin"])
+        cos_k, sin_k = self._harmonics(x_raw[:, :, phase[0]], x_raw[:, :, phase[1]])  # [B, L, K] each
+        profile_in = (cos_k * self.profile_cos + sin_k * self.profile_sin).sum(-1)  # [B, L]
+        level, sd, n = self._baseline(ln - profile_in, mask)  # [B] each
+        z = torch.clamp((ln - profile_in - level.unsqueeze(-1)) / sd.unsqueeze(-1), -5.0, 5.0) * mask  # [B, L]
+        return z, mask, (cos_k, sin_k), (level, sd, n)
+
+    @torch.no_grad()
+    def set_newest_skip(self, weights: torch.Tensor) -> None:
+        """Start the p50 residual's weight on z_newest at ``weights`` ([H]; fitted by ``model.train.persistence``)."""
+        if self.config.newest_skip:
+            self.head.weight[0::3, self.config.hidden + 2] = weights.to(self.head.weight.dtype)
+
+    def _summaries(self) -> int:
+        """Inputs of the head beside the LSTM state: baseline coverage, level; and with ``newest_skip`` the
+        newest step's z-score and presence. The skip lets a linear term carry the newest reading forward: the
+        next day's spot reading leans about a quarter of the way toward today's deviation, which the LSTM state
+        did not learn from Welltory's few users. Hourly it measured no better (docs/model-card.md): off there."""
+        return 4 if self.config.newest_skip else 2
 
     def _harmonics(self, cos1: torch.Tensor, sin1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos k*theta and sin k*theta for k = 1..K from cos theta, sin theta [B, L] -> [B, L, K] each."""

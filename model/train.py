@@ -10,7 +10,8 @@
    the origin (zero-padded and masked where it precedes the recording, so a 24 h recording gives "second half
    from first half" samples) and the target the next ``horizon`` steps, masked where missing.
 3. Adam on the masked pinball loss of p10/p50/p90; the epoch with the lowest validation loss is kept; training
-   stops after ``patience`` epochs without improvement.
+   stops after ``patience`` epochs without improvement. ``epochs=0`` keeps the model as initialised: the fitted
+   structure (the daily model: Welltory's validation users never preferred a trained epoch to it).
 4. Conformal calibration on the validation users (split by user, never by time): the p10 and p90 gaps are
    scaled so that 90% of validation targets lie above p10 and 90% below p90 (split-conformal quantile with
    the finite-sample correction). Metrics before and after go into the checkpoint.
@@ -239,6 +240,8 @@ def _fit(train_histories, val_histories, config: TrainConfig, progress: bool) ->
         priors = replace(priors, shrink_steps=float(config.shrink_steps))
     model = BurnoutPredictor(config.model, priors)
     train_set = make_samples(train_grids, config, rng)
+    if config.model.newest_skip and len(train_set):
+        model.set_newest_skip(persistence(model, train_set))
     val_set = make_samples(val_grids, config, rng)
     if len(train_set) == 0:
         raise ValueError(
@@ -282,6 +285,21 @@ def _fit(train_histories, val_histories, config: TrainConfig, progress: bool) ->
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
     training = summary(train_histories, val_histories, train_set, val_set, config)
     return make_checkpoint(model, training=training, metrics=metrics)
+
+
+@torch.no_grad()
+def persistence(model: BurnoutPredictor, samples: Samples, ridge: float = 1.0) -> torch.Tensor:
+    """How much of the newest step's deviation from the person's normal persists h steps ahead: the
+    least-squares slope (no intercept, ``ridge`` pseudo-samples at 0) of each target's z-score on the newest
+    input's z-score, over samples whose newest step is observed -> [H]. The head starts from it, so the
+    network refines persistence instead of having to discover it on few users."""
+    z, mask, _, (_, sd, _) = model.standardised(samples.x)  # z, mask [N, L]; sd [N]
+    expected = model.predict(samples.x).expected_ln  # [N, H]
+    target = (samples.y - expected) / sd.unsqueeze(-1)  # [N, H]
+    weight = samples.mask * mask[:, -1:]  # [N, H]: both the newest input and the target observed
+    newest = z[:, -1:].double()  # [N, 1]
+    slope = (weight * newest * target).sum(0) / ((weight * newest**2).sum(0) + ridge)  # [H]
+    return slope.float()
 
 
 @torch.no_grad()

@@ -90,10 +90,11 @@ def run(args, settings) -> int:
         f"{len({t.history.user for t in tasks})} held-out users, {len(tasks)} forecast origins, "
         f"{int(summary['n'].iloc[0])} scored {args.window} steps per model"
     )
-    print(bt.format_table(summary))
+    print(bt.format_table(summary) + _versus_best(points, summary))
     if "store" not in source:  # recordings: user ids start with their dataset's name
         for name, rows in points.groupby(points["user"].str.split("-").str[0], sort=True):
-            print(f"\n{name}: {rows['user'].nunique()} users\n" + bt.format_table(bt.summarize(rows)))
+            part = bt.summarize(rows)
+            print(f"\n{name}: {rows['user'].nunique()} users\n" + bt.format_table(part) + _versus_best(rows, part))
     if args.per_horizon:
         per_h = bt.summarize(points, ["h"]).sort_values(["model", "h"])
         print("\nper horizon step\n" + per_h.to_string(index=False, float_format="%.3f"))
@@ -107,6 +108,21 @@ def run(args, settings) -> int:
         bt.plot_forecasts(points, tasks, str(args.plot))
         print(f"plot: {args.plot}")
     return 0
+
+
+def _versus_best(points, summary) -> str:
+    """The LSTM against the baseline with the lowest MAE ln, with a paired bootstrap interval over users."""
+    from model import backtest as bt
+
+    baselines = summary[summary["model"] != "lstm"].sort_values("mae_ln")
+    if "lstm" not in set(summary["model"]) or baselines.empty:
+        return ""
+    best = str(baselines["model"].iloc[0])
+    d = bt.paired_difference(points, "lstm", best)
+    return (
+        f"\nlstm minus {best} (best baseline): {d['diff']:+.4f} ln (95 % CI {d['low']:+.4f} to {d['high']:+.4f}, "
+        f"bootstrap over users); lstm better for {d['better_users']} of {d['users']} users"
+    )
 
 
 def _gather_args(args) -> argparse.Namespace:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DATASETS_BY_WINDOW = {"1h": ("mmash", "nsr2db"), "1d": ("welltory",)}
 DEFAULT_DATA_DIR = "../shared/data"
 DAILY_LOOKBACK_DAYS = 112
+DAILY_EPOCHS = 0  # the daily model is its fitted structure (docs/model-card.md, table 5 and "What was tried")
 
 
 def register(subparsers) -> None:
@@ -102,12 +103,15 @@ def train_config(window: str, *, seed: int = 0, epochs: int | None = None):
     from model.lstm import ModelConfig
     from model.train import TrainConfig
 
-    overrides = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+    overrides = {"seed": seed} | ({"epochs": epochs} if epochs is not None else {})
     if window == "1d":
         # Spot readings are noisy from day to day: a long personal baseline (16 weeks, not 1) did best in the
         # Welltory backtest (docs/model-card.md lists what was tried).
+        # The validation users never preferred a trained epoch to the fitted structure (personal level +
+        # persistence of the newest reading), so by default the daily model is that structure with a band.
         daily = ModelConfig.daily(lookback=DAILY_LOOKBACK_DAYS, baseline_steps=DAILY_LOOKBACK_DAYS)
-        return TrainConfig(model=daily, stride_steps=1, min_context_steps=3, min_target_steps=1, **overrides)
+        values = {"epochs": DAILY_EPOCHS} | overrides
+        return TrainConfig(model=daily, stride_steps=1, min_context_steps=3, min_target_steps=1, **values)
     return TrainConfig(**overrides)
 
 

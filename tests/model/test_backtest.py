@@ -12,6 +12,7 @@ from model.backtest import (
     cut,
     evaluate,
     format_table,
+    paired_difference,
     plot_forecasts,
     rolling_tasks,
     split_half_tasks,
@@ -111,3 +112,32 @@ def test_plot_writes_a_png_with_one_panel_per_user(tmp_path):
     plot_forecasts(points, tasks, str(path))
     image = matplotlib.image.imread(path)
     assert image.shape[0] > image.shape[1] / 2  # three stacked panels: taller than a single strip
+
+
+def _points(errors: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """Points with actual 0 and p50 = the given error, per model and user (one origin, steps 1..n)."""
+    rows = [
+        {"model": m, "user": u, "origin_ms": T0, "h": h + 1, "actual_ln": 0.0, "p50": e}
+        for m, users in errors.items()
+        for u, errs in users.items()
+        for h, e in enumerate(errs)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_resamples_whole_users():
+    # a: 0.1 better than b at every point of every user -> exactly -0.1 whatever the resample
+    same = paired_difference(
+        _points({"a": {"u1": [0.2, 0.3], "u2": [0.1]}, "b": {"u1": [0.3, 0.4], "u2": [0.2]}}), "a", "b"
+    )
+    assert same["diff"] == pytest.approx(-0.1) and same["low"] == pytest.approx(-0.1) == same["high"]
+    assert (same["better_users"], same["users"], same["n"]) == (2, 2, 3)
+    # u1 gains 0.3 on each of 3 points, u2 loses 0.1 on its 1 point: pooled (-0.9 + 0.1) / 4 = -0.2; a resample
+    # of users can only give values between the two users' own means (-0.3 and +0.1)
+    mixed = _points({"a": {"u1": [0.0, 0.0, 0.0], "u2": [0.2]}, "b": {"u1": [0.3, 0.3, 0.3], "u2": [0.1]}})
+    d = paired_difference(mixed, "a", "b")
+    assert d["diff"] == pytest.approx(-0.2) and d["better_users"] == 1
+    assert -0.3 - 1e-12 <= d["low"] < d["diff"] < d["high"] <= 0.1 + 1e-12
+    # points only one model answered do not count
+    extra = pd.concat([mixed, _points({"a": {"u3": [5.0]}})])
+    assert paired_difference(extra, "a", "b")["n"] == 4

@@ -123,3 +123,22 @@ def test_inconsistent_config_is_refused(bad):
     values = CONFIG.to_dict() | bad
     with pytest.raises(ValueError):
         BurnoutPredictor(ModelConfig.from_dict(values))
+
+
+def test_daily_newest_skip_traces_and_old_configs_load_without_it():
+    config = ModelConfig.daily()
+    assert config.newest_skip and not ModelConfig().newest_skip
+    net = model(config=config, priors=Priors())
+    x = torch.zeros(3, config.lookback, len(config.features))
+    x[:, -20:, F["ln_rmssd"]] = torch.linspace(3.0, 4.0, 20)
+    x[:, -20:, F["ln_rmssd_present"]] = 1.0
+    x[1, -1, F["ln_rmssd_present"]] = 0.0  # newest day missing
+    net.set_newest_skip(torch.full((config.horizon,), 0.5))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, (x[:1],), check_trace=False)
+    torch.testing.assert_close(traced(x)[0], net(x)[0])
+    # a checkpoint written before the field existed: its head has no skip inputs
+    old = {k: v for k, v in config.to_dict().items() if k != "newest_skip"}
+    assert BurnoutPredictor(ModelConfig.from_dict(old)).head.in_features == config.hidden + 2

@@ -49,6 +49,7 @@ def test_checkpoint_is_scored_only_on_users_it_never_saw(tmp_path, monkeypatch, 
     assert code == 0
     out = capsys.readouterr().out
     assert all(name in out for name in [*BASELINES, "lstm"])
+    assert "lstm minus " in out and "(best baseline)" in out and "of 2 users" in out
     scored = pd.read_csv(points)
     assert set(scored["user"]) == {"held0", "held1"}
     assert set(scored["model"]) == {*BASELINES, "lstm"}
