@@ -94,7 +94,8 @@ class EpochMs(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise ValidationError("must be an ISO 8601 time or epoch milliseconds")
-        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        # isdecimal, not isdigit: "²" is a digit that float() refuses (found by hypothesis)
+        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdecimal()):
             number = float(value)
             if not math.isfinite(number) or abs(number) > 1e15:
                 raise ValidationError(f"{value!r} is not a time in epoch milliseconds")

@@ -186,3 +186,10 @@ def test_forecast_targets_honour_the_table_type(client):
     (table,) = post(client, "/grafana/query", body).get_json()
     assert table["type"] == "table" and [c["text"] for c in table["columns"]] == ["Time", "user", "score"]
     assert [row[0] for row in table["rows"]] == [END_MS, END_MS + H, END_MS + 2 * H]
+
+
+def test_a_superscript_digit_in_the_range_is_a_400_not_a_crash(client):
+    body = {"range": {"from": "²", "to": "2026-01-02T00:00:00Z"}, "targets": [{"target": "rmssd", "refId": "A"}]}
+    response = client.post("/grafana/query", json=body)
+    assert response.status_code == 400
+    assert "²" in response.get_json()["message"]
