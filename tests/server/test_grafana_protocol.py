@@ -247,4 +247,3 @@ def test_a_frame_as_a_simplejson_table():
     table = gp.as_table(gp.forecast_frame(t, make_forecast()), "u1")
     assert [c["text"] for c in table["columns"]] == ["Time", "user", "p50"]
     assert table["rows"][0] == [NOW_MS, "u1", 40.0] and len(table["rows"]) == 5
-
