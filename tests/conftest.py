@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from tests.support import servers
+
+# Locally, hypothesis explores new examples on every run (and remembers failures in .hypothesis/). Under CI the
+# examples are derived from each test's name, so a green main stays green and a red one is reproducible.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI", "").lower() == "true":
+    hypothesis.settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 
