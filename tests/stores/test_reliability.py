@@ -32,6 +32,41 @@ def silent_port():
     listener.close()
 
 
+@pytest.fixture
+def half_answer_port():
+    """A loopback server that starts a chunked CSV answer, then drops the connection halfway (a crash or a cut)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                row = b"hrv,user=alice,1767225600000,1000,1,0,800,75,40,3.7,50,20,true\n"
+                head = b"name,tags,time,n_beats,coverage,artifact_pct,mean_rr_ms,mean_hr_bpm,rmssd_ms,ln_rmssd,"
+                body = head + b"sdnn_ms,pnn50,valid\n" + row * 50
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + f"{len(body) * 2:x}\r\n".encode()
+                    + body
+                )  # announces twice what it sends, then hangs up
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_an_answer_cut_off_halfway_is_store_unavailable_not_a_partial_read(half_answer_port):
+    store = open_store(f"influxdb://127.0.0.1:{half_answer_port}/biometrics", timeout_s=2.0)
+    with pytest.raises(StoreUnavailable, match="broke off its answer"):
+        store.read_windows([ALICE], T0, T0 + H)
+
+
 @pytest.mark.slow
 def test_influxd_stopped_and_restarted_the_store_recovers_by_itself(tmp_path):
     with servers.influxd(tmp_path / "influxd") as influxd:
