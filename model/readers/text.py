@@ -20,7 +20,8 @@ from model.readers._common import (
     to_ms,
 )
 
-_SPLIT = re.compile(r"[,;\t ]+")
+_SPLIT = re.compile(r"[;\t ]+")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # "1,023": one number written with a decimal comma (Kubios, EU locales)
 
 
 def _values(path: Path, lines: Lines, header_lines: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +35,8 @@ def _values(path: Path, lines: Lines, header_lines: int = 0) -> tuple[np.ndarray
         if not line:
             continue
         field = _SPLIT.split(line)[-1]
+        if not _DECIMAL_COMMA.match(field):  # "12.5,812": several comma-separated fields, the interval last
+            field = field.split(",")[-1]
         try:
             values.append(float(field.replace(",", ".")))
         except ValueError:

@@ -201,3 +201,18 @@ def test_unknown_format(tmp_path):
     with pytest.raises(UnknownFormat, match="one of"):
         read_rr(write(tmp_path, "y.txt", "812\n"), fmt="garmin")
     assert set(FORMATS) == {"plain", "csv", "mmash", "physionet", "e4", "welltory", "polar", "apple-health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("0,812\n0,830\n1,023\n0,790\n0,845\n", "plain"),
+        ("Kubios RR export\nRR (s)\n0,812\n0,830\n1,023\n0,790\n0,845\n", "polar"),
+    ],
+)
+def test_decimal_commas_are_read_as_decimals_not_as_two_fields(tmp_path, text, fmt):
+    path = tmp_path / "rr.txt"
+    path.write_text(text)
+    rec = read_rr(path, start="2026-01-01T00:00:00Z")
+    assert rec.format == fmt
+    assert rec.ibi_ms == pytest.approx([812.0, 830.0, 1023.0, 790.0, 845.0])  # 1,023 s is 1023 ms, not 23 ms
