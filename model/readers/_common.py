@@ -79,14 +79,23 @@ def parse_start_date(start_date: str | date | None, source: str) -> int | None:
     return parse_start_date(day, source)
 
 
+EPOCH_MS_ABOVE = 1e11  # epoch numbers below this are seconds (see parse_times_ms)
+
+
 def parse_times_ms(values: pd.Series, lines: Lines, line_numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ISO 8601 strings (UTC unless they carry an offset) or epoch ms numbers -> (epoch_ms int64, good mask)."""
+    """ISO 8601 strings (UTC unless they carry an offset) or epoch numbers -> (epoch_ms int64, good mask).
+
+    Epoch numbers are seconds or milliseconds, told apart by size: any time after March 1973 is above 1e11 in
+    milliseconds, and any time before the year 5138 is below 1e11 in seconds, so no real recording is ambiguous.
+    """
     text = values.astype(str).str.strip()
     first = text.iloc[0] if len(text) else ""
-    if first.replace(".", "", 1).isdigit():  # epoch milliseconds
+    if first.replace(".", "", 1).isdigit():  # epoch seconds or milliseconds
         ms = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
         ok = np.isfinite(ms)
-        ok &= lines.check(~ok, line_numbers, "the timestamp is not epoch milliseconds like the first row")
+        ok &= lines.check(~ok, line_numbers, "the timestamp is not an epoch number like the first row")
+        if ok.any() and np.median(ms[ok]) < EPOCH_MS_ABOVE:
+            ms = ms * 1000.0
         return np.where(ok, np.round(np.nan_to_num(ms)), 0).astype(np.int64), ok
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     ok = parsed.notna().to_numpy()

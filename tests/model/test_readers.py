@@ -216,3 +216,14 @@ def test_decimal_commas_are_read_as_decimals_not_as_two_fields(tmp_path, text, f
     rec = read_rr(path, start="2026-01-01T00:00:00Z")
     assert rec.format == fmt
     assert rec.ibi_ms == pytest.approx([812.0, 830.0, 1023.0, 790.0, 845.0])  # 1,023 s is 1023 ms, not 23 ms
+
+
+def test_epoch_seconds_and_epoch_milliseconds_give_the_same_beats(tmp_path):
+    rr = [812, 830, 1023, 790]
+    t_ms = [1_704_067_200_000 + sum(rr[: i + 1]) for i in range(len(rr))]  # 2024-01-01T00:00:00Z + cumulative
+    seconds, millis = tmp_path / "s.csv", tmp_path / "ms.csv"
+    seconds.write_text("timestamp,rr_ms\n" + "".join(f"{t / 1000:.3f},{r}\n" for t, r in zip(t_ms, rr, strict=True)))
+    millis.write_text("timestamp,rr_ms\n" + "".join(f"{t},{r}\n" for t, r in zip(t_ms, rr, strict=True)))
+    a, b = read_rr(seconds), read_rr(millis)
+    assert b.epoch_ms.tolist() == t_ms
+    assert a.epoch_ms.tolist() == t_ms  # not 1970-01-20, which reading seconds as ms would give
