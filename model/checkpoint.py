@@ -166,6 +166,8 @@ def _from_payload(payload: object, where: str) -> Checkpoint:
         raise CheckpointError(
             f"{where!r} does not match this hrvcast's model ({err}): retrain with `hrvcast train`"
         ) from None
+    if not payload.get("version"):
+        raise CheckpointError(f"{where!r} carries no model version: retrain with `hrvcast train`")
     model.eval()
     return Checkpoint(
         model=model,

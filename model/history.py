@@ -32,7 +32,7 @@ class UserHistory:
         """Start of the newest hourly window, or None when there is none."""
         if self.windows.empty:
             return None
-        return int(self.windows["start"].iloc[-1])
+        return int(self.windows["start"].max())  # max, not the last row: callers need not sort
 
 
 EMPTY_WINDOWS = _empty(WINDOW_COLUMNS)

@@ -5,7 +5,7 @@ Definitions (all in the ln RMSSD domain, the scale commercial readiness scores u
 - ``expected_ln[h]``: the person's normal for forecast step h = the personal baseline level (7-day mean,
   shrunk toward the population while history is short) plus the population circadian profile at that hour.
 - ``z[h] = (p50_ln[h] - expected_ln[h]) / sd``: the forecast median in units of the person's own SD.
-- ``below = mean_h(z[h] < SWC_SD)``: the fraction of the horizon below the smallest worthwhile change
+- ``below = mean_h(z[h] <= SWC_SD)``: the fraction of the horizon below the smallest worthwhile change
   (``SWC_SD = -0.5`` SD, the usual threshold in HRV-guided training).
 - ``hourly_score[h] = 100 * sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * z[h] - BELOW_SWC_PENALTY * below)``
 - ``score = 100 * sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * mean_h(z) - BELOW_SWC_PENALTY * below)``
@@ -44,7 +44,7 @@ def fatigue_scores(p50_ln: np.ndarray, expected_ln: np.ndarray, sd_ln: np.ndarra
     """numpy: ``(score [...], hourly_score [..., H])`` on 0-100 from ``p50_ln [..., H]``, ``expected_ln
     [..., H]`` and ``sd_ln [...]``. No calibrating check here: see :func:`score_or_calibrating`."""
     z = z_scores(p50_ln, expected_ln, sd_ln)  # [..., H]
-    below = (z < SWC_SD).mean(axis=-1)  # [...]
+    below = (z <= SWC_SD).mean(axis=-1)  # [...]; at the SWC counts as below, so the -0.5 SD anchor holds
     hourly = _sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * z - BELOW_SWC_PENALTY * below[..., None]) * 100.0
     score = _sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * z.mean(axis=-1) - BELOW_SWC_PENALTY * below) * 100.0
     return score, hourly
@@ -65,7 +65,7 @@ def fatigue_scores_torch(
     p50_ln, expected_ln: [B, H]; sd_ln: [B] -> (score [B], hourly_score [B, H])
     """
     z = (p50_ln - expected_ln) / sd_ln.unsqueeze(-1)  # [B, H]
-    below = (z < SWC_SD).to(z.dtype).mean(dim=-1)  # [B]
+    below = (z <= SWC_SD).to(z.dtype).mean(dim=-1)  # [B]
     hourly = torch.sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * z - BELOW_SWC_PENALTY * below.unsqueeze(-1)) * 100.0
     score = torch.sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * z.mean(dim=-1) - BELOW_SWC_PENALTY * below) * 100.0
     return score, hourly

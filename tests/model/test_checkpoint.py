@@ -71,6 +71,7 @@ def _mutate(saved, tmp_path, **changes):
         ({"format_version": 99}, "format 99"),
         ({"features": ["ln_rmssd", "mystery"]}, "mystery"),
         ({"state_dict": {}}, "does not match"),
+        ({"version": ""}, "no model version"),
     ],
 )
 def test_incompatible_checkpoints_are_refused_with_the_fix(saved, tmp_path, change, message):

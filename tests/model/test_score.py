@@ -81,3 +81,12 @@ def test_too_little_history_is_calibrating_never_a_score():
     assert score_or_calibrating(75.0, n_valid=5, calibrating_below=24) == (None, CALIBRATING)
     assert score_or_calibrating(float("nan"), n_valid=100, calibrating_below=24) == (None, CALIBRATING)
     assert score_or_calibrating(35.0, n_valid=24, calibrating_below=24) == (35.0, "red")
+
+
+def test_a_whole_day_exactly_at_the_smallest_worthwhile_change_counts_as_below_it():
+    # sd 0.5 and level 4.0 make z exactly -0.5 in binary floating point
+    score, hourly = fatigue_scores(*day_at(-0.5, sd=0.5, expected=4.0))
+    expected = 100.0 / (1.0 + math.exp(-(math.log(4.0) + 1.6 * -0.5 - 0.4 * 1.0)))  # every hour "below"
+    assert round(expected, 1) == 54.6  # the documented "0.5 SD below gives about 55"
+    assert score == pytest.approx(expected, abs=1e-9)
+    np.testing.assert_allclose(hourly, expected)
