@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -88,17 +89,28 @@ class Quantiles(fields.Field):
         return tuple(q for q in QUANTILES if q in items) or QUANTILES
 
 
+_EPOCH_TEXT = re.compile(r"\s*-?[0-9]+\s*")  # ASCII digits only
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class EpochMs(fields.Field):
     """A time as ISO 8601 (``2026-01-01T00:00:00.000Z``; no zone = UTC) or as epoch milliseconds."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise ValidationError("must be an ISO 8601 time or epoch milliseconds")
-        # isdecimal, not isdigit: "²" is a digit that float() refuses (found by hypothesis)
-        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdecimal()):
-            number = float(value)
+        if isinstance(value, int | float) or (isinstance(value, str) and _EPOCH_TEXT.fullmatch(value)):
+            # "²" and "--5" passed a digit test once and crashed float(); huge ints overflow it (hypothesis)
+            try:
+                number = float(value)
+            except (ValueError, OverflowError):
+                number = math.inf
             if not math.isfinite(number) or abs(number) > 1e15:
-                raise ValidationError(f"{value!r} is not a time in epoch milliseconds")
+                raise ValidationError(f"{_short(value)} is not a time in epoch milliseconds")
             return int(number)
         if not isinstance(value, str):
             raise ValidationError("must be an ISO 8601 time or epoch milliseconds")
@@ -218,12 +230,14 @@ class Beat(fields.Field):
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ValidationError("each beat must be [epoch_ms, ibi_ms]")
         epoch, ibi = value
-        if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not float(epoch).is_integer():
-            raise ValidationError(f"epoch_ms {epoch!r} must be an integer number of milliseconds")
-        if isinstance(ibi, bool) or not isinstance(ibi, int | float) or not math.isfinite(ibi):
-            raise ValidationError(f"ibi_ms {ibi!r} must be a number of milliseconds")
-        if not 0 <= epoch < 1e14:
-            raise ValidationError(f"epoch_ms {epoch!r} is not a time after 1970 in milliseconds")
+        if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+            raise ValidationError(f"epoch_ms {_short(epoch)} must be an integer number of milliseconds")
+        if not 0 <= epoch < 1e14:  # before float(): a 400-digit integer overflows it
+            raise ValidationError(f"epoch_ms {_short(epoch)} is not a time after 1970 in milliseconds")
+        if not float(epoch).is_integer():
+            raise ValidationError(f"epoch_ms {_short(epoch)} must be an integer number of milliseconds")
+        if isinstance(ibi, bool) or not isinstance(ibi, int | float) or not -1e9 < ibi < 1e9 or ibi != ibi:
+            raise ValidationError(f"ibi_ms {_short(ibi)} must be a number of milliseconds")
         return int(epoch), float(ibi)
 
 

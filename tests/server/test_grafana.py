@@ -193,3 +193,11 @@ def test_a_superscript_digit_in_the_range_is_a_400_not_a_crash(client):
     response = client.post("/grafana/query", json=body)
     assert response.status_code == 400
     assert "²" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("bad", ["--5", "1" * 400, 10**400])
+def test_malformed_or_huge_epoch_times_are_a_400(client, bad):
+    body = {"range": {"from": bad, "to": "2026-01-02T00:00:00Z"}, "targets": [{"target": "rmssd", "refId": "A"}]}
+    response = client.post("/grafana/query", json=body)
+    assert response.status_code == 400
+    assert "epoch" in response.get_json()["message"] or "ISO 8601" in response.get_json()["message"]

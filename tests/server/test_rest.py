@@ -89,6 +89,8 @@ def test_a_push_makes_the_next_forecast_fresh(client):
         ({"user": "p2'", "beats": [[END_MS, 800]]}, 400),
         ({"beats": [[END_MS, 800]]}, 400),
         ({"user": "p2", "beats": [[END_MS, 800], [END_MS + 800, -5]]}, 422),  # negative interval: nothing stored
+        ({"user": "p2", "beats": [[10**400, 800]]}, 400),  # overflowed float() once: a 500
+        ({"user": "p2", "beats": [[END_MS, 10**400]]}, 400),
     ],
 )
 def test_push_rejects_bad_batches_and_stores_nothing(client, store, body, status):
