@@ -60,6 +60,18 @@ def _nullable(values: np.ndarray) -> list:
     return [None if v != v else float(v) for v in values.tolist()]
 
 
+_USER_TABLES = ("rr", "hrv", "sleep", "activity", "forecast")
+# DISTINCT would scan every stored beat (0.37 s for 5 demo users x 1.2 M beats); this skips from one user to the
+# next through the (user, ...) primary key: 0.5 ms on the same file.
+_DISTINCT_USERS = """
+WITH RECURSIVE u(x) AS (
+    SELECT MIN(user) FROM {table}
+    UNION ALL SELECT (SELECT MIN(user) FROM {table} WHERE user > x) FROM u WHERE x IS NOT NULL
+)
+SELECT x FROM u WHERE x IS NOT NULL
+"""
+
+
 class SQLiteStore:
     """``HistoryStore`` on one SQLite file (``sqlite:///relative/path`` or ``sqlite:////absolute/path``)."""
 
@@ -94,7 +106,7 @@ class SQLiteStore:
         conn = self._connection()
         try:
             yield conn
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:  # pandas wraps what sqlite3 raises
             raise StoreUnavailable(f"SQLite store {self.path} did not answer within {self.timeout_s} s: {exc}") from exc
 
     def _write(self, sql: str, rows: list[tuple]) -> int:
@@ -252,11 +264,10 @@ class SQLiteStore:
 
     def list_users(self) -> list[str]:
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT user FROM rr UNION SELECT user FROM hrv UNION SELECT user FROM sleep "
-                "UNION SELECT user FROM activity UNION SELECT user FROM forecast ORDER BY user"
-            ).fetchall()
-        return [r[0] for r in rows]
+            users: set[str] = set()
+            for table in _USER_TABLES:
+                users.update(r[0] for r in conn.execute(_DISTINCT_USERS.format(table=table)))
+        return sorted(users)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
         check_window(window)

@@ -8,6 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from model.errors import StoreUnavailable
 from server.stores import open_store
 from tests.stores import cases as c
 from tests.stores.cases import ALICE, T0, H
@@ -62,3 +65,15 @@ def test_a_store_opened_before_fork_works_in_the_child(tmp_path):
     assert child.exitcode == 0
     assert queue.get(timeout=5) == 2
     assert store.list_users() == [ALICE, "child"]  # the parent's connection still works and sees the child's rows
+
+
+def test_a_broken_database_is_store_unavailable_on_every_read(tmp_path):
+    path = tmp_path / "broken.sqlite"
+    store = open_store(f"sqlite:///{path}")
+    store.list_users()  # creates the schema
+    with sqlite3.connect(path) as conn:  # someone drops a table under the running service
+        conn.execute("DROP TABLE hrv")
+    with pytest.raises(StoreUnavailable):
+        store.read_windows(["u1"], 0, 10**13)  # went through pandas, which wrapped the error: a 500 once
+    with pytest.raises(StoreUnavailable):
+        store.list_users()
