@@ -103,7 +103,12 @@ def open_store(url: str, *, timeout_s: float = 5.0, influx_token: str | None = N
 
         scheme = "https" if _flag(url, query, "ssl") else "http"
         return Influx2Store(
-            f"{scheme}://{host}:{port}", org=org, bucket=bucket, token=influx_token, timeout_s=timeout_s, url=url
+            f"{scheme}://{host}:{port}",
+            org=org,
+            bucket=bucket,
+            token=influx_token,
+            timeout_s=timeout_s,
+            url=redact(url),
         )
     raise _bad(
         url,

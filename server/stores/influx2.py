@@ -148,10 +148,26 @@ class Influx2Store(LineProtocolWrites):
             max_retry_time=int(self.timeout_s * self.retry.attempts * 1000),
             max_close_wait=int(self.timeout_s * (self.retry.attempts + 1) * 1000),
         )
+        confirmed: list[int] = []  # points per batch the server acknowledged
+
+        def on_success(_key, data) -> None:
+            text = data.decode() if isinstance(data, bytes) else str(data)
+            confirmed.append(text.rstrip("\n").count("\n") + 1)
+
         with self._client().write_api(
-            write_options=options, error_callback=lambda _key, _data, exc: failures.append(exc)
+            write_options=options,
+            success_callback=on_success,
+            error_callback=lambda _key, _data, exc: failures.append(exc),
         ) as writer:
             writer.write(self.bucket, self.org, list(lines), write_precision=WritePrecision.MS)
+        if not failures and sum(confirmed) < len(lines):
+            # influxdb-client gives up waiting at max_close_wait with a log line and no error callback: without
+            # this count a slow server would lose the rest of the batches silently
+            raise StoreWriteFailed(
+                f"InfluxDB at {self.url} confirmed {sum(confirmed)} of {len(lines)} points before the writer "
+                f"closed after {options.max_close_wait / 1000:.0f} s; the rest may not be stored (re-running the "
+                "write is safe; raise HRVCAST_STORE_TIMEOUT if the server is just slow)"
+            )
         if failures:
             raise StoreWriteFailed(
                 f"{self._unavailable(failures[0]).message}; {len(failures)} batch(es) of up to "
