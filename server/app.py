@@ -84,10 +84,10 @@ def _flight(settings: Settings) -> SingleFlight:
 
 
 def _load_model(settings: Settings) -> tuple[ForecastModel | None, str | None]:
-    from model.forecast import Forecaster  # torch is imported here, inside the worker, never at import
+    from server.history import load_hourly_forecaster  # torch is imported there, inside the worker
 
     try:
-        return Forecaster.load(settings.model), None
+        return load_hourly_forecaster(settings.model), None
     except CheckpointError as exc:
         log.error("model not loaded: %s", exc.message)
         return None, exc.message

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from model.errors import CheckpointError
 from model.history import EMPTY_WINDOWS, UserHistory
 from server.stores.base import HistoryStore
 
 HOUR_MS = 3_600_000
+
+
+def load_hourly_forecaster(path: str):
+    """The checkpoint at ``path`` as a Forecaster, refused unless it forecasts hourly, as the server and scorer do.
+
+    A daily model (``hrvcast train --window 1d``) fed hourly windows would give numbers that look right and are
+    not, so it is an error here, never a silent mismatch.
+    """
+    from model.forecast import Forecaster  # torch is imported here, never at import
+
+    forecaster = Forecaster.load(path)
+    if forecaster.resolution != "1h":
+        raise CheckpointError(
+            f"model checkpoint {path!r} forecasts at {forecaster.resolution} resolution, but the server and the "
+            "scorer serve hourly forecasts: set HRVCAST_MODEL to an hourly checkpoint such as "
+            "model/checkpoints/burnout-default.pt (daily models are for `hrvcast backtest --window 1d` and export)"
+        )
+    return forecaster
 
 
 def load_histories(store: HistoryStore, users: Sequence[str], end_ms: int, lookback_h: int) -> dict[str, UserHistory]:

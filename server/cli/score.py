@@ -93,13 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from model.forecast import Forecaster
     from model.ids import validate_user
+    from server.history import load_hourly_forecaster
     from server.scorer import Scorer, describe, run_every
     from server.stores import open_store
 
     users = [validate_user(u) for u in args.users] if args.users else None
-    forecaster = Forecaster.load(args.model or settings.model)
+    forecaster = load_hourly_forecaster(args.model or settings.model)
     store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
     scorer = Scorer(
         store,
