@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 
+from server.settings import Settings
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by every worker before torch is imported
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -24,7 +26,8 @@ _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 wsgi_app = "server.wsgi:app"
 bind = ["127.0.0.1:8000"]  # hrvcast serve --host/--port overrides
-workers = int(os.environ.get("HRVCAST_WORKERS") or 0) or max(2, min(8, os.cpu_count() or 1))
+# validated like every setting: plain `gunicorn -c gunicorn.conf.py` with a bad value stops with the message
+workers = Settings.from_env().workers or max(2, min(8, os.cpu_count() or 1))
 worker_class = "gthread"
 threads = 4
 preload_app = False  # the model is loaded in each worker, after the fork
