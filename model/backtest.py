@@ -50,7 +50,8 @@ class ForecasterLike(Protocol):
 def valid_series(history: UserHistory) -> pd.Series:
     """ln RMSSD of the valid windows, indexed by window start (epoch ms)."""
     w = history.windows
-    keep = w["valid"].astype("boolean").fillna(False).to_numpy(dtype=bool) & np.isfinite(w["ln_rmssd"].to_numpy(dtype=float))
+    valid = w["valid"].astype("boolean").fillna(False).to_numpy(dtype=bool)  # missing counts as not valid
+    keep = valid & np.isfinite(w["ln_rmssd"].to_numpy(dtype=float))
     return pd.Series(w.loc[keep, "ln_rmssd"].to_numpy(dtype=float), index=w.loc[keep, "start"].to_numpy("int64"))
 
 
