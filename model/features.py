@@ -38,13 +38,14 @@ FEATURES: tuple[str, ...] = (
     "heart_rate_bpm",  # mean heart rate: activity data first, else the window's mean_hr_bpm; 0 where absent
     "heart_rate_present",
     "asleep",  # fraction of the step inside a sleep episode (0-1); 0 where sleep is not tracked
-    "sleep_present",  # 1 where sleep is tracked (from 24 h before the first episode to 24 h after the last)
+    "sleep_present",  # 1 where sleep is tracked (24 h before the first to 24 h after the last episode known)
     "hours_since_wake",  # hours since the end of the last sleep episode (0 while asleep), capped at 48
     "wake_present",  # 1 where sleep is tracked and a wake-up precedes the step
     "steps",  # steps counted during the step; 0 where absent
     "steps_present",
 )
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
+SLEEP_FEATURES: tuple[str, ...] = ("asleep", "sleep_present", "hours_since_wake", "wake_present")
 SLEEP_TRACKING_MARGIN_MS = DAY_MS  # sleep counts as tracked this long around the recorded episodes
 MAX_HOURS_SINCE_WAKE = 48.0
 
@@ -86,7 +87,8 @@ def build_inputs(
 
     ``end_ms`` (one for all users or one per user) is the start of the first step *after* the lookback,
     floored to the step grid; the lookback covers ``[end_ms - L * step, end_ms)``. Windows at or after
-    ``end_ms`` are ignored, so the same history can give inputs for any past origin (backtests).
+    ``end_ms`` are ignored, and so are sleep episodes that end after ``end_ms``, so the same history can give
+    inputs for any past origin (backtests), exactly as they were known there.
     """
     step = step_ms_of(resolution)
     n_steps = lookback_steps(lookback_h, step)
@@ -116,10 +118,15 @@ def forecast_origin_ms(history: UserHistory, step_ms: int) -> int:
     return int(last) - int(last) % step_ms + step_ms
 
 
-def user_grid(history: UserHistory, start_ms: int, n_steps: int, step_ms: int) -> np.ndarray:
+def user_grid(
+    history: UserHistory, start_ms: int, n_steps: int, step_ms: int, known_ms: int | None = None
+) -> np.ndarray:
     """Every feature for ``n_steps`` steps from ``start_ms`` (on the step grid): float32 ``[n_steps, F]``.
 
-    Training slices one long grid per user into many samples; :func:`build_inputs` builds one per user.
+    The sleep columns use only episodes that ended by ``known_ms`` (default: the end of the grid, the forecast
+    origin when the grid is a lookback). Training slices one long grid per user into many samples and then
+    recomputes each sample's sleep columns as known at its own origin (:func:`sleep_columns`);
+    :func:`build_inputs` builds one grid per user.
     """
     grid = np.zeros((n_steps, len(FEATURES)), dtype=np.float32)  # [L, F]
     t = start_ms + step_ms * np.arange(n_steps, dtype=np.int64)  # [L] step starts, ms
@@ -129,7 +136,7 @@ def user_grid(history: UserHistory, start_ms: int, n_steps: int, step_ms: int) -
     grid[:, FEATURE_INDEX["ln_rmssd_present"]] = present
     _heart_rate(grid, history, start_ms, n_steps, step_ms)
     _steps(grid, history.activity, start_ms, n_steps, step_ms)
-    _sleep(grid, history.sleep, t, step_ms)
+    _sleep(grid, history.sleep, t, step_ms, start_ms + n_steps * step_ms if known_ms is None else known_ms)
     return grid
 
 
@@ -208,24 +215,48 @@ def _steps(grid: np.ndarray, activity: pd.DataFrame, start_ms: int, n_steps: int
     grid[:, FEATURE_INDEX["steps_present"]] = has
 
 
-def _sleep(grid: np.ndarray, sleep: pd.DataFrame, t: np.ndarray, step_ms: int) -> None:
-    """Asleep fraction and hours since waking, from sleep episodes (start, end in ms)."""
+def _sleep(grid: np.ndarray, sleep: pd.DataFrame, t: np.ndarray, step_ms: int, known_ms: int) -> None:
+    """The sleep columns of one grid, from the episodes that ended at or before ``known_ms``."""
+    cols = sleep_columns(sleep, t[None, :], step_ms, np.array([known_ms], dtype=np.int64))[0]  # [L, 4]
+    for i, name in enumerate(SLEEP_FEATURES):
+        grid[:, FEATURE_INDEX[name]] = cols[:, i]
+
+
+def sleep_columns(sleep: pd.DataFrame, t: np.ndarray, step_ms: int, known_ms: np.ndarray) -> np.ndarray:
+    """:data:`SLEEP_FEATURES` for ``N`` rows of steps as known at ``known_ms[n]``: float32 ``[N, L, 4]``.
+
+    ``t`` is int64 ``[N, L]`` (step starts, ms). Row ``n`` uses only the episodes with ``end <= known_ms[n]``:
+    what a live forecast at that origin has (an episode is stored once it is over) and what the backtest's
+    cut keeps. Training passes each sample's origin, so no sample sees a night that ends after it.
+    Asleep fraction, tracking (24 h around the known episodes), hours since the last wake-up (0 while asleep).
+    """
+    out = np.zeros((*t.shape, len(SLEEP_FEATURES)), dtype=np.float32)
     if sleep.empty:
-        return
-    starts = sleep["start"].to_numpy(dtype=np.int64)
-    ends = sleep["end"].to_numpy(dtype=np.int64)
-    tracked = (t + step_ms > starts.min() - SLEEP_TRACKING_MARGIN_MS) & (t < ends.max() + SLEEP_TRACKING_MARGIN_MS)
-    # [L, E] overlap of each step with each episode, in ms
-    overlap = np.minimum(t[:, None] + step_ms, ends[None, :]) - np.maximum(t[:, None], starts[None, :])
-    asleep = np.clip(overlap, 0, None).sum(axis=1) / step_ms
-    grid[:, FEATURE_INDEX["asleep"]] = np.where(tracked, np.minimum(asleep, 1.0), 0.0)
-    grid[:, FEATURE_INDEX["sleep_present"]] = tracked
-    order = np.argsort(ends)
-    sorted_ends = ends[order]
-    prior = np.searchsorted(sorted_ends, t, side="right") - 1  # last episode that ended at or before t
-    in_episode = ((t[:, None] >= starts[None, :]) & (t[:, None] < ends[None, :])).any(axis=1)
-    woke = tracked & (prior >= 0)
-    since_h = np.where(prior >= 0, (t - sorted_ends[np.maximum(prior, 0)]) / HOUR_MS, 0.0)
+        return out
+    starts = sleep["start"].to_numpy(dtype=np.int64)  # [E]
+    ends = sleep["end"].to_numpy(dtype=np.int64)  # [E]
+    known = ends[None, :] <= np.asarray(known_ms, dtype=np.int64)[:, None]  # [N, E]
+    any_known = known.any(axis=1)  # [N]
+    first = np.where(known, starts[None, :], np.iinfo(np.int64).max).min(axis=1)  # [N]
+    last = np.where(known, ends[None, :], np.iinfo(np.int64).min).max(axis=1)  # [N]
+    tt = t[:, :, None]  # [N, L, 1]
+    tracked = (
+        any_known[:, None]
+        & (t + step_ms > np.where(any_known, first - SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
+        & (t < np.where(any_known, last + SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
+    )  # [N, L]
+    k = known[:, None, :]  # [N, 1, E]
+    # [N, L, E] overlap of each step with each known episode, in ms
+    overlap = np.minimum(tt + step_ms, ends[None, None, :]) - np.maximum(tt, starts[None, None, :])
+    asleep = np.where(k, np.clip(overlap, 0, None), 0).sum(axis=2) / step_ms  # [N, L]
+    in_episode = (k & (tt >= starts[None, None, :]) & (tt < ends[None, None, :])).any(axis=2)  # [N, L]
+    prior_end = np.where(k & (ends[None, None, :] <= tt), ends[None, None, :], -1).max(axis=2)  # [N, L]
+    woke = tracked & (prior_end >= 0)  # a known episode ended at or before the step
+    since_h = np.where(prior_end >= 0, (t - prior_end) / HOUR_MS, 0.0)
     since_h = np.where(in_episode, 0.0, np.minimum(since_h, MAX_HOURS_SINCE_WAKE))
-    grid[:, FEATURE_INDEX["hours_since_wake"]] = np.where(woke | (tracked & in_episode), since_h, 0.0)
-    grid[:, FEATURE_INDEX["wake_present"]] = woke | (tracked & in_episode)
+    awake_known = woke | (tracked & in_episode)
+    out[..., 0] = np.where(tracked, np.minimum(asleep, 1.0), 0.0)
+    out[..., 1] = tracked
+    out[..., 2] = np.where(awake_known, since_h, 0.0)
+    out[..., 3] = awake_known
+    return out

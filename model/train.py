@@ -8,7 +8,8 @@
    the shrinkage strength ``within_var / between_var`` (empirical Bayes), covariate scales.
 2. Samples: forecast origins every ``stride_steps`` over each user's history; the input is the lookback before
    the origin (zero-padded and masked where it precedes the recording, so a 24 h recording gives "second half
-   from first half" samples) and the target the next ``horizon`` steps, masked where missing.
+   from first half" samples) and the target the next ``horizon`` steps, masked where missing. A sample's sleep
+   columns come only from episodes that ended by its origin, as a live forecast or the backtest sees them.
 3. Adam on the masked pinball loss of p10/p50/p90; the epoch with the lowest validation loss is kept; training
    stops after ``patience`` epochs without improvement. ``epochs=0`` keeps the model as initialised: the fitted
    structure (the daily model: Welltory's validation users never preferred a trained epoch to it).
@@ -25,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from model.checkpoint import Checkpoint, make_checkpoint
-from model.features import FEATURE_INDEX, user_grid
+from model.features import FEATURE_INDEX, SLEEP_FEATURES, sleep_columns, user_grid
 from model.history import UserHistory
 from model.lstm import BurnoutPredictor, ModelConfig, Priors
 
@@ -92,7 +94,17 @@ def split_by_user(
     return [h for i, h in enumerate(items) if i not in val], [h for i, h in enumerate(items) if i in val]
 
 
-def user_grids(histories: Sequence[UserHistory], config: ModelConfig) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class UserGrid:
+    """One user's features over the whole recording, and what is needed to redo the sleep columns per origin."""
+
+    values: np.ndarray  # [T, F]; sleep columns as known at the end of the grid (resliced per sample)
+    start_ms: int  # start of step 0
+    step_ms: int
+    sleep: pd.DataFrame  # the user's sleep episodes (start, end in ms)
+
+
+def user_grids(histories: Sequence[UserHistory], config: ModelConfig) -> list[UserGrid]:
     """One grid per user ``[lookback + span + horizon, F]`` covering the padding before its first window."""
     step = config.step_ms
     grids = []
@@ -102,7 +114,8 @@ def user_grids(histories: Sequence[UserHistory], config: ModelConfig) -> list[np
         starts = history.windows["start"].to_numpy(dtype=np.int64)
         first, last = int(starts.min()) // step * step, int(starts.max()) // step * step
         n = config.lookback + (last - first) // step + 1 + config.horizon
-        grids.append(user_grid(history, first - config.lookback * step, n, step))
+        start = first - config.lookback * step
+        grids.append(UserGrid(user_grid(history, start, n, step), start, step, history.sleep))
     return grids
 
 
@@ -174,12 +187,18 @@ def _shrinkage(deseasoned: Sequence[tuple[np.ndarray, np.ndarray]], ln_mean: flo
     return float(candidates[int(np.argmin(errors))])
 
 
-def make_samples(grids: Sequence[np.ndarray], config: TrainConfig, rng: np.random.Generator) -> Samples:
-    """Sliding-origin samples from user grids (see the module docstring)."""
+def make_samples(grids: Sequence[UserGrid], config: TrainConfig, rng: np.random.Generator) -> Samples:
+    """Sliding-origin samples from user grids (see the module docstring).
+
+    The sleep columns of each sample are recomputed from the episodes that ended by its origin (the start of
+    its first target step): a sample whose origin falls in the night never sees that night.
+    """
     m = config.model
     xs, ys, masks = [], [], []
     ln_i, present_i = FEATURE_INDEX["ln_rmssd"], FEATURE_INDEX["ln_rmssd_present"]
-    for grid in grids:
+    sleep_i = [FEATURE_INDEX[name] for name in SLEEP_FEATURES]
+    for user in grids:
+        grid = user.values
         present = grid[:, present_i]
         context = np.concatenate([[0.0], np.cumsum(present)])  # valid steps before each index
         origins = [
@@ -191,10 +210,17 @@ def make_samples(grids: Sequence[np.ndarray], config: TrainConfig, rng: np.rando
         if len(origins) > config.max_samples_per_user:
             keep = np.sort(rng.choice(len(origins), config.max_samples_per_user, replace=False))
             origins = [origins[i] for i in keep]
-        for o in origins:
-            xs.append(grid[o - m.lookback : o])
-            ys.append(grid[o : o + m.horizon, ln_i])
-            masks.append(present[o : o + m.horizon])
+        if not origins:
+            continue
+        o = np.asarray(origins, dtype=np.int64)  # [N]
+        rows = o[:, None] + np.arange(-m.lookback, 0)  # [N, L] grid index of each input step
+        x = grid[rows]  # [N, L, F] (a copy)
+        t = user.start_ms + user.step_ms * rows  # [N, L] step starts, ms
+        x[:, :, sleep_i] = sleep_columns(user.sleep, t, user.step_ms, user.start_ms + user.step_ms * o)
+        targets = o[:, None] + np.arange(m.horizon)  # [N, H]
+        xs.extend(x)
+        ys.extend(grid[targets, ln_i])
+        masks.extend(present[targets])
     n_features = len(m.features)
     if not xs:
         empty = torch.zeros((0, m.lookback, n_features)), torch.zeros((0, m.horizon))
@@ -235,7 +261,7 @@ def _fit(train_histories, val_histories, config: TrainConfig, progress: bool) ->
     val_grids = user_grids(val_histories, config.model)
     if not train_grids:
         raise ValueError("no training user has any HRV window: give train() histories with windows")
-    priors = fit_priors(train_grids, config.model)
+    priors = fit_priors([g.values for g in train_grids], config.model)
     if config.shrink_steps is not None:
         priors = replace(priors, shrink_steps=float(config.shrink_steps))
     model = BurnoutPredictor(config.model, priors)

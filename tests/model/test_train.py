@@ -3,10 +3,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from model.features import build_inputs
+from model.features import FEATURE_INDEX, build_inputs
 from model.forecast import Forecaster
 from model.history import UserHistory
 from model.lstm import ModelConfig
@@ -14,6 +15,7 @@ from model.train import TrainConfig, split_by_user, train
 from tests.support.histories import HOUR_MS, START_MS, hourly_history, population, windows_frame
 
 torch.set_num_threads(1)
+SLEEP_COLUMNS = ("asleep", "sleep_present", "hours_since_wake", "wake_present")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +148,46 @@ def test_persistence_recovers_how_much_of_a_daily_deviation_carries_to_the_next_
     # the h-ahead error shrinks by sqrt(1 - phi**(2h)): 0.80, 0.93, 0.98, ... 1.00, 0.957 over the 7 days
     val = checkpoint.metrics["val"]
     assert val["mae_ln"] < 0.98 * val["mae_ln_structural"]
+
+
+def test_a_sample_sees_only_the_sleep_that_had_ended_by_its_origin():
+    """Hourly windows over 5 days (hour i of the recording has ln 3 + i / 1000, so a sample's origin can be
+    read off its newest input); one night at hours 23-31, no sleep recorded the next night, another night at
+    hours 70-78. A forecast at hour 75 (inside the second night) is what a live forecast at 03:00 would be:
+    the store holds only the first night, so the expectations below are written out by hand from it."""
+    from model.train import make_samples, user_grids
+
+    starts = START_MS + HOUR_MS * np.arange(120)
+    sleep = pd.DataFrame(
+        {"start": START_MS + HOUR_MS * np.array([23, 70]), "end": START_MS + HOUR_MS * np.array([31, 78])}
+    )
+    sleep["duration_min"] = (sleep["end"] - sleep["start"]) // 60_000
+    user = UserHistory("s", windows_frame(starts, 3.0 + np.arange(120) / 1000.0), sleep=sleep)
+    config = TrainConfig.tiny(stride_steps=1, min_context_steps=1, min_target_steps=1, max_samples_per_user=1000)
+    samples = make_samples(user_grids([user], config.model), config, np.random.default_rng(0))
+    newest = np.rint((samples.x[:, -1, FEATURE_INDEX["ln_rmssd"]].numpy() - 3.0) * 1000).astype(int)
+
+    def sleep_of(origin_h: int) -> dict[str, np.ndarray]:
+        (i,) = np.flatnonzero(newest == origin_h - 1)
+        return {name: samples.x[i, :, FEATURE_INDEX[name]].numpy() for name in SLEEP_COLUMNS}
+
+    hours = np.arange(75 - 48, 75)  # the 48 h lookback of the origin at hour 75: hours 27..74
+    got = sleep_of(75)
+    in_first_night = (hours >= 23) & (hours < 31)
+    tracked = hours < 31 + 24  # 24 h after the end of the only night that had ended
+    np.testing.assert_array_equal(got["asleep"], in_first_night.astype(float))  # nothing from hours 70-74
+    np.testing.assert_array_equal(got["sleep_present"], tracked.astype(float))  # 0 from hour 55 on
+    np.testing.assert_array_equal(got["wake_present"], tracked.astype(float))
+    np.testing.assert_array_equal(got["hours_since_wake"], np.where(tracked & ~in_first_night, hours - 31, 0))
+
+    # serving at the same origin: the store holds the first night only (the second is not over)
+    known = UserHistory("s", user.windows[user.windows["start"] < starts[75]], sleep=sleep.iloc[:1])
+    x, _ = build_inputs([known], int(starts[75]), 48)
+    for name in SLEEP_COLUMNS:
+        np.testing.assert_array_equal(got[name], x[0, :, FEATURE_INDEX[name]])
+
+    # once the second night is over (origin at hour 80), it counts: asleep through hours 70-77
+    later = sleep_of(80)
+    hours = np.arange(80 - 48, 80)
+    np.testing.assert_array_equal(later["asleep"], ((hours >= 70) & (hours < 78)).astype(float))
+    np.testing.assert_array_equal(later["sleep_present"], np.ones(48))
