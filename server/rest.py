@@ -6,10 +6,17 @@ takes beats pushed by a phone or gateway; the store's upserts make a repeated pu
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 
+from model.errors import StoreUnavailable
 from server.errors import bad_request_from
 from server.schemas import BeatsBody, ForecastArgs, ScoreArgs, instance
 
@@ -92,9 +99,43 @@ def push_beats():
 
     epoch_ms = np.fromiter((b[0] for b in data["beats"]), dtype=np.int64, count=len(data["beats"]))
     ibi_ms = np.fromiter((b[1] for b in data["beats"]), dtype=np.float64, count=len(data["beats"]))
-    report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
+    with _one_push_at_a_time(services().flight, data["user"]):
+        report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
     if services().model is not None:
         services().forecast_service().forget(data["user"])
     return jsonify(
         {"user": report.user, "beats": report.beats, "written": report.beats_written, "windows": report.windows}
     )
+
+
+PUSH_WAIT_S = 20.0  # under Grafana's and most gateways' 30 s timeouts
+
+
+@contextlib.contextmanager
+def _one_push_at_a_time(flight, user: str) -> Iterator[None]:
+    """Serialise pushes for one user: write beats, read them back, recompute windows, as one step.
+
+    Two pushes interleaved could otherwise store a window computed without the other's beats. The lock is the
+    single-flight one: across workers and hosts with ``HRVCAST_CACHE=redis://``, across the threads of one worker
+    otherwise (then the scorer's ``windows --since`` round repairs what two workers may still interleave).
+    When Redis is down the push goes on unlocked, as forecasts do: the store stays the source of truth.
+    """
+    key = f"ingest:{user}"
+    deadline = time.monotonic() + PUSH_WAIT_S
+    try:
+        while not flight.acquire(key):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StoreUnavailable(
+                    f"another push for user {user!r} has been in progress for {PUSH_WAIT_S:.0f} s: retry later"
+                )
+            flight.wait(key, remaining)
+    except (RedisError, OSError) as exc:
+        logging.getLogger(__name__).warning("push lock unavailable, storing without it: %s", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            flight.release(key)

@@ -97,3 +97,21 @@ def test_push_rejects_bad_batches_and_stores_nothing(client, store, body, status
     r = client.post("/api/v1/rr", json=body)
     assert r.status_code == status, r.get_json()
     assert "p2" not in store.list_users()
+
+
+def test_a_push_waits_for_another_push_of_the_same_user(app, client, store, monkeypatch):
+    from server import rest
+
+    flight = app.extensions["hrvcast"].flight
+    monkeypatch.setattr(rest, "PUSH_WAIT_S", 0.0)  # give up at once instead of waiting, so no timing is involved
+    assert flight.acquire("ingest:p3")  # another push of p3 is being stored
+    try:
+        busy = client.post("/api/v1/rr", json={"user": "p3", "beats": beats(END_MS, 50)})
+        other = client.post("/api/v1/rr", json={"user": "p4", "beats": beats(END_MS, 50)})
+    finally:
+        flight.release("ingest:p3")
+    assert busy.status_code == 503 and "another push" in busy.get_json()["message"]
+    assert "p3" not in store.list_users()  # nothing of the refused push was stored
+    assert other.status_code == 200  # other users are not held up
+    assert client.post("/api/v1/rr", json={"user": "p3", "beats": beats(END_MS, 50)}).status_code == 200
+    assert "p3" in store.list_users()
