@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 from model.errors import InsufficientHistory
-from server.cli.train import dataset_names
+from server.cli.train import add_source_arguments
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +32,9 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--from-store", action="store_true", help="evaluate on the users of HRVCAST_STORE")
-    src.add_argument("--data-dir", type=Path, help="real recordings (default HRVCAST_DATA_DIR or ../shared/data)")
-    p.add_argument(
-        "--datasets", type=dataset_names, help="comma-separated subset (default mmash,nsr2db for 1h, welltory for 1d)"
-    )
-    p.add_argument("--window", choices=("1h", "1d"), default="1h")
+    add_source_arguments(p, synthetic_help="synthetic users added to each fold's training set (never evaluated)")
     p.add_argument("--checkpoint", type=Path, help="score this model instead of training per fold")
     p.add_argument("--folds", type=int, default=5, help="leave-some-subjects-out folds (training per fold)")
-    p.add_argument(
-        "--synthetic",
-        type=int,
-        default=0,
-        metavar="N",
-        help="synthetic users added to each fold's training set (never evaluated)",
-    )
-    p.add_argument("--synthetic-days", type=int, default=3, metavar="D")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="at most this many epochs per fold")
     p.add_argument("--baselines-only", action="store_true", help="skip the LSTM")
     p.add_argument("--per-user", action="store_true", help="also print metrics per user")
     p.add_argument("--per-horizon", action="store_true", help="also print metrics per horizon step")
@@ -58,9 +42,6 @@ def register(subparsers) -> None:
         "--plot", type=Path, default=Path("var/backtest.png"), help="PNG of forecasts vs actuals ('' for none)"
     )
     p.add_argument("--points", type=Path, help="write every scored point to this CSV")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.set_defaults(func=run)
 
 

@@ -34,25 +34,30 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_source_arguments(p, synthetic_help="add N synthetic multi-day users (1h)")
+    p.add_argument("--out", type=Path, help="checkpoint path (default HRVCAST_MODEL)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of users held out for validation")
+    p.set_defaults(func=run)
+
+
+def add_source_arguments(p: argparse.ArgumentParser, *, synthetic_help: str) -> None:
+    """Where the users come from and how the model is fitted: shared by ``train`` and ``backtest``."""
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--from-store", action="store_true", help="train on every user of HRVCAST_STORE")
+    src.add_argument("--from-store", action="store_true", help="use every user of HRVCAST_STORE")
     src.add_argument("--data-dir", type=Path, help="real recordings (default HRVCAST_DATA_DIR or ../shared/data)")
     p.add_argument(
         "--datasets",
         type=dataset_names,
         help="comma-separated subset of the recordings (default mmash,nsr2db for --window 1h, welltory for 1d)",
     )
-    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="add N synthetic multi-day users (1h)")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N", help=synthetic_help)
     p.add_argument("--synthetic-days", type=int, default=3, metavar="D", help="days per synthetic user")
     p.add_argument("--window", choices=("1h", "1d"), default="1h", help="hourly windows or daily readings")
-    p.add_argument("--out", type=Path, help="checkpoint path (default HRVCAST_MODEL)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="at most this many epochs (default from TrainConfig)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of users held out for validation")
     p.add_argument("--no-cache", action="store_true", help="recompute HRV windows instead of using var/cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
-    p.set_defaults(func=run)
 
 
 def run(args, settings) -> int:
