@@ -103,18 +103,12 @@ def influx_rule() -> dict:
             "maxDataPoints": 43200,
         },
     }
-    return {
-        "uid": "hrvcast-red-zone-influxdb",
-        "title": "Fatigue score forecast in the red zone (InfluxDB write-back)",
-        "condition": "C",
-        "data": [query, *_expressions("A")],
-        "noDataState": "OK",  # no forecast hours ahead: no user scored, or the scorer is not running
-        "execErrState": "Error",
-        "for": "0s",
-        "annotations": _annotations(f"measurement {M_FORECAST}, field {SCORE_FIELD}, written by hrvcast score"),
-        "labels": {"zone": RED, "service": "hrvcast"},
-        "isPaused": False,
-    }
+    return _rule(
+        "hrvcast-red-zone-influxdb",
+        "Fatigue score forecast in the red zone (InfluxDB write-back)",
+        query,
+        f"measurement {M_FORECAST}, field {SCORE_FIELD}, written by hrvcast score",
+    )
 
 
 def rest_rule() -> dict:
@@ -136,15 +130,25 @@ def rest_rule() -> dict:
             "filters": [],
         },
     }
+    return _rule(
+        "hrvcast-red-zone-rest",
+        "Fatigue score forecast in the red zone (REST API)",
+        query,
+        f"GET {REST_PATH} on the hrvcast server",
+    )
+
+
+def _rule(uid: str, title: str, query: dict, source: str) -> dict:
+    """One red-zone rule: ``query`` (refId A) reduced per user and compared with the red bound."""
     return {
-        "uid": "hrvcast-red-zone-rest",
-        "title": "Fatigue score forecast in the red zone (REST API)",
+        "uid": uid,
+        "title": title,
         "condition": "C",
         "data": [query, *_expressions("A")],
-        "noDataState": "OK",
+        "noDataState": "OK",  # no forecast hours ahead: no user scored, or the scorer is not running
         "execErrState": "Error",
         "for": "0s",
-        "annotations": _annotations(f"GET {REST_PATH} on the hrvcast server"),
+        "annotations": _annotations(source),
         "labels": {"zone": RED, "service": "hrvcast"},
         "isPaused": False,
     }
