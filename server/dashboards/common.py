@@ -87,6 +87,11 @@ def zone_thresholds() -> dash.ThresholdsConfig:
     return dash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
+def score_scale(panel):
+    """A score panel's scale: 0-100, no decimals, the zone thresholds (every score panel carries them)."""
+    return panel.unit(UNITS["fatigue_score"]).min(0).max(100).decimals(0).thresholds(zone_thresholds())
+
+
 def zone_mappings() -> list[model.ValueMapping]:
     """Text values of the ``fatigue_zone`` target shown in their zone colour."""
     options = {

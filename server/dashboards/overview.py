@@ -10,7 +10,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from model.zones import RED_BELOW
 from server.dashboards import user
-from server.dashboards.common import UNITS, hrvcast_query, users_variable, zone_mappings, zone_thresholds
+from server.dashboards.common import hrvcast_query, score_scale, users_variable, zone_mappings, zone_thresholds
 
 UID = "hrvcast-overview"
 TITLE = "hrvcast: overview"
@@ -30,7 +30,7 @@ def _by_user_name() -> model.DynamicConfigValue:
 def lowest_panel() -> stat.Panel:
     """One tile per user: the lowest hourly score of the next 24 h, coloured by zone."""
     return (
-        stat.Panel()
+        score_scale(stat.Panel())
         .title("Lowest fatigue score in the next 24 h")
         .description(
             f"One tile per user, coloured by zone; red (below {RED_BELOW:.0f}) is what alerts page on. "
@@ -39,11 +39,6 @@ def lowest_panel() -> stat.Panel:
         .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
         .override_by_regexp(".*", [_by_user_name()])
-        .unit(UNITS["fatigue_score"])
-        .min(0)
-        .max(100)
-        .decimals(0)
-        .thresholds(zone_thresholds())
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.AREA)
         .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
@@ -114,15 +109,10 @@ def table_panel() -> table.Panel:
 def scores_panel() -> timeseries.Panel:
     """Every user's hourly score forecast over the zone areas."""
     return (
-        timeseries.Panel()
+        score_scale(timeseries.Panel())
         .title("Fatigue score forecast, all users")
         .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
         .override_by_regexp(".*", [_by_user_name()])
-        .unit(UNITS["fatigue_score"])
-        .min(0)
-        .max(100)
-        .decimals(0)
-        .thresholds(zone_thresholds())
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
         .data_links([_user_link()])
         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.ASCENDING))

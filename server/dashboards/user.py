@@ -12,6 +12,7 @@ from model.zones import GREEN_FROM, RED_BELOW
 from server.dashboards.common import (
     UNITS,
     hrvcast_query,
+    score_scale,
     users_variable,
     zone_mappings,
     zone_thresholds,
@@ -84,7 +85,7 @@ def rmssd_panel() -> timeseries.Panel:
 def score_panel() -> timeseries.Panel:
     """The hourly fatigue score forecast over the zone areas (red below 40, yellow, green from 70)."""
     return (
-        timeseries.Panel()
+        score_scale(timeseries.Panel())
         .title("Fatigue score forecast (0-100)")
         .description(
             f"Hourly fatigue score over the next 24 h. Green {GREEN_FROM:.0f}-100 primed, yellow "
@@ -92,11 +93,6 @@ def score_panel() -> timeseries.Panel:
             "there). Empty while the user is calibrating (too little history)."
         )
         .with_target(hrvcast_query("A", "fatigue_score"))
-        .unit(UNITS["fatigue_score"])
-        .min(0)
-        .max(100)
-        .decimals(0)
-        .thresholds(zone_thresholds())
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
         .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("text"))
         .line_width(2)
@@ -108,15 +104,10 @@ def score_panel() -> timeseries.Panel:
 def score_now_panel() -> stat.Panel:
     """Lowest forecast score of the next 24 h and the zone, coloured by zone."""
     return (
-        stat.Panel()
+        score_scale(stat.Panel())
         .title("Lowest score, next 24 h")
         .with_target(hrvcast_query("A", "fatigue_score"))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
-        .unit(UNITS["fatigue_score"])
-        .min(0)
-        .max(100)
-        .decimals(0)
-        .thresholds(zone_thresholds())
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.NONE)
         .no_value("calibrating")
