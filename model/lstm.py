@@ -115,6 +115,19 @@ class Prediction(NamedTuple):
     n_valid: torch.Tensor  # [B] valid steps in the baseline window
 
 
+# Population statistics held as scalar buffers (see Priors); the Fourier profile coefficients are vectors.
+_SCALAR_PRIORS = (
+    "ln_mean",
+    "ln_within_sd",
+    "shrink_steps",
+    "hr_mean",
+    "hr_sd",
+    "steps_log_scale",
+    "band_lo",
+    "band_hi",
+)
+
+
 class BurnoutPredictor(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig(), priors: Priors = Priors()) -> None:
         super().__init__()
@@ -138,16 +151,7 @@ class BurnoutPredictor(nn.Module):
         harmonic = torch.arange(1, k + 1, dtype=torch.float32).unsqueeze(-1)  # [K, 1]
         self.register_buffer("shift_cos", torch.cos(harmonic * ahead), persistent=False)  # [K, H]
         self.register_buffer("shift_sin", torch.sin(harmonic * ahead), persistent=False)  # [K, H]
-        for name in (
-            "ln_mean",
-            "ln_within_sd",
-            "shrink_steps",
-            "hr_mean",
-            "hr_sd",
-            "steps_log_scale",
-            "band_lo",
-            "band_hi",
-        ):
+        for name in _SCALAR_PRIORS:
             self.register_buffer(name, torch.tensor(0.0))
         self.register_buffer("profile_cos", torch.zeros(k))
         self.register_buffer("profile_sin", torch.zeros(k))
@@ -166,19 +170,7 @@ class BurnoutPredictor(nn.Module):
 
     def priors(self) -> Priors:
         """The population statistics now in the buffers."""
-        scalars = {
-            n: float(getattr(self, n))
-            for n in (
-                "ln_mean",
-                "ln_within_sd",
-                "shrink_steps",
-                "hr_mean",
-                "hr_sd",
-                "steps_log_scale",
-                "band_lo",
-                "band_hi",
-            )
-        }
+        scalars = {n: float(getattr(self, n)) for n in _SCALAR_PRIORS}
         return Priors(
             profile_cos=tuple(self.profile_cos.tolist()), profile_sin=tuple(self.profile_sin.tolist()), **scalars
         )
