@@ -179,7 +179,9 @@ def test_the_printed_curl_line_returns_24_future_points_from_a_real_server(boots
     with contextlib.closing(sqlite3.connect(b.db)) as conn:
         last_beat_ms = conn.execute("SELECT MAX(epoch_ms) FROM rr WHERE user = 'demo-1'").fetchone()[0]
     assert times[0] == last_beat_ms // HOUR_MS * HOUR_MS + HOUR_MS  # the hour after the newest data
-    assert times[0] > b.started_ms  # ahead of the time the demo data was made up to
+    # The forecast reaches past the time the demo data was made up to. (Its first hour may not: a run started in
+    # the first minutes of an hour has its newest beat in the hour before, which was a flaky assertion here.)
+    assert times[-1] > b.started_ms
     assert all(r["rmssd_p10"] <= r["rmssd_p50"] <= r["rmssd_p90"] for r in rows)
     assert "wrong token" in unauthorised.stdout  # the line really sends the token from the environment
 
