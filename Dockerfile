@@ -14,10 +14,10 @@ WORKDIR /app
 # The CPU build of torch first, from PyTorch's CPU index: the default index would pull the CUDA build.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 
-COPY pyproject.toml README.md gunicorn.conf.py ./
+COPY pyproject.toml README.md ./
 COPY model ./model
 COPY server ./server
-# Editable, so the checkpoint under /app/model/checkpoints and gunicorn.conf.py stay where settings look.
+# Editable, so the checkpoint under /app/model/checkpoints stays where settings look.
 RUN pip install -e . \
     && useradd --system --uid 10001 --home-dir /app hrvcast \
     && mkdir -p /app/var \

@@ -24,11 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import checkpoint as ckpt
-from model.coreml_parity import probe_inputs
+from model.coreml.export import ExportOptions, ExportView, export
+from model.coreml.parity import probe_inputs
 from model.errors import CheckpointError
-from model.export_coreml import ExportOptions, ExportView, export
-from model.lstm import BurnoutPredictor, ModelConfig
+from model.forecast import checkpoint as ckpt
+from model.forecast.lstm import BurnoutPredictor, ModelConfig
 from server.settings import Settings
 
 VARIANTS = (("mlprogram", "fp32"), ("mlprogram", "fp16"), ("neuralnetwork", "fp32"), ("neuralnetwork", "fp16"))
@@ -49,7 +49,7 @@ def torchscript_save(checkpoint: ckpt.Checkpoint, folder: Path) -> tuple[float, 
     example = torch.from_numpy(probe_inputs(checkpoint.model, n_users=1))
     started = time.perf_counter()
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript deprecation and nn.LSTM tracer notes: see model.export_coreml
+        warnings.simplefilter("ignore")  # TorchScript deprecation and nn.LSTM tracer notes: see model.coreml.export
         traced = torch.jit.trace(ExportView(checkpoint.model), example, check_trace=False)
         torch.jit.save(traced, str(folder / "model.pt"))
     return time.perf_counter() - started, (folder / "model.pt").stat().st_size

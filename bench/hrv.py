@@ -24,9 +24,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.cleaning import Artifacts, CleaningConfig, correct_artifacts, successive_mask
-from model.hrv import compute_windows
-from model.readers import read_rr
+from model.hrv.cleaning import Artifacts, CleaningConfig, correct_artifacts, successive_mask
+from model.hrv.windows import compute_windows
+from model.io import read_rr
 
 HOUR_MS = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

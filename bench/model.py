@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import synth
-from model.features import HOUR_MS, build_inputs
-from model.forecast import Forecaster
-from model.train import TrainConfig, split_by_user, train
+from model.forecast.features import HOUR_MS, build_inputs
+from model.forecast.forecaster import Forecaster
+from model.synth import generator as synth
+from model.training.train import TrainConfig, split_by_user, train
 
 TRAIN_BUDGET_S = 180.0
 BATCHES = (1, 64, 1024)

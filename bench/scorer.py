@@ -21,12 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import synth
-from model.checkpoint import save
-from model.forecast import Forecaster
-from model.train import TrainConfig, split_by_user, train
-from server.history import load_histories
-from server.scorer import Scorer, origin_ms
+from model.forecast.checkpoint import save
+from model.forecast.forecaster import Forecaster
+from model.synth import generator as synth
+from model.training.train import TrainConfig, split_by_user, train
+from server.pipeline.history import load_histories
+from server.pipeline.scorer import Scorer, origin_ms
 from server.settings import DEFAULT_MODEL
 from server.stores.sqlite import SQLiteStore
 

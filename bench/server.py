@@ -9,7 +9,7 @@ Figures, each beside its peer from the same run:
 - 200 simultaneous cold requests for one user -> model computations, counted through ``/metrics`` (goal: 1);
 - RSS of each worker with the model loaded (goal < 400 MB).
 
-Data: 10 synthetic people (``model.synth``), 14 days of hourly windows, sleep and activity, copied under
+Data: 10 synthetic people (``model.synth.generator``), 14 days of hourly windows, sleep and activity, copied under
 hundreds of user ids (each id is its own cache key) in a temporary SQLite store. Model: ``HRVCAST_MODEL``
 or the shipped default checkpoint when present, else a tiny model trained here in seconds (said in the output).
 """
@@ -61,7 +61,7 @@ def wait_for(check, what: str, timeout_s: float = 90.0) -> None:
 def make_store(path: Path, users: list[str], end_ms: int, people: int = 10) -> None:
     """``people`` synthetic people; user i gets person i % people's history under its own id, so that every
     user id is a distinct cache key with the real cost of a 14-day history."""
-    from model.synth import hourly_history, user_rng
+    from model.synth.generator import hourly_history, user_rng
     from server.stores.sqlite import SQLiteStore
 
     store = SQLiteStore(path)
@@ -83,9 +83,9 @@ def model_path(folder: Path) -> tuple[Path, str]:
         return Path(chosen), f"checkpoint {chosen}"
     import torch
 
-    from model.checkpoint import save
-    from model.synth import hourly_history, user_rng
-    from model.train import TrainConfig, train
+    from model.forecast.checkpoint import save
+    from model.synth.generator import hourly_history, user_rng
+    from model.training.train import TrainConfig, train
 
     torch.set_num_threads(1)
     end_ms = int(time.time() * 1000) // HOUR_MS * HOUR_MS
@@ -215,7 +215,7 @@ def main() -> int:
         }
         (folder / "metrics").mkdir()
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
              "--workers", str(args.workers)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(folder / "gunicorn.log").open("w"),
             start_new_session=True,

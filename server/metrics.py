@@ -1,6 +1,6 @@
 """Prometheus metrics, correct under several gunicorn workers.
 
-Under gunicorn, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts: every worker
+Under gunicorn, ``server/web/gunicorn_conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts: every worker
 then writes its values to files there and ``/metrics`` sums them over all workers (prometheus-client's
 multiprocess mode), so a counter read through any worker is the total. Without that variable (tests, a single
 process) the app's own registry is exposed. Metrics are made per app, never at import.

@@ -9,24 +9,13 @@ import hypothesis
 import pytest
 
 from tests.support import servers
+from tests.support.paths import shared_data_dir
 
 # Locally, hypothesis explores new examples on every run (and remembers failures in .hypothesis/). Under CI the
 # examples are derived from each test's name, so a green main stays green and a red one is reproducible.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI", "").lower() == "true":
     hypothesis.settings.load_profile("ci")
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_data_dir() -> Path | None:
-    """``HRVCAST_DATA_DIR`` or ``../shared/data`` beside the repository; None when neither exists."""
-    env = os.environ.get("HRVCAST_DATA_DIR")
-    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,7 @@ def test_ingest_train_and_grafana_query_forecast_the_next_24_hours(tmp_path, mon
     assert checkpoint.is_file()
     capsys.readouterr()
 
-    from server.app import create_app
+    from server.web.app import create_app
 
     client = create_app(Settings.from_env()).test_client()
     body = {  # what Grafana 11 with the simPod plugin sends, unknown keys included

@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from model.score import fatigue_scores, score_or_calibrating
+from model.forecast.score import fatigue_scores, score_or_calibrating
 from model.zones import RED_BELOW, grafana_thresholds, zone_of
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 ZONE_STEPS = [{"color": "red", "value": None}, {"color": "yellow", "value": 40}, {"color": "green", "value": 70}]
 BY_HAND = [
@@ -59,10 +59,10 @@ def test_score_mapping_lands_in_the_zone_computed_by_hand(z_sd, zone):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     """The real app on a SQLite store with a healthy user, a user whose HRV fell, and a newcomer."""
-    from model.forecast import Forecaster
-    from server.app import create_app
+    from model.forecast.forecaster import Forecaster
     from server.settings import Settings
     from server.stores.sqlite import SQLiteStore
+    from server.web.app import create_app
     from tests.support.histories import hourly_history, tiny_checkpoint
 
     torch.set_num_threads(1)

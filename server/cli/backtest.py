@@ -48,8 +48,8 @@ def register(subparsers) -> None:
 def run(args, settings) -> int:
     import torch
 
-    from model import backtest as bt
-    from model.baselines import BASELINES
+    from model.evaluation import backtest as bt
+    from model.forecast.baselines import BASELINES
     from server.cli.train import gather
 
     if args.threads:
@@ -93,7 +93,7 @@ def run(args, settings) -> int:
 
 def _versus_best(points, summary) -> str:
     """The LSTM against the baseline with the lowest MAE ln, with a paired bootstrap interval over users."""
-    from model import backtest as bt
+    from model.evaluation import backtest as bt
 
     baselines = summary[summary["model"] != "lstm"].sort_values("mae_ln")
     if "lstm" not in set(summary["model"]) or baselines.empty:
@@ -123,7 +123,7 @@ def _gather_args(args) -> argparse.Namespace:
 def _tasks(histories, window: str):
     """Daily: next day at every day. Hourly: the second half of recordings shorter than 3 days from their first
     half; next 24 h every 24 h (after 48 h) for longer histories."""
-    from model import backtest as bt
+    from model.evaluation import backtest as bt
 
     if window == "1d":
         return bt.rolling_tasks(histories, "1d", horizon=1, min_history=7)
@@ -141,8 +141,8 @@ def _with_lstm(points, tasks, real, synthetic, args):
     """Add the LSTM's points: one existing checkpoint, or one model per leave-some-subjects-out fold."""
     import pandas as pd
 
-    from model import backtest as bt
-    from model.forecast import Forecaster
+    from model.evaluation import backtest as bt
+    from model.forecast.forecaster import Forecaster
 
     if args.checkpoint:
         forecaster = Forecaster.load(args.checkpoint)
@@ -169,7 +169,7 @@ def _with_lstm(points, tasks, real, synthetic, args):
 
 
 def _train_fold(train_real, synthetic, args):
-    from model.train import split_by_user, train
+    from model.training.train import split_by_user, train
     from server.cli.train import train_config
 
     fit_real, val_real = split_by_user(train_real, 0.2, seed=args.seed)
@@ -186,7 +186,7 @@ def _holt_winters(settings, window: str):
     import numpy as np
     import pandas as pd
 
-    from model.baselines import Z80, QuantileForecast
+    from model.forecast.baselines import Z80, QuantileForecast
     from server.stores import open_store
 
     store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)

@@ -1,4 +1,4 @@
-"""``hrvcast bootstrap``: what ``make run`` does before serving (see :mod:`server.bootstrap`).
+"""``hrvcast bootstrap``: what ``make run`` does before serving (see :mod:`server.pipeline.bootstrap`).
 
     hrvcast bootstrap [--users 5] [--days 14] [--seed 1] [--demo-dir var/demo] [--host 127.0.0.1] [--port 8000]
 
@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from server.auth import check_exposure
-    from server.bootstrap import BootstrapConfig, bootstrap, connection_help, summary
+    from server.pipeline.bootstrap import BootstrapConfig, bootstrap, connection_help, summary
+    from server.web.auth import check_exposure
 
     check_exposure([args.host], settings)  # hrvcast serve would refuse this address: say so before any work
     config = BootstrapConfig(

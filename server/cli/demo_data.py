@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.synth import SyntheticUser, SynthParams, generate_user, user_rng
-from model.synth_beats import ECTOPIC, EXTRA, MISSED
+from model.synth.beats import ECTOPIC, EXTRA, MISSED
+from model.synth.generator import SyntheticUser, SynthParams, generate_user, user_rng
 from server.settings import Settings
 
 DAY_MS = 86_400_000

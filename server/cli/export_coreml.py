@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from model.checkpoint import load
-    from model.export_coreml import ExportOptions, export
+    from model.coreml.export import ExportOptions, export
+    from model.forecast.checkpoint import load
 
     options = ExportOptions(format=args.format, precision=args.precision, verify=args.verify)
     checkpoint = load(args.checkpoint if args.checkpoint is not None else settings.model)

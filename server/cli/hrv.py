@@ -11,15 +11,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from model.cleaning import CleaningConfig
-from model.hrv import DEFAULT_VALIDITY, HrvConfig
+from model.hrv.cleaning import CleaningConfig
+from model.hrv.windows import DEFAULT_VALIDITY, HrvConfig
 from model.schema import WINDOW_SIZES_MS
 from server.settings import Settings
 
 
 def add_reader_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``hrvcast hrv`` and ``hrvcast ingest``: how to read the RR file."""
-    from model.readers import FORMATS
+    from model.io import FORMATS
 
     parser.add_argument(
         "--format",
@@ -97,8 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from model.hrv import compute_windows, windows_to_csv, windows_to_jsonl
-    from model.readers import read_rr
+    from model.hrv.windows import compute_windows, windows_to_csv, windows_to_jsonl
+    from model.io import read_rr
 
     rec = read_rr(
         args.file,

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
-    from server.ingest import ingest_file
+    from server.pipeline.ingest import ingest_file
     from server.stores import open_store
 
     validate_user(args.user)

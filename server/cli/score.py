@@ -94,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
-    from server.history import load_hourly_forecaster
-    from server.scorer import Scorer, describe, run_every
+    from server.pipeline.history import load_hourly_forecaster
+    from server.pipeline.scorer import Scorer, describe, run_every
     from server.stores import open_store
 
     users = [validate_user(u) for u in args.users] if args.users else None
@@ -146,7 +146,7 @@ def _iso(epoch_ms: int) -> str:
 
 
 def _print(result, output: str) -> None:
-    from server.scorer import fmt_score
+    from server.pipeline.scorer import fmt_score
 
     if output == "jsonl":
         for r in result.rows:

@@ -1,4 +1,4 @@
-"""``hrvcast serve``: run the server under gunicorn with the project's ``gunicorn.conf.py``.
+"""``hrvcast serve``: run the server under gunicorn with the project's ``server/web/gunicorn_conf.py``.
 
     hrvcast serve [--host 127.0.0.1] [--port 8000] [--workers N]
 
@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from server.auth import check_exposure
 from server.settings import Settings
+from server.web.auth import check_exposure
 
-CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+CONFIG = "python:server.web.gunicorn_conf"  # gunicorn reads a config module from the package
 
 
 def register(subparsers) -> None:

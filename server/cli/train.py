@@ -63,8 +63,8 @@ def add_source_arguments(p: argparse.ArgumentParser, *, synthetic_help: str) -> 
 def run(args, settings) -> int:
     import torch
 
-    from model.checkpoint import save
-    from model.train import split_by_user, train
+    from model.forecast.checkpoint import save
+    from model.training.train import split_by_user, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,8 +93,8 @@ def run(args, settings) -> int:
 
 
 def dataset_names(text: str) -> tuple[str, ...]:
-    """``--datasets`` value: comma-separated names of :data:`model.datasets.DATASETS`."""
-    from model.datasets import DATASETS
+    """``--datasets`` value: comma-separated names of :data:`model.training.datasets.DATASETS`."""
+    from model.training.datasets import DATASETS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in DATASETS]
@@ -105,8 +105,8 @@ def dataset_names(text: str) -> tuple[str, ...]:
 
 def train_config(window: str, *, seed: int = 0, epochs: int | None = None):
     """The TrainConfig for hourly or daily windows."""
-    from model.lstm import ModelConfig
-    from model.train import TrainConfig
+    from model.forecast.lstm import ModelConfig
+    from model.training.train import TrainConfig
 
     overrides = {"seed": seed} | ({"epochs": epochs} if epochs is not None else {})
     if window == "1d":
@@ -122,7 +122,7 @@ def train_config(window: str, *, seed: int = 0, epochs: int | None = None):
 
 def gather(args, settings) -> tuple[list, list, dict]:
     """(real histories, synthetic histories, a description of the sources for the checkpoint)."""
-    from model import datasets
+    from model.training import datasets
 
     store_users = []
     if not args.data_dir:

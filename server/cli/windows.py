@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from server.ingest import update_windows
+    from server.pipeline.ingest import update_windows
     from server.stores import open_store
 
     since_ms = int(time.time() * 1000) - int(args.since * 1000)

@@ -2,7 +2,7 @@
 
 ``hrvcast dashboards --out dashboards`` writes ``dashboards/<uid>.json`` and the alert rule file; a test
 fails when the committed files differ from what this package generates. Zones come from
-:mod:`model.zones`, targets from :mod:`server.targets`, data source uids from :mod:`.common`.
+:mod:`model.zones`, targets from :mod:`server.web.targets`, data source uids from :mod:`.common`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ forecasts another way (use either or both):
   through Infinity's backend parser. Fires per user when ``min_score``, the lowest hourly score of the next
   24 h, is below ``RED_BELOW``; the row's ``user`` column becomes the label.
 
-Both fire on the lowest forecast hour, so both fire whenever the 24 h score itself is red (``model.score``:
+Both fire on the lowest forecast hour, so both fire whenever the 24 h score itself is red (``model.forecast.score``:
 the score always lies between the lowest and the highest hourly score). Both carry ``zone=red``: the zone
 of the forecast hour that fired.
 

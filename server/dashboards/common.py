@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from model.errors import UnknownTarget
 from model.zones import ZONES, grafana_thresholds
-from server.targets import TARGET_NAMES, TARGETS
+from server.web.targets import TARGET_NAMES, TARGETS
 
 # Data source uids provisioned by grafana-provisioning/datasources/hrvcast.yaml.
 HRVCAST_UID = "hrvcast"  # simPod JSON data source -> /grafana on the hrvcast server

@@ -78,8 +78,8 @@ def tiny_checkpoint(path: str | Path, seed: int = 0) -> Path:
     """Train ``TrainConfig.tiny()`` on a small population and save it to ``path`` (about a second)."""
     import torch
 
-    from model.checkpoint import save
-    from model.train import TrainConfig, split_by_user, train
+    from model.forecast.checkpoint import save
+    from model.training.train import TrainConfig, split_by_user, train
 
     torch.set_num_threads(1)
     train_users, val_users = split_by_user(population(seed=seed), 0.34, seed)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +183,7 @@ def redis_server(folder: Path) -> Iterator[Redis]:
         yield Redis(proc, port)
     finally:
         _stop(proc)
+
+
+def unique_db() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"

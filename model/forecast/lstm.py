@@ -1,0 +1,277 @@
+"""``BurnoutPredictor``: raw features in, ln RMSSD quantiles and the fatigue score out.
+
+Structure first, network second (see ``shared/research/forecast-notes.md``: on little data a plain LSTM
+only learns the population circadian profile). The forecast for step h is
+
+    expected[h] = level + profile(hour of step h)          the person's normal for that hour
+    p50[h]      = expected[h] + sd * r50[h]                 the LSTM predicts the residual r50
+    p10[h]      = p50[h] - sd * band_lo * softplus(g_lo[h]) monotone by construction
+    p90[h]      = p50[h] + sd * band_hi * softplus(g_hi[h])
+
+With ``newest_skip`` (daily readings) the head also sees the newest step's z-score, and training starts it
+at the fitted persistence ``r50[h] = slope[h] * z_newest`` (``model.training.train.persistence``).
+``level`` is the masked mean of ``ln_rmssd - profile`` over the baseline window (7 days), shrunk toward
+the population mean with ``shrink_steps`` pseudo-observations (empirical Bayes); ``sd`` likewise toward
+the population within-person SD. ``profile`` is a Fourier series of the UTC hour (of the weekday at daily
+resolution) fitted on training users. ``band_lo``/``band_hi`` are conformal factors set on validation
+users. All statistics are buffers: they travel in the checkpoint and in the CoreML export, so an app needs
+no scaler. The forward pass is traceable: no data-dependent Python control flow, no in-place ops on
+inputs, masked sums instead of ``nanmean``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from model.forecast.features import FEATURE_INDEX, FEATURES, HOUR_MS, step_ms_of
+from model.forecast.score import fatigue_scores_torch
+
+_F = FEATURE_INDEX
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    features: tuple[str, ...] = FEATURES  # input columns, in order (model.forecast.features.FEATURES)
+    resolution: str = "1h"  # step of inputs and outputs: "1h" (hourly windows) or "1d" (daily readings)
+    lookback: int = 168  # input steps (168 h = 7 days at 1h)
+    horizon: int = 24  # forecast steps emitted at once
+    baseline_steps: int = 168  # steps in the personal baseline window (7 days at 1h); <= lookback
+    hidden: int = 32  # LSTM units
+    layers: int = 1  # stacked LSTM layers
+    dropout: float = 0.1  # dropout on the LSTM output before the head (training only)
+    profile_harmonics: int = 3  # Fourier harmonics of the population profile (0 = flat)
+    profile_period_steps: int = 24  # period of the profile: 24 (hour of day at 1h) or 7 (weekday at 1d)
+    calibrating_below: int = 24  # fewer valid steps than this in the baseline window -> no score
+    min_sd: float = 0.05  # floor of the personal SD of ln RMSSD
+    newest_skip: bool = False  # the head also sees the newest step's z-score and presence (daily readings)
+
+    @classmethod
+    def daily(cls, **overrides) -> ModelConfig:
+        """Daily readings (one ln RMSSD per day, e.g. morning readings): 28-day lookback, 7-day horizon."""
+        values = dict(
+            resolution="1d",
+            lookback=28,
+            horizon=7,
+            baseline_steps=7,
+            hidden=16,
+            profile_harmonics=0,
+            profile_period_steps=7,
+            calibrating_below=3,
+            newest_skip=True,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def step_ms(self) -> int:
+        return step_ms_of(self.resolution)
+
+    @property
+    def lookback_h(self) -> int:
+        return self.lookback * self.step_ms // HOUR_MS
+
+    @property
+    def horizon_h(self) -> int:
+        return self.horizon * self.step_ms // HOUR_MS
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        values = dict(values)
+        values["features"] = tuple(values["features"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Population statistics learned from training users (buffers of the module)."""
+
+    ln_mean: float = math.log(40.0)  # population mean of personal ln RMSSD levels
+    ln_within_sd: float = 0.45  # typical SD of one person's hourly ln RMSSD around their profile
+    shrink_steps: float = 24.0  # pseudo-observations pulling a short history toward the population
+    profile_cos: tuple[float, ...] = field(default_factory=tuple)  # [K] Fourier cos coefficients (ln units)
+    profile_sin: tuple[float, ...] = field(default_factory=tuple)  # [K] Fourier sin coefficients
+    hr_mean: float = 70.0  # heart rate scaling, bpm
+    hr_sd: float = 12.0
+    steps_log_scale: float = 6.0  # log1p(steps) is divided by this
+    band_lo: float = 1.0  # conformal factor of the p10 gap (1 = as trained)
+    band_hi: float = 1.0  # conformal factor of the p90 gap
+
+
+class Prediction(NamedTuple):
+    q_ln: torch.Tensor  # [B, H, 3] ln RMSSD p10, p50, p90
+    score: torch.Tensor  # [B] 0-100, NaN while calibrating
+    hourly_score: torch.Tensor  # [B, H] 0-100 (not masked for calibrating)
+    expected_ln: torch.Tensor  # [B, H] the person's normal for each forecast step
+    level_ln: torch.Tensor  # [B] personal baseline level (shrunk)
+    sd_ln: torch.Tensor  # [B] personal SD (shrunk)
+    n_valid: torch.Tensor  # [B] valid steps in the baseline window
+
+
+# Population statistics held as scalar buffers (see Priors); the Fourier profile coefficients are vectors.
+_SCALAR_PRIORS = (
+    "ln_mean",
+    "ln_within_sd",
+    "shrink_steps",
+    "hr_mean",
+    "hr_sd",
+    "steps_log_scale",
+    "band_lo",
+    "band_hi",
+)
+
+
+class BurnoutPredictor(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig(), priors: Priors = Priors()) -> None:
+        super().__init__()
+        if tuple(config.features) != FEATURES:
+            raise ValueError(f"features {config.features} differ from this version's {FEATURES}")
+        if not 0 < config.baseline_steps <= config.lookback:
+            raise ValueError(f"baseline_steps={config.baseline_steps} must be in 1..lookback={config.lookback}")
+        self.config = config
+        n_features = len(config.features)
+        self.lstm = nn.LSTM(n_features, config.hidden, num_layers=config.layers, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden + self._summaries(), config.horizon * 3)
+        with torch.no_grad():  # start at the structural forecast with an 80% band of +-1.28 SD
+            self.head.weight.mul_(0.1)
+            bias = self.head.bias.view(config.horizon, 3)
+            bias[:, 0] = 0.0
+            bias[:, 1:] = math.log(math.expm1(1.2816))
+        k = config.profile_harmonics
+        step_angle = 2 * math.pi / config.profile_period_steps
+        ahead = torch.arange(1, config.horizon + 1, dtype=torch.float32) * step_angle  # [H]
+        harmonic = torch.arange(1, k + 1, dtype=torch.float32).unsqueeze(-1)  # [K, 1]
+        self.register_buffer("shift_cos", torch.cos(harmonic * ahead), persistent=False)  # [K, H]
+        self.register_buffer("shift_sin", torch.sin(harmonic * ahead), persistent=False)  # [K, H]
+        for name in _SCALAR_PRIORS:
+            self.register_buffer(name, torch.tensor(0.0))
+        self.register_buffer("profile_cos", torch.zeros(k))
+        self.register_buffer("profile_sin", torch.zeros(k))
+        self.set_priors(priors)
+
+    def set_priors(self, priors: Priors) -> None:
+        """Copy population statistics into the buffers (training does this before fitting)."""
+        k = self.config.profile_harmonics
+        for name, value in asdict(priors).items():
+            if name in ("profile_cos", "profile_sin"):
+                coef = torch.zeros(k)
+                coef[: min(k, len(value))] = torch.tensor(value[:k], dtype=torch.float32)
+                getattr(self, name).copy_(coef)
+            else:
+                getattr(self, name).fill_(float(value))
+
+    def priors(self) -> Priors:
+        """The population statistics now in the buffers."""
+        scalars = {n: float(getattr(self, n)) for n in _SCALAR_PRIORS}
+        return Priors(
+            profile_cos=tuple(self.profile_cos.tolist()), profile_sin=tuple(self.profile_sin.tolist()), **scalars
+        )
+
+    def forward(self, x_raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_raw [B, L, F] raw features (model.forecast.features) -> (q_ln [B, H, 3], score [B]; NaN: calibrating)."""
+        out = self.predict(x_raw)
+        return out.q_ln, out.score
+
+    def predict(self, x_raw: torch.Tensor) -> Prediction:
+        """Everything the forward pass computes, for the server (one pass, no extra cost)."""
+        cfg = self.config
+        z, mask, (cos_k, sin_k), (level, sd, n) = self.standardised(x_raw)
+        hr = (x_raw[:, :, _F["heart_rate_bpm"]] - self.hr_mean) / self.hr_sd * x_raw[:, :, _F["heart_rate_present"]]
+        steps = torch.log1p(torch.clamp(x_raw[:, :, _F["steps"]], min=0.0)) / self.steps_log_scale
+        since = x_raw[:, :, _F["hours_since_wake"]] / 24.0
+        columns = [z, mask] + [x_raw[:, :, _F[n]] for n in ("hour_sin", "hour_cos", "dow_sin", "dow_cos")]
+        columns += [
+            hr,
+            x_raw[:, :, _F["heart_rate_present"]],
+            x_raw[:, :, _F["asleep"]],
+            x_raw[:, :, _F["sleep_present"]],
+            since,
+            x_raw[:, :, _F["wake_present"]],
+            steps * x_raw[:, :, _F["steps_present"]],
+            x_raw[:, :, _F["steps_present"]],
+        ]
+        inputs = torch.stack(columns, dim=-1)  # [B, L, F]
+        hidden, _ = self.lstm(inputs)  # [B, L, hidden]
+        summaries = [n / cfg.baseline_steps, (level - self.ln_mean) / self.ln_within_sd]
+        if cfg.newest_skip:  # static: a direct path from the newest reading to the head (see _summaries)
+            summaries += [z[:, -1], mask[:, -1]]
+        history = torch.stack(summaries, dim=-1)  # [B, S]
+        last = torch.cat([self.dropout(hidden[:, -1, :]), history], dim=-1)  # [B, hidden + S]
+        raw = self.head(last).view(-1, cfg.horizon, 3)  # [B, H, 3]
+
+        last_cos, last_sin = cos_k[:, -1, :].unsqueeze(-1), sin_k[:, -1, :].unsqueeze(-1)  # [B, K, 1]
+        ahead_cos = last_cos * self.shift_cos - last_sin * self.shift_sin  # [B, K, H]: cos k(theta_last + step h)
+        ahead_sin = last_sin * self.shift_cos + last_cos * self.shift_sin  # [B, K, H]
+        profile_out = (ahead_cos * self.profile_cos.unsqueeze(-1) + ahead_sin * self.profile_sin.unsqueeze(-1)).sum(1)
+        expected = level.unsqueeze(-1) + profile_out  # [B, H]
+        scale = sd.unsqueeze(-1)  # [B, 1]
+        p50 = expected + scale * raw[:, :, 0]  # [B, H]
+        p10 = p50 - scale * self.band_lo * nn.functional.softplus(raw[:, :, 1])
+        p90 = p50 + scale * self.band_hi * nn.functional.softplus(raw[:, :, 2])
+        q_ln = torch.stack([p10, p50, p90], dim=-1)  # [B, H, 3]
+
+        score, hourly = fatigue_scores_torch(p50, expected, sd)  # [B], [B, H]
+        score = torch.where(n >= cfg.calibrating_below, score, torch.full_like(score, float("nan")))
+        return Prediction(q_ln, score, hourly, expected, level, sd, n)
+
+    def standardised(self, x_raw: torch.Tensor) -> tuple:
+        """ln RMSSD as z-scores around the person's normal: x_raw [B, L, F] -> z [B, L] (0 where missing),
+        mask [B, L], the profile harmonics (cos, sin) [B, L, K] each, and the baseline (level, sd, n) [B] each."""
+        ln = x_raw[:, :, _F["ln_rmssd"]]  # [B, L]
+        mask = x_raw[:, :, _F["ln_rmssd_present"]]  # [B, L]
+        daily = self.config.profile_period_steps != 24
+        phase = (_F["dow_cos"], _F["dow_sin"]) if daily else (_F["hour_cos"], _F["hour_sin"])
+        cos_k, sin_k = self._harmonics(x_raw[:, :, phase[0]], x_raw[:, :, phase[1]])  # [B, L, K] each
+        profile_in = (cos_k * self.profile_cos + sin_k * self.profile_sin).sum(-1)  # [B, L]
+        level, sd, n = self._baseline(ln - profile_in, mask)  # [B] each
+        z = torch.clamp((ln - profile_in - level.unsqueeze(-1)) / sd.unsqueeze(-1), -5.0, 5.0) * mask  # [B, L]
+        return z, mask, (cos_k, sin_k), (level, sd, n)
+
+    @torch.no_grad()
+    def set_newest_skip(self, weights: torch.Tensor) -> None:
+        """Start the p50 residual's weight on z_newest at ``weights``.
+
+        ``weights`` [H] is fitted by ``model.training.train.persistence``."""
+        if self.config.newest_skip:
+            self.head.weight[0::3, self.config.hidden + 2] = weights.to(self.head.weight.dtype)
+
+    def _summaries(self) -> int:
+        """Inputs of the head beside the LSTM state: baseline coverage, level; and with ``newest_skip`` the
+        newest step's z-score and presence. The skip lets a linear term carry the newest reading forward: the
+        next day's spot reading leans about a quarter of the way toward today's deviation, which the LSTM state
+        did not learn from Welltory's few users. Hourly it measured no better (docs/model-card.md): off there."""
+        return 4 if self.config.newest_skip else 2
+
+    def _harmonics(self, cos1: torch.Tensor, sin1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos k*theta and sin k*theta for k = 1..K from cos theta, sin theta [B, L] -> [B, L, K] each."""
+        cos_list, sin_list = [], []
+        c, s = cos1, sin1
+        for _ in range(self.config.profile_harmonics):  # static loop: unrolled when traced
+            cos_list.append(c)
+            sin_list.append(s)
+            c, s = c * cos1 - s * sin1, s * cos1 + c * sin1
+        if not cos_list:
+            empty = cos1.unsqueeze(-1)[:, :, :0]
+            return empty, empty
+        return torch.stack(cos_list, dim=-1), torch.stack(sin_list, dim=-1)
+
+    def _baseline(self, deseasoned: torch.Tensor, mask: torch.Tensor):
+        """Shrunk personal level and SD over the last ``baseline_steps``: [B, L] -> level, sd, n [B]."""
+        window = self.config.baseline_steps
+        values, present = deseasoned[:, -window:], mask[:, -window:]  # [B, W]
+        n = present.sum(-1)  # [B]
+        observed_mean = (values * present).sum(-1) / torch.clamp(n, min=1.0)
+        level = (n * observed_mean + self.shrink_steps * self.ln_mean) / (n + self.shrink_steps)
+        squares = (((values - observed_mean.unsqueeze(-1)) ** 2) * present).sum(-1)  # [B]
+        prior_var = self.ln_within_sd**2
+        var = (squares + self.shrink_steps * prior_var) / (torch.clamp(n - 1.0, min=0.0) + self.shrink_steps)
+        sd = torch.clamp(torch.sqrt(var), min=self.config.min_sd)
+        return level, sd, n

@@ -1,0 +1,120 @@
+"""RR file readers: ``read_rr(path, fmt="auto", ...) -> RRRecording``.
+
+Formats (``FORMATS``): ``plain`` (one interval per line, ms or s by the median), ``csv`` (``timestamp,rr_ms``),
+``mmash`` (MMASH ``RR.csv``), ``physionet`` (nsr2db RR text, line 1 = start offset), ``e4`` (Empatica
+``IBI.csv``), ``welltory`` (readings with an RR list), ``polar`` (Polar / Elite HRV / Kubios RR text with
+header lines), ``apple-health`` (``export.xml``). ``auto`` picks one from the file's first lines when that is
+unambiguous and raises :class:`UnknownFormat` otherwise; the chosen format is ``RRRecording.format``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from model.errors import BadRRFile, UnknownFormat
+from model.io._common import Lines, RRRecording, parse_start, parse_start_date
+from model.io.apple import read_apple_health
+from model.io.tabular import (
+    RR_COLUMNS,
+    TIME_COLUMNS,
+    WELLTORY_RR_COLUMNS,
+    read_csv_rr,
+    read_e4,
+    read_mmash,
+    read_welltory,
+)
+from model.io.text import read_physionet, read_plain, read_polar
+
+__all__ = ["FORMATS", "RRRecording", "detect_format", "read_rr"]
+
+FORMATS: tuple[str, ...] = ("plain", "csv", "mmash", "physionet", "e4", "welltory", "polar", "apple-health")
+_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
+_E4_HEADER = re.compile(r"^\s*\d+(\.\d*)?\s*,\s*IBI\s*$", re.IGNORECASE)
+PHYSIONET_MIN_OFFSET_S = 3.0  # a first value above this, in a seconds file, is nsr2db's start offset
+
+
+def _header_fields(line: str) -> set[str]:
+    return {f.strip().strip('"').lower() for f in line.split(",")}
+
+
+def detect_format(path: Path | str) -> str:
+    """Guess the format from the first lines; raise UnknownFormat when no rule or several rules match."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            head = [fh.readline() for _ in range(20)]
+    except OSError as exc:
+        raise BadRRFile(str(path), f"cannot be read ({exc.strerror})") from None
+    head = [line for line in head if line.strip()]
+    if not head:
+        raise BadRRFile(str(path), "the file is empty", fix="check that it is an RR export")
+    first = head[0].lstrip("\ufeff")
+    if first.lstrip().startswith("<?xml") or "<HealthData" in "".join(head):
+        return "apple-health"
+    if _E4_HEADER.match(first):
+        return "e4"
+    fields = _header_fields(first)
+    if {"ibi_s", "day", "time"} <= fields:
+        return "mmash"
+    if fields & set(WELLTORY_RR_COLUMNS):
+        return "welltory"
+    if fields & set(TIME_COLUMNS) and fields & set(RR_COLUMNS):
+        return "csv"
+    is_number = [bool(_NUMBER.match(line)) for line in head]
+    if is_number[0] and sum(is_number) * 2 >= len(head):  # a stray bad line is the reader's to report
+        values = [float(line.replace(",", ".")) for line, ok in zip(head, is_number, strict=True) if ok]
+        rest = sorted(values[1:]) or values
+        seconds = rest[len(rest) // 2] < 10
+        return "physionet" if seconds and values[0] > PHYSIONET_MIN_OFFSET_S else "plain"
+    last_field = [bool(_NUMBER.match(line.split()[-1])) for line in head]
+    if True in last_field:
+        body = last_field[last_field.index(True) :]
+        if sum(body) * 5 >= 4 * len(body):  # header lines, then (mostly) one interval per line
+            return "polar"
+    raise UnknownFormat(
+        f"{path}: cannot tell the format from its first lines ({first.strip()[:60]!r}): "
+        f"pass --format, one of {', '.join(FORMATS)}"
+    )
+
+
+def read_rr(
+    path: Path | str,
+    fmt: str = "auto",
+    *,
+    start: str | int | None = None,
+    start_date: str | date | None = None,
+    units: str | None = None,
+    skip_bad_lines: bool = False,
+    subject: str | None = None,
+) -> RRRecording:
+    """Read one RR recording. ``start``: clock of clockless formats (ISO 8601 or epoch ms); ``start_date``:
+    MMASH's day 1; ``units``: ``ms`` or ``s`` for plain/polar/csv; ``subject``: Welltory ``user_code``."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise BadRRFile(source, "no such file", fix="check the path")
+    chosen = detect_format(path) if fmt == "auto" else fmt
+    if chosen not in FORMATS:
+        raise UnknownFormat(f"format {fmt!r} is not supported: use auto or one of {', '.join(FORMATS)}")
+    lines = Lines(path, skip_bad_lines)
+    start_ms = parse_start(start, source)
+    if chosen == "plain":
+        return read_plain(path, start_ms, units, lines)
+    if chosen == "physionet":
+        return read_physionet(path, start_ms, units, lines)
+    if chosen == "polar":
+        return read_polar(path, start_ms, units, lines)
+    if chosen == "csv":
+        return read_csv_rr(path, units, lines)
+    if chosen == "mmash":
+        day1_ms = parse_start_date(start_date, source)
+        if day1_ms is None and start_ms is not None:
+            day1_ms = start_ms - start_ms % 86_400_000
+        return read_mmash(path, day1_ms, lines)
+    if chosen == "e4":
+        return read_e4(path, lines)
+    if chosen == "welltory":
+        return read_welltory(path, lines, subject)
+    return read_apple_health(path, lines)

@@ -1,0 +1,215 @@
+"""The write-back scorer: forecasts and fatigue scores for every user, written into the ``forecast`` measurement.
+
+Grafana's alert rules cannot query the simPod data source, so ``hrvcast score --write-back`` (once) or
+``hrvcast score --write-back --every 15m`` (a worker) writes each user's next forecast hours into the store,
+where an InfluxDB alert rule reads them. Each round:
+
+1. ``server.pipeline.ingest.update_windows(store, since_ms)``: beats written straight into the store (a gateway or
+   Telegraf writing the ``rr`` measurement) become hourly ``hrv`` windows (``hrvcast ingest`` and
+   ``POST /api/v1/rr`` window their own beats already). The first round looks back ``windows_since`` (24 h:
+   catching up after a restart); later rounds from the previous round's start minus ``windows_overlap``
+   (1 h: gateways that batch their uploads), so a round reads minutes of beats per user, not a day.
+   Recomputing a window is an upsert.
+2. Users whose newest hourly window is older than ``active_within`` are skipped (their forecast hours would
+   all lie in the past, where no alert rule looks).
+3. Forecasts in batches, each from the user's own history up to the last observation, exactly as the server
+   computes them (so the write-back equals what the panels show), then one upsert per user keyed by
+   (user, model, hour): re-running a round with no new data writes the same points again, never duplicates.
+
+A calibrating user (too little history) gets the RMSSD quantiles but no ``fatigue_score`` (NaN, not
+stored): no invented score, so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
+the batch in flight finishes its writes, the rest of the round is abandoned and reported as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from model.forecast.forecaster import Forecast, Forecaster
+from model.zones import zone_of
+from server.pipeline.history import load_histories
+from server.stores.base import HistoryStore
+
+log = logging.getLogger(__name__)
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One user's result, as ``hrvcast score`` prints it."""
+
+    user: str
+    zone: str  # of the 24 h score (model.zones), or calibrating
+    score: float | None  # 0-100 over the horizon; None while calibrating
+    min_score: float | None  # lowest hourly score ahead: what the alert rules compare with RED_BELOW
+    min_zone: str  # zone of min_score
+    first_ms: int  # first forecast hour (UTC epoch ms)
+    last_observed_ms: int  # start of the newest hourly window
+
+
+@dataclass
+class RoundReport:
+    started_ms: int
+    users: int = 0  # users in the store
+    stale: int = 0  # skipped: no hourly window within active_within
+    rows: list[ScoreRow] = field(default_factory=list)
+    points: int = 0  # forecast points written (0 without write-back)
+    abandoned: bool = False  # a stop request ended the round before every batch ran
+
+    @property
+    def calibrating(self) -> int:
+        return sum(r.score is None for r in self.rows)
+
+    @property
+    def red(self) -> list[str]:
+        return [r.user for r in self.rows if r.min_zone == "red"]
+
+
+def forecast_points(fc: Forecast) -> pd.DataFrame:
+    """The ``forecast`` measurement rows of one forecast: one per hour ahead (``fatigue_score`` NaN while
+    calibrating, so no score is ever stored for a user without a baseline)."""
+    hourly = np.asarray(fc.hourly_score, dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "time": np.asarray(fc.times_ms, dtype=np.int64),
+            "rmssd_p10": np.asarray(fc.rmssd_p10, dtype=np.float64),
+            "rmssd_p50": np.asarray(fc.rmssd_p50, dtype=np.float64),
+            "rmssd_p90": np.asarray(fc.rmssd_p90, dtype=np.float64),
+            "fatigue_score": hourly if fc.score is not None else np.full(len(hourly), np.nan),
+        }
+    )
+
+
+def score_row(fc: Forecast) -> ScoreRow:
+    lowest = None
+    if fc.score is not None and len(fc.hourly_score) and np.isfinite(fc.hourly_score).any():
+        lowest = float(np.nanmin(fc.hourly_score))
+    return ScoreRow(
+        user=fc.user,
+        zone=fc.zone,
+        score=fc.score,
+        min_score=lowest,
+        min_zone=zone_of(lowest),
+        first_ms=int(fc.times_ms[0]) if len(fc.times_ms) else fc.last_observed_ms,
+        last_observed_ms=fc.last_observed_ms,
+    )
+
+
+def origin_ms(last_observed_ms: int) -> int:
+    """End of the history a forecast reads: the hour after the newest window (as the server does)."""
+    return last_observed_ms - last_observed_ms % HOUR_MS + HOUR_MS
+
+
+class Scorer:
+    """Scores every active user of ``store`` with ``forecaster``; optionally writes the results back."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        forecaster: Forecaster,
+        *,
+        write_back: bool = False,
+        batch_size: int = 256,
+        windows_since_ms: int = 24 * HOUR_MS,
+        windows_overlap_ms: int = HOUR_MS,
+        active_within_ms: int = 7 * 24 * HOUR_MS,
+        horizon_h: int = 24,
+        update_windows: Callable | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.forecaster = forecaster
+        self.write_back = write_back
+        self.batch_size = max(1, int(batch_size))
+        self.windows_since_ms = int(windows_since_ms)
+        self.windows_overlap_ms = int(windows_overlap_ms)
+        self._previous_round_ms: int | None = None
+        self.active_within_ms = int(active_within_ms)
+        self.horizon_h = min(int(horizon_h), forecaster.horizon_h)
+        self._update_windows = update_windows
+        self._clock = clock
+
+    def run_round(self, stop: threading.Event | None = None, users: Sequence[str] | None = None) -> RoundReport:
+        """One round over every user (or ``users``). Store errors propagate (StoreUnavailable)."""
+        now_ms = int(self._clock() * 1000)
+        report = RoundReport(started_ms=now_ms)
+        since_ms = now_ms - self.windows_since_ms
+        if self._previous_round_ms is not None:
+            since_ms = max(since_ms, self._previous_round_ms - self.windows_overlap_ms)
+        self._windows(since_ms, users)
+        self._previous_round_ms = now_ms
+        chosen = list(users) if users is not None else self.store.list_users()
+        report.users = len(chosen)
+        last = self.store.last_observation(chosen, "1h")
+        active = sorted(u for u in chosen if u in last and last[u] >= now_ms - self.active_within_ms)
+        report.stale = len(chosen) - len(active)
+        for i in range(0, len(active), self.batch_size):
+            if stop is not None and stop.is_set():
+                report.abandoned = True
+                break
+            batch = active[i : i + self.batch_size]
+            for fc in self._forecast(batch, last).values():
+                report.rows.append(score_row(fc))
+                if self.write_back:
+                    report.points += self.store.write_forecasts(fc.user, self.forecaster.version, forecast_points(fc))
+        return report
+
+    def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
+        update = self._update_windows
+        if update is None:
+            from server.pipeline.ingest import update_windows as update  # the HRV pipeline, loaded when first needed
+        update(self.store, since_ms, users=None if users is None else list(users))
+
+    def _forecast(self, users: list[str], last: dict[str, int]) -> dict[str, Forecast]:
+        by_end: dict[int, list[str]] = {}  # users whose newest window shares an hour share one store read
+        for user in users:
+            by_end.setdefault(origin_ms(last[user]), []).append(user)
+        histories = {}
+        for end_ms, group in by_end.items():
+            histories.update(load_histories(self.store, group, end_ms, self.forecaster.lookback_h))
+        return self.forecaster.forecast(histories, horizon_h=self.horizon_h)
+
+
+def run_every(
+    scorer: Scorer,
+    every_s: float,
+    stop: threading.Event,
+    on_round: Callable[[RoundReport], None],
+    users: Sequence[str] | None = None,
+) -> None:
+    """Rounds every ``every_s`` seconds (start to start) until ``stop`` is set.
+
+    A store that is down fails one round, logged as a warning; the next round tries again. Any other error
+    is a bug and stops the worker with its traceback.
+    """
+    from model.errors import StoreUnavailable
+
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            on_round(scorer.run_round(stop, users))
+        except StoreUnavailable as exc:
+            log.warning("round failed, retrying in %.0f s: %s", every_s, exc.message)
+        stop.wait(max(0.0, every_s - (time.monotonic() - started)))
+
+
+def describe(report: RoundReport, seconds: float) -> str:
+    """One log line per round."""
+    state = "abandoned (stop requested)" if report.abandoned else "done"
+    return (
+        f"round {state} in {seconds:.1f} s: {len(report.rows)} of {report.users} users scored "
+        f"({report.calibrating} calibrating, {report.stale} without recent data), {len(report.red)} in the red "
+        f"zone, {report.points} forecast points written"
+    )
+
+
+def fmt_score(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"

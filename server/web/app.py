@@ -1,0 +1,188 @@
+"""The Flask app factory: one settings object in, a ready app out. Nothing happens at import.
+
+``create_app`` opens the store, loads the model once (per gunicorn worker), builds the cache and the single
+flight lock, and installs authentication, request ids, metrics and the JSON error handlers. A missing or
+broken checkpoint does not stop the server: observed data keeps flowing, forecast targets answer 503 with
+the reason, and ``/readyz`` says not ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, Response, g, jsonify, request
+from flask_caching import Cache
+
+from model.errors import CheckpointError, StoreUnavailable
+from server import logs
+from server.metrics import Metrics
+from server.pipeline.forecasting import ForecastModel, ForecastService, LocalFlight, RedisFlight, SingleFlight
+from server.settings import Settings
+from server.stores.base import HistoryStore
+from server.web import auth
+from server.web import errors as http_errors
+
+log = logging.getLogger("hrvcast.server")
+MAX_BODY_BYTES = 16 * 1024 * 1024  # 200,000 beats as JSON fit comfortably
+
+
+@dataclass
+class Services:
+    """What the routes use, kept in ``app.extensions["hrvcast"]``."""
+
+    settings: Settings
+    store: HistoryStore
+    metrics: Metrics
+    cache: Cache
+    flight: SingleFlight
+    model: ForecastModel | None
+    model_error: str | None = None
+    _service: ForecastService | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            self._service = ForecastService(
+                self.store, self.model, self.cache, self.flight, self.metrics, ttl_s=self.settings.cache_ttl_s
+            )
+
+    def forecast_service(self) -> ForecastService:
+        if self._service is None:
+            raise CheckpointError(f"no forecasts: the model is not loaded ({self.model_error})")
+        return self._service
+
+
+def _redis_options() -> dict:
+    """Fail fast when Redis is down (redis-py's default retries take seconds per call): the service then
+    goes on without the shared cache, well inside Grafana's 30 s proxy timeout."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return {"socket_connect_timeout": 1.0, "socket_timeout": 2.0, "retry": Retry(NoBackoff(), 1)}
+
+
+def _cache_config(settings: Settings) -> dict:
+    scheme = settings.cache.split("://", 1)[0]
+    if scheme == "redis":
+        return {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": settings.cache,
+            "CACHE_KEY_PREFIX": "hrvcast:",
+            "CACHE_OPTIONS": _redis_options(),
+        }
+    if scheme == "null":
+        return {"CACHE_TYPE": "NullCache"}
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 10_000}
+
+
+def _flight(settings: Settings) -> SingleFlight:
+    if settings.cache.startswith("redis://"):
+        import redis
+
+        return RedisFlight(redis.Redis.from_url(settings.cache, **_redis_options()))
+    return LocalFlight()
+
+
+def _load_model(settings: Settings) -> tuple[ForecastModel | None, str | None]:
+    from server.pipeline.history import load_hourly_forecaster  # torch is imported there, inside the worker
+
+    try:
+        return load_hourly_forecaster(settings.model), None
+    except CheckpointError as exc:
+        log.error("model not loaded: %s", exc.message)
+        return None, exc.message
+
+
+def create_app(
+    settings: Settings | None = None, *, store: HistoryStore | None = None, forecaster: ForecastModel | None = None
+) -> Flask:
+    settings = settings or Settings.from_env()
+    if store is None:
+        from server.stores import open_store
+
+        store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    model, model_error = (forecaster, None) if forecaster is not None else _load_model(settings)
+
+    app = Flask("hrvcast")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    cache = Cache(app, config=_cache_config(settings))
+    metrics = Metrics()
+    app.extensions["hrvcast"] = Services(settings, store, metrics, cache, _flight(settings), model, model_error)
+
+    from server.web import grafana, openapi, rest
+
+    app.register_blueprint(grafana.bp)
+    app.register_blueprint(rest.bp)
+    http_errors.register(app, _store_error_counter(metrics))
+    _install_hooks(app, settings, metrics)
+    _operations(app)
+    openapi.register(app)
+    return app
+
+
+def _store_error_counter(metrics: Metrics):
+    def count(exc) -> None:
+        if isinstance(exc, StoreUnavailable):
+            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.store_errors.labels(endpoint).inc()
+
+    return count
+
+
+def _install_hooks(app: Flask, settings: Settings, metrics: Metrics) -> None:
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        g.request_id = logs.new_request_id(request.headers.get("X-Request-Id"))
+        logs.request_id.set(g.request_id)
+        if request.path not in auth.OPEN_PATHS:
+            auth.check(request.headers.get("Authorization"), settings.api_token)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.request_seconds.labels(endpoint, request.method, str(response.status_code)).observe(elapsed)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+        return response
+
+    @app.teardown_request
+    def _forget(_exc):
+        logs.request_id.set(None)
+
+
+def _operations(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "alive"})
+
+    @app.get("/readyz")
+    def readyz():
+        s: Services = app.extensions["hrvcast"]
+        problems = []
+        try:
+            s.store.ping()
+        except StoreUnavailable as exc:
+            s.metrics.store_errors.labels("/readyz").inc()
+            problems.append(f"store {s.store.url}: {exc.message}")
+        if s.model is None:
+            problems.append(f"model: {s.model_error}")
+        if problems:
+            return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
+        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version})
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        payload, content_type = app.extensions["hrvcast"].metrics.exposition()
+        return Response(payload, content_type=content_type)

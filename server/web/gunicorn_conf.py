@@ -1,0 +1,84 @@
+"""gunicorn settings for hrvcast (``hrvcast serve`` and ``make run`` use this file).
+
+- workers: ``HRVCAST_WORKERS`` or the core count (at least 2, at most 8): forecasting is CPU-bound and each
+  worker holds its own copy of the model, so more workers than cores only costs memory.
+- each worker imports ``server.web.wsgi`` after the fork (no preload), so each loads the model once, with torch
+  limited to one thread: workers, not threads inside torch, use the cores.
+- gthread workers with 4 threads: a slow store call does not block /healthz or cache hits in that worker.
+- timeouts under Grafana's 30 s proxy timeout are enforced by the app (single-flight waits end at 20 s);
+  ``timeout`` only kills a worker that stopped answering its heartbeat.
+- Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (a fresh temporary folder unless given)
+  before any worker starts, and a dead worker's live gauges are dropped.
+- JSON logs on stderr; the refusal to listen beyond loopback without a token is checked before binding.
+"""
+
+import os
+import shutil
+import tempfile
+
+from server.settings import Settings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by every worker before torch is imported
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hrvcast-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+wsgi_app = "server.web.wsgi:app"
+bind = ["127.0.0.1:8000"]  # hrvcast serve --host/--port overrides
+# validated like every setting: plain `gunicorn -c python:server.web.gunicorn_conf` with a bad value stops
+# with the message
+workers = Settings.from_env().workers or max(2, min(8, os.cpu_count() or 1))
+worker_class = "gthread"
+threads = 4
+preload_app = False  # the model is loaded in each worker, after the fork
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+backlog = 2048
+max_requests = 0  # a worker keeps its loaded model; restart is by deploy, not by count
+accesslog = None  # the app logs each request as JSON with its request id
+
+
+def _log_level() -> str:
+    level = (os.environ.get("HRVCAST_LOG_LEVEL") or "INFO").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+
+
+def _logconfig():
+    from server.logs import gunicorn_logconfig
+
+    return gunicorn_logconfig(_log_level())
+
+
+logconfig_dict = _logconfig()
+
+
+def on_starting(server):
+    """Fail before binding: a bad setting, or an open server beyond loopback without a token."""
+    from server.settings import Settings
+    from server.web.auth import bind_hosts, check_exposure
+
+    settings = Settings.from_env()
+    check_exposure(bind_hosts(server.cfg.bind), settings)
+    for name in os.listdir(_metrics_dir):  # values of a previous run must not be summed in
+        path = os.path.join(_metrics_dir, name)
+        if os.path.isfile(path):
+            os.unlink(path)
+
+
+def post_fork(server, worker):
+    import torch  # in the worker, before the app (and its model) is loaded
+
+    torch.set_num_threads(1)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir.startswith(tempfile.gettempdir()) and os.path.basename(_metrics_dir).startswith("hrvcast-metrics-"):
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from model.forecast.features import FEATURE_INDEX, build_inputs
+from model.forecast.lstm import BurnoutPredictor, ModelConfig, Priors
+from tests.support.histories import START_MS, hourly_history
+
+torch.set_num_threads(1)
+F = FEATURE_INDEX
+CONFIG = ModelConfig(lookback=48, baseline_steps=48, hidden=8, calibrating_below=12)
+PRIORS = Priors(ln_mean=3.5, ln_within_sd=0.4, shrink_steps=6.0, profile_cos=(0.2, 0.05), profile_sin=(0.1, 0.0))
+H_MS = 3_600_000
+
+
+def model(seed: int = 0, config: ModelConfig = CONFIG, priors: Priors = PRIORS) -> BurnoutPredictor:
+    torch.manual_seed(seed)
+    return BurnoutPredictor(config, priors).eval()
+
+
+def inputs(users: int = 3, days: float = 3, end_hour: int = 72, missing: float = 0.2) -> torch.Tensor:
+    histories = [
+        hourly_history(f"u{i}", days=days, level_ln=3.3 + 0.2 * i, seed=i, missing_fraction=missing)
+        for i in range(users)
+    ]
+    x, _ = build_inputs(histories, START_MS + end_hour * H_MS, CONFIG.lookback_h)
+    return torch.from_numpy(x)
+
+
+def test_output_shapes_and_quantiles_are_monotone_for_any_weights():
+    x = inputs()
+    for seed in range(5):
+        net = model(seed)
+        with torch.no_grad():
+            for p in net.head.parameters():
+                p.normal_(0.0, 3.0)  # wild weights: order must still hold
+            q, score = net(x)
+        assert q.shape == (3, 24, 3) and score.shape == (3,)
+        assert torch.all(q[..., 0] <= q[..., 1]) and torch.all(q[..., 1] <= q[..., 2])
+        assert torch.all((score >= 0) & (score <= 100))
+
+
+def test_values_at_missing_hours_do_not_change_the_output():
+    x = inputs()
+    garbage = x.clone()
+    missing = garbage[:, :, F["ln_rmssd_present"]] == 0
+    assert missing.any()
+    garbage[:, :, F["ln_rmssd"]] = torch.where(
+        missing, torch.full_like(missing, 99.0, dtype=x.dtype), garbage[:, :, F["ln_rmssd"]]
+    )
+    net = model()
+    torch.testing.assert_close(net(garbage)[0], net(x)[0])
+
+
+def test_baseline_is_the_masked_deseasoned_mean_and_sd_shrunk_toward_the_population():
+    x = inputs(users=1, days=1.5, end_hour=36)  # 36 h of data in a 48 h lookback: 12 h of padding
+    out = model().predict(x)
+    ln = x[0, :, F["ln_rmssd"]].double().numpy()
+    present = x[0, :, F["ln_rmssd_present"]].double().numpy() > 0
+    theta = np.arctan2(x[0, :, F["hour_sin"]].double().numpy(), x[0, :, F["hour_cos"]].double().numpy())
+    profile = 0.2 * np.cos(theta) + 0.1 * np.sin(theta) + 0.05 * np.cos(2 * theta)
+    values = (ln - profile)[present]
+    n, k = values.size, PRIORS.shrink_steps
+    level = (n * values.mean() + k * PRIORS.ln_mean) / (n + k)
+    var = (((values - values.mean()) ** 2).sum() + k * PRIORS.ln_within_sd**2) / (n - 1 + k)
+    assert float(out.n_valid[0]) == n
+    assert float(out.level_ln[0]) == pytest.approx(level, abs=1e-5)
+    assert float(out.sd_ln[0]) == pytest.approx(math.sqrt(var), abs=1e-5)
+
+
+def test_expected_follows_the_population_profile_at_each_forecast_hour():
+    end_hour = 50  # the lookback ends at 01:00 UTC: forecast hours are 02:00, 03:00, ...
+    x = inputs(users=1, end_hour=end_hour)
+    out = model().predict(x)
+    hours = (end_hour + np.arange(24)) % 24
+    theta = 2 * np.pi * hours / 24
+    profile = 0.2 * np.cos(theta) + 0.1 * np.sin(theta) + 0.05 * np.cos(2 * theta)
+    np.testing.assert_allclose(out.expected_ln[0].numpy(), float(out.level_ln[0]) + profile, atol=1e-5)
+
+
+def test_too_little_history_gives_nan_score():
+    x = inputs(users=1, days=0.3, end_hour=7, missing=0.0)  # 7 valid hours < calibrating_below = 12
+    _, score = model()(x)
+    assert torch.isnan(score).all()
+
+
+# torch 2.13 deprecates jit.trace itself; coremltools still converts traced modules, so the export uses it.
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace(_method)?` is deprecated:DeprecationWarning")
+def test_traces_without_data_dependent_control_flow_and_matches_eager():
+    net = model()
+    x = inputs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, (x[:1],), check_trace=False)
+    # nn.LSTM's own input-size check converts a traced size to bool (torch's code, harmless): only ours count
+    ours = [w for w in caught if "torch" + os.sep + "nn" not in w.filename]
+    assert not ours, [f"{w.filename}:{w.lineno} {w.message}" for w in ours]
+    q, score = traced(x)
+    q_eager, score_eager = net(x)
+    torch.testing.assert_close(q, q_eager)
+    torch.testing.assert_close(score, score_eager, equal_nan=True)
+
+
+def test_daily_configuration_runs_without_a_profile():
+    config = ModelConfig.daily()
+    net = BurnoutPredictor(config).eval()
+    x = torch.zeros(2, config.lookback, len(config.features))
+    x[:, -5:, F["ln_rmssd"]] = 4.0
+    x[:, -5:, F["ln_rmssd_present"]] = 1.0
+    q, score = net(x)
+    assert q.shape == (2, 7, 3) and not torch.isnan(score).any()
+    assert config.lookback_h == 28 * 24 and config.horizon_h == 7 * 24
+
+
+@pytest.mark.parametrize("bad", [{"baseline_steps": 49}, {"features": ("ln_rmssd",)}])
+def test_inconsistent_config_is_refused(bad):
+    values = CONFIG.to_dict() | bad
+    with pytest.raises(ValueError):
+        BurnoutPredictor(ModelConfig.from_dict(values))
+
+
+def test_daily_newest_skip_traces_and_old_configs_load_without_it():
+    config = ModelConfig.daily()
+    assert config.newest_skip and not ModelConfig().newest_skip
+    net = model(config=config, priors=Priors())
+    x = torch.zeros(3, config.lookback, len(config.features))
+    x[:, -20:, F["ln_rmssd"]] = torch.linspace(3.0, 4.0, 20)
+    x[:, -20:, F["ln_rmssd_present"]] = 1.0
+    x[1, -1, F["ln_rmssd_present"]] = 0.0  # newest day missing
+    net.set_newest_skip(torch.full((config.horizon,), 0.5))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, (x[:1],), check_trace=False)
+    torch.testing.assert_close(traced(x)[0], net(x)[0])
+    # a checkpoint written before the field existed: its head has no skip inputs
+    old = {k: v for k, v in config.to_dict().items() if k != "newest_skip"}
+    assert BurnoutPredictor(ModelConfig.from_dict(old)).head.in_features == config.hidden + 2

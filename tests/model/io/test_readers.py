@@ -1,0 +1,229 @@
+"""RR readers: every format, auto-detection, clocks, and bad input named by file and line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.errors import BadRRFile, UnknownFormat
+from model.io import FORMATS, detect_format, read_rr
+
+T0_ISO = "2026-11-10T03:00:00Z"
+T0 = 1_794_279_600_000  # 2026-11-10T03:00:00Z, by hand: datetime(2026, 11, 10, 3, tzinfo=UTC).timestamp() * 1000
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_t0_constant_is_right():
+    from datetime import UTC, datetime
+
+    assert int(datetime(2026, 11, 10, 3, tzinfo=UTC).timestamp() * 1000) == T0
+
+
+# -- each format ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,units", [("812\n790\n805\n", None), ("0.812\n0.790\n0.805\n", None), ("0.812\n0.790\n0.805\n", "s")]
+)
+def test_plain_in_ms_or_seconds(tmp_path, text, units):
+    rec = read_rr(write(tmp_path, "rr.txt", text), start=T0_ISO, units=units)
+    assert rec.format == "plain"
+    assert rec.ibi_ms.tolist() == pytest.approx([812.0, 790.0, 805.0])
+    assert rec.epoch_ms.tolist() == [T0 + 812, T0 + 1602, T0 + 2407]  # each beat ends its interval
+
+
+def test_plain_without_start_has_no_clock(tmp_path):
+    rec = read_rr(write(tmp_path, "rr.txt", "812\n790\n"))
+    assert not rec.has_clock and rec.epoch_ms.tolist() == [812, 1602]
+
+
+def test_generic_csv_as_demo_data_writes_it(tmp_path):
+    text = "timestamp,rr_ms\n2026-11-10T03:00:00.993Z,993.3\n2026-11-10T03:00:01.967Z,973.8\n"
+    rec = read_rr(write(tmp_path, "u.csv", text))
+    assert rec.format == "csv"
+    assert rec.epoch_ms.tolist() == [T0 + 993, T0 + 1967]
+    assert rec.ibi_ms.tolist() == [993.3, 973.8]
+
+
+def test_generic_csv_with_epoch_ms_and_offsets(tmp_path):
+    rec = read_rr(write(tmp_path, "u.csv", f"time,ibi_ms\n{T0 + 800},800\n{T0 + 1600},800\n"))
+    assert rec.epoch_ms.tolist() == [T0 + 800, T0 + 1600]
+    text = "timestamp,rr\n2026-11-10T04:00:00.800+01:00,800\n2026-11-10T04:00:01.600+01:00,800\n"
+    assert read_rr(write(tmp_path, "v.csv", text)).epoch_ms.tolist() == [T0 + 800, T0 + 1600]
+
+
+def test_physionet_first_line_is_the_start_offset(tmp_path):
+    rec = read_rr(write(tmp_path, "nsr.txt", "225.79687500\n0.69531250\n0.71093750\n"), start=T0_ISO)
+    assert rec.format == "physionet"
+    assert rec.ibi_ms.tolist() == [695.3125, 710.9375]
+    assert rec.epoch_ms.tolist() == [T0 + round(225_796.875 + 695.3125), T0 + round(225_796.875 + 1406.25)]
+
+
+def test_mmash_bursts_share_a_second_and_day_minus_29_is_day_2(tmp_path):
+    text = (
+        ",ibi_s,day,time\n1,0.5,1,23:59:58\n2,0.6,1,23:59:58\n3,0.7,1,23:59:59\n"
+        "4,0.8,-29,00:00:09\n5,0.8,-29,00:00:10\n"
+    )
+    rec = read_rr(write(tmp_path, "RR.csv", text), start_date="2026-11-09")
+    assert rec.format == "mmash"
+    day2 = T0 - 3 * 3_600_000
+    # run 1: beats at anchor + 0.5, +1.1, +1.8 s; stamps 23:59:58, :58, :59 -> the latest start fitting all is
+    # max(58 - 0.5, 58 - 1.1, 59 - 1.8) = 57.5 s; run 2 starts after the 8 s jump: max(9 - 0.8, 10 - 1.6) = 8.4 s
+    assert rec.epoch_ms.tolist() == [day2 - 2000, day2 - 1400, day2 - 700, day2 + 9200, day2 + 10000]
+
+
+def test_e4_ibi(tmp_path):
+    rec = read_rr(write(tmp_path, "IBI.csv", "1644831900.000000, IBI\n15.953125,0.859375\n16.765625,0.812500\n"))
+    assert rec.format == "e4"
+    assert rec.epoch_ms.tolist() == [1_644_831_915_953, 1_644_831_916_766]
+    assert rec.ibi_ms.tolist() == [859.375, 812.5]
+
+
+def test_welltory_readings_one_subject(tmp_path):
+    text = (
+        '"user_code","measurement_datetime","rmssd","rr_data"\n'
+        '"a1","2026-11-10 03:00:00","1","800,810"\n"a1","2026-11-10 02:00:00","1","900"\n'
+    )
+    rec = read_rr(write(tmp_path, "hrv_measurements.csv", text))
+    assert rec.format == "welltory"
+    assert rec.epoch_ms.tolist() == [T0 - 3_600_000 + 900, T0 + 800, T0 + 1610]
+    text += '"b2","2026-11-10 05:00:00","1","700"\n'
+    path = write(tmp_path, "many.csv", text)
+    with pytest.raises(BadRRFile, match="2 subjects"):
+        read_rr(path)
+    assert read_rr(path, subject="b2").ibi_ms.tolist() == [700.0]
+
+
+def test_polar_export_with_header_lines(tmp_path):
+    rec = read_rr(write(tmp_path, "polar.txt", "Polar H10 RR export\nRR (ms)\n812\n790\n"), start=T0_ISO)
+    assert rec.format == "polar" and rec.ibi_ms.tolist() == [812.0, 790.0]
+
+
+APPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<HealthData locale="en_US">
+ <Record type="HKQuantityTypeIdentifierHeartRate" unit="count/min" startDate="2026-11-10 04:00:00 +0100" value="60"/>
+ <Record type="HKQuantityTypeIdentifierHeartRateVariabilitySDNN" unit="ms" startDate="2026-11-10 04:00:00 +0100"
+   endDate="2026-11-10 04:01:00 +0100" value="48.5">
+  <HeartRateVariabilityMetadataList>
+   <InstantaneousBeatsPerMinute bpm="60" time="4:00:01.00 AM"/>
+   <InstantaneousBeatsPerMinute bpm="75" time="4:00:01.80 AM"/>
+   <InstantaneousBeatsPerMinute bpm="66" time="4:00:02.71 AM"/>
+  </HeartRateVariabilityMetadataList>
+ </Record>
+ <Record type="HKQuantityTypeIdentifierHeartRateVariabilitySDNN" unit="ms" startDate="2026-11-10 08:00:00 +0000"
+   endDate="2026-11-10 08:01:00 +0000" value="52.25"/>
+</HealthData>
+"""
+
+
+def test_apple_health_beats_where_present_and_sdnn_kept_as_sdnn(tmp_path):
+    rec = read_rr(write(tmp_path, "export.xml", APPLE))
+    assert rec.format == "apple-health"
+    assert rec.epoch_ms.tolist() == [T0 + 1800, T0 + 2710]  # 04:00 +01:00 is 03:00 UTC
+    assert rec.ibi_ms.tolist() == [800.0, 910.0]
+    assert rec.sdnn["time_ms"].tolist() == [T0 + 5 * 3_600_000]
+    assert rec.sdnn["sdnn_ms"].tolist() == [52.25]
+
+
+def test_truncated_apple_export_is_an_error_with_a_line(tmp_path):
+    path = write(tmp_path, "export.xml", APPLE[: APPLE.index("</HeartRateVariabilityMetadataList>")])
+    with pytest.raises(BadRRFile, match="truncated") as err:
+        read_rr(path)
+    assert err.value.line is not None and str(path) in str(err.value)
+
+
+# -- real fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "name,fmt,n",
+    [
+        ("mmash_user_1_RR_first2000beats.csv", "mmash", 2000),
+        ("nsr001_rr_secs_first3000.txt", "physionet", 2999),
+        ("stress_predict_S06_IBI.csv", "e4", 3128),
+    ],
+)
+def test_real_fixtures_are_detected_and_read(data_dir, name, fmt, n):
+    rec = read_rr(data_dir / "fixtures" / name, start="2020-03-02T00:00:00Z", start_date="2020-03-02")
+    assert rec.format == fmt and rec.ibi_ms.size == n and rec.skipped_lines == 0
+    assert np.all(np.diff(rec.epoch_ms) >= 0)
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,text,line,problem",
+    [
+        ("rr.txt", "812\n790\nabc\n805\n", 3, "not a number"),
+        ("rr.txt", "812\n-790\n805\n", 2, "positive"),
+        ("u.csv", "timestamp,rr_ms\n2026-11-10T03:00:01Z,800\n2026-11-10T03:00:00Z,800\n", 3, "backwards"),
+        ("u.csv", "timestamp,rr_ms\n2026-11-10T03:00:01Z,800\nyesterday,800\n", 3, "ISO 8601"),
+        (
+            "u.csv",
+            "timestamp,rr_ms\n2026-11-10T03:00:01Z,800\n2026-11-10T03:00:02Z,8e9\n2026-11-10T03:00:03Z,800\n",
+            3,
+            "positive",
+        ),
+    ],
+)
+def test_bad_lines_are_named_and_can_be_skipped(tmp_path, name, text, line, problem):
+    path = write(tmp_path, name, text)
+    with pytest.raises(BadRRFile, match=problem) as err:
+        read_rr(path, start=T0_ISO)
+    assert err.value.line == line and str(path) in err.value.message
+    rec = read_rr(path, start=T0_ISO, skip_bad_lines=True)
+    assert rec.skipped_lines == 1
+
+
+@pytest.mark.parametrize(
+    "text,units,match",
+    [
+        ("", None, "empty"),
+        ("812000\n790000\n", None, "median"),  # microseconds are not ms
+        ("812\n790\n", "s", "median"),  # wrong --units
+    ],
+)
+def test_empty_or_wrong_units(tmp_path, text, units, match):
+    with pytest.raises(BadRRFile, match=match):
+        read_rr(write(tmp_path, "rr.txt", text), fmt="plain" if text else "auto", units=units)
+
+
+def test_unknown_format(tmp_path):
+    with pytest.raises(UnknownFormat, match="pass --format"):
+        detect_format(write(tmp_path, "x.txt", "hello,world\nfoo,bar\n"))
+    with pytest.raises(UnknownFormat, match="one of"):
+        read_rr(write(tmp_path, "y.txt", "812\n"), fmt="garmin")
+    assert set(FORMATS) == {"plain", "csv", "mmash", "physionet", "e4", "welltory", "polar", "apple-health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("0,812\n0,830\n1,023\n0,790\n0,845\n", "plain"),
+        ("Kubios RR export\nRR (s)\n0,812\n0,830\n1,023\n0,790\n0,845\n", "polar"),
+    ],
+)
+def test_decimal_commas_are_read_as_decimals_not_as_two_fields(tmp_path, text, fmt):
+    path = tmp_path / "rr.txt"
+    path.write_text(text)
+    rec = read_rr(path, start="2026-01-01T00:00:00Z")
+    assert rec.format == fmt
+    assert rec.ibi_ms == pytest.approx([812.0, 830.0, 1023.0, 790.0, 845.0])  # 1,023 s is 1023 ms, not 23 ms
+
+
+def test_epoch_seconds_and_epoch_milliseconds_give_the_same_beats(tmp_path):
+    rr = [812, 830, 1023, 790]
+    t_ms = [1_704_067_200_000 + sum(rr[: i + 1]) for i in range(len(rr))]  # 2024-01-01T00:00:00Z + cumulative
+    seconds, millis = tmp_path / "s.csv", tmp_path / "ms.csv"
+    seconds.write_text("timestamp,rr_ms\n" + "".join(f"{t / 1000:.3f},{r}\n" for t, r in zip(t_ms, rr, strict=True)))
+    millis.write_text("timestamp,rr_ms\n" + "".join(f"{t},{r}\n" for t, r in zip(t_ms, rr, strict=True)))
+    a, b = read_rr(seconds), read_rr(millis)
+    assert b.epoch_ms.tolist() == t_ms
+    assert a.epoch_ms.tolist() == t_ms  # not 1970-01-20, which reading seconds as ms would give

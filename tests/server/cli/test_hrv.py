@@ -1,0 +1,89 @@
+"""``hrvcast hrv``, ``hrvcast ingest`` and ``hrvcast windows`` as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.schema import WINDOW_COLUMNS
+from server.cli import main
+from server.stores import open_store
+from tests.support.beats import FAR, H, synthetic_beats, write_csv
+
+
+@pytest.fixture
+def store_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    monkeypatch.setenv("HRVCAST_STORE", url)
+    return url
+
+
+@pytest.fixture
+def rr_file(tmp_path):
+    t, ibi = synthetic_beats(3, seed=7)
+    path = tmp_path / "u.csv"
+    write_csv(path, t, ibi)
+    return path, t, ibi
+
+
+@pytest.mark.parametrize("window,rows", [("1h", 4), ("5min", 37), ("1d", 1)])
+def test_hrv_prints_one_csv_row_per_window(rr_file, capsys, window, rows):
+    path, t, _ = rr_file
+    assert main(["hrv", str(path), "--window", window]) == 0
+    out, err = capsys.readouterr()
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame.columns) == list(WINDOW_COLUMNS)
+    assert len(frame) == rows == np.unique(t // {"1h": H, "5min": 300_000, "1d": 24 * H}[window]).size
+    assert frame["start"].iloc[0] == "2026-11-10T00:00:00Z"
+    assert "read as csv" in err
+
+
+def test_hrv_jsonl(rr_file, capsys):
+    path, _, _ = rr_file
+    assert main(["hrv", str(path), "--output", "jsonl"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["start"] for r in records] == [f"2026-11-10T0{h}:00:00Z" for h in range(4)]
+    assert all(isinstance(r["valid"], bool) for r in records)
+    assert records[1]["valid"] and 0 < records[1]["rmssd_ms"] < 200
+
+
+def test_hrv_bad_file_names_the_line_and_exits_nonzero(tmp_path, capsys):
+    path = tmp_path / "rr.txt"
+    path.write_text("812\n790\n-3\n805\n")
+    assert main(["hrv", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "line 3" in err
+    assert main(["hrv", str(path), "--skip-bad-lines", "--start", "2026-11-10T00:00:00Z"]) == 0
+    assert "skipped 1 bad line" in capsys.readouterr().err
+
+
+def test_ingest_then_windows(rr_file, store_url, tmp_path, capsys):
+    path, t, _ = rr_file
+    sleep = tmp_path / "u.sleep.csv"
+    sleep.write_text("start,end\n2026-11-09T23:00:00.000Z,2026-11-10T02:00:00.000Z\n")
+    assert main(["ingest", "--user", "cli-1", str(path), "--sleep", str(sleep)]) == 0
+    out = capsys.readouterr().out
+    assert f"{t.size} beats" in out and "4 1h windows" in out and "1 sleep" in out
+    store = open_store(store_url)
+    try:
+        # a gateway adds an hour of beats straight into the store
+        t2, ibi2 = synthetic_beats(1, seed=8, start_ms=int(t[-1]) + 60_000)
+        store.write_beats("cli-1", t2, ibi2)
+        assert main(["windows", "--since", "3650d"]) == 0
+        assert "cli-1:" in capsys.readouterr().out
+        hourly = store.read_windows(["cli-1"], 0, FAR, "1h")["cli-1"]
+        assert hourly["start"].max() == int(t2[-1]) // H * H
+    finally:
+        store.close()
+
+
+def test_ingest_refuses_a_clockless_file_without_start(tmp_path, store_url, capsys):
+    path = tmp_path / "rr.txt"
+    path.write_text("812\n790\n805\n")
+    assert main(["ingest", "--user", "cli-2", str(path)]) == 2
+    assert "--start" in capsys.readouterr().err
+    assert main(["ingest", "--user", "bad id!", str(path)]) == 2

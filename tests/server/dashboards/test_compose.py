@@ -1,0 +1,120 @@
+"""docker-compose.yml and Dockerfile, checked without a container engine (none runs on these machines)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from server.cli import build_parser
+from server.settings import Settings
+from server.stores import open_store
+from tests.support.paths import REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+HRVCAST_SERVICES = ("hrvcast", "scorer")
+COMPOSE_VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
+SAMPLE_SECRET = "s3cret-token-for-compose-tests-0123456789"
+
+
+def resolve(value: str) -> str:
+    """Compose's interpolation with an empty .env: ${X:-default} -> default, ${X:?message} -> a sample secret."""
+
+    def one(match: re.Match) -> str:
+        kind, rest = match.group(2), match.group(3)
+        if kind == "-":
+            return rest
+        return SAMPLE_SECRET  # required variables: the user sets them in .env
+
+    return COMPOSE_VAR.sub(one, str(value))
+
+
+def environment(service: str) -> dict[str, str]:
+    env = SERVICES[service].get("environment", {})
+    return {k: resolve(v) for k, v in env.items()}
+
+
+def settings_variables() -> set[str]:
+    """Every HRVCAST_* name that Settings.from_env reads, taken from its source text."""
+    source = (REPO / "server" / "settings.py").read_text()
+    return set(re.findall(r'get\("(HRVCAST_[A-Z_]+)"', source))
+
+
+def test_compose_has_the_whole_stack_with_optional_redis():
+    assert {"grafana", "influxdb", "hrvcast", "scorer", "redis"} <= set(SERVICES)
+    assert SERVICES["redis"].get("profiles"), "redis is optional: behind a profile"
+    assert SERVICES["influxdb"]["image"].startswith("influxdb:2")
+    for name in ("grafana", "influxdb", "hrvcast", "redis"):
+        assert SERVICES[name]["ports"], name
+
+
+def test_every_published_port_binds_loopback_and_is_the_service_port():
+    container_port = {"grafana": "3000", "influxdb": "8086", "hrvcast": "8000", "redis": "6379"}
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            host, published, target = port.split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+            assert target == container_port[name] and published.isdigit()
+
+
+def test_mounted_host_paths_exist():
+    for service in SERVICES.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{source} is mounted but missing"
+
+
+def test_grafana_installs_the_plugins_its_data_sources_need():
+    plugins = {p.split()[0] for p in environment("grafana")["GF_INSTALL_PLUGINS"].split(",")}
+    provisioned = set()
+    for path in (REPO / "grafana-provisioning" / "datasources").glob("*.yaml"):
+        provisioned |= {ds["type"] for ds in yaml.safe_load(path.read_text())["datasources"]}
+    assert provisioned - {"influxdb"} <= plugins  # influxdb is built into Grafana
+
+
+def test_grafana_environment_defines_every_variable_provisioning_uses():
+    used = set()
+    for path in (REPO / "grafana-provisioning").rglob("*.yaml"):
+        text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        used |= set(re.findall(r"\$\{(\w+)\}", text))
+    assert used, "provisioning reads no environment variable"
+    assert used <= set(environment("grafana")), f"Grafana lacks {used - set(environment('grafana'))}"
+    mounts = [v.split(":")[1] for v in SERVICES["grafana"]["volumes"]]
+    assert "/etc/grafana/provisioning" in mounts
+
+
+def test_hrvcast_services_use_only_real_settings_and_valid_values():
+    known = settings_variables()
+    assert {"HRVCAST_STORE", "HRVCAST_API_TOKEN", "HRVCAST_MODEL"} <= known
+    for name in HRVCAST_SERVICES:
+        env = environment(name)
+        hrvcast_vars = {k for k in env if k.startswith("HRVCAST_")}
+        assert hrvcast_vars <= known, f"{name}: {hrvcast_vars - known} are not settings"
+        settings = Settings.from_env(env)  # raises SettingsError on any bad value
+        assert settings.api_token == SAMPLE_SECRET
+        open_store(settings.store, timeout_s=1, influx_token=settings.influx_token).close()  # connects to nothing
+    assert environment("grafana")["HRVCAST_API_TOKEN"] == environment("hrvcast")["HRVCAST_API_TOKEN"]
+
+
+def test_service_commands_are_hrvcast_commands():
+    parser = build_parser()
+    for name in HRVCAST_SERVICES:
+        command = SERVICES[name]["command"]
+        assert command[0] == "hrvcast"
+        parser.parse_args(command[1:])  # exits (fails the test) on an unknown sub-command or option
+    args = parser.parse_args(SERVICES["scorer"]["command"][1:])
+    assert args.write_back and args.every == 15 * 60
+
+
+def test_dockerfile_copies_only_paths_that_exist():
+    lines = Path(REPO / "Dockerfile").read_text().splitlines()
+    copies = [shlex.split(line)[1:-1] for line in lines if line.startswith("COPY ")]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            assert (REPO / source).exists(), f"Dockerfile copies {source}, which does not exist"
+    assert any("torch==2.13.0" in line and "whl/cpu" in line for line in lines), "CPU torch, pinned"

@@ -1,0 +1,204 @@
+"""ForecastService: cache keys, batching and single flight (in-process and across processes through Redis)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis as redis_py
+from cachelib import RedisCache, SimpleCache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from model.errors import BadHorizon, InsufficientHistory, UnknownUser
+from server.metrics import Metrics
+from server.pipeline.forecasting import ForecastService, LocalFlight, RecentForecasts, RedisFlight, cache_key
+from tests.support.served import END_MS, H, hourly_windows
+
+
+class GatedModel:
+    """The real tiny Forecaster behind a gate: a computation blocks until the test opens the gate, so that
+    identical requests are certain to overlap. Counts the forward passes it really ran."""
+
+    def __init__(self, forecaster) -> None:
+        self.inner = forecaster
+        self.version = forecaster.version
+        self.lookback_h = forecaster.lookback_h
+        self.horizon_h = forecaster.horizon_h
+        self.gate = threading.Event()
+        self.passes = 0
+        self.users: list[list[str]] = []
+
+    def forecast(self, histories, horizon_h=24):
+        self.gate.wait(30)
+        self.passes += 1
+        self.users.append(sorted(histories))
+        return self.inner.forecast(histories, horizon_h=horizon_h)
+
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+def count(svc: ForecastService, name: str) -> float:
+    return svc.metrics.registry.get_sample_value(name) or 0.0
+
+
+def service(store, model, cache=None, flight=None, **kwargs) -> ForecastService:
+    return ForecastService(store, model, cache or SimpleCache(), flight or LocalFlight(), Metrics(), **kwargs)
+
+
+def test_cache_key_uses_version_user_last_hour_and_horizon():
+    assert cache_key("v1", "u1", END_MS + 59 * 60_000, 24) == f"fc:v1:u1:{END_MS}:24"
+    assert cache_key("v1", "u1", END_MS, 24) != cache_key("v2", "u1", END_MS, 24)
+    assert cache_key("v1", "u1", END_MS, 24) != cache_key("v1", "u1", END_MS, 12)
+
+
+def test_forecast_matches_the_model_on_the_store_history_and_is_cached(store, forecaster):
+    from model.history import UserHistory
+
+    svc = service(store, forecaster)
+    fc = svc.forecasts(["u1"])["u1"]
+    direct = forecaster.forecast({"u1": UserHistory("u1", hourly_windows(1, END_MS, 240))})["u1"]
+    assert fc.times_ms.tolist() == direct.times_ms.tolist()
+    assert fc.rmssd_p50 == pytest.approx(direct.rmssd_p50, rel=1e-6)
+    assert svc.forecasts(["u1"])["u1"].rmssd_p50 == pytest.approx(fc.rmssd_p50)
+    assert count(svc, "hrvcast_forecast_computations_total") == 1
+
+
+def test_a_new_observation_makes_the_next_forecast_fresh(store, forecaster):
+    clock = [1000.0]
+    svc = service(store, forecaster, now=lambda: clock[0])
+    first = svc.forecasts(["u1"])["u1"]
+    assert first.times_ms[0] == END_MS
+    store.write_windows("u1", hourly_windows(1, END_MS + H, 1))  # the hour starting at END_MS
+    clock[0] += 0.5  # within the 1 s look-up memory: one dashboard refresh sees one state
+    assert svc.forecasts(["u1"])["u1"].times_ms[0] == END_MS
+    clock[0] += 0.6
+    second = svc.forecasts(["u1"])["u1"]
+    assert second.times_ms[0] == END_MS + H
+    assert count(svc, "hrvcast_forecast_computations_total") == 2
+
+
+def test_many_users_one_pass_and_cached_users_are_not_recomputed(store, forecaster):
+    model = GatedModel(forecaster)
+    model.gate.set()
+    svc = service(store, model)
+    svc.forecasts(["u1"])
+    out = svc.forecasts(["u2", "u1", "new"])
+    assert list(out) == ["u2", "u1", "new"]
+    assert model.users == [["u1"], ["new", "u2"]]  # the second pass held only the cold users
+
+
+def test_errors_name_the_user_and_the_range(store, forecaster):
+    svc = service(store, forecaster)
+    with pytest.raises(UnknownUser, match="ghost"):
+        svc.forecasts(["u1", "ghost"])
+    with pytest.raises(InsufficientHistory, match="beats-only"):
+        svc.forecasts(["beats-only"])
+    assert list(svc.forecasts(["beats-only", "u1"], skip_unobserved=True)) == ["u1"]
+    with pytest.raises(BadHorizon, match="1 to 24"):
+        svc.forecasts(["u1"], 25)
+
+
+def run_together(n: int, target) -> list:
+    results: list = [None] * n
+    errors: list = []
+
+    def worker(i):
+        try:
+            results[i] = target(i)
+        except Exception as exc:  # surfaced below: a thread must not swallow a failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results, errors
+
+
+def test_identical_cold_requests_in_one_process_compute_once(store, forecaster):
+    model = GatedModel(forecaster)
+    svc = service(store, model)
+    threads, results, errors = run_together(8, lambda i: svc.forecasts(["u1"])["u1"])
+    wait_until(lambda: count(svc, "hrvcast_forecast_single_flight_waits_total") == 7)  # seven are waiting on the first
+    model.gate.set()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert model.passes == 1
+    assert all(r.times_ms.tolist() == results[0].times_ms.tolist() for r in results)
+
+
+def test_identical_cold_requests_across_processes_compute_once_through_redis(store, forecaster, redis):
+    """Two services with their own Redis connections stand for two gunicorn workers (the gunicorn test
+    runs real workers)."""
+    model = GatedModel(forecaster)
+    workers = [
+        service(
+            store,
+            model,
+            RedisCache(host="127.0.0.1", port=redis.port, key_prefix="t1:"),
+            RedisFlight(redis_py.Redis(port=redis.port), prefix="t1:lock:"),
+        )
+        for _ in range(2)
+    ]
+    threads, results, errors = run_together(6, lambda i: workers[i % 2].forecasts(["u1"]))
+    wait_until(lambda: sum(count(w, "hrvcast_forecast_single_flight_waits_total") for w in workers) == 5)
+    model.gate.set()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert model.passes == 1
+    assert all(r["u1"].rmssd_p50.tolist() == results[0]["u1"].rmssd_p50.tolist() for r in results)
+    # a third "worker" finds u1 in the shared cache and computes only u2
+    third = service(
+        store, model, RedisCache(port=redis.port, key_prefix="t1:"), RedisFlight(redis_py.Redis(port=redis.port))
+    )
+    assert list(third.forecasts(["u1", "u2"])) == ["u1", "u2"]
+    assert model.users == [["u1"], ["u2"]]
+
+
+def test_a_waiter_computes_itself_when_the_lock_owner_is_gone(store, forecaster, redis):
+    model = GatedModel(forecaster)
+    model.gate.set()
+    client = redis_py.Redis(port=redis.port)
+    key = cache_key(model.version, "u1", END_MS - H, model.horizon_h)
+    client.set("t2:lock:" + key, "a dead worker", px=60_000)  # held by nobody alive
+    svc = service(
+        store, model, RedisCache(port=redis.port, key_prefix="t2:"), RedisFlight(client, prefix="t2:lock:"), wait_s=0.2
+    )
+    assert svc.forecasts(["u1"])["u1"].times_ms[0] == END_MS
+    assert model.passes == 1
+
+
+def test_redis_lock_is_released_only_by_its_owner(redis):
+    a = RedisFlight(redis_py.Redis(port=redis.port), prefix="t3:")
+    b = RedisFlight(redis_py.Redis(port=redis.port), prefix="t3:")
+    assert a.acquire("k") and not b.acquire("k")
+    b.release("k")  # not b's lock: nothing happens
+    assert not b.acquire("k")
+    a.release("k")
+    assert b.acquire("k")
+
+
+def test_a_redis_outage_costs_speed_never_an_answer(store, forecaster):
+    from tests.support.servers import free_port
+
+    dead = redis_py.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # nothing listens there
+    svc = service(store, forecaster, RedisCache(host=dead, key_prefix="t4:"), RedisFlight(dead))
+    assert svc.forecasts(["u1"])["u1"].times_ms[0] == END_MS
+    assert count(svc, "hrvcast_cache_errors_total") >= 2
+
+
+def test_recent_forecasts_expire_and_keep_the_most_recently_used():
+    recent = RecentForecasts(ttl_s=10.0, max_entries=2)
+    recent.put_many({"a": 1, "b": 2}, now=0.0)
+    assert recent.get_many({"ua": "a"}, now=5.0) == {"ua": 1}  # "a" is now the most recently used
+    recent.put_many({"c": 3}, now=5.0)  # evicts "b", the least recently used
+    assert recent.get_many({"ua": "a", "ub": "b", "uc": "c"}, now=6.0) == {"ua": 1, "uc": 3}
+    assert recent.get_many({"ua": "a", "uc": "c"}, now=12.0) == {"uc": 3}  # "a" expired at 10 s

@@ -1,0 +1,197 @@
+"""Ingest into a real SQLite store: file and store windows agree, re-ingest and overlap are idempotent,
+bad input writes nothing, and ``update_windows`` recomputes only what new beats touch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.errors import BadRRFile
+from model.hrv.windows import compute_windows
+from server.pipeline.ingest import ingest_beats, ingest_file, update_windows
+from server.stores import open_store
+from tests.support.beats import FAR, T0, H, synthetic_beats, write_csv
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path / 'hrv.sqlite'}", timeout_s=5.0)
+    yield s
+    s.close()
+
+
+def stored(store, user: str, window: str = "1h") -> pd.DataFrame:
+    return store.read_windows([user], 0, FAR, window).get(user, pd.DataFrame())
+
+
+def assert_same_windows(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    assert a["start"].tolist() == b["start"].tolist()
+    assert a["n_beats"].tolist() == b["n_beats"].tolist()
+    assert a["valid"].tolist() == b["valid"].tolist()
+    for col in ("coverage", "artifact_pct", "mean_rr_ms", "rmssd_ms", "sdnn_ms", "pnn50"):
+        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9, err_msg=col)
+
+
+def test_ingest_stores_beats_and_the_windows_of_the_file(tmp_path, store):
+    t, ibi = synthetic_beats(5)
+    path = tmp_path / "u.csv"
+    write_csv(path, t, ibi)
+    report = ingest_file(store, "alice", path)
+    assert report.format == "csv" and report.beats_written == t.size
+    beats_t, beats_ibi = store.read_beats("alice", 0, FAR)
+    assert beats_t.tolist() == t.tolist()
+    np.testing.assert_allclose(beats_ibi, ibi)
+    assert_same_windows(stored(store, "alice"), compute_windows(t, ibi, "1h"))
+    assert_same_windows(stored(store, "alice", "1d"), compute_windows(t, ibi, "1d"))
+    assert stored(store, "alice")["valid"].sum() >= 3
+
+
+def test_reingest_changes_nothing_and_overlapping_files_merge(tmp_path, store):
+    t, ibi = synthetic_beats(6, seed=1)
+    whole, first, second = tmp_path / "whole.csv", tmp_path / "a.csv", tmp_path / "b.csv"
+    write_csv(whole, t, ibi)
+    cut_a, cut_b = int(t.size * 0.55), int(t.size * 0.40)  # the halves overlap by 15 %
+    write_csv(first, t[:cut_a], ibi[:cut_a])
+    write_csv(second, t[cut_b:], ibi[cut_b:])
+    ingest_file(store, "bob", second)
+    ingest_file(store, "bob", first)
+    merged = stored(store, "bob")
+    assert_same_windows(merged, compute_windows(t, ibi, "1h"))
+    ingest_file(store, "bob", whole)
+    ingest_file(store, "bob", first)
+    assert_same_windows(stored(store, "bob"), merged)
+    assert store.read_beats("bob", 0, FAR)[0].size == t.size
+
+
+def test_a_bad_file_writes_nothing(tmp_path, store):
+    t, ibi = synthetic_beats(1)
+    path = tmp_path / "bad.csv"
+    write_csv(path, t, ibi)
+    lines = path.read_text().splitlines()
+    lines[500] = "2026-11-10T00:07:00.000Z,not-a-number"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadRRFile) as err:
+        ingest_file(store, "carol", path, sleep=tmp_path / "missing-sleep.csv")
+    assert err.value.line == 501
+    assert store.list_users() == []
+    sleep = tmp_path / "sleep.csv"
+    sleep.write_text("start,end\n2026-11-10T01:00:00Z,2026-11-10T00:00:00Z\n")
+    good = tmp_path / "good.csv"
+    write_csv(good, t, ibi)
+    with pytest.raises(BadRRFile, match="ends before it starts"):
+        ingest_file(store, "carol", good, sleep=sleep)  # a bad covariate file stops the whole ingest
+    assert store.list_users() == []
+
+
+def test_covariates_are_stored(tmp_path, store):
+    t, ibi = synthetic_beats(2)
+    rr, sleep, activity = tmp_path / "u.csv", tmp_path / "u.sleep.csv", tmp_path / "u.activity.csv"
+    write_csv(rr, t, ibi)
+    sleep.write_text("start,end\n2026-11-09T23:05:58.856Z,2026-11-10T05:46:39.732Z\n")
+    activity.write_text(
+        "time,steps,heart_rate_bpm\n2026-11-10T00:00:00.000Z,0,54.2\n"
+        "2026-11-10T00:30:00.000Z,120,60.0\n2026-11-10T01:00:00.000Z,30,\n"
+    )
+    report = ingest_file(store, "dave", rr, sleep=sleep, activity=activity)
+    assert (report.sleep, report.activity) == (1, 2)
+    episodes = store.read_sleep(["dave"], 0, FAR)["dave"]
+    assert episodes["start"].tolist() == [T0 - 3_241_144]  # 2026-11-09T23:05:58.856Z, by hand
+    assert episodes["duration_min"].iloc[0] == pytest.approx((6 * 3600 + 40 * 60 + 40.876) / 60)
+    hours = store.read_activity(["dave"], 0, FAR)["dave"]
+    assert hours["steps"].tolist() == [120.0, 30.0]
+    assert hours["heart_rate_bpm"].iloc[0] == pytest.approx(57.1)
+    assert np.isnan(hours["heart_rate_bpm"].iloc[1])
+
+
+def test_pushed_beats_are_validated_as_a_whole_and_idempotent(store):
+    t, ibi = synthetic_beats(2, seed=3)
+    bad = ibi.copy()
+    bad[-1] = -5.0
+    with pytest.raises(BadRRFile, match=f"beat {t.size}"):
+        ingest_beats(store, "erin", t, bad)
+    assert store.list_users() == []
+    ingest_beats(store, "erin", t[: t.size // 2], ibi[: t.size // 2])
+    ingest_beats(store, "erin", t[t.size // 2 :], ibi[t.size // 2 :])
+    once = stored(store, "erin")
+    ingest_beats(store, "erin", t, ibi)
+    assert_same_windows(stored(store, "erin"), once)
+    assert_same_windows(once, compute_windows(t, ibi, "1h"))
+    with pytest.raises(BadRRFile, match="backwards"):
+        ingest_beats(store, "erin", t[::-1], ibi[::-1])
+
+
+def test_update_windows_recomputes_only_windows_touched_by_new_beats(store):
+    """Beats written straight into the store (a gateway, Telegraf) become the windows a file would give."""
+    t, ibi = synthetic_beats(8, seed=4)
+    old = t < T0 + 4 * H
+    store.write_beats("fay", t[old], ibi[old])
+    update_windows(store, since_ms=0)
+    assert_same_windows(stored(store, "fay"), compute_windows(t[old], ibi[old], "1h"))
+    # mark an hour far from the new beats: an incremental update must leave it alone
+    sentinel = stored(store, "fay").iloc[[0]].assign(rmssd_ms=-1.0)
+    store.write_windows("fay", sentinel, "1h")
+    store.write_beats("fay", t[~old], ibi[~old])
+    written = update_windows(store, since_ms=T0 + 4 * H)
+    after = stored(store, "fay")
+    assert after["rmssd_ms"].iloc[0] == -1.0
+    new_hours = np.unique(t[~old] // H).size
+    assert written["fay"]["1h"] == new_hours + 1  # and hour 03, whose last beats' context changed
+    expected = compute_windows(t, ibi, "1h")
+    assert_same_windows(after.iloc[1:], expected.iloc[1:])
+    assert update_windows(store, since_ms=T0 + 9 * H) == {}  # nothing new: nothing written
+
+
+def test_apple_sdnn_samples_are_stored_as_sdnn_only(tmp_path, store):
+    path = tmp_path / "export.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<HealthData locale="en_US">\n'
+        ' <Record type="HKQuantityTypeIdentifierHeartRateVariabilitySDNN" unit="ms"'
+        ' startDate="2026-11-10 08:00:00 +0000" endDate="2026-11-10 08:01:00 +0000" value="52.25"/>\n'
+        "</HealthData>\n"
+    )
+    report = ingest_file(store, "gus", path)
+    assert report.sdnn_samples == 1 and report.beats_written == 0
+    five = stored(store, "gus", "5min")
+    assert five["start"].tolist() == [T0 + 8 * H]
+    assert five["sdnn_ms"].tolist() == [52.25]
+    assert np.isnan(five["rmssd_ms"].iloc[0]) and not five["valid"].iloc[0]
+    assert stored(store, "gus", "1h").empty  # an SDNN sample is never an hourly RMSSD
+
+
+@pytest.mark.realdata
+def test_real_mmash_subject_with_covariates_store_equals_file(data_dir, store):
+    user = data_dir / "mmash/DataPaper/user_1"
+    report = ingest_file(
+        store,
+        "mmash-1",
+        user / "RR.csv",
+        start_date="2020-03-02",
+        sleep=user / "sleep.csv",
+        actigraph=user / "Actigraph.csv",
+    )
+    assert report.format == "mmash" and report.beats_written == 91858  # SOURCE.md: 91,858 beats
+    from model.io import read_rr
+
+    rec = read_rr(user / "RR.csv", start_date="2020-03-02")
+    assert_same_windows(stored(store, "mmash-1"), compute_windows(rec.epoch_ms, rec.ibi_ms, "1h"))
+    assert report.sleep == 2  # two episodes in user_1's sleep.csv
+    activity = store.read_activity(["mmash-1"], 0, FAR)["mmash-1"]
+    assert 24 <= len(activity) <= 26 and activity["heart_rate_bpm"].between(40, 200).all()
+
+
+@pytest.mark.slow
+def test_beats_written_straight_into_influxdb_become_the_files_windows(influxd_server):
+    """The live path: a gateway writes ``rr`` into a real influxd; ``update_windows`` computes the windows."""
+    import uuid
+
+    influx = open_store(influxd_server.store_url(f"t_{uuid.uuid4().hex[:12]}"), timeout_s=10.0)
+    try:
+        t, ibi = synthetic_beats(3, seed=9)
+        influx.write_beats("hal", t, ibi)
+        written = update_windows(influx, since_ms=T0)
+        assert written["hal"]["1h"] == np.unique(t // H).size
+        assert_same_windows(influx.read_windows(["hal"], 0, FAR, "1h")["hal"], compute_windows(t, ibi, "1h"))
+    finally:
+        influx.close()

@@ -1,0 +1,215 @@
+"""The write-back scorer: the forecast hours it stores equal what the server serves, re-runs change nothing,
+and the worker stops cleanly on SIGTERM. Real SQLite store, real influxd, tiny really-trained checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+import requests
+import yaml
+
+from server.pipeline.scorer import Scorer
+from server.stores import open_store
+from server.stores.sqlite import SQLiteStore
+from tests.support.paths import REPO
+from tests.support.served import END_MS, H, hourly_windows
+
+NOW_S = (END_MS + 20 * 60_000) / 1000  # 20 minutes after the newest window of u1 ended
+
+
+def served(client, user: str) -> list[dict]:
+    resp = client.get(f"/api/v1/forecast?user={user}&horizon=24")
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def test_write_back_stores_what_the_server_serves(store, forecaster, client):
+    report = Scorer(store, forecaster, write_back=True, clock=lambda: NOW_S).run_round(users=["u1", "u2", "new"])
+    assert not report.abandoned and report.stale == 0
+    assert report.points == 3 * 24
+    stored = store.read_forecasts(["u1", "u2", "new"], END_MS - 10 * H, END_MS + 48 * H)
+    for user in ("u1", "u2", "new"):
+        rows = served(client, user)
+        frame = stored[user]
+        assert list(frame["time"]) == [r["time_ms"] for r in rows]
+        assert set(frame["model"]) == {forecaster.version}
+        for column in ("rmssd_p10", "rmssd_p50", "rmssd_p90"):
+            np.testing.assert_allclose(frame[column], [r[column] for r in rows], rtol=1e-3)
+        if user == "new":  # calibrating: the RMSSD forecast is stored, a score never is
+            assert rows[0]["zone"] == "calibrating"
+            assert frame["fatigue_score"].isna().all()
+        else:
+            np.testing.assert_allclose(frame["fatigue_score"], [r["fatigue_score"] for r in rows], atol=1e-3)
+    # u1's newest window starts at END_MS - 1 h: its forecast starts at END_MS; u2's ends 5 h earlier.
+    assert stored["u1"]["time"].iloc[0] == END_MS
+    assert stored["u2"]["time"].iloc[0] == END_MS - 5 * H
+
+
+def test_rows_report_the_score_and_the_lowest_hour(store, forecaster, client):
+    report = Scorer(store, forecaster, clock=lambda: NOW_S).run_round(users=["u1", "new"])
+    by_user = {r.user: r for r in report.rows}
+    scores = {row["user"]: row for row in client.get("/api/v1/score?user=u1&user=new").get_json()}
+    assert by_user["u1"].score == pytest.approx(scores["u1"]["score"], abs=1e-3)
+    assert by_user["u1"].min_score == pytest.approx(scores["u1"]["min_score"], abs=1e-3)
+    assert by_user["u1"].zone == scores["u1"]["zone"]
+    assert by_user["new"].score is None and by_user["new"].zone == "calibrating"
+    assert report.points == 0, "without write-back nothing is written"
+    assert store.read_forecasts(["u1"], 0, END_MS + 48 * H) == {}
+
+
+def test_a_second_round_writes_the_same_points(store, forecaster):
+    scorer = Scorer(store, forecaster, write_back=True, clock=lambda: NOW_S)
+    scorer.run_round(users=["u1", "u2"])
+    first = store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H)
+    scorer.run_round(users=["u1", "u2"])
+    second = store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H)
+    for user in ("u1", "u2"):
+        assert len(second[user]) == 24
+        assert second[user].equals(first[user])
+
+
+def test_users_without_recent_data_are_skipped(store, forecaster):
+    month_later = NOW_S + 30 * 86400
+    report = Scorer(store, forecaster, write_back=True, clock=lambda: month_later).run_round(users=["u1", "u2"])
+    assert report.rows == [] and report.stale == 2 and report.points == 0
+
+
+def test_a_stop_request_abandons_the_rest_of_the_round(store, forecaster):
+    stop = threading.Event()
+    stop.set()
+    report = Scorer(store, forecaster, write_back=True, batch_size=1, clock=lambda: NOW_S).run_round(
+        stop, users=["u1", "u2"]
+    )
+    assert report.abandoned and report.rows == []
+    assert store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H) == {}
+
+
+def beats(start_ms: int, end_ms: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steady beats (850 +- 25 ms) from ``start_ms`` to ``end_ms``, as a chest strap would record them."""
+    rng = np.random.default_rng(seed)
+    ibi = rng.normal(850, 25, int((end_ms - start_ms) / 800)).clip(600, 1100)
+    epoch = start_ms + np.cumsum(ibi).astype(np.int64)
+    keep = epoch < end_ms
+    return epoch[keep], ibi[keep]
+
+
+def test_beats_written_straight_into_the_store_become_windows_before_scoring(tmp_path, forecaster):
+    """A gateway writes raw beats only: each round windows the new ones, then scores the user."""
+    store = SQLiteStore(tmp_path / "beats.sqlite")
+    clock = [NOW_S]
+    try:
+        store.write_beats("gateway", *beats(END_MS - 3 * H, END_MS, seed=5))
+        assert store.last_observation(["gateway"]) == {}
+        scorer = Scorer(store, forecaster, write_back=True, clock=lambda: clock[0])
+        report = scorer.run_round()
+        assert [r.user for r in report.rows] == ["gateway"]
+        assert report.rows[0].zone == "calibrating"  # three hours are too little for a baseline
+        assert store.last_observation(["gateway"])["gateway"] == END_MS - H
+        # The next hour arrives; the next round (an hour later) windows it and forecasts from it.
+        store.write_beats("gateway", *beats(END_MS, END_MS + H, seed=6))
+        clock[0] = NOW_S + 3600
+        report = scorer.run_round()
+        assert store.last_observation(["gateway"])["gateway"] == END_MS
+        assert report.rows[0].first_ms == END_MS + H
+    finally:
+        store.close()
+
+
+def _alert_query() -> str:
+    doc = yaml.safe_load((REPO / "grafana-provisioning" / "alerting" / "hrvcast-alerts.yaml").read_text())
+    (rule,) = [r for g in doc["groups"] for r in g["rules"] if r["uid"] == "hrvcast-red-zone-influxdb"]
+    return next(d for d in rule["data"] if d["refId"] == "A")["model"]["query"]
+
+
+@pytest.mark.slow
+def test_influx_write_back_is_idempotent_and_feeds_the_alert_query(influxd_server, forecaster):
+    db = f"scorer_{uuid.uuid4().hex[:8]}"
+    requests.post(f"{influxd_server.url}/query", params={"q": f'CREATE DATABASE "{db}"'}, timeout=10)
+    store = open_store(influxd_server.store_url(db), timeout_s=10)
+    now_s = time.time()
+    last_hour = int(now_s * 1000) // H * H  # live data: the forecast hours lie ahead of the real clock
+    try:
+        store.write_windows("a", hourly_windows(11, last_hour, 120))
+        store.write_windows("b.2", hourly_windows(12, last_hour, 120))
+        scorer = Scorer(store, forecaster, write_back=True, clock=lambda: now_s)
+
+        def count() -> dict[str, int]:
+            q = 'SELECT count("rmssd_p50") FROM "forecast" GROUP BY "user"'
+            resp = requests.post(f"{influxd_server.url}/query", params={"db": db, "q": q}, timeout=10).json()
+            return {s["tags"]["user"]: s["values"][0][1] for s in resp["results"][0]["series"]}
+
+        first = scorer.run_round(users=["a", "b.2"])
+        assert count() == {"a": 24, "b.2": 24}
+        scorer.run_round(users=["a", "b.2"])
+        assert count() == {"a": 24, "b.2": 24}, "a re-run must overwrite, not add"
+        resp = requests.post(f"{influxd_server.url}/query", params={"db": db, "q": _alert_query()}, timeout=10)
+        lowest = {s["tags"]["user"]: s["values"][0][1] for s in resp.json()["results"][0]["series"]}
+        expected = {r.user: r.min_score for r in first.rows}
+        assert lowest.keys() == expected.keys()
+        for user, value in lowest.items():
+            assert value == pytest.approx(expected[user], abs=1e-6)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_worker_exits_0_on_sigterm_after_a_clean_round(tmp_path, checkpoint_path):
+    db = tmp_path / "worker.sqlite"
+    seed = SQLiteStore(db)
+    seed.write_windows("u1", hourly_windows(1, END_MS, 240))
+    seed.close()
+    env = {
+        **os.environ,
+        "HRVCAST_STORE": f"sqlite:///{db}",
+        "HRVCAST_MODEL": str(checkpoint_path),
+        "HRVCAST_LOG_LEVEL": "INFO",
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("HRVCAST_API_TOKEN", None)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "score",
+            "--write-back",
+            "--every",
+            "1h",
+            "--active-within",
+            "36500d",
+            "--output",
+            "jsonl",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            line = proc.stdout.readline()  # one JSON line per user once the first round is written
+            if '"user": "u1"' not in line:
+                proc.kill()
+                pytest.fail(f"no round reported: {line!r}\n{proc.communicate(timeout=30)[1][-3000:]}")
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped" in err
+    check = SQLiteStore(db)
+    try:
+        assert len(check.read_forecasts(["u1"], 0, END_MS + 48 * H)["u1"]) == 24
+    finally:
+        check.close()

@@ -1,0 +1,123 @@
+"""The HistoryStore contract, one suite for every adapter (SQLite, real influxd, Flux through recordings).
+
+Expected frames come from the literals in ``cases.py``; the Flux adapter reads recorded InfluxDB 2 answers
+(see ``record_flux.py``), the other two read back what they stored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.schema import WINDOW_COLUMNS
+from server.stores import open_store
+from server.stores.base import HistoryStore
+from tests.support import store_cases as c
+from tests.support.store_cases import ALICE, BOB, CAROL, T0, H
+
+
+def assert_frame(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=True, check_exact=False, rtol=1e-12
+    )
+
+
+def expected_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.astype({"start": "int64", "n_beats": "int64", "valid": "bool"})
+    floats = [col for col in WINDOW_COLUMNS if col not in ("start", "n_beats", "valid")]
+    return out.astype(dict.fromkeys(floats, "float64"))
+
+
+def test_every_adapter_implements_the_protocol(store):
+    assert isinstance(store, HistoryStore)
+    store.ping()
+
+
+def test_windows_of_many_users_come_back_in_one_call(loaded):
+    got = loaded.read_windows([ALICE, BOB, CAROL], T0, T0 + 3 * H)
+    assert sorted(got) == [ALICE, BOB]  # a user without data is absent, not an empty frame
+    assert list(got[ALICE].columns) == list(WINDOW_COLUMNS)
+    assert_frame(got[ALICE], expected_windows(c.ALICE_1H))
+    assert_frame(got[BOB], expected_windows(c.BOB_1H))
+    assert got[ALICE]["rmssd_ms"].isna().tolist() == [False, False, True]  # a missing value stays missing
+
+
+def test_window_range_is_half_open(loaded):
+    got = loaded.read_windows([ALICE], T0 + H, T0 + 2 * H)
+    assert got[ALICE]["start"].tolist() == [T0 + H]
+
+
+def test_window_sizes_are_kept_apart(loaded):
+    got = loaded.read_windows([ALICE], T0, T0 + 3 * H, window="5min")
+    assert_frame(got[ALICE], expected_windows(c.ALICE_5MIN))
+
+
+def test_a_user_without_data_reads_as_absent(loaded):
+    assert loaded.read_windows([CAROL], T0, T0 + 3 * H) == {}
+
+
+def test_last_observation_per_user_and_window(loaded):
+    assert loaded.last_observation() == {ALICE: T0 + 2 * H, BOB: T0 + 2 * H}
+    assert loaded.last_observation([BOB]) == {BOB: T0 + 2 * H}
+    assert loaded.last_observation(window="5min") == {ALICE: T0}
+
+
+def test_list_users(loaded):
+    assert loaded.list_users() == [ALICE, BOB]
+
+
+def test_beats_in_a_half_open_range(loaded):
+    epoch_ms, ibi_ms = loaded.read_beats(ALICE, T0, T0 + 2400)
+    assert epoch_ms.dtype == np.int64 and ibi_ms.dtype == np.float64
+    assert epoch_ms.tolist() == [T0 + 800, T0 + 1610]
+    assert ibi_ms.tolist() == [800.0, 810.0]
+
+
+def test_sleep_episodes_that_overlap_the_range(loaded):
+    got = loaded.read_sleep([ALICE, BOB], T0, T0 + 3 * H)
+    assert sorted(got) == [ALICE]  # bob's episode ended before T0
+    assert_frame(got[ALICE], c.ALICE_SLEEP.astype({"start": "int64", "end": "int64"}))
+
+
+def test_activity_with_a_missing_heart_rate(loaded):
+    got = loaded.read_activity([ALICE, BOB], T0, T0 + 3 * H)
+    assert_frame(got[ALICE], c.ALICE_ACTIVITY.astype({"time": "int64"}))
+    assert_frame(got[BOB], c.BOB_ACTIVITY.astype({"time": "int64"}))
+    assert np.isnan(got[BOB]["heart_rate_bpm"].iloc[0])
+
+
+def test_forecasts_keep_their_model_tag(loaded):
+    got = loaded.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]
+    expected = pd.concat([c.ALICE_FORECAST_A.assign(model=c.MODEL_A), c.ALICE_FORECAST_B.assign(model=c.MODEL_B)])
+    expected = expected[["time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score"]]
+    assert_frame(got, expected.sort_values(["time", "model"], kind="stable").astype({"time": "int64"}))
+    assert np.isnan(got.loc[got["time"] == T0 + 5 * H, "fatigue_score"]).all()  # "calibrating": no score
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1"])
+def test_writing_twice_stores_once(make_store, kind):
+    store = make_store(kind)
+    c.load(store)
+    c.load(store)
+    assert len(store.read_windows([ALICE], T0, T0 + 3 * H)[ALICE]) == 3
+    assert len(store.read_beats(ALICE, T0, T0 + H)[0]) == 5
+    assert len(store.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]) == 4
+
+
+def test_flux_writes_are_stored_by_a_real_influxdb(make_store):
+    """The Flux adapter's line protocol, sent through influxdb-client's batching API, is parsed and stored by
+    a real influxd (via the replay server), then read back over InfluxQL: same values, no duplicates."""
+    flux_store = make_store("influx2")
+    c.load(flux_store)
+    c.load(flux_store)  # a repeat stores nothing new
+    replay = flux_store.replay
+    v1 = open_store(f"influxdb://{replay.forward_to.split('://')[1]}/{replay.forward_db}")
+    try:
+        got = v1.read_windows([ALICE, BOB], T0, T0 + 3 * H)
+        assert_frame(got[ALICE], expected_windows(c.ALICE_1H))
+        assert_frame(got[BOB], expected_windows(c.BOB_1H))
+        assert v1.read_beats(ALICE, T0, T0 + H)[1].tolist() == c.ALICE_IBI_MS.tolist()
+        assert len(v1.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]) == 4
+    finally:
+        v1.close()

@@ -1,0 +1,149 @@
+"""The real deployment: gunicorn with two workers and a real Redis, over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from server.stores.sqlite import SQLiteStore
+from tests.support.paths import REPO
+from tests.support.served import END_MS, TOKEN, fill_store
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = TOKEN):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def metric_totals(port: int) -> dict[str, float]:
+    status, text = call(port, "GET", "/metrics")
+    assert status == 200
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for s in family.samples:
+            out[s.name] = out.get(s.name, 0.0) + s.value
+    return out
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory, checkpoint_path, redis):
+    tmp_path = tmp_path_factory.mktemp("gunicorn")
+    db = tmp_path / "store.sqlite"
+    store = SQLiteStore(db)
+    fill_store(store)
+    store.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "HRVCAST_STORE": f"sqlite:///{db}",
+        "HRVCAST_MODEL": str(checkpoint_path),
+        "HRVCAST_CACHE": redis.url(3),
+        "HRVCAST_API_TOKEN": TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    (tmp_path / "metrics").mkdir()
+    log = (tmp_path / "gunicorn.log").open("w")
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:server.web.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
+            try:
+                if call(port, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not become ready"
+            time.sleep(0.1)
+        yield port, tmp_path / "gunicorn.log"
+    finally:
+        proc.send_signal(signal.SIGINT)  # quick shutdown (SIGTERM would wait for idle keep-alive connections)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def worker_pids(log_path: Path, path: str) -> set[int]:
+    pids = set()
+    for line in log_path.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("message") == "request" and entry.get("path") == path:
+                pids.add(entry["pid"])
+    return pids
+
+
+def test_two_workers_compute_each_forecast_once_and_share_the_cache(gunicorn):
+    port, log_path = gunicorn
+    body = {"targets": [{"refId": "A", "target": "rmssd_forecast", "payload": {"user": "u1"}}]}
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda _: call(port, "POST", "/grafana/query", body), range(40)))
+    assert {status for status, _ in replies} == {200}
+    frames = [json.loads(text) for _, text in replies]
+    assert all(f == frames[0] for f in frames)
+    assert frames[0][0]["fields"][0]["values"][0] == END_MS
+    # keep asking (cache hits, in bursts) until both workers have answered: the second may still be loading
+    deadline = time.monotonic() + 90
+    with ThreadPoolExecutor(8) as pool:
+        while len(worker_pids(log_path, "/grafana/query")) < 2 and time.monotonic() < deadline:
+            statuses = pool.map(lambda _: call(port, "POST", "/grafana/query", body)[0], range(16))
+            assert set(statuses) == {200}
+    assert len(worker_pids(log_path, "/grafana/query")) == 2
+    totals = metric_totals(port)  # summed over both workers (multiprocess mode)
+    assert totals["hrvcast_forecast_computations_total"] == 1
+    assert totals["hrvcast_http_request_duration_seconds_count"] >= 40
+
+
+def test_auth_and_health_under_gunicorn(gunicorn):
+    port, log_path = gunicorn
+    assert call(port, "GET", "/healthz", token=None)[0] == 200
+    status, text = call(port, "GET", "/api/v1/users", token=None)
+    assert status == 401 and json.loads(text)["error"] == "unauthorized"
+    assert TOKEN not in log_path.read_text()
+
+
+def test_refuses_an_open_server_beyond_loopback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRVCAST_")}
+    env["HRVCAST_STORE"] = f"sqlite:///{tmp_path}/x.sqlite"
+    serve = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert serve.returncode == 2 and "HRVCAST_API_TOKEN" in serve.stderr
+    direct = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind", f"0.0.0.0:{free_port()}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert direct.returncode != 0 and "HRVCAST_API_TOKEN" in direct.stderr

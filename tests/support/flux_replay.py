@@ -1,0 +1,147 @@
+"""A loopback stand-in for InfluxDB 2's HTTP API, for the Flux adapter's tests (no 2.x server runs here).
+
+- ``POST /api/v2/query`` answers with a recorded annotated-CSV response (``recorded/NAME.csv``) when the
+  Flux text equals ``recorded/NAME.flux`` exactly; any other query gets InfluxDB's 400 error shape, so a
+  changed query fails loudly instead of reading stale data.
+- ``POST /api/v2/write`` keeps every body and, when ``forward_to`` is set, hands it to a real influxd's v1
+  ``/write``: the line protocol the client sends is parsed and stored by a real InfluxDB.
+- ``POST /write`` and ``/query`` (the v1 API) are passed to ``forward_to`` as they are: with ``fail_next`` it
+  is a flaky proxy in front of a real influxd.
+- ``GET /ping`` answers 204. ``fail_next`` makes the next N requests answer 503; ``delay_s`` makes every
+  request that long; a wrong ``Authorization: Token`` header gets 401.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+RECORDED = Path(__file__).resolve().parent / "flux_answers"
+TOKEN = "replay-token-0123456789"
+
+
+def load_recordings(folder: Path = RECORDED) -> dict[str, str]:
+    """Flux text -> annotated CSV, from each ``NAME.flux`` and ``NAME.csv`` pair."""
+    return {p.read_text(): p.with_suffix(".csv").read_bytes().decode() for p in sorted(folder.glob("*.flux"))}
+
+
+class ReplayServer:
+    def __init__(self, recordings: dict[str, str], forward_to: str | None = None, forward_db: str | None = None):
+        self.recordings = recordings
+        self.forward_to, self.forward_db = forward_to, forward_db
+        self.writes: list[bytes] = []
+        self.queries: list[str] = []
+        self.fail_next = 0
+        self.delay_s = 0.0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def store_url(self, bucket: str = "biometrics") -> str:
+        return f"influxdb2://127.0.0.1:{self._httpd.server_address[1]}?org=hrvcast&bucket={bucket}"
+
+    def __enter__(self) -> ReplayServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def _reply(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                self._reply(status, json.dumps({"code": code, "message": message}).encode())
+
+            def _gate(self) -> bool:
+                time.sleep(server.delay_s)
+                with server._lock:
+                    if server.fail_next > 0:
+                        server.fail_next -= 1
+                        self._error(503, "unavailable", "replay server told to fail")
+                        return False
+                v2 = self.path.startswith("/api/v2/")
+                if v2 and self.headers.get("Authorization") != f"Token {TOKEN}":
+                    self._error(401, "unauthorized", "unauthorized access")
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/ping"):
+                    time.sleep(server.delay_s)
+                    self._reply(204)
+                else:
+                    self._error(404, "not found", "path not found")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if not self._gate():
+                    return
+                path = urllib.parse.urlsplit(self.path).path
+                if path == "/api/v2/query":
+                    query = json.loads(body)["query"]
+                    server.queries.append(query)
+                    if query not in server.recordings:
+                        self._error(400, "invalid", f"no recording for this query:\n{query}")
+                        return
+                    self._reply(200, server.recordings[query].encode(), "text/csv; charset=utf-8")
+                elif path == "/api/v2/write":
+                    server.writes.append(body)
+                    if server.forward_to:
+                        self._forward(body)
+                    else:
+                        self._reply(204)
+                elif path in ("/write", "/query") and server.forward_to:  # v1 API: a flaky proxy to influxd
+                    self._proxy(body)
+                else:
+                    self._error(404, "not found", "path not found")
+
+            def _proxy(self, body: bytes) -> None:
+                headers = {k: self.headers[k] for k in ("Content-Type", "Accept") if k in self.headers}
+                request = urllib.request.Request(
+                    server.forward_to + self.path, data=body, headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as resp:
+                        self._reply(resp.status, resp.read(), resp.headers.get("Content-Type", "application/json"))
+                except urllib.error.HTTPError as exc:
+                    self._reply(exc.code, exc.read())
+
+            def _forward(self, body: bytes) -> None:
+                params = urllib.parse.urlencode({"db": server.forward_db, "precision": "ms"})
+                request = urllib.request.Request(f"{server.forward_to}/write?{params}", data=body, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as resp:
+                        self._reply(resp.status)
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 404:  # database not made yet: make it, as a 2.x bucket would already exist
+                        create = urllib.parse.urlencode({"q": f'CREATE DATABASE "{server.forward_db}"'})
+                        urllib.request.urlopen(
+                            urllib.request.Request(f"{server.forward_to}/query?{create}", method="POST"), timeout=10
+                        ).close()
+                        return self._forward(body)
+                    self._error(400, "invalid", exc.read().decode())
+
+        return Handler
