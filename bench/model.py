@@ -21,8 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.forecast.features import HOUR_MS, build_inputs
+from model.forecast.features import build_inputs
 from model.forecast.forecaster import Forecaster
+from model.schema import HOUR_MS
 from model.synth import generator as synth
 from model.training.train import TrainConfig, split_by_user, train
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from model.schema import WINDOW_COLUMNS
@@ -36,3 +37,10 @@ class UserHistory:
 
 
 EMPTY_WINDOWS = _empty(WINDOW_COLUMNS)
+
+
+def valid_mask(windows: pd.DataFrame) -> np.ndarray:
+    """bool[N]: the windows whose ``valid`` flag is true; a missing flag (NaN/None from a store) is not valid."""
+    if windows.empty:
+        return np.zeros(0, dtype=bool)
+    return windows["valid"].astype("boolean").fillna(False).to_numpy(dtype=bool)

@@ -5,6 +5,12 @@ Changing any of these breaks users' dashboards and alert rules. They are documen
 
 from __future__ import annotations
 
+MIN_MS = 60_000  # every time in memory is int64 epoch milliseconds UTC
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)  # the forecast's quantile levels, in this order everywhere
+QUANTILE_NAMES: tuple[str, ...] = ("p10", "p50", "p90")  # their names in replies and fields (rmssd_p10, ...)
+
 # Columns of one HRV window, in output order (``hrvcast hrv``). In memory ``start`` is int64 epoch ms UTC;
 # it is printed as ISO 8601 UTC. ``pnn50`` is a percentage (0-100) of successive differences over 50 ms.
 WINDOW_COLUMNS: tuple[str, ...] = (
@@ -21,7 +27,7 @@ WINDOW_COLUMNS: tuple[str, ...] = (
     "valid",
 )
 WINDOW_FIELDS: tuple[str, ...] = WINDOW_COLUMNS[1:]  # stored as fields of measurement ``hrv``
-WINDOW_SIZES_MS: dict[str, int] = {"5min": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+WINDOW_SIZES_MS: dict[str, int] = {"5min": 5 * MIN_MS, "1h": HOUR_MS, "1d": DAY_MS}
 
 DEFAULT_DATABASE = "biometrics"  # InfluxDB database (1.x) or bucket (2.x)
 USER_TAG = "user"  # tag on every point

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from model.coreml.meta import INPUT_NAME, OUTPUT_NAMES
-from model.forecast.features import HOUR_MS, build_inputs
+from model.forecast.features import build_inputs
 from model.history import UserHistory
-from model.schema import WINDOW_COLUMNS
+from model.schema import HOUR_MS, WINDOW_COLUMNS
 
 TOLERANCES: dict[str, tuple[float, float]] = {"fp32": (1e-4, 1e-5), "fp16": (0.05, 1e-2)}  # (atol, rtol)
 PROBE_END_MS = 1_767_571_200_000  # 2026-01-05T00:00Z, a Monday: the probes' forecast origin

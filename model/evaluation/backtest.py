@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from model.forecast.baselines import Baseline, QuantileForecast, SeriesContext, mase_scale
-from model.history import UserHistory
+from model.history import UserHistory, valid_mask
+from model.schema import DAY_MS, HOUR_MS, QUANTILES
 
-STEP_MS = {"1h": 3_600_000, "1d": 86_400_000}
+STEP_MS = {"1h": HOUR_MS, "1d": DAY_MS}
 SEASON = {"1h": 24, "1d": 7}
-QUANTILES = (0.1, 0.5, 0.9)
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ class ForecasterLike(Protocol):
 def valid_series(history: UserHistory) -> pd.Series:
     """ln RMSSD of the valid windows, indexed by window start (epoch ms)."""
     w = history.windows
-    valid = w["valid"].astype("boolean").fillna(False).to_numpy(dtype=bool)  # missing counts as not valid
-    keep = valid & np.isfinite(w["ln_rmssd"].to_numpy(dtype=float))
+    keep = valid_mask(w) & np.isfinite(w["ln_rmssd"].to_numpy(dtype=float))
     return pd.Series(w.loc[keep, "ln_rmssd"].to_numpy(dtype=float), index=w.loc[keep, "start"].to_numpy("int64"))
 
 

@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 
 from model.errors import InsufficientHistory
-from model.history import UserHistory
+from model.history import UserHistory, valid_mask
+from model.schema import DAY_MS, HOUR_MS
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 RESOLUTIONS: dict[str, int] = {"1h": HOUR_MS, "1d": DAY_MS}  # window name -> step length in ms
 _MONDAY_OFFSET_DAYS = 3  # 1970-01-01 was a Thursday: (days + 3) % 7 == 0 on Mondays
 
@@ -152,18 +151,13 @@ def observed_ln(windows: pd.DataFrame, start_ms: int, n_steps: int, step_ms: int
         return ln.astype(np.float32), present
     idx = _step_index(windows["start"], start_ms, n_steps, step_ms)
     values = windows["ln_rmssd"].to_numpy(dtype=np.float64)
-    ok = (idx >= 0) & np.isfinite(values) & _as_bool(windows["valid"])
+    ok = (idx >= 0) & np.isfinite(values) & valid_mask(windows)
     sums = np.bincount(idx[ok], weights=values[ok], minlength=n_steps)
     counts = np.bincount(idx[ok], minlength=n_steps)
     has = counts > 0
     ln[has] = sums[has] / counts[has]
     present[has] = 1.0
     return ln.astype(np.float32), present
-
-
-def _as_bool(column: pd.Series) -> np.ndarray:
-    """``valid`` as bool; a missing value (NaN/None from a store) counts as not valid."""
-    return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def _step_index(times: pd.Series, start_ms: int, n_steps: int, step_ms: int) -> np.ndarray:

@@ -39,6 +39,15 @@ class Forecast:
     expected_ln: np.ndarray  # float64[H] the user's normal for each step (baseline + circadian profile)
     n_valid: int  # valid steps in the baseline window
 
+    @property
+    def lowest_score(self) -> float | None:
+        """The lowest hourly score ahead (what the alert rules compare with the red bound); None while
+        calibrating or when no hour has a finite score."""
+        hourly = np.asarray(self.hourly_score, dtype=np.float64)
+        if self.score is None or not np.isfinite(hourly).any():
+            return None
+        return float(np.nanmin(hourly))
+
 
 class Forecaster:
     def __init__(self, checkpoint: Checkpoint) -> None:

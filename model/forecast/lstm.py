@@ -28,8 +28,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from model.forecast.features import FEATURE_INDEX, FEATURES, HOUR_MS, step_ms_of
+from model.forecast.features import FEATURE_INDEX, FEATURES, step_ms_of
 from model.forecast.score import fatigue_scores_torch
+from model.schema import HOUR_MS
 
 _F = FEATURE_INDEX
 

@@ -19,8 +19,8 @@ import pandas as pd
 from model.errors import BadRRFile
 from model.io._common import Lines, numeric, parse_start_date, parse_times_ms
 from model.io.tabular import clock_seconds, mmash_day, read_table
+from model.schema import HOUR_MS
 
-HOUR_MS = 3_600_000
 MMASH_SLEEP_COLUMNS = ("Onset Date", "Onset Time", "Out Bed Date", "Out Bed Time", "Total Sleep Time (TST)")
 
 

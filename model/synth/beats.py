@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 
 from model.hrv.windows import DEFAULT_VALIDITY, ValidityRule
-from model.schema import WINDOW_COLUMNS
+from model.schema import HOUR_MS, MIN_MS, WINDOW_COLUMNS
 from model.synth.latent import Latent
 from model.synth.params import SynthParams
-from model.synth.schedule import HOUR_MS, MIN_MS
 
 LF_HZ = 0.1
 # Beat labels (int8) carried through insertions and deletions; the truth lists the ones a user can see.

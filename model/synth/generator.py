@@ -23,10 +23,10 @@ import pandas as pd
 
 from model.history import UserHistory
 from model.ids import validate_user
+from model.schema import HOUR_MS, MIN_MS
 from model.synth.beats import ECTOPIC, EXTRA, MISSED, beats_from_latent, windows_from_latent
 from model.synth.latent import Latent, draw_latent
 from model.synth.params import Person, SynthParams
-from model.synth.schedule import HOUR_MS, MIN_MS
 
 __all__ = ["StrainEpisode", "SynthParams", "SyntheticUser", "Truth", "generate_user", "hourly_history", "user_rng"]
 

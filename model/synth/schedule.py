@@ -11,11 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.schema import DAY_MS, HOUR_MS, MIN_MS
 from model.synth.params import Person, SynthParams
-
-MIN_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

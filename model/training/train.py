@@ -33,9 +33,8 @@ from tqdm.auto import tqdm
 from model.forecast.checkpoint import Checkpoint, make_checkpoint
 from model.forecast.features import FEATURE_INDEX, SLEEP_FEATURES, sleep_columns, user_grid
 from model.forecast.lstm import BurnoutPredictor, ModelConfig, Priors
-from model.history import UserHistory
-
-QUANTILES = (0.1, 0.5, 0.9)
+from model.history import UserHistory, valid_mask
+from model.schema import QUANTILES
 
 
 @dataclass(frozen=True)
@@ -370,7 +369,7 @@ def summary(train_histories, val_histories, train_set: Samples, val_set: Samples
     """What the model saw: users, valid windows and samples per side, and the TrainConfig."""
 
     def side(histories: Sequence[UserHistory], samples: Samples) -> dict:
-        valid = [int(h.windows["valid"].astype("boolean").fillna(False).sum()) for h in histories]
+        valid = [int(valid_mask(h.windows).sum()) for h in histories]
         return {
             "users": sorted(h.user for h in histories),
             "valid_windows": int(sum(valid)),

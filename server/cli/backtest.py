@@ -169,8 +169,8 @@ def _with_lstm(points, tasks, real, synthetic, args):
 
 
 def _train_fold(train_real, synthetic, args):
+    from model.training.recipes import train_config
     from model.training.train import split_by_user, train
-    from server.cli.train import train_config
 
     fit_real, val_real = split_by_user(train_real, 0.2, seed=args.seed)
     return train(

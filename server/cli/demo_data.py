@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from model.schema import DAY_MS
 from model.synth.beats import ECTOPIC, EXTRA, MISSED
 from model.synth.generator import SyntheticUser, SynthParams, generate_user, user_rng
 from server.settings import Settings
 
-DAY_MS = 86_400_000
 FORMAT_VERSION = 1
 
 

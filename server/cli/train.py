@@ -21,10 +21,7 @@ from model.errors import InsufficientHistory, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-DATASETS_BY_WINDOW = {"1h": ("mmash", "nsr2db"), "1d": ("welltory",)}
 DEFAULT_DATA_DIR = "../shared/data"
-DAILY_LOOKBACK_DAYS = 112
-DAILY_EPOCHS = 0  # the daily model is its fitted structure (docs/model-card.md, table 5 and "What was tried")
 
 
 def register(subparsers) -> None:
@@ -64,6 +61,7 @@ def run(args, settings) -> int:
     import torch
 
     from model.forecast.checkpoint import save
+    from model.training.recipes import train_config
     from model.training.train import split_by_user, train
 
     if args.threads:
@@ -103,23 +101,6 @@ def dataset_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def train_config(window: str, *, seed: int = 0, epochs: int | None = None):
-    """The TrainConfig for hourly or daily windows."""
-    from model.forecast.lstm import ModelConfig
-    from model.training.train import TrainConfig
-
-    overrides = {"seed": seed} | ({"epochs": epochs} if epochs is not None else {})
-    if window == "1d":
-        # Spot readings are noisy from day to day: a long personal baseline (16 weeks, not 1) did best in the
-        # Welltory backtest (docs/model-card.md lists what was tried).
-        # The validation users never preferred a trained epoch to the fitted structure (personal level +
-        # persistence of the newest reading), so by default the daily model is that structure with a band.
-        daily = ModelConfig.daily(lookback=DAILY_LOOKBACK_DAYS, baseline_steps=DAILY_LOOKBACK_DAYS)
-        values = {"epochs": DAILY_EPOCHS} | overrides
-        return TrainConfig(model=daily, stride_steps=1, min_context_steps=3, min_target_steps=1, **values)
-    return TrainConfig(**overrides)
-
-
 def gather(args, settings) -> tuple[list, list, dict]:
     """(real histories, synthetic histories, a description of the sources for the checkpoint)."""
     from model.training import datasets
@@ -142,6 +123,8 @@ def gather(args, settings) -> tuple[list, list, dict]:
                 f"data directory {str(data_dir)!r} does not exist: pass --data-dir DIR, set "
                 "HRVCAST_DATA_DIR, or ingest users and train --from-store"
             )
+        from model.training.recipes import DATASETS_BY_WINDOW
+
         names = args.datasets or DATASETS_BY_WINDOW[args.window]
         real = datasets.load(
             data_dir,

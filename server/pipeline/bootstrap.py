@@ -28,14 +28,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from model.schema import DAY_MS, HOUR_MS
 from model.synth.generator import SynthParams, generate_user, user_rng
 from server.cli import demo_data
 from server.settings import Settings
 from server.stores import open_store, redact
 from server.stores.base import HistoryStore
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 STRAINED_INDEX = 1  # demo-1: the user heading into the red zone (the curl example asks for it)
 # demo-1's strain: began 2.5 days before the end, at full load by then (ln RMSSD -0.7: RMSSD about halved, resting
 # HR +8 bpm) and still on; its earlier episodes, if any, are drawn from these deeper ranges too

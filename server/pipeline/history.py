@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 from model.errors import CheckpointError
 from model.history import EMPTY_WINDOWS, UserHistory
+from model.schema import HOUR_MS
 from server.stores.base import HistoryStore
-
-HOUR_MS = 3_600_000
 
 
 def load_hourly_forecaster(path: str):

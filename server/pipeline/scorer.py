@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 
 from model.forecast.forecaster import Forecast, Forecaster
+from model.schema import HOUR_MS
 from model.zones import zone_of
 from server.pipeline.history import load_histories
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,7 @@ def forecast_points(fc: Forecast) -> pd.DataFrame:
 
 
 def score_row(fc: Forecast) -> ScoreRow:
-    lowest = None
-    if fc.score is not None and len(fc.hourly_score) and np.isfinite(fc.hourly_score).any():
-        lowest = float(np.nanmin(fc.hourly_score))
+    lowest = fc.lowest_score
     return ScoreRow(
         user=fc.user,
         zone=fc.zone,

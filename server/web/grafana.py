@@ -14,6 +14,7 @@ import pandas as pd
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
+from model.history import valid_mask
 from server.web import grafana_protocol as gp
 from server.web.errors import bad_request_from
 from server.web.schemas import (
@@ -175,7 +176,7 @@ def _observed(t: gp.TargetQuery, users: list[str], start_ms: int, end_ms: int) -
                 continue
             values = frame[column].astype("float64")
             if t.target in VALID_ONLY:
-                values = values.where(frame["valid"].astype("boolean").fillna(False).astype(bool))
+                values = values.where(valid_mask(frame))
             out.append(gp.series(t, user, frame["start"].to_numpy(), values.to_numpy()))
     elif kind == "activity":
         frames = store.read_activity(users, start_ms, end_ms)

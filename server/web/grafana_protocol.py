@@ -18,6 +18,7 @@ import numpy as np
 from marshmallow import ValidationError
 
 from model.errors import UnknownTarget
+from model.schema import HOUR_MS
 from model.zones import RED_BELOW, grafana_thresholds
 from server.web.errors import bad_request_from
 from server.web.schemas import QUANTILES, PayloadSchema, QuerySchema, Users, instance
@@ -26,7 +27,6 @@ from server.web.targets import TARGET_NAMES, TARGETS
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
 
-HOUR_MS = 3_600_000
 DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range
 MAX_RANGE_MS = 400 * 24 * HOUR_MS
 USER_KEY = "user"  # the one ad-hoc filter key
@@ -292,7 +292,7 @@ def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast]) -> dict:
             fc.user,
             int(fc.times_ms[0]) if len(fc.times_ms) else None,
             fc.score,
-            None if fc.score is None else float(np.nanmin(fc.hourly_score)) if len(fc.hourly_score) else None,
+            fc.lowest_score,
             fc.zone,
         )
         for fc in forecasts

@@ -83,7 +83,7 @@ def score():
                 "time_ms": int(fc.times_ms[0]) if len(fc.times_ms) else None,
                 "last_observed_ms": fc.last_observed_ms,
                 "score": None if calibrating else _num(fc.score),
-                "min_score": None if calibrating else _num(np.nanmin(fc.hourly_score)),
+                "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
                 "zone": fc.zone,
                 "model": service.model.version,
             }

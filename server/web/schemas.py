@@ -18,10 +18,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from model.errors import BadUserId
 from model.ids import validate_user
+from model.schema import QUANTILE_NAMES
 
 MAX_HORIZON_H = 168  # the service checks the loaded model's own horizon as well
 MAX_BEATS = 200_000  # one push: about two days of beats
-QUANTILES = ("p10", "p50", "p90")
+QUANTILES = QUANTILE_NAMES  # the quantile names a target may ask for
 
 
 class Lenient(Schema):

@@ -8,24 +8,20 @@ history: calibrating), ``beats-only`` has raw beats but no window yet.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from model.forecast.checkpoint import save
 from model.forecast.forecaster import Forecaster
 from model.history import UserHistory
-from model.training.train import TrainConfig, train
 from server.settings import Settings
 from server.stores.sqlite import SQLiteStore
+from tests.support.histories import tiny_checkpoint
 from tests.support.served import END_MS, TOKEN, fill_store, hourly_windows
 
 
 @pytest.fixture(scope="session")
 def checkpoint_path(tmp_path_factory):
     """A tiny model trained (for real, a few seconds) on eight generated users."""
-    torch.set_num_threads(1)
     histories = [UserHistory(f"t{i}", hourly_windows(100 + i, END_MS, 240)) for i in range(8)]
-    checkpoint = train(histories[:6], histories[6:], TrainConfig.tiny(), progress=False)
-    return save(checkpoint, tmp_path_factory.mktemp("model") / "tiny.pt")
+    return tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", histories=histories)
 
 
 @pytest.fixture(scope="session")

@@ -74,13 +74,14 @@ def population(n_users: int = 6, days: float = 6, seed: int = 0) -> list[UserHis
     ]
 
 
-def tiny_checkpoint(path: str | Path, seed: int = 0) -> Path:
-    """Train ``TrainConfig.tiny()`` on a small population and save it to ``path`` (about a second)."""
+def tiny_checkpoint(path: str | Path, seed: int = 0, histories: list[UserHistory] | None = None) -> Path:
+    """Train ``TrainConfig.tiny()`` on ``histories`` (default: a small :func:`population`), a third of the users
+    held out for validation, and save it to ``path`` (about a second of real training)."""
     import torch
 
     from model.forecast.checkpoint import save
     from model.training.train import TrainConfig, split_by_user, train
 
     torch.set_num_threads(1)
-    train_users, val_users = split_by_user(population(seed=seed), 0.34, seed)
+    train_users, val_users = split_by_user(histories or population(seed=seed), 0.34, seed)
     return save(train(train_users, val_users, TrainConfig.tiny(seed=seed), progress=False), path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.schema import WINDOW_COLUMNS
+from tests.support.histories import circadian_ln, windows_frame
 
 H = 3_600_000
 END_MS = 1_767_312_000_000  # 2026-01-02T00:00:00Z
@@ -17,29 +17,21 @@ TOKEN = "test-token-0123456789abcdef"
 
 
 def hourly_windows(seed: int, end_ms: int, hours: int) -> pd.DataFrame:
-    """``hours`` hourly windows ending with the window that starts at ``end_ms - 1 h``."""
+    """``hours`` hourly windows ending with the window that starts at ``end_ms - 1 h``: ln RMSSD 3.7 with a
+    0.3 cosine peaking at 03:00 UTC and noise SD 0.12, heart rate following the same rhythm."""
     rng = np.random.default_rng(seed)
     start = end_ms - hours * H + H * np.arange(hours, dtype=np.int64)
-    hour_of_day = (start // H) % 24
-    ln = 3.7 + 0.3 * np.cos(2 * np.pi * (hour_of_day - 3) / 24) + rng.normal(0, 0.12, hours)
-    rmssd = np.exp(ln)
-    mean_rr = 850 + 100 * np.cos(2 * np.pi * (hour_of_day - 3) / 24)
-    frame = pd.DataFrame(
-        {
-            "start": start,
-            "n_beats": np.full(hours, 3600.0 * 1000 / 850),
-            "coverage": np.full(hours, 0.95),
-            "artifact_pct": np.full(hours, 0.5),
-            "mean_rr_ms": mean_rr,
-            "mean_hr_bpm": 60_000 / mean_rr,
-            "rmssd_ms": rmssd,
-            "ln_rmssd": ln,
-            "sdnn_ms": rmssd * 1.4,
-            "pnn50": np.full(hours, 20.0),
-            "valid": np.ones(hours, dtype=bool),
-        }
-    )
-    return frame[list(WINDOW_COLUMNS)]
+    ln = circadian_ln(start, 3.7, 0.3) + rng.normal(0, 0.12, hours)
+    mean_rr = 850 + 100 * np.cos(2 * np.pi * ((start // H) % 24 - 3) / 24)
+    frame = windows_frame(start, ln)
+    frame["n_beats"] = 3600.0 * 1000 / 850
+    frame["coverage"] = 0.95
+    frame["artifact_pct"] = 0.5
+    frame["mean_rr_ms"] = mean_rr
+    frame["mean_hr_bpm"] = 60_000 / mean_rr
+    frame["sdnn_ms"] = frame["rmssd_ms"] * 1.4
+    frame["pnn50"] = 20.0
+    return frame
 
 
 def fill_store(store) -> None:
