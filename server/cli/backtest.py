@@ -187,9 +187,9 @@ def _holt_winters(settings, window: str):
     import pandas as pd
 
     from model.forecast.baselines import Z80, QuantileForecast
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     if window != "1h" or not hasattr(store, "holt_winters"):
         log.info("HOLT_WINTERS needs an InfluxDB 1.x store and hourly windows: that baseline is skipped")
         return None

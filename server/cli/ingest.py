@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
     from server.pipeline.ingest import ingest_file
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
     validate_user(args.user)
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     try:
         report = ingest_file(
             store,

@@ -96,11 +96,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
     from server.pipeline.history import load_hourly_forecaster
     from server.pipeline.scorer import Scorer, describe, run_every
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
     users = [validate_user(u) for u in args.users] if args.users else None
     forecaster = load_hourly_forecaster(args.model or settings.model)
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     scorer = Scorer(
         store,
         forecaster,

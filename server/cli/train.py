@@ -177,9 +177,9 @@ def _store_has_users(settings) -> bool:
 
 
 def _store_users(settings) -> list[str]:
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     try:
         return store.list_users()
     finally:
@@ -189,9 +189,9 @@ def _store_users(settings) -> list[str]:
 def _from_store(settings, users: Sequence[str], window: str) -> list:
     """Every stored window, sleep episode and activity hour of ``users`` (all time)."""
     from model.history import UserHistory
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     try:
         last = store.last_observation(users, window)
         if not last:

@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from server.pipeline.ingest import update_windows
-    from server.stores import open_store
+    from server.stores import store_from_settings
 
     since_ms = int(time.time() * 1000) - int(args.since * 1000)
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     try:
         written = update_windows(store, since_ms, users=args.users)
     finally:

@@ -32,7 +32,7 @@ from model.schema import DAY_MS, HOUR_MS
 from model.synth.generator import SynthParams, generate_user, user_rng
 from server.cli import demo_data
 from server.settings import Settings
-from server.stores import open_store, redact
+from server.stores import redact, store_from_settings
 from server.stores.base import HistoryStore
 
 STRAINED_INDEX = 1  # demo-1: the user heading into the red zone (the curl example asks for it)
@@ -70,7 +70,7 @@ def bootstrap(
     settings: Settings, config: BootstrapConfig = BootstrapConfig(), *, log: Callable[[str], None] = print
 ) -> BootstrapReport:
     """Steps 1-3 of the module docstring; ``log`` receives one line per thing done."""
-    store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    store = store_from_settings(settings)
     report = BootstrapReport(store=redact(settings.store), model=settings.model)
     try:
         users = store.list_users()

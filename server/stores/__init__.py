@@ -12,11 +12,15 @@ recovers by itself when it comes up.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from model.errors import SettingsError
 from model.schema import DEFAULT_DATABASE
 from server.stores.base import HistoryStore
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 EXAMPLES = (
     "sqlite:///var/hrvcast.sqlite, influxdb://127.0.0.1:8086/biometrics, "
@@ -52,6 +56,12 @@ def _host_port(url: str, parts) -> tuple[str, int]:
     if not parts.hostname:
         raise _bad(url, "the host is missing")
     return parts.hostname, port
+
+
+def store_from_settings(settings: Settings) -> HistoryStore:
+    """The store the settings name (``HRVCAST_STORE``, its timeout and token): what every command and the app
+    open."""
+    return open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
 
 
 def open_store(url: str, *, timeout_s: float = 5.0, influx_token: str | None = None) -> HistoryStore:

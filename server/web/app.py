@@ -99,9 +99,9 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     if store is None:
-        from server.stores import open_store
+        from server.stores import store_from_settings
 
-        store = open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+        store = store_from_settings(settings)
     model, model_error = (forecaster, None) if forecaster is not None else _load_model(settings)
 
     app = Flask("hrvcast")
