@@ -75,9 +75,10 @@ def make_task(history: UserHistory, origin_ms: int, horizon: int, window: str) -
     first_ms = int(series.index[0])
     times = np.arange(first_ms, origin_ms + 1, step_ms, dtype=np.int64)
     ln = series.reindex(times).to_numpy(dtype=float)
-    context = SeriesContext(history.user, times, ln, step_ms, SEASON[window])
+    known = cut(history, origin_ms, step_ms)
+    context = SeriesContext(history.user, times, ln, step_ms, SEASON[window], known)
     targets = context.target_times(horizon)
-    return Task(cut(history, origin_ms, step_ms), context, targets, series.reindex(targets).to_numpy(dtype=float))
+    return Task(known, context, targets, series.reindex(targets).to_numpy(dtype=float))
 
 
 def split_half_tasks(histories: Sequence[UserHistory], window: str = "1h", max_horizon: int = 24) -> list[Task]:

@@ -13,12 +13,13 @@ when an InfluxDB store is configured, not here, because ``model/`` never talks t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from model.errors import InsufficientHistory
+from model.history import UserHistory
 
 Z80 = 1.2815515655446004  # standard normal quantile 0.9: p10/p90 of a Gaussian band
 MIN_ETS_POINTS = 7  # AutoETS refuses series of 6 steps or fewer ("tiny datasets"): the mean is used then
@@ -31,6 +32,8 @@ class SeriesContext:
     times_ms: int64[T], regular grid of ``step_ms`` (UTC epoch ms), the last element is the forecast origin
     ln_rmssd: float64[T], NaN where the step has no valid window
     season:   steps per season (24 for hourly data, 7 for daily data)
+    history:  the user's history as known at the origin (windows, sleep, activity; nothing later), for
+              forecasters that read covariates; None where only the series is known
     """
 
     user: str
@@ -38,6 +41,7 @@ class SeriesContext:
     ln_rmssd: np.ndarray
     step_ms: int
     season: int
+    history: UserHistory | None = None
 
     def target_times(self, horizon: int) -> np.ndarray:
         """int64[horizon]: the steps after the origin."""
@@ -58,6 +62,8 @@ class QuantileForecast:
 
 
 Baseline = Callable[[SeriesContext, int], QuantileForecast]
+# A forecaster fitted on a population first (a neural peer): training users in, a Baseline out.
+PopulationBaseline = Callable[[Sequence[UserHistory]], Baseline]
 
 
 def _band(ctx: SeriesContext, p50: np.ndarray) -> QuantileForecast:
