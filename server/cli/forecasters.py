@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from model.forecast.registry import DEFAULT, available
+    from model.forecasters import DEFAULT, available
 
     specs = available()
     if args.output == "jsonl":

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HOURLY = "1h"
-DEFAULT_FORECASTER = "lstm"  # model.forecast.registry.DEFAULT, without importing the registry here
+DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT, without importing the registry here
 
 
 class ForecastModel(Protocol):
@@ -61,7 +61,7 @@ class Plan:
     user: str
     resolution: str  # which model: the resolution the user's data supports
     origin_ms: int  # start of the first forecast step; the history before it is what the forecast reads
-    forecaster: str = DEFAULT_FORECASTER  # registry name (model.forecast.registry); the default is the LSTM
+    forecaster: str = DEFAULT_FORECASTER  # registry name (model.forecasters); the default is the LSTM
 
 
 class ForecastService:
@@ -117,7 +117,7 @@ class ForecastService:
             return self._others[key]
 
     def _make(self, forecaster: str, resolution: str) -> ForecastModel:
-        from model.forecast import registry
+        from model import forecasters as registry
 
         spec = registry.get(forecaster)
         if resolution not in spec.resolutions:

@@ -9,8 +9,8 @@ import pytest
 
 from model.errors import BadHorizon
 from model.forecast.forecaster import Forecaster
-from model.forecast.registry import LAST_VALUE, PERSONAL_PROFILE
 from model.forecast.score import fatigue_scores
+from model.forecasters import LAST_VALUE, PERSONAL_PROFILE
 from tests.support.histories import HOUR_MS, START_MS, hourly_history, tiny_checkpoint
 
 

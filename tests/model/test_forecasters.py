@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
+from model import forecasters as registry
 from model.errors import UnknownForecaster
-from model.forecast import registry
 from tests.support.paths import REPO
 
 PLUGIN = '''
