@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from model.errors import UnknownTarget
 from model.zones import grafana_no_score_mapping, grafana_state_mappings, grafana_thresholds
+from server.web.schemas import EVERY_USER
 from server.web.targets import TARGET_NAMES, TARGETS
 
 # Data source uids provisioned by grafana-provisioning/datasources/hrvcast.yaml.
@@ -29,6 +30,7 @@ INFLUX_TYPE = "influxdb"
 
 HRVCAST = model.DataSourceRef(type_val=SIMPOD_TYPE, uid=HRVCAST_UID)
 UNITS = {t.name: t.unit for t in TARGETS}
+ALL_USERS_VALUE = json.dumps([EVERY_USER])  # a multi-value variable's "All", as JSON: ["*"]
 
 
 class SimpodQuery(cogvariants.Dataquery):
@@ -137,7 +139,10 @@ def users_variable(name: str, *, multi: bool) -> dash.QueryVariable:
     )
     if multi:  # every user by default: the overview is for spotting anyone in the red
         all_users = model.VariableOption(selected=True, text=["All"], value=["$__all"])
-        variable = variable.multi(True).include_all(True).current(all_users)
+        # "All" is sent as it is written here (scenes' CustomAllValue skips formatting): {"user": ["*"]}, every
+        # user asked for explicitly, users without a window yet left out; not a list of every id, in which
+        # one user without windows would fail the panel and a thousand users would make a huge request
+        variable = variable.multi(True).include_all(True).all_value(ALL_USERS_VALUE).current(all_users)
     return variable
 
 

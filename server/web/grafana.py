@@ -63,9 +63,9 @@ def body(schema_cls, where: str) -> dict:
 
 
 # Grafana's proxy joins the data source URL without a trailing slash, so "Save & test" asks for GET /grafana;
-# a redirect to /grafana/ would go back to the browser (cross origin, without the token). Both answer 200.
-@bp.get("")
-@bp.get("/")
+# a redirect to /grafana/ would go back to the browser (cross origin, without the token). strict_slashes=False:
+# both forms answer 200 from the one rule.
+@bp.get("/", strict_slashes=False)
 def test_connection():
     """Grafana's "Save & test": reachable and authenticated."""
     return jsonify({"status": "ok", "message": "hrvcast data source is working"})

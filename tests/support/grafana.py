@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from model.forecast.forecaster import Forecast
 from model.schema import HOUR_MS
@@ -102,10 +102,15 @@ def make_forecast(
     )
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # the app logs each request itself
+        pass
+
+
 @contextlib.contextmanager
 def served_app(app) -> Iterator[str]:
     """``app`` behind a real HTTP server on a free loopback port, in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="served-app", daemon=True)
     thread.start()
     try:

@@ -76,6 +76,14 @@ def test_payloads_become_users_the_server_accepts(name):
         assert parsed["user"] in (("u1",), ("u1", "user.two")), target
 
 
+def test_the_overviews_all_asks_for_every_user_explicitly():
+    (variable,) = committed()["hrvcast-overview.json"]["templating"]["list"]
+    # scenes sends a custom "All" value as it is written (CustomAllValue skips formatting)
+    for target in targets(committed()["hrvcast-overview.json"]):
+        sent = json.loads(target["payload"].replace("$users", variable["allValue"]))
+        assert PayloadSchema().load(sent)["user"] == ("*",)
+
+
 def test_every_score_panel_carries_the_zone_thresholds():
     checked = 0
     for board in committed().values():
