@@ -62,7 +62,7 @@ def forecast():
             "rmssd_p90": _num(p90),
             "fatigue_score": None if fc.score is None else _num(s),
             "zone": fc.zone,
-            "model": service.model.version,
+            "model": fc.model,
         }
         for t, p10, p50, p90, s in zip(
             fc.times_ms, fc.rmssd_p10, fc.rmssd_p50, fc.rmssd_p90, fc.hourly_score, strict=True
@@ -95,7 +95,7 @@ def score():
                 "score": None if status.score is None else _num(status.score),
                 "min_score": None if status.lowest_ahead is None else _num(status.lowest_ahead),
                 "zone": status.state,
-                "model": service.model.version,
+                "model": fc.model,
             }
         )
     rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
