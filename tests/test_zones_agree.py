@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from model.forecast.score import fatigue_scores, score_or_calibrating
-from model.zones import RED_BELOW, grafana_thresholds, zone_of
+from model.zones import RED_BELOW, grafana_thresholds, state_of, zone_of
 from tests.support.paths import REPO
 
 ZONE_STEPS = [{"color": "red", "value": None}, {"color": "yellow", "value": 40}, {"color": "green", "value": 70}]
@@ -31,11 +31,24 @@ BY_HAND = [
     (math.nan, "calibrating"),
 ]
 TOKEN = "zones-agree-token-0123456789"
+H = 3_600_000
+# The documented states without a score, by hand: stale once the first forecast hour began 24 h ago or more.
+STATES_BY_HAND = [
+    (55.0, 0, 23 * H + 59 * 60_000, "yellow"),
+    (55.0, 0, 24 * H, "stale"),
+    (None, 0, 3 * H, "calibrating"),
+    (None, 0, 30 * H, "stale"),
+]
 
 
 @pytest.mark.parametrize(("score", "zone"), BY_HAND)
 def test_zone_of_matches_the_documented_bands(score, zone):
     assert zone_of(score) == zone
+
+
+@pytest.mark.parametrize(("score", "first_ms", "now_ms", "state"), STATES_BY_HAND)
+def test_state_of_matches_the_documented_states(score, first_ms, now_ms, state):
+    assert state_of(score, first_ms, now_ms) == state
 
 
 def test_grafana_thresholds_are_the_documented_bands():
@@ -58,12 +71,14 @@ def test_score_mapping_lands_in_the_zone_computed_by_hand(z_sd, zone):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    """The real app on a SQLite store with a healthy user, a user whose HRV fell, and a newcomer."""
+    """The real app on a SQLite store with a healthy user, a user whose HRV fell, a newcomer and a user whose
+    data stopped three days ago, answering 20 minutes after the others' newest hour ended."""
     from model.forecast.forecaster import Forecaster
     from server.settings import Settings
     from server.stores.sqlite import SQLiteStore
     from server.web.app import create_app
-    from tests.support.histories import hourly_history, tiny_checkpoint
+    from server.web.clock import CLOCK
+    from tests.support.histories import START_MS, hourly_history, tiny_checkpoint
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("zones")
@@ -71,9 +86,12 @@ def client(tmp_path_factory):
     store = SQLiteStore(folder / "zones.sqlite")
     store.write_windows("steady", hourly_history("steady", days=6, seed=1).windows)
     store.write_windows("fell", hourly_history("fell", days=6, seed=2, drop_from_hour=110, drop_ln=0.8).windows)
-    store.write_windows("newcomer", hourly_history("newcomer", days=0.2, seed=3).windows)
+    end_ms = START_MS + 6 * 24 * H  # the hour after steady's and fell's newest window
+    store.write_windows("newcomer", hourly_history("newcomer", days=0.2, seed=3, start_ms=end_ms - 4 * H).windows)
+    store.write_windows("gone", hourly_history("gone", days=3, seed=4, start_ms=START_MS).windows)
     settings = Settings(store=f"sqlite:///{folder / 'zones.sqlite'}", api_token=TOKEN)
     app = create_app(settings, store=store, forecaster=forecaster)
+    app.extensions[CLOCK] = lambda: (end_ms + 20 * 60_000) / 1000
     c = app.test_client()
     c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
     yield c
@@ -83,7 +101,7 @@ def client(tmp_path_factory):
 def test_the_servers_fatigue_zone_is_the_zone_of_its_score(client):
     body = {
         "targets": [
-            {"refId": "A", "target": "fatigue_zone", "payload": {"user": ["steady", "fell", "newcomer"]}},
+            {"refId": "A", "target": "fatigue_zone", "payload": {"user": ["steady", "fell", "newcomer", "gone"]}},
             {"refId": "B", "target": "fatigue_score", "payload": {"user": "fell"}},
         ]
     }
@@ -101,12 +119,17 @@ def test_the_servers_fatigue_zone_is_the_zone_of_its_score(client):
     seen = set()
     for user, score, lowest, zone in rows:
         seen.add(user)
-        assert zone == zone_of(score), user
+        if user != "gone":
+            assert zone == zone_of(score), user
         if score is not None:
             assert lowest <= score + 1e-6  # so an alert on the lowest hour fires whenever the score is red
             assert (score < RED_BELOW) <= (lowest < RED_BELOW)
-    assert seen == {"steady", "fell", "newcomer"}
-    assert dict(zip(fields["user"]["values"], fields["zone"]["values"], strict=True))["newcomer"] == "calibrating"
+    assert seen == {"steady", "fell", "newcomer", "gone"}
+    zones = dict(zip(fields["user"]["values"], fields["zone"]["values"], strict=True))
+    assert zones["newcomer"] == "calibrating"
+    assert zones["gone"] == "stale"  # data stopped three days ago: no score, whatever its old forecast said
+    (gone,) = [i for i, u in enumerate(fields["user"]["values"]) if u == "gone"]
+    assert fields["score"]["values"][gone] is None and fields["min_score"]["values"][gone] is None
     for name in ("score", "min_score"):
         assert fields[name]["config"]["thresholds"] == {"mode": "absolute", "steps": ZONE_STEPS}
     (score_field,) = [f for f in frames["B"]["fields"] if f["type"] == "number"]
@@ -114,17 +137,19 @@ def test_the_servers_fatigue_zone_is_the_zone_of_its_score(client):
 
 
 def test_rest_score_agrees_with_the_zones_and_feeds_the_rest_alert_rule(client):
-    rows = client.get("/api/v1/score").get_json()  # what Infinity fetches for the REST alert rule
-    assert {r["user"] for r in rows} == {"steady", "fell", "newcomer"}
+    rows = client.get("/api/v1/score").get_json()
+    assert {r["user"] for r in rows} == {"steady", "fell", "newcomer", "gone"}
     doc = yaml.safe_load((REPO / "grafana-provisioning" / "alerting" / "hrvcast-alerts.yaml").read_text())
     (rule,) = [r for g in doc["groups"] for r in g["rules"] if r["uid"] == "hrvcast-red-zone-rest"]
     (query,) = [d["model"] for d in rule["data"] if d["refId"] == "A"]
-    assert client.get(query["url"]).get_json() == rows
+    # what Infinity fetches for the REST alert rule: the scored users only, nothing the rule could fire on wrongly
+    assert client.get(query["url"]).get_json() == [r for r in rows if r["user"] in ("steady", "fell")]
     for row in rows:
-        assert row["zone"] == zone_of(row["score"])
+        assert row["zone"] == ("stale" if row["user"] == "gone" else zone_of(row["score"]))
         for column in query["columns"]:
             value = row[column["selector"]]
-            assert value is None or isinstance(value, {"string": str, "number": int | float}[column["type"]])
+            kinds = {"string": str, "number": int | float, "timestamp_epoch": int}
+            assert value is None or isinstance(value, kinds[column["type"]])
         if row["score"] is not None:
             assert row["min_score"] <= row["score"] + 1e-6
 

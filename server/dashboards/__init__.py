@@ -1,7 +1,8 @@
 """Grafana as code: the dashboards and alert rules hrvcast ships, generated with grafana-foundation-sdk.
 
-``hrvcast dashboards --out dashboards`` writes ``dashboards/<uid>.json`` and the alert rule file; a test
-fails when the committed files differ from what this package generates. Zones come from
+``hrvcast dashboards --out dashboards`` writes ``dashboards/<uid>.json``, the alert rule file and, beside its
+folder, ``notifications/hrvcast-notifications.yaml`` (contact point and policy); a test fails when the
+committed files differ from what this package generates. Zones come from
 :mod:`model.zones`, targets from :mod:`server.web.targets`, data source uids from :mod:`.common`.
 """
 
@@ -18,7 +19,7 @@ def dashboards() -> dict[str, dict]:
     from server.dashboards import overview, user
     from server.dashboards.common import to_json
 
-    return {f"{m.UID}.json": to_json(m.build()) for m in (overview, user)}
+    return {f"{m.UID}.json": to_json(m.build(), m.annotations()) for m in (overview, user)}
 
 
 def dashboard_text(board: dict) -> str:
@@ -27,14 +28,33 @@ def dashboard_text(board: dict) -> str:
 
 
 def alerting_text() -> str:
-    """The exact text of the alert provisioning file."""
+    """The exact text of the alert rule provisioning file."""
     from server.dashboards.alerting import HEADER, provisioning
 
-    return HEADER + yaml.safe_dump(provisioning(), sort_keys=False, width=10_000, allow_unicode=True)
+    return HEADER + _yaml(provisioning())
+
+
+def notifications_text() -> str:
+    """The exact text of the contact point and notification policy file."""
+    from server.dashboards.alerting import NOTIFICATIONS_HEADER, notifications
+
+    return NOTIFICATIONS_HEADER + _yaml(notifications())
+
+
+def _yaml(document: dict) -> str:
+    return yaml.safe_dump(document, sort_keys=False, width=10_000, allow_unicode=True)
+
+
+def notifications_file(alerting_file: Path) -> Path:
+    """Where the notifications file goes: ``<provisioning>/notifications/``, beside the ``alerting/`` folder."""
+    return alerting_file.parent.parent / "notifications" / NOTIFICATIONS_NAME
+
+
+NOTIFICATIONS_NAME = "hrvcast-notifications.yaml"
 
 
 def write_all(out_dir: Path, alerting_file: Path | None) -> list[Path]:
-    """Write every dashboard under ``out_dir`` (and the alert rules to ``alerting_file``); return the paths."""
+    """Write every dashboard under ``out_dir`` (and the alert files beside ``alerting_file``); return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, board in dashboards().items():
@@ -42,7 +62,8 @@ def write_all(out_dir: Path, alerting_file: Path | None) -> list[Path]:
         path.write_text(dashboard_text(board))
         written.append(path)
     if alerting_file is not None:
-        alerting_file.parent.mkdir(parents=True, exist_ok=True)
-        alerting_file.write_text(alerting_text())
-        written.append(alerting_file)
+        for path, text in ((alerting_file, alerting_text()), (notifications_file(alerting_file), notifications_text())):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(path)
     return written

@@ -14,7 +14,8 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import dashboard as model
 
 from model.errors import UnknownTarget
-from model.zones import ZONES, grafana_thresholds
+from model.zones import grafana_no_score_mapping, grafana_state_mappings, grafana_thresholds
+from server.web.schemas import EVERY_USER
 from server.web.targets import TARGET_NAMES, TARGETS
 
 # Data source uids provisioned by grafana-provisioning/datasources/hrvcast.yaml.
@@ -29,6 +30,7 @@ INFLUX_TYPE = "influxdb"
 
 HRVCAST = model.DataSourceRef(type_val=SIMPOD_TYPE, uid=HRVCAST_UID)
 UNITS = {t.name: t.unit for t in TARGETS}
+ALL_USERS_VALUE = json.dumps([EVERY_USER])  # a multi-value variable's "All", as JSON: ["*"]
 
 
 class SimpodQuery(cogvariants.Dataquery):
@@ -88,18 +90,41 @@ def zone_thresholds() -> dash.ThresholdsConfig:
 
 
 def score_scale(panel):
-    """A score panel's scale: 0-100, no decimals, the zone thresholds (every score panel carries them)."""
-    return panel.unit(UNITS["fatigue_score"]).min(0).max(100).decimals(0).thresholds(zone_thresholds())
+    """A score panel's scale: 0-100, no decimals, the zone thresholds, and a value mapping that shows a missing
+    score as "no score" rather than in the thresholds' red base step (frames of calibrating and stale users
+    carry their own mapping, which names the state)."""
+    return (
+        panel.unit(UNITS["fatigue_score"])
+        .min(0)
+        .max(100)
+        .decimals(0)
+        .thresholds(zone_thresholds())
+        .mappings(no_score_mappings())
+    )
+
+
+def _mappings(raw: list[dict]) -> list[model.ValueMapping]:
+    out: list[model.ValueMapping] = []
+    for m in raw:
+        if m["type"] == "value":
+            options = {k: model.ValueMappingResult(**v) for k, v in m["options"].items()}
+            out.append(model.ValueMap(options=options))
+        else:
+            match = model.SpecialValueMatch(m["options"]["match"])
+            out.append(model.SpecialValueMap(options=model.DashboardSpecialValueMapOptions(
+                match=match, result=model.ValueMappingResult(**m["options"]["result"])
+            )))
+    return out
+
+
+def no_score_mappings() -> list[model.ValueMapping]:
+    """Null or NaN in a score field reads as "no score" in a colour that is no zone's (``model.zones``)."""
+    return _mappings(grafana_no_score_mapping())
 
 
 def zone_mappings() -> list[model.ValueMapping]:
-    """Text values of the ``fatigue_zone`` target shown in their zone colour."""
-    options = {
-        z.name: model.ValueMappingResult(text=f"{z.name} ({z.meaning})", color=z.color, index=i)
-        for i, z in enumerate(ZONES)
-    }
-    options["calibrating"] = model.ValueMappingResult(text="calibrating", color="blue", index=len(ZONES))
-    return [model.ValueMap(options=options)]
+    """Zone and state names (``fatigue_zone``'s text values) shown in their colours."""
+    return _mappings(grafana_state_mappings())
 
 
 def users_variable(name: str, *, multi: bool) -> dash.QueryVariable:
@@ -114,15 +139,55 @@ def users_variable(name: str, *, multi: bool) -> dash.QueryVariable:
     )
     if multi:  # every user by default: the overview is for spotting anyone in the red
         all_users = model.VariableOption(selected=True, text=["All"], value=["$__all"])
-        variable = variable.multi(True).include_all(True).current(all_users)
+        # "All" is sent as it is written here (scenes' CustomAllValue skips formatting): {"user": ["*"]}, every
+        # user asked for explicitly, users without a window yet left out; not a list of every id, in which
+        # one user without windows would fail the panel and a thousand users would make a huge request
+        variable = variable.multi(True).include_all(True).all_value(ALL_USERS_VALUE).current(all_users)
     return variable
 
 
-def to_json(builder: dash.Dashboard) -> dict:
+# Keys the SDK writes on every variable that only an interval variable reads (auto, auto_count, auto_min).
+INTERVAL_ONLY_KEYS = ("auto", "auto_count", "auto_min")
+# Grafana's own "Annotations & Alerts" entry: alert state changes and manual annotations on every panel.
+BUILT_IN_ANNOTATIONS = {
+    "builtIn": 1,
+    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+    "enable": True,
+    "hide": True,
+    "iconColor": "rgba(0, 211, 255, 1)",
+    "name": "Annotations & Alerts",
+    "type": "dashboard",
+}
+
+
+def red_zone_annotation(user_var: str, *, multi: bool) -> dict:
+    """The red-zone forecast periods as a dashboard annotation through the hrvcast data source.
+
+    simPod declares ``annotations = {}`` (``src/DataSource.ts`` line 87): Grafana's standard annotation support
+    runs the annotation's ``target`` through the plugin's ``query``, i.e. ``POST /query``; the server answers
+    target ``red_zone`` with a frame whose fields Grafana reads as annotation time, timeEnd, title, text, tags.
+    """
+    query = hrvcast_query("Anno", "red_zone", user_var, multi=multi).build().to_json()
+    return {
+        "datasource": HRVCAST.to_json(),
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "name": "Red-zone forecast",
+        "target": query,
+    }
+
+
+def to_json(builder: dash.Dashboard, annotations: list[dict] | None = None) -> dict:
     """The dashboard as plain JSON data (what Grafana's file provider reads)."""
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
     board = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     for number, panel in enumerate(board.get("panels", []), start=1):  # the SDK leaves ids unset (or 0)
         panel["id"] = number
+    for variable in board.get("templating", {}).get("list", []):
+        if variable.get("type") != "interval":
+            for key in INTERVAL_ONLY_KEYS:
+                variable.pop(key, None)
+    board["annotations"] = {"list": [BUILT_IN_ANNOTATIONS, *(annotations or [])]}
     return board

@@ -10,7 +10,15 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from model.zones import RED_BELOW
 from server.dashboards import user
-from server.dashboards.common import hrvcast_query, score_scale, users_variable, zone_mappings, zone_thresholds
+from server.dashboards.common import (
+    hrvcast_query,
+    no_score_mappings,
+    red_zone_annotation,
+    score_scale,
+    users_variable,
+    zone_mappings,
+    zone_thresholds,
+)
 
 UID = "hrvcast-overview"
 TITLE = "hrvcast: overview"
@@ -34,7 +42,7 @@ def lowest_panel() -> stat.Panel:
         .title("Lowest fatigue score in the next 24 h")
         .description(
             f"One tile per user, coloured by zone; red (below {RED_BELOW:.0f}) is what alerts page on. "
-            "Click a tile for that user's dashboard."
+            "Calibrating (blue) and stale (grey) users have no score. Click a tile for that user's dashboard."
         )
         .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
@@ -67,13 +75,15 @@ def table_panel() -> table.Panel:
         model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
         model.DynamicConfigValue(id_val="decimals", value=0),
         model.DynamicConfigValue(id_val="thresholds", value=zone_thresholds().build()),
+        model.DynamicConfigValue(id_val="mappings", value=[m.to_json() for m in no_score_mappings()]),
     ]
     return (
         table.Panel()
         .title("Fatigue by user")
         .description(
-            "Per user: the fatigue score of the next 24 h, its lowest hour and the zone; lowest first. "
-            "Users with too little history show as calibrating, without a score."
+            "Per user: the fatigue score of the next 24 h, its lowest hour ahead and the zone; lowest first. "
+            "Users with too little history show as calibrating, users whose data stopped a day ago or more as "
+            "stale; neither has a score."
         )
         .with_target(hrvcast_query("A", "fatigue_zone", "users", multi=True))
         .with_transformation(organize)
@@ -119,6 +129,10 @@ def scores_panel() -> timeseries.Panel:
         .span(14)
         .height(12)
     )
+
+
+def annotations() -> list[dict]:
+    return [red_zone_annotation("users", multi=True)]
 
 
 def build() -> dash.Dashboard:

@@ -12,6 +12,7 @@ from model.zones import GREEN_FROM, RED_BELOW
 from server.dashboards.common import (
     UNITS,
     hrvcast_query,
+    red_zone_annotation,
     score_scale,
     users_variable,
     zone_mappings,
@@ -90,7 +91,7 @@ def score_panel() -> timeseries.Panel:
         .description(
             f"Hourly fatigue score over the next 24 h. Green {GREEN_FROM:.0f}-100 primed, yellow "
             f"{RED_BELOW:.0f}-{GREEN_FROM - 1:.0f} strain, red below {RED_BELOW:.0f} burnout risk (alerts fire "
-            "there). Empty while the user is calibrating (too little history)."
+            "there). Empty while the user is calibrating (too little history) or stale (no data for a day)."
         )
         .with_target(hrvcast_query("A", "fatigue_score"))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
@@ -110,7 +111,7 @@ def score_now_panel() -> stat.Panel:
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.NONE)
-        .no_value("calibrating")
+        .no_value("no score")
         .span(4)
         .height(8)
     )
@@ -209,6 +210,10 @@ def quality_panel() -> timeseries.Panel:
         .span(12)
         .height(8)
     )
+
+
+def annotations() -> list[dict]:
+    return [red_zone_annotation("user", multi=False)]
 
 
 def build() -> dash.Dashboard:

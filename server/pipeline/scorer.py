@@ -17,8 +17,9 @@ where an InfluxDB alert rule reads them. Each round:
    with a shared Redis cache the round warms the panels' cache), then one upsert per user keyed by
    (user, model, hour): re-running a round with no new data writes the same points again, never duplicates.
 
-A calibrating user (too little history) gets the RMSSD quantiles but no ``fatigue_score`` (NaN, not
-stored): no invented score, so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
+A calibrating user (too little history) and a stale one (``model.zones``: data stopped 24 h or more before
+the round) get the RMSSD quantiles but no ``fatigue_score`` (NaN, not stored): no invented or outdated score,
+so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
 the batch in flight finishes its writes, the rest of the round is abandoned and reported as such.
 """
 
@@ -36,7 +37,7 @@ import pandas as pd
 
 from model.forecast.forecaster import Forecast
 from model.schema import HOUR_MS
-from model.zones import zone_of
+from model.zones import CALIBRATING, has_score, status_of, zone_of
 from server.pipeline.forecasting import ForecastService
 from server.stores.base import HistoryStore
 
@@ -48,10 +49,10 @@ class ScoreRow:
     """One user's result, as ``hrvcast score`` prints it."""
 
     user: str
-    zone: str  # of the 24 h score (model.zones), or calibrating
-    score: float | None  # 0-100 over the horizon; None while calibrating
+    zone: str  # of the 24 h score (model.zones), or calibrating, or stale
+    score: float | None  # 0-100 over the horizon; None while calibrating or stale
     min_score: float | None  # lowest hourly score ahead: what the alert rules compare with RED_BELOW
-    min_zone: str  # zone of min_score
+    min_zone: str  # zone of min_score, or the state without a score
     first_ms: int  # first forecast hour (UTC epoch ms)
     last_observed_ms: int  # start of the newest hourly window
 
@@ -67,37 +68,39 @@ class RoundReport:
 
     @property
     def calibrating(self) -> int:
-        return sum(r.score is None for r in self.rows)
+        return sum(r.zone == CALIBRATING for r in self.rows)
 
     @property
     def red(self) -> list[str]:
         return [r.user for r in self.rows if r.min_zone == "red"]
 
 
-def forecast_points(fc: Forecast) -> pd.DataFrame:
+def forecast_points(fc: Forecast, now_ms: int) -> pd.DataFrame:
     """The ``forecast`` measurement rows of one forecast: one per hour ahead (``fatigue_score`` NaN while
-    calibrating, so no score is ever stored for a user without a baseline)."""
+    calibrating or stale at ``now_ms``, so no score is ever stored for a user without a current one)."""
     hourly = np.asarray(fc.hourly_score, dtype=np.float64)
+    scored = has_score(status_of(fc, now_ms).state)
     return pd.DataFrame(
         {
             "time": np.asarray(fc.times_ms, dtype=np.int64),
             "rmssd_p10": np.asarray(fc.rmssd_p10, dtype=np.float64),
             "rmssd_p50": np.asarray(fc.rmssd_p50, dtype=np.float64),
             "rmssd_p90": np.asarray(fc.rmssd_p90, dtype=np.float64),
-            "fatigue_score": hourly if fc.score is not None else np.full(len(hourly), np.nan),
+            "fatigue_score": hourly if scored else np.full(len(hourly), np.nan),
         }
     )
 
 
-def score_row(fc: Forecast) -> ScoreRow:
-    lowest = fc.lowest_score
+def score_row(fc: Forecast, now_ms: int) -> ScoreRow:
+    status = status_of(fc, now_ms)
+    lowest = status.lowest_ahead
     return ScoreRow(
         user=fc.user,
-        zone=fc.zone,
-        score=fc.score,
+        zone=status.state,
+        score=status.score,
         min_score=lowest,
-        min_zone=zone_of(lowest),
-        first_ms=int(fc.times_ms[0]) if len(fc.times_ms) else fc.last_observed_ms,
+        min_zone=zone_of(lowest) if has_score(status.state) else status.state,
+        first_ms=status.first_ms if status.first_ms is not None else fc.last_observed_ms,
         last_observed_ms=fc.last_observed_ms,
     )
 
@@ -153,9 +156,9 @@ class Scorer:
                 break
             batch = active[i : i + self.batch_size]
             for fc in self.service.forecasts(batch, self.horizon_h).values():
-                report.rows.append(score_row(fc))
+                report.rows.append(score_row(fc, now_ms))
                 if self.write_back:
-                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc))
+                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc, now_ms))
         return report
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:

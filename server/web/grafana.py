@@ -1,23 +1,29 @@
 """The Grafana JSON data source under ``/grafana`` (simPod JSON and the legacy SimpleJson shapes).
 
-Routes only translate: parse with :mod:`server.web.grafana_protocol`, fetch from the store or the forecast
-service, shape with the protocol module. One failing target fails the request with a JSON error that the
-panel shows; nothing here answers 401.
+Routes only translate: parse with :mod:`server.web.grafana_request`, fetch from the store or the forecast
+service, shape with :mod:`server.web.grafana_reply` and :mod:`server.web.grafana_discovery`. One failing
+target fails the request with a JSON error that the panel shows; nothing here answers 401.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 
+import numpy as np
 import pandas as pd
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
+from model.errors import UnknownUser
 from model.history import valid_mask
-from server.web import grafana_protocol as gp
+from model.schema import HOUR_MS
+from server.web import grafana_discovery as discovery
+from server.web import grafana_reply as reply
+from server.web.clock import now_ms
 from server.web.errors import bad_request_from
+from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, parse_query
 from server.web.schemas import (
+    EVERY_USER,
     AnnotationsSchema,
     MetricsSchema,
     PayloadOptionsSchema,
@@ -56,7 +62,10 @@ def body(schema_cls, where: str) -> dict:
         raise bad_request_from(exc, where) from None
 
 
-@bp.get("/")
+# Grafana's proxy joins the data source URL without a trailing slash, so "Save & test" asks for GET /grafana;
+# a redirect to /grafana/ would go back to the browser (cross origin, without the token). strict_slashes=False:
+# both forms answer 200 from the one rule.
+@bp.get("/", strict_slashes=False)
 def test_connection():
     """Grafana's "Save & test": reachable and authenticated."""
     return jsonify({"status": "ok", "message": "hrvcast data source is working"})
@@ -69,47 +78,52 @@ def metrics():
     users = services().store.list_users()
     if request.path.endswith("/search"):  # SimpleJson: a list of names; "users" serves template variables
         return jsonify(users if data["target"] == "users" else list(TARGET_NAMES))
-    return jsonify(gp.metrics_reply(users))
+    return jsonify(discovery.metrics_reply(users))
 
 
 @bp.post("/metric-payload-options")
 def metric_payload_options():
     data = body(PayloadOptionsSchema, "metric-payload-options request")
-    return jsonify(gp.payload_options_reply(data["name"], services().store.list_users()))
+    return jsonify(discovery.payload_options_reply(data["name"], services().store.list_users()))
 
 
 @bp.post("/variable")
 def variable():
     data = body(VariableSchema, "variable request")
-    return jsonify(gp.variable_reply(data["payload"], data["target"], services().store.list_users()))
+    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().store.list_users()))
 
 
 @bp.post("/tag-keys")
 def tag_keys():
     body(VariableSchema, "tag-keys request")  # any object; only its JSON-ness is checked
-    return jsonify(gp.tag_keys_reply())
+    return jsonify(discovery.tag_keys_reply())
 
 
 @bp.post("/tag-values")
 def tag_values():
     data = body(TagValuesSchema, "tag-values request")
-    return jsonify(gp.tag_values_reply(data["key"], services().store.list_users()))
+    return jsonify(discovery.tag_values_reply(data["key"], services().store.list_users()))
 
 
 @bp.post("/annotations")
 def annotations():
+    """SimpleJson's annotation route (simPod sends annotation queries to ``/query``, target ``red_zone``)."""
     data = body(AnnotationsSchema, "annotations request")
-    now_ms = int(time.time() * 1000)
-    rng = data["range"] or {"from_ms": now_ms - gp.DEFAULT_RANGE_MS, "to_ms": now_ms + 2 * gp.DEFAULT_RANGE_MS}
+    now = now_ms()
+    rng = data["range"] or {"from_ms": now - DEFAULT_RANGE_MS, "to_ms": now + 2 * DEFAULT_RANGE_MS}
     query = (data["annotation"] or {}).get("query") or ""
     try:
-        users = list(Users().deserialize(query)) if query.strip() else services().store.list_users()
+        named = Users().deserialize(query) if query.strip() else (EVERY_USER,)
     except ValidationError as exc:
         raise bad_request_from(ValidationError({"annotation.query": exc.messages}), "annotations request") from None
+    every = EVERY_USER in named
+    users = services().store.list_users() if every else list(named)
     service = services().forecast_service()
-    forecasts = service.forecasts(users, skip_unobserved=not query.strip()) if users else {}
-    reply = gp.annotations_reply(data["annotation"] or {}, list(forecasts.values()), rng["from_ms"], rng["to_ms"])
-    return jsonify(reply)
+    forecasts = service.forecasts(users, skip_unobserved=every) if users else {}
+    found = reply.annotations_reply(
+        data["annotation"] or {}, list(forecasts.values()), rng["from_ms"], rng["to_ms"], now
+    )
+    return jsonify(found)
 
 
 @bp.post("/query")
@@ -117,51 +131,66 @@ def query():
     raw = request.get_json(force=True, silent=True)
     if raw is None:
         raise bad_request_from(ValidationError({"body": ["must be a JSON object (Grafana's query request)"]}), "query")
-    now_ms = int(time.time() * 1000)
-    req = gp.parse_query(raw, now_ms)
-    store = services().store
-    known: list[str] | None = None
-    users_of = {}
-    for t in req.targets:
-        if not (t.users or req.include_users) and known is None:
-            known = store.list_users()
-        users_of[t.ref_id, t.target] = req.users_of(t, known or [])
+    now = now_ms()
+    req = parse_query(raw, now)
+    users_of = _users_of(req)
 
     # Forecast targets: one batched pass per horizon over every user any target needs.
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
     wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
     for t in req.targets:
         if t.forecast:
-            wanted[t.horizon_h, _explicit(t, req)].extend(users_of[t.ref_id, t.target])
+            wanted[t.horizon_h, req.explicit(t)].extend(users_of[t.ref_id, t.target])
     forecasts = {
         (h, explicit): services().forecast_service().forecasts(us, h, skip_unobserved=not explicit)
         for (h, explicit), us in wanted.items()
     }
 
-    reply: list[dict] = []
+    out: list[dict] = []
     for t in req.targets:
         users = users_of[t.ref_id, t.target]
-        if t.forecast:
-            computed = forecasts[t.horizon_h, _explicit(t, req)]
-            fcs = [computed[u] for u in users if u in computed]
-            if t.target == "fatigue_zone":
-                frame = gp.zone_frame(t, fcs)
-                reply.append(gp.as_table(frame) if t.table else frame)
-                continue
-            shape = gp.forecast_frame if t.target == "rmssd_forecast" else gp.score_frame
-            for fc in fcs:
-                frame = shape(t, fc)
-                reply.append(gp.as_table(frame, fc.user) if t.table else frame)
-        else:
-            reply.extend(_observed(t, users, req.start_ms, req.end_ms))
-    return jsonify(reply)
+        if not t.forecast:
+            out.extend(_observed(t, users, req.start_ms, req.end_ms))
+            continue
+        computed = forecasts[t.horizon_h, req.explicit(t)]
+        fcs = [computed[u] for u in users if u in computed]
+        if t.target in ("fatigue_zone", "red_zone"):
+            frame = (
+                reply.zone_frame(t, fcs, now)
+                if t.target == "fatigue_zone"
+                else reply.red_zone_frame(t, fcs, req.start_ms, req.end_ms, now)
+            )
+            out.append(reply.as_table(frame) if t.table else frame)
+            continue
+        shape = reply.forecast_frame if t.target == "rmssd_forecast" else reply.score_frame
+        for fc in fcs:
+            frame = shape(t, fc, now)
+            out.append(reply.as_table(frame, fc.user) if t.table else frame)
+    return jsonify(out)
 
 
-def _explicit(t: gp.TargetQuery, req: gp.QueryRequest) -> bool:
-    return bool(t.users or req.include_users)
+def _users_of(req: QueryRequest) -> dict[tuple[str, str], list[str]]:
+    """The users of every target; users named for an observed target must exist (404 otherwise, as for the
+    forecast targets, whose service checks its own)."""
+    store = services().store
+    known: list[str] | None = None
+    users_of = {}
+    for t in req.targets:
+        if known is None and (t.every_user or not t.forecast):
+            known = store.list_users()
+        users = req.users_of(t, known or [])
+        if not t.forecast and req.explicit(t):
+            unknown = [u for u in users if u not in set(known or [])]
+            if unknown:
+                raise UnknownUser(
+                    f"user(s) {', '.join(map(repr, unknown))} have no data in the store: "
+                    "GET /api/v1/users lists the known ids"
+                )
+        users_of[t.ref_id, t.target] = users
+    return users_of
 
 
-def _observed(t: gp.TargetQuery, users: list[str], start_ms: int, end_ms: int) -> list[dict]:
+def _observed(t: TargetQuery, users: list[str], start_ms: int, end_ms: int) -> list[dict]:
     if not users:
         return []
     store = services().store
@@ -172,21 +201,30 @@ def _observed(t: gp.TargetQuery, users: list[str], start_ms: int, end_ms: int) -
         for user in users:
             frame = frames.get(user)
             if frame is None or frame.empty:
-                out.append(gp.series(t, user, [], []))
+                out.append(reply.series(t, user, [], []))
                 continue
             values = frame[column].astype("float64")
             if t.target in VALID_ONLY:
                 values = values.where(valid_mask(frame))
-            out.append(gp.series(t, user, frame["start"].to_numpy(), values.to_numpy()))
+            out.append(reply.series(t, user, frame["start"].to_numpy(), values.to_numpy()))
     elif kind == "activity":
         frames = store.read_activity(users, start_ms, end_ms)
         for user in users:
             frame = frames.get(user, pd.DataFrame({"time": [], column: []}))
-            out.append(gp.series(t, user, frame["time"].to_numpy(), frame[column].to_numpy(dtype="float64")))
-    else:  # sleep: one value per hour, 1 while asleep
-        frames = store.read_sleep(users, start_ms - 24 * gp.HOUR_MS, end_ms)
+            out.append(reply.series(t, user, frame["time"].to_numpy(), frame[column].to_numpy(dtype="float64")))
+    else:  # sleep: one value per hour, 1 while asleep, 0 while observed awake, null where nothing is known
+        sleep = store.read_sleep(users, start_ms - 24 * HOUR_MS, end_ms)
+        windows = store.read_windows(users, start_ms, end_ms, "1h")
+        activity = store.read_activity(users, start_ms, end_ms)
         for user in users:
-            frame = frames.get(user, pd.DataFrame({"start": [], "end": []}))
-            hours, asleep = gp.hourly_asleep(frame["start"].to_numpy(), frame["end"].to_numpy(), start_ms, end_ms)
-            out.append(gp.series(t, user, hours, asleep))
+            frame = sleep.get(user, pd.DataFrame({"start": [], "end": []}))
+            observed = np.concatenate([_starts(windows.get(user), "start"), _starts(activity.get(user), "time")])
+            hours, asleep = reply.hourly_asleep(
+                frame["start"].to_numpy(), frame["end"].to_numpy(), observed, start_ms, end_ms
+            )
+            out.append(reply.series(t, user, hours, asleep))
     return out
+
+
+def _starts(frame: pd.DataFrame | None, column: str) -> np.ndarray:
+    return np.zeros(0, dtype=np.int64) if frame is None or frame.empty else frame[column].to_numpy(dtype=np.int64)

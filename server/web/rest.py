@@ -17,8 +17,10 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from model.errors import StoreUnavailable
+from model.zones import has_score, status_of
+from server.web.clock import now_ms
 from server.web.errors import bad_request_from
-from server.web.schemas import BeatsBody, ForecastArgs, ScoreArgs, instance
+from server.web.schemas import EVERY_USER, BeatsBody, ForecastArgs, ScoreArgs, instance
 
 bp = Blueprint("rest", __name__, url_prefix="/api/v1")
 
@@ -71,23 +73,32 @@ def forecast():
 
 @bp.get("/score")
 def score():
+    """One row per user: the state at the time of the request (``model.zones``), the score and the lowest
+    hourly score ahead (null unless scored), sorted by first forecast hour then user. Infinity's backend turns
+    rows sorted by time into one labelled series per user (``format: timeseries``); ``scored=true`` leaves out
+    calibrating and stale users, whose null score would reduce to NaN, which Grafana's alerting counts as firing."""
     args = load(ScoreArgs, request.args.to_dict(), "query string")
     service = services().forecast_service()
-    users = list(args["user"]) or services().store.list_users()
+    every = not args["user"] or EVERY_USER in args["user"]
+    users = services().store.list_users() if every else list(args["user"])
+    now = now_ms()
     rows = []
-    for user, fc in service.forecasts(users, skip_unobserved=not args["user"]).items():
-        calibrating = fc.score is None
+    for user, fc in service.forecasts(users, skip_unobserved=every).items():
+        status = status_of(fc, now)
+        if args["scored"] and not has_score(status.state):
+            continue
         rows.append(
             {
                 "user": user,
-                "time_ms": int(fc.times_ms[0]) if len(fc.times_ms) else None,
+                "time_ms": status.first_ms,
                 "last_observed_ms": fc.last_observed_ms,
-                "score": None if calibrating else _num(fc.score),
-                "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
-                "zone": fc.zone,
+                "score": None if status.score is None else _num(status.score),
+                "min_score": None if status.lowest_ahead is None else _num(status.lowest_ahead),
+                "zone": status.state,
                 "model": fc.model,
             }
         )
+    rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
     return jsonify(rows)
 
 

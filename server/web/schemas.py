@@ -1,9 +1,11 @@
-"""marshmallow schemas for every request body and query string, and for the REST replies (OpenAPI).
+r"""marshmallow schemas for every request body and query string, and for the REST replies (OpenAPI).
 
 Rules that Grafana's plugins need: unknown keys are ignored (Grafana adds new ones every release), numbers
 sent as strings by the builder mode are accepted ("24"), a user may come as one id, a list of ids, or a
-Grafana multi-value string (``u1,u2`` or ``{u1,u2}``). Every user id is checked against
-:data:`model.ids.USER_ID_PATTERN`.
+Grafana multi-value string: ``u1,u2`` (csv), ``{u1,u2}`` (glob) or, from the simPod builder mode, which
+interpolates every payload value in Grafana's ``regex`` format, ``(u1|u2)`` with regex escapes (``alice\.b``).
+Every user id is checked against :data:`model.ids.USER_ID_PATTERN`, which allows none of ``,{}()|\``, so
+each format reads back unambiguously. ``*`` (or ``.*``, a regex "All") asks for every user explicitly.
 """
 
 from __future__ import annotations
@@ -36,12 +38,23 @@ def instance(cls: type[Schema]) -> Schema:
     return cls()
 
 
+EVERY_USER = "*"  # {"user": "*"}: every user, asked for explicitly (an empty payload is refused)
+_EVERY_USER_FORMS = frozenset({EVERY_USER, ".*"})  # ".*": a custom "All" value in regex (builder) format
+_LIST_SEPARATORS = re.compile(r"[,|]")
+_REGEX_ESCAPE = re.compile(r"\\(.)")
+
+
 def _split_ids(text: str) -> list[str]:
-    # Grafana formats a multi-value variable as "u1,u2" or "{u1,u2}"; ids never contain ",{}" or spaces.
+    """Grafana's formats of a multi-value variable -> ids: "u1,u2" (csv), "{u1,u2}" (glob), "(u1|u2)" and
+    "alice\\.b" (regex: scenes' formatRegistry escapes each value with @grafana/data's escapeRegex, and older
+    Grafana with escapeStringForRegex, which also escapes "-")."""
     stripped = text.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
+    if stripped in _EVERY_USER_FORMS:
+        return [EVERY_USER]
+    if (stripped[:1], stripped[-1:]) in (("{", "}"), ("(", ")")):
         stripped = stripped[1:-1]
-    return [part.strip() for part in stripped.split(",") if part.strip()]
+    parts = (_REGEX_ESCAPE.sub(r"\1", part.strip()) for part in _LIST_SEPARATORS.split(stripped))
+    return [part for part in parts if part]
 
 
 class Users(fields.Field):
@@ -56,6 +69,8 @@ class Users(fields.Field):
                 items.extend(_split_ids(item) if isinstance(item, str) else [item])
         else:
             raise ValidationError("must be a user id or a list of user ids")
+        if EVERY_USER in items:
+            return (EVERY_USER,)
         users: list[str] = []
         for item in items:
             try:
@@ -224,6 +239,10 @@ class ForecastArgs(Lenient):
 
 class ScoreArgs(Lenient):
     user = Users(load_default=(), metadata={"description": "user id(s), comma separated; empty = every user"})
+    scored = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: only users with a score (leave out calibrating and stale users)"},
+    )
 
 
 class Beat(fields.Field):
@@ -271,8 +290,10 @@ class ScoreRow(Schema):
     time_ms = fields.Integer(metadata={"description": "first forecast hour, epoch ms UTC"})
     last_observed_ms = fields.Integer(allow_none=True)
     score = fields.Float(allow_none=True, metadata={"description": "fatigue score of the next 24 h, 0-100"})
-    min_score = fields.Float(allow_none=True, metadata={"description": "lowest hourly score ahead"})
-    zone = fields.String(metadata={"description": "green, yellow, red or calibrating"})
+    min_score = fields.Float(
+        allow_none=True, metadata={"description": "lowest score of the forecast hours not yet over; null unless scored"}
+    )
+    zone = fields.String(metadata={"description": "green, yellow, red, calibrating or stale (model.zones)"})
     model = fields.String()
 
 

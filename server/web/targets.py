@@ -1,7 +1,7 @@
 """The Grafana targets hrvcast serves: names are contracts that dashboards use.
 
 The server's ``/grafana/metrics`` advertises exactly these; the dashboard generator and its tests read
-them from here.
+them from here. ``red_zone`` is for annotation queries: simPod sends them to ``/query`` like any target.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ TARGETS: tuple[Target, ...] = (
     Target("rmssd", "RMSSD (observed, hourly)", "ms", False),
     Target("rmssd_forecast", "RMSSD forecast p10/p50/p90", "ms", True),
     Target("fatigue_score", "Fatigue score forecast (0-100)", "none", True),
-    Target("fatigue_zone", "Fatigue zone (green/yellow/red/calibrating)", "none", True),
+    Target("fatigue_zone", "Fatigue zone (green/yellow/red/calibrating/stale)", "none", True),
+    Target("red_zone", "Red-zone forecast periods (annotations)", "none", True),
     Target("heart_rate", "Mean heart rate (observed, hourly)", "bpm", False),
     Target("coverage", "Beat coverage of each hour (0-1)", "percentunit", False),
     Target("artifact_pct", "Corrected beats (%)", "percent", False),

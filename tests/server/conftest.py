@@ -14,7 +14,7 @@ from model.history import UserHistory
 from server.settings import Settings
 from server.stores.sqlite import SQLiteStore
 from tests.support.histories import tiny_checkpoint
-from tests.support.served import END_MS, TOKEN, fill_store, hourly_windows
+from tests.support.served import END_MS, NOW_MS, TOKEN, fill_store, hourly_windows
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +44,13 @@ def settings(tmp_path, checkpoint_path) -> Settings:
 
 @pytest.fixture
 def app(settings, store, forecaster):
+    """The app on the generated store, answering as of NOW_MS (which forecasts are stale depends on the time)."""
     from server.web.app import create_app
+    from server.web.clock import CLOCK
 
-    return create_app(settings, store=store, forecaster=forecaster)
+    app = create_app(settings, store=store, forecaster=forecaster)
+    app.extensions[CLOCK] = lambda: NOW_MS / 1000
+    return app
 
 
 @pytest.fixture

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 
+import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from model.forecast.forecaster import Forecast
+from model.schema import HOUR_MS
+from model.zones import zone_of
 
 # What Grafana 11 sends through simPod JSON 0.6.x (builder mode: every payload value a string), with the
 # extra keys that Grafana adds and that must be ignored.
@@ -64,3 +73,49 @@ def metric_values(client) -> dict[str, float]:
 
 def post(client, path, body):
     return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+def make_forecast(
+    user: str = "u1",
+    scores: tuple[float, ...] = (80.0, 35.0, 30.0, 50.0, 20.0),
+    score: float | None = 55.0,
+    start_ms: int = 1_767_312_000_000,
+) -> Forecast:
+    """A forecast with the given hourly scores from ``start_ms`` (newest window the hour before), for the pure
+    reply functions: the zone is the one of ``score`` (``calibrating`` when None)."""
+    n = len(scores)
+    p50 = np.linspace(40.0, 44.0, n)
+    return Forecast(
+        user=user,
+        last_observed_ms=start_ms - HOUR_MS,
+        times_ms=start_ms + HOUR_MS * np.arange(n, dtype=np.int64),
+        rmssd_p10=p50 - 10,
+        rmssd_p50=p50,
+        rmssd_p90=p50 + np.array([10.0] * (n - 1) + [np.nan]),
+        score=score,
+        hourly_score=np.array(scores, dtype=float),
+        zone=zone_of(score),
+        baseline_ln_mean=3.7,
+        baseline_ln_sd=0.3,
+        expected_ln=np.full(n, 3.7),
+        n_valid=100,
+    )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # the app logs each request itself
+        pass
+
+
+@contextlib.contextmanager
+def served_app(app) -> Iterator[str]:
+    """``app`` behind a real HTTP server on a free loopback port, in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="served-app", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

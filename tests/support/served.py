@@ -13,6 +13,7 @@ from tests.support.histories import circadian_ln, windows_frame
 
 H = 3_600_000
 END_MS = 1_767_312_000_000  # 2026-01-02T00:00:00Z
+NOW_MS = END_MS + 20 * 60_000  # the served app's clock: 20 minutes after u1's newest window ended
 TOKEN = "test-token-0123456789abcdef"
 
 

@@ -11,6 +11,7 @@ import yaml
 from server.cli import build_parser
 from server.settings import VARIABLES, Settings
 from server.stores import open_store
+from tests.support.grafana_provisioning import document_errors
 from tests.support.paths import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -82,8 +83,28 @@ def test_grafana_environment_defines_every_variable_provisioning_uses():
         used |= set(re.findall(r"\$\{(\w+)\}", text))
     assert used, "provisioning reads no environment variable"
     assert used <= set(environment("grafana")), f"Grafana lacks {used - set(environment('grafana'))}"
-    mounts = [v.split(":")[1] for v in SERVICES["grafana"]["volumes"]]
-    assert "/etc/grafana/provisioning" in mounts
+    assert all(environment("grafana")[name] for name in used), "an empty value would be provisioned as empty"
+
+
+def grafana_mounts() -> dict[str, str]:
+    """Grafana's bind mounts: container path -> repository path."""
+    return {v.split(":")[1]: v.split(":")[0] for v in SERVICES["grafana"]["volumes"] if v.startswith("./")}
+
+
+def test_grafana_reads_every_provisioning_file_and_the_notifications_from_the_alerting_folder():
+    mounts = grafana_mounts()
+    assert mounts["/etc/grafana/provisioning/datasources"] == "./grafana-provisioning/datasources"
+    assert mounts["/etc/grafana/provisioning/dashboards"] == "./grafana-provisioning/dashboards"
+    alerting = {Path(c).name: h for c, h in mounts.items() if Path(c).parent == Path("/etc/grafana/provisioning/alerting")}
+    assert alerting == {
+        "hrvcast-alerts.yaml": "./grafana-provisioning/alerting/hrvcast-alerts.yaml",
+        "hrvcast-notifications.yaml": "./grafana-provisioning/notifications/hrvcast-notifications.yaml",
+    }
+    # a file mounted into a folder that is itself a read-only bind mount cannot get its mount point
+    for container in mounts:
+        assert not any(container != other and container.startswith(other + "/") for other in mounts), container
+    notifications = yaml.safe_load((REPO / "grafana-provisioning/notifications/hrvcast-notifications.yaml").read_text())
+    assert document_errors(notifications, env=environment("grafana")) == []
 
 
 def test_hrvcast_services_use_only_real_settings_and_valid_values():

@@ -76,6 +76,14 @@ def test_payloads_become_users_the_server_accepts(name):
         assert parsed["user"] in (("u1",), ("u1", "user.two")), target
 
 
+def test_the_overviews_all_asks_for_every_user_explicitly():
+    (variable,) = committed()["hrvcast-overview.json"]["templating"]["list"]
+    # scenes sends a custom "All" value as it is written (CustomAllValue skips formatting)
+    for target in targets(committed()["hrvcast-overview.json"]):
+        sent = json.loads(target["payload"].replace("$users", variable["allValue"]))
+        assert PayloadSchema().load(sent)["user"] == ("*",)
+
+
 def test_every_score_panel_carries_the_zone_thresholds():
     checked = 0
     for board in committed().values():
@@ -179,3 +187,57 @@ def test_every_target_is_advertised_by_the_running_server(tmp_path):
         store.close()
     used = {t["target"] for board in committed().values() for t in targets(board)}
     assert used <= advertised
+
+
+def _no_score_results(panel: dict) -> list[dict]:
+    """The results of every null/NaN value mapping a score panel applies (defaults and overrides)."""
+    groups = [panel["fieldConfig"]["defaults"].get("mappings") or []]
+    groups += [p["value"] for o in panel["fieldConfig"]["overrides"] for p in o["properties"] if p["id"] == "mappings"]
+    return [
+        m["options"]["result"]
+        for group in groups
+        for m in group
+        if m["type"] == "special" and m["options"]["match"] in ("null+nan", "null", "nan")
+    ]
+
+
+def test_a_missing_score_is_never_painted_in_the_red_base_step():
+    # A null number takes the thresholds' base step (red) unless a value mapping for null/NaN says otherwise.
+    checked = 0
+    for board in committed().values():
+        for panel in panels(board):
+            targets_of = {t["target"] for t in panel.get("targets", [])}
+            if not targets_of & {"fatigue_score"} and panel["type"] != "table":
+                continue
+            results = _no_score_results(panel)
+            assert results, f"panel {panel['title']!r} shows a missing score in red"
+            for result in results:
+                assert result["color"] not in ("red", "dark-red", "semi-dark-red", "light-red", "#F2495C")
+                assert result["text"] == "no score"
+            checked += 1
+    assert checked >= 4
+
+
+def test_zone_text_values_include_every_state():
+    board = committed()["hrvcast-user.json"]
+    (zone,) = [p for p in panels(board) if p["title"] == "Zone"]
+    (mapping,) = zone["fieldConfig"]["defaults"]["mappings"]
+    assert set(mapping["options"]) == {"green", "yellow", "red", "calibrating", "stale"}
+    assert mapping["options"]["stale"]["color"] != "red" and mapping["options"]["calibrating"]["color"] != "red"
+
+
+def test_query_variables_carry_no_interval_only_keys():
+    for board in committed().values():
+        for variable in board["templating"]["list"]:
+            assert variable["type"] == "query"
+            assert not {"auto", "auto_count", "auto_min"} & set(variable), variable["name"]
+
+
+@pytest.mark.parametrize(("name", "payload"), [("hrvcast-overview.json", '{"user": $users}'), ("hrvcast-user.json", '{"user": "$user"}')])
+def test_red_zone_annotations_query_the_data_source(name, payload):
+    annotations = committed()[name]["annotations"]["list"]
+    assert any(a.get("builtIn") == 1 for a in annotations), "Grafana's alert annotations stay on"
+    (red,) = [a for a in annotations if a.get("name") == "Red-zone forecast"]
+    assert red["datasource"] == {"type": "simpod-json-datasource", "uid": "hrvcast"} and red["enable"]
+    assert red["target"]["target"] == "red_zone" and red["target"]["payload"] == payload
+    assert red["target"]["editorMode"] == "code"

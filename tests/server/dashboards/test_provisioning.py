@@ -50,9 +50,9 @@ def test_every_provisioning_file_parses_as_version_1(path):
     document = load(path)
     assert document["apiVersion"] == 1
     kind = path.parent.name
-    assert kind in ("datasources", "dashboards", "alerting")
-    key = {"datasources": "datasources", "dashboards": "providers", "alerting": "groups"}[kind]
-    assert document[key], f"{path} provisions nothing"
+    assert kind in ("datasources", "dashboards", "alerting", "notifications")
+    key = {"datasources": "datasources", "dashboards": "providers", "alerting": "groups", "notifications": "contactPoints"}
+    assert document[key[kind]], f"{path} provisions nothing"
 
 
 def test_hrvcast_data_source_takes_the_token_from_the_environment():

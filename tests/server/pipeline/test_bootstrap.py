@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import torch
 
 from model.forecast.checkpoint import load
@@ -159,6 +160,11 @@ def test_the_printed_curl_line_returns_24_future_points_from_a_real_server(boots
     )
     try:
         wait_until_healthy(proc, b.port, b.folder / "serve.log")
+        # Grafana's "Save & test" asks for the data source URL itself, as printed, and follows no redirect
+        (line,) = [x for x in b.output.splitlines() if "data source URL" in x]
+        url = line.split(": ", 1)[1].split()[0]
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        save_and_test = requests.get(url, headers=auth, allow_redirects=False, timeout=30)
         done = subprocess.run(["bash", "-c", curl[0]], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)
@@ -173,6 +179,8 @@ def test_the_printed_curl_line_returns_24_future_points_from_a_real_server(boots
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+    assert url == f"http://127.0.0.1:{b.port}/grafana"
+    assert save_and_test.status_code == 200 and save_and_test.json()["status"] == "ok"
     assert len(rows) == 24 and {r["user"] for r in rows} == {"demo-1"}
     times = [r["time_ms"] for r in rows]
     assert times == [times[0] + h * HOUR_MS for h in range(24)]

@@ -68,6 +68,26 @@ def test_rows_report_the_score_and_the_lowest_hour(store, forecaster, client):
     assert store.read_forecasts(["u1"], 0, END_MS + 48 * H) == {}
 
 
+def test_a_stale_user_gets_its_rmssd_forecast_but_no_score(store, forecaster):
+    two_days_later = NOW_S + 2 * 86_400  # within active_within (7 d), but every forecast hour has passed
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: two_days_later).run_round(
+        users=["u1"]
+    )
+    (row,) = report.rows
+    assert (row.zone, row.score, row.min_score, row.min_zone) == ("stale", None, None, "stale")
+    assert report.red == [] and report.points == 24
+    (stored,) = store.read_forecasts(["u1"], END_MS, END_MS + 48 * H).values()
+    assert stored["fatigue_score"].isna().all()  # nothing an alert rule could fire on
+    assert stored["rmssd_p50"].notna().all()
+
+
+def test_the_lowest_score_is_of_the_hours_not_yet_over(store, forecaster, client):
+    later = NOW_S + 5 * 3600  # five forecast hours of u1 are over
+    (row,) = Scorer(store, local_service(store, forecaster), clock=lambda: later).run_round(users=["u1"]).rows
+    rows = served(client, "u1")
+    assert row.min_score == pytest.approx(min(r["fatigue_score"] for r in rows[5:]), abs=1e-3)
+
+
 def test_a_second_round_writes_the_same_points(store, forecaster):
     scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S)
     scorer.run_round(users=["u1", "u2"])

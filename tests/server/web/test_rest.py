@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.support.served import END_MS, H
+from tests.support.served import END_MS, H, hourly_windows
 
 
 def test_users_lists_every_user_with_its_last_hour(client):
@@ -34,6 +34,18 @@ def test_score_of_every_user_and_of_one(client):
     u1 = by_user["u1"]
     assert 0 <= u1["score"] <= 100 and u1["min_score"] <= 100 and u1["time_ms"] == END_MS
     assert client.get("/api/v1/score?user=u1").get_json() == [u1]
+    assert client.get("/api/v1/score?user=*").get_json() == rows
+
+
+def test_score_rows_are_sorted_by_time_and_scored_leaves_out_users_without_a_score(client, store):
+    store.write_windows("gone", hourly_windows(4, END_MS - 3 * 24 * H, 240))  # data stopped three days ago
+    rows = client.get("/api/v1/score").get_json()
+    assert [r["user"] for r in rows] == ["gone", "u2", "new", "u1"]  # by first forecast hour, then user
+    assert [r["time_ms"] for r in rows] == [END_MS - 3 * 24 * H, END_MS - 5 * H, END_MS, END_MS]
+    assert {r["user"]: r["zone"] for r in rows}["gone"] == "stale"
+    scored = client.get("/api/v1/score?scored=true").get_json()
+    assert scored == [r for r in rows if r["user"] in ("u2", "u1")]
+    assert all(r["score"] is not None and r["min_score"] is not None for r in scored)
 
 
 @pytest.mark.parametrize(

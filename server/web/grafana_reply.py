@@ -1,0 +1,264 @@
+"""Grafana ``/query`` replies, pure: forecasts and observed series shaped as plain JSON.
+
+No Flask, no store, no model: the blueprint (``server/web/grafana.py``) fetches data and calls these. simPod
+turns each item of the reply list with ``toDataFrame`` (``src/DataSource.ts``, ``query``): time series
+(``{"target", "datapoints": [[value, ms]]}``), tables (``{"type": "table", "columns", "rows"}``) and data frames
+(``{"name", "refId", "fields": [...]}``) all work. JSON has no NaN: every missing value leaves as ``null``.
+
+Score states (``model.zones``): every score field carries the zone thresholds and a value mapping, so a missing
+number reads as "calibrating", "stale" or "no score" in a colour that is no zone's, never as the thresholds'
+red base step; a user without a score gets no score numbers at all, so no panel can colour one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.schema import HOUR_MS
+from model.zones import (
+    RED_BELOW,
+    STALE,
+    ahead,
+    grafana_no_score_mapping,
+    grafana_state_mappings,
+    grafana_thresholds,
+    has_score,
+    status_of,
+)
+from server.web.grafana_request import USER_KEY, TargetQuery
+
+if TYPE_CHECKING:
+    from model.forecast.forecaster import Forecast
+
+RED_ZONE_TITLE = "red zone forecast"
+
+
+def clean(values: Iterable) -> list[float | None]:
+    """Floats for JSON: NaN and infinities become null."""
+    out: list[float | None] = []
+    for v in values:
+        f = float(v) if v is not None else math.nan
+        out.append(round(f, 4) if math.isfinite(f) else None)
+    return out
+
+
+def times(values: Iterable) -> list[int]:
+    return [int(v) for v in values]
+
+
+def series(target: TargetQuery, user: str, times_ms: Sequence, values: Sequence) -> dict:
+    """One user's series as a SimpleJson time series, or as a table when the target asked for one."""
+    if target.table:
+        return table(
+            [("Time", "time"), ("user", "string"), (target.target, "number")],
+            [[t, user, v] for t, v in zip(times(times_ms), clean(values), strict=True)],
+        )
+    return {
+        "target": f"{target.target} {user}",
+        "refId": target.ref_id,
+        "tags": {USER_KEY: user},
+        "datapoints": [[v, t] for v, t in zip(clean(values), times(times_ms), strict=True)],
+    }
+
+
+def table(columns: Sequence[tuple[str, str]], rows: list[list]) -> dict:
+    return {"type": "table", "columns": [{"text": n, "type": t} for n, t in columns], "rows": rows}
+
+
+def field(name: str, kind: str, values: list, config: dict | None = None, labels: dict | None = None) -> dict:
+    out: dict = {"name": name, "type": kind, "values": values}
+    if config:
+        out["config"] = config
+    if labels:
+        out["labels"] = labels
+    return out
+
+
+def as_table(frame: dict, user: str | None = None) -> dict:
+    """A data frame as a SimpleJson table (``type: table`` targets), with a ``user`` column when given."""
+    fields = frame["fields"]
+    columns = [(f["name"], f["type"]) for f in fields]
+    rows = [list(values) for values in zip(*(f["values"] for f in fields), strict=True)]
+    if user is not None:
+        columns.insert(1, ("user", "string"))
+        rows = [[row[0], user, *row[1:]] for row in rows]
+    return table(columns, rows)
+
+
+def _notice(user: str, state: str, last_observed_ms: int) -> dict | None:
+    """A frame notice (shown in the panel's header) for a user without a score."""
+    if has_score(state):
+        return None
+    if state == STALE:
+        text = (
+            f"user {user} is stale: no data since {_iso(last_observed_ms + HOUR_MS)}, so the forecast hours have "
+            "passed and there is no fatigue score"
+        )
+    else:
+        text = f"user {user} is calibrating: too little history for a fatigue score yet"
+    return {"notices": [{"severity": "info", "text": text}]}
+
+
+def _iso(epoch_ms: int) -> str:
+    return np.datetime_as_string(np.datetime64(int(epoch_ms), "ms"), unit="m") + "Z"
+
+
+def _with_notice(frame: dict, fc: Forecast, state: str) -> dict:
+    if (meta := _notice(fc.user, state, fc.last_observed_ms)) is not None:
+        frame["meta"] = meta
+    return frame
+
+
+def forecast_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
+    """``rmssd_forecast``: one data frame per user, Time + the asked quantiles in ms (p50 first).
+
+    The RMSSD band is no score and has no zone colour: a stale user's band is kept (it shows where RMSSD was
+    heading when the data stopped) with a notice saying it is stale."""
+    by_name = {"p10": fc.rmssd_p10, "p50": fc.rmssd_p50, "p90": fc.rmssd_p90}
+    order = [q for q in ("p50", "p10", "p90") if q in target.quantiles]
+    labels = {USER_KEY: fc.user}
+    fields = [field("Time", "time", times(fc.times_ms))]
+    fields += [
+        field(q, "number", clean(by_name[q]), {"unit": "ms", "displayName": f"{q} {fc.user}"}, labels) for q in order
+    ]
+    frame = {"name": f"rmssd_forecast {fc.user}", "refId": target.ref_id, "fields": fields}
+    state = status_of(fc, now_ms).state
+    return _with_notice(frame, fc, state) if state == STALE else frame
+
+
+def score_config(display_name: str | None = None, state: str | None = None) -> dict:
+    """Field config of a score: 0-100, the zone thresholds, and value mappings that never show a missing
+    score in the thresholds' red base step (a user without a score: its state's name)."""
+    mappings = grafana_no_score_mapping(None if state is None or has_score(state) else state)
+    config: dict = {"unit": "none", "min": 0, "max": 100, "thresholds": grafana_thresholds(), "mappings": mappings}
+    if display_name is not None:
+        config["displayName"] = display_name
+    return config
+
+
+def score_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
+    """``fatigue_score``: the hourly score of the forecast hours ahead; no numbers while calibrating or stale."""
+    status = status_of(fc, now_ms)
+    keep = ahead(fc.times_ms, now_ms) if has_score(status.state) else np.zeros(len(fc.times_ms), dtype=bool)
+    frame = {
+        "name": f"fatigue_score {fc.user}",
+        "refId": target.ref_id,
+        "fields": [
+            field("Time", "time", times(np.asarray(fc.times_ms)[keep])),
+            field(
+                "score",
+                "number",
+                clean(np.asarray(fc.hourly_score)[keep]),
+                score_config(f"score {fc.user}", status.state),
+                {USER_KEY: fc.user},
+            ),
+        ],
+    }
+    return _with_notice(frame, fc, status.state)
+
+
+def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast], now_ms: int) -> dict:
+    """``fatigue_zone``: one row per user: first forecast hour, score, lowest hourly score ahead, state."""
+    statuses = [(fc.user, status_of(fc, now_ms)) for fc in forecasts]
+    return {
+        "name": "fatigue_zone",
+        "refId": target.ref_id,
+        "fields": [
+            field("user", "string", [user for user, _ in statuses]),
+            field("Time", "time", [s.first_ms for _, s in statuses]),
+            field("score", "number", clean(s.score for _, s in statuses), score_config()),
+            field("min_score", "number", clean(s.lowest_ahead for _, s in statuses), score_config()),
+            field("zone", "string", [s.state for _, s in statuses], {"mappings": grafana_state_mappings()}),
+        ],
+    }
+
+
+def hourly_asleep(
+    starts_ms: np.ndarray, ends_ms: np.ndarray, observed_ms: np.ndarray, start_ms: int, end_ms: int
+) -> tuple[list, list]:
+    """Hour starts over [start_ms, end_ms) and, per hour, 1.0 where a sleep episode overlaps it, 0.0 where
+    the user was observed (an HRV window or an activity record starts in it) and no episode does, None where
+    nothing is known: an hour without any data, and every hour still to come, is no evidence of being awake."""
+    first = start_ms - start_ms % HOUR_MS
+    hours = np.arange(first, end_ms, HOUR_MS, dtype=np.int64)  # [T]
+    starts = np.asarray(starts_ms, dtype=np.int64)[:, None]  # [E, 1]
+    ends = np.asarray(ends_ms, dtype=np.int64)[:, None]
+    asleep = ((starts < hours[None, :] + HOUR_MS) & (ends > hours[None, :])).any(axis=0)  # [T]
+    observed_hours = np.asarray(observed_ms, dtype=np.int64)
+    observed = np.isin(hours, observed_hours - observed_hours % HOUR_MS)  # [T]
+    values = [1.0 if a else (0.0 if o else None) for a, o in zip(asleep, observed, strict=True)]
+    return hours.tolist(), values
+
+
+def red_periods(fc: Forecast, now_ms: int) -> list[tuple[int, int, float]]:
+    """Runs of forecast hours ahead whose score is below the red bound: (start_ms, end_ms, lowest score).
+    None for a user without a score (calibrating or stale)."""
+    if not has_score(status_of(fc, now_ms).state):
+        return []
+    keep = ahead(fc.times_ms, now_ms)
+    out: list[tuple[int, int, float]] = []
+    start: int | None = None
+    end = 0
+    low = math.inf
+    hours = times(np.asarray(fc.times_ms)[keep])
+    for t, s in zip(hours, clean(np.asarray(fc.hourly_score)[keep]), strict=True):
+        if s is not None and s < RED_BELOW:
+            start = t if start is None else start
+            low = min(low, s)
+            end = t + HOUR_MS
+        elif start is not None:
+            out.append((start, end, low))
+            start, low = None, math.inf
+    if start is not None:
+        out.append((start, end, low))
+    return out
+
+
+def _red_events(forecasts: Sequence[Forecast], start_ms: int, end_ms: int, now_ms: int) -> list[tuple]:
+    return [
+        (fc.user, begin, finish, low)
+        for fc in forecasts
+        for begin, finish, low in red_periods(fc, now_ms)
+        if finish > start_ms and begin < end_ms
+    ]
+
+
+def _red_text(low: float) -> str:
+    return f"fatigue score forecast below {RED_BELOW:g} (lowest {low:.0f})"
+
+
+def red_zone_frame(target: TargetQuery, forecasts: Sequence[Forecast], start_ms: int, end_ms: int, now_ms: int) -> dict:
+    """``red_zone``: the red periods as one annotation frame, the fields named as Grafana's standard annotation
+    support reads them (``getAnnotationsFromData``: time, timeEnd, title, text, tags split on commas)."""
+    events = _red_events(forecasts, start_ms, end_ms, now_ms)
+    return {
+        "name": "red_zone",
+        "refId": target.ref_id,
+        "fields": [
+            field("time", "time", [e[1] for e in events]),
+            field("timeEnd", "time", [e[2] for e in events]),
+            field("title", "string", [f"{e[0]}: {RED_ZONE_TITLE}" for e in events]),
+            field("text", "string", [_red_text(e[3]) for e in events]),
+            field("tags", "string", [f"red,{e[0]}" for e in events]),
+        ],
+    }
+
+
+def annotations_reply(annotation: dict, forecasts: Sequence[Forecast], start_ms: int, end_ms: int, now_ms: int) -> list:
+    """SimpleJson ``/annotations``: the same red periods, in SimpleJson's annotation list."""
+    return [
+        {
+            "annotation": dict(annotation),
+            "time": begin,
+            "timeEnd": finish,
+            "isRegion": True,
+            "title": f"{user}: {RED_ZONE_TITLE}",
+            "tags": ["red", user],
+            "text": _red_text(low),
+        }
+        for user, begin, finish, low in _red_events(forecasts, start_ms, end_ms, now_ms)
+    ]

@@ -1,0 +1,138 @@
+"""Grafana ``/query`` requests, pure: a request body from any plugin version -> :class:`QueryRequest`.
+
+No Flask, no store. What arrives (simPod JSON 0.6.x, read from its ``src/DataSource.ts``; SimpleJson; older
+simPod): the whole ``DataQueryRequest`` with ``range``, ``targets`` and ``filters`` (``adhocFilters`` before),
+each target's ``payload`` (``data`` before) already parsed by the plugin, and many keys to ignore.
+
+Who a target asks for, in this order: the payload's ``user`` (a list in code mode, a regex such as
+``(u1|u2)`` in builder mode: :mod:`server.web.schemas`), else the ad-hoc filters ``user = X``, else, only when
+the payload says ``{"user": "*"}``, every user. An empty payload is refused: simPod sends ``{}`` both for an
+empty editor and when the payload's JSON does not parse (``processPayload``'s ``catch``), so in a deployment
+with many people it must never widen a panel to all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from marshmallow import ValidationError
+
+from model.errors import UnknownTarget
+from model.schema import HOUR_MS
+from server.web.errors import BadRequest, bad_request_from
+from server.web.schemas import EVERY_USER, PayloadSchema, QuerySchema, Users, instance
+from server.web.targets import TARGET_NAMES, TARGETS
+
+DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range
+MAX_RANGE_MS = 400 * 24 * HOUR_MS
+USER_KEY = "user"  # the one ad-hoc filter key
+NO_USER_HELP = (
+    "names no user: the payload is empty. The simPod plugin sends {} when the payload is not valid JSON, so check "
+    'its quotes: {"user": "$user"} for one user, {"user": $users} (no quotes) for a multi-value variable. '
+    'Ask for every user explicitly with {"user": "*"}'
+)
+
+
+@dataclass(frozen=True)
+class TargetQuery:
+    ref_id: str
+    target: str
+    users: tuple[str, ...]  # named in the payload; empty: the ad-hoc filters, or every user
+    horizon_h: int | None  # None: the model's own horizon
+    quantiles: tuple[str, ...]
+    table: bool  # SimpleJson ``type: table``
+    every_user: bool = False  # the payload said {"user": "*"}
+
+    @property
+    def forecast(self) -> bool:
+        return next(t.forecast for t in TARGETS if t.name == self.target)
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    start_ms: int
+    end_ms: int
+    targets: tuple[TargetQuery, ...]
+    include_users: tuple[str, ...]  # ad-hoc filters ``user = X``
+    exclude_users: tuple[str, ...]  # ad-hoc filters ``user != X``
+
+    def explicit(self, target: TargetQuery) -> bool:
+        """True when the target's users were named (payload or filters), not expanded from every user."""
+        return bool(target.users or self.include_users)
+
+    def users_of(self, target: TargetQuery, known: Sequence[str]) -> list[str]:
+        """The users a target asks for: its payload, else the ad-hoc filters, else (``*``) every known user."""
+        chosen = target.users or self.include_users or tuple(known)
+        return [u for u in dict.fromkeys(chosen) if u not in self.exclude_users]
+
+
+def parse_payload(raw: Mapping | None, where: str) -> dict:
+    try:
+        return instance(PayloadSchema).load(raw or {})
+    except ValidationError as exc:
+        raise bad_request_from(ValidationError({where: exc.messages}), "query") from None
+
+
+def _refuse(where: str, message: str) -> BadRequest:
+    return bad_request_from(ValidationError({where: [message]}), "query")
+
+
+def parse_query(body: object, now_ms: int) -> QueryRequest:
+    """A ``/query`` body from any plugin version -> :class:`QueryRequest`; bad input -> BadRequest/UnknownTarget."""
+    try:
+        data = instance(QuerySchema).load(body if isinstance(body, dict) else {"targets": body})
+    except ValidationError as exc:
+        raise bad_request_from(exc, "query") from None
+    if data["range"] is None:
+        start_ms, end_ms = now_ms - DEFAULT_RANGE_MS, now_ms
+    else:
+        start_ms, end_ms = data["range"]["from_ms"], data["range"]["to_ms"]
+    if end_ms <= start_ms or end_ms - start_ms > MAX_RANGE_MS:
+        days = MAX_RANGE_MS // (24 * HOUR_MS)
+        raise _refuse("range", f"from must be before to and the range at most {days} days")
+    include, exclude = parse_filters(data["filters"] if data["filters"] is not None else data["adhocFilters"] or [])
+    targets = []
+    for i, raw in enumerate(data["targets"]):
+        if raw["hide"] or not raw["target"]:
+            continue  # an empty query row in the editor, or a hidden one
+        name = raw["target"]
+        if name not in TARGET_NAMES:
+            raise UnknownTarget(f"target {name!r} does not exist: use one of {', '.join(TARGET_NAMES)}")
+        where = f"targets.{i}.payload"
+        payload = parse_payload(raw["payload"] if raw["payload"] is not None else raw["data"], where)
+        named = payload["user"] + tuple(u for u in payload["users"] if u not in payload["user"])
+        every = EVERY_USER in named
+        if not named and not include:
+            raise _refuse(where, f"target {name!r} (refId {raw['refId']}) {NO_USER_HELP}")
+        targets.append(
+            TargetQuery(
+                ref_id=raw["refId"],
+                target=name,
+                users=() if every else named,
+                horizon_h=payload["horizon"],
+                quantiles=payload["quantiles"],
+                table=(raw["type"] or "").lower() == "table",
+                every_user=every,
+            )
+        )
+    return QueryRequest(start_ms, end_ms, tuple(targets), include, exclude)
+
+
+def parse_filters(filters: Iterable[Mapping]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Ad-hoc filters on ``user`` -> (included, excluded); any other key or operator is explained, not ignored."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for f in filters:
+        if f["key"] != USER_KEY:
+            raise _refuse("filters", f"filter key {f['key']!r} is not supported: filter on 'user'")
+        if f["operator"] not in ("=", "!="):
+            raise _refuse("filters", f"operator {f['operator']!r} is not supported: use = or !=")
+        try:
+            users = Users().deserialize(f["value"])
+        except ValidationError as exc:
+            raise bad_request_from(ValidationError({"filters": exc.messages}), "query") from None
+        if EVERY_USER in users:
+            raise _refuse("filters", "an ad-hoc filter names one user id, not '*'")
+        (include if f["operator"] == "=" else exclude).extend(users)
+    return tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude))
