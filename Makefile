@@ -10,7 +10,7 @@ PORT ?= 8000
 DATA_DIR ?= $(if $(HRVCAST_DATA_DIR),$(HRVCAST_DATA_DIR),../shared/data)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install servers run test lint bench train coreml dashboards clean
+.PHONY: install servers js run test lint bench train coreml dashboards clean
 
 install: $(STAMP)  ## create .venv and install hrvcast editable with dev extras (a repeat is a no-op)
 
@@ -41,7 +41,14 @@ servers:  ## install influxd, redis-server and curl for the tests (apt-get, as r
 	  exit 1; \
 	fi
 
-test: install servers  ## the whole test suite (starts real influxd and redis-server on loopback)
+# Grafana's frontend libraries for tests/grafana_js, exactly as package-lock.json pins them (npm ci reinstalls only
+# when the lock file changed); without npm the conformance test skips with its reason (fails under CI=true).
+js: $(if $(shell command -v npm),node_modules/.package-lock.json)  ## npm ci for the Grafana conformance suite
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: install servers js  ## the whole test suite (starts real influxd and redis-server on loopback)
 	$(PY) -m pytest
 
 lint: install

@@ -36,13 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from server.dashboards import alerting_text, dashboard_text, dashboards, write_all
+    from server.dashboards import (
+        alerting_text,
+        dashboard_text,
+        dashboards,
+        notifications_file,
+        notifications_text,
+        write_all,
+    )
 
     alerting = None if str(args.alerting) == "-" else args.alerting
     if args.check:
         expected = {args.out / name: dashboard_text(board) for name, board in dashboards().items()}
         if alerting is not None:
             expected[alerting] = alerting_text()
+            expected[notifications_file(alerting)] = notifications_text()
         stale = [p for p, text in expected.items() if not p.is_file() or p.read_text() != text]
         for path in stale:
             print(f"stale: {path} (run `make dashboards` and commit the result)", file=sys.stderr)

@@ -53,6 +53,8 @@ def forecast():
     args = load(ForecastArgs, request.args.to_dict(), "query string")
     service = services().forecast_service()
     fc = service.forecasts([args["user"]], args["horizon"])[args["user"]]
+    status = status_of(fc, now_ms())  # stale or calibrating: the quantiles, but no score (model.zones)
+    scored = has_score(status.state)
     rows = [
         {
             "time_ms": int(t),
@@ -60,8 +62,8 @@ def forecast():
             "rmssd_p10": _num(p10),
             "rmssd_p50": _num(p50),
             "rmssd_p90": _num(p90),
-            "fatigue_score": None if fc.score is None else _num(s),
-            "zone": fc.zone,
+            "fatigue_score": _num(s) if scored else None,
+            "zone": status.state,
             "model": fc.model,
         }
         for t, p10, p50, p90, s in zip(

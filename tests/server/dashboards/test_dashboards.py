@@ -241,3 +241,18 @@ def test_red_zone_annotations_query_the_data_source(name, payload):
     assert red["datasource"] == {"type": "simpod-json-datasource", "uid": "hrvcast"} and red["enable"]
     assert red["target"]["target"] == "red_zone" and red["target"]["payload"] == payload
     assert red["target"]["editorMode"] == "code"
+
+
+def test_the_check_names_every_generated_file_that_differs(tmp_path, capsys):
+    """`hrvcast dashboards --check` (CI's staleness check) covers the dashboards, the alert rules and the
+    notifications file, and passes on what it would write."""
+    from server.cli import main
+
+    alerting = tmp_path / "provisioning" / "alerting" / "hrvcast-alerts.yaml"
+    assert main(["dashboards", "--out", str(tmp_path / "boards"), "--alerting", str(alerting)]) == 0
+    assert main(["dashboards", "--check", "--out", str(tmp_path / "boards"), "--alerting", str(alerting)]) == 0
+    notifications = tmp_path / "provisioning" / "notifications" / "hrvcast-notifications.yaml"
+    notifications.write_text(notifications.read_text() + "# edited by hand\n")
+    capsys.readouterr()
+    assert main(["dashboards", "--check", "--out", str(tmp_path / "boards"), "--alerting", str(alerting)]) == 1
+    assert f"stale: {notifications}" in capsys.readouterr().err

@@ -48,6 +48,15 @@ def test_score_rows_are_sorted_by_time_and_scored_leaves_out_users_without_a_sco
     assert all(r["score"] is not None and r["min_score"] is not None for r in scored)
 
 
+def test_a_stale_users_forecast_rows_say_stale_and_carry_no_score(client, store):
+    store.write_windows("gone", hourly_windows(4, END_MS - 3 * 24 * H, 240))  # data stopped three days ago
+    rows = client.get("/api/v1/forecast?user=gone").get_json()
+    assert len(rows) == 24 and all(r["rmssd_p50"] is not None for r in rows)  # the forecast itself is there
+    assert {r["zone"] for r in rows} == {"stale"} and {r["fatigue_score"] for r in rows} == {None}
+    fresh = client.get("/api/v1/forecast?user=u1").get_json()
+    assert {r["zone"] for r in fresh} <= {"green", "yellow", "red"} and None not in {r["fatigue_score"] for r in fresh}
+
+
 @pytest.mark.parametrize(
     ("query", "status", "needle"),
     [
