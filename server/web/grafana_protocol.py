@@ -21,7 +21,15 @@ from model.errors import UnknownTarget
 from model.schema import HOUR_MS
 from model.zones import RED_BELOW, grafana_thresholds
 from server.web.errors import bad_request_from
-from server.web.schemas import QUANTILES, PayloadSchema, QuerySchema, Users, instance
+from server.web.schemas import (
+    MAX_USERS_PER_REQUEST,
+    QUANTILES,
+    PayloadSchema,
+    QuerySchema,
+    Users,
+    instance,
+    too_many_users,
+)
 from server.web.targets import TARGET_NAMES, TARGETS
 
 if TYPE_CHECKING:
@@ -58,7 +66,8 @@ class QueryRequest:
     def users_of(self, target: TargetQuery, known: Sequence[str]) -> list[str]:
         """The users a target asks for: its payload, else the ad-hoc filters, else every known user."""
         chosen = target.users or self.include_users or tuple(known)
-        return [u for u in dict.fromkeys(chosen) if u not in self.exclude_users]
+        excluded = set(self.exclude_users)
+        return [u for u in dict.fromkeys(chosen) if u not in excluded]
 
 
 def parse_payload(raw: Mapping | None, where: str) -> dict:
@@ -98,12 +107,15 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
             TargetQuery(
                 ref_id=raw["refId"],
                 target=name,
-                users=payload["user"] + tuple(u for u in payload["users"] if u not in payload["user"]),
+                users=tuple(dict.fromkeys(payload["user"] + payload["users"])),
                 horizon_h=payload["horizon"],
                 quantiles=payload["quantiles"],
                 table=(raw["type"] or "").lower() == "table",
             )
         )
+    named = {u for t in targets for u in t.users}.union(include, exclude)
+    if len(named) > MAX_USERS_PER_REQUEST:  # each field is capped too; this caps the request as a whole
+        raise bad_request_from(ValidationError({"targets": [too_many_users(len(named))]}), "query")
     return QueryRequest(start_ms, end_ms, tuple(targets), include, exclude)
 
 
