@@ -3,7 +3,6 @@ most 1,000 users, and no request, however odd its method, adds a metric series."
 
 from __future__ import annotations
 
-import json
 import random
 import string
 
