@@ -172,3 +172,29 @@ def test_a_damaged_file_is_a_503_naming_the_file(damaged, method, path, body):
     assert r.status_code == 503, r.get_data(as_text=True)
     assert r.get_json()["error"] == "store_corrupt" and str(db) in r.get_json()["message"]
     assert "did not answer" not in r.get_json()["message"] and "lock" not in r.get_json()["message"]
+
+
+@pytest.mark.xfail(not hasattr(model_errors, "StoreFull"), reason="needs the store's StoreFull (ingest)", strict=True)
+def test_a_full_disk_is_named_as_such(tmp_path, forecaster):
+
+    from server.stores.sqlite import SQLiteStore
+    from tests.support.full_disk import small_filesystem
+    from tests.support.served import fill_store
+
+    with small_filesystem(tmp_path / "disk", 512) as disk:
+        store = SQLiteStore(disk / "store.sqlite")
+        try:
+            fill_store(store)
+            client = create_app(Settings(api_token=TOKEN), store=store, forecaster=forecaster).test_client()
+            start = 1_767_312_000_000
+            beats = [[start + 800 * i, 800.0] for i in range(100_000)]  # about 3 MB of rows: more than the disk
+            r = client.post(
+                "/api/v1/rr", json={"user": "u1", "beats": beats}, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            message = r.get_json()["message"]
+            assert r.status_code == 507 and r.get_json()["error"] == "store_full", message
+            assert "full" in message and str(disk) in message
+            assert "lock" not in message and "rollback" not in message  # the causes it claimed before
+            assert len(client.get("/api/v1/users", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()) == 4
+        finally:
+            store.close()
