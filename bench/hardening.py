@@ -9,7 +9,8 @@ Figures, each beside its peer from the same run:
 - ``/metrics`` size and worker RSS after ``--methods`` requests with random HTTP methods (no token), beside
   before them;
 - server CPU for a ``/grafana/query`` naming 100,000 user ids (refused: the cap is 1,000) beside one naming
-  1,000 (served).
+  1,000 (served);
+- what the event loop costs: ``/healthz`` and query throughput (8 keep-alive clients) beside gthread's.
 
 Data: the test store (``tests/support/served.py``: 4 users, 10 days of hourly windows), no model (observed
 targets only: the model's cost is in ``bench/server.py``).
@@ -83,6 +84,26 @@ def p99(latencies: list) -> float:
     return float(np.percentile(answered, 99)) if answered and len(answered) == len(latencies) else float("inf")
 
 
+def throughput(server: Gunicorn, requests: int, threads: int = 8) -> tuple[float, float]:
+    """(/healthz, authenticated query) requests per second, ``threads`` keep-alive clients, ``requests`` each."""
+    import requests as http
+
+    def run(path: str, body: dict | None) -> float:
+        def client(_):
+            with http.Session() as session:
+                session.headers["Authorization"] = f"Bearer {TOKEN}"
+                for _ in range(requests // threads):
+                    r = session.post(server.base + path, json=body) if body else session.get(server.base + path)
+                    r.raise_for_status()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(client, range(threads)))
+        return requests / (time.perf_counter() - started)
+
+    return run("/healthz", None), run("/grafana/query", QUERY)
+
+
 def worker_cpu_s(master_pid: int) -> float:
     total = 0.0
     for entry in os.listdir("/proc"):
@@ -141,6 +162,7 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=200, help="probes of each kind per case")
     parser.add_argument("--methods", type=int, default=20_000, help="random-method requests")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=2_000, help="requests of each kind per throughput run")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="hrvcast-hardening-"))
@@ -157,6 +179,7 @@ def main() -> int:
         print(f"hrvcast hardening benchmark: gunicorn {args.workers} workers, SQLite store, {os.cpu_count()} cores")
         with gunicorn(env, folder / "shipped", workers=args.workers, ready_status=503) as server:
             probe(server, 20)  # warm: both workers have answered
+            shipped_rps = throughput(server, args.requests)
             quiet_health, quiet_query = probe(server, args.probes)
             with slow_clients(server.port, args.slow) as slow:
                 slow.wait_for_rounds(3)
@@ -194,11 +217,15 @@ def main() -> int:
         legacy = ("--worker-class", "gthread", "--threads", "4", "server.web.wsgi:app")
         with gunicorn(env, folder / "gthread", workers=args.workers, ready_status=503, extra=legacy) as old:
             probe(old, 20)
+            old_rps = throughput(old, args.requests)
             with slow_clients(old.port, args.slow) as slow:
                 slow.wait_for_rounds(3)
                 old_health, old_query = probe(old, 5)
             print(f"old gthread worker (4 threads), {args.slow} slow clients: /healthz {summary(old_health)}; "
                   f"query {summary(old_query)}")  # fmt: skip
+        print(f"throughput, 8 keep-alive clients: /healthz {shipped_rps[0]:.0f} req/s beside gthread's "
+              f"{old_rps[0]:.0f} = {shipped_rps[0] / old_rps[0]:.2f}x; query {shipped_rps[1]:.0f} beside "
+              f"{old_rps[1]:.0f} req/s = {shipped_rps[1] / old_rps[1]:.2f}x")  # fmt: skip
         result = {
             "healthz_p99_ms_quiet": round(p99(quiet_health) * 1000, 1),
             "healthz_p99_ms_slow_clients": round(p99(slow_health) * 1000, 1),
