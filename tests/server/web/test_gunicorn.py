@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -121,3 +122,19 @@ def test_refuses_an_open_server_beyond_loopback(tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert direct.returncode != 0 and "HRVCAST_API_TOKEN" in direct.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_ends_the_workers_without_killing_them(tmp_path, sig):
+    db = tmp_path / "store.sqlite"
+    store = SQLiteStore(db)
+    fill_store(store)
+    store.close()
+    env = {"HRVCAST_STORE": f"sqlite:///{db}", "HRVCAST_MODEL": str(tmp_path / "none.pt"), "HRVCAST_API_TOKEN": TOKEN}
+    with run_gunicorn(env, tmp_path, workers=2, ready_status=503) as server:
+        assert server.call("GET", "/api/v1/users", token=TOKEN)[0] == 200
+        server.proc.send_signal(sig)
+        assert server.proc.wait(timeout=60) == 0
+    log = server.log.read_text()
+    assert "Worker exiting" in log or "was sent SIGTERM" in log
+    assert "SIGKILL" not in log  # a worker that ignored the stop sat until graceful_timeout, then was killed
