@@ -9,8 +9,9 @@ per-thread store connections). A slow or idle client costs a file descriptor and
 
 :class:`WholeRequests` is the small part no library does: a2wsgi hands the body to the app lazily, so a thread
 reading a body sent a byte a second would block again; this middleware buffers the body on the event loop
-first, up to the app's own limit. A client without the token never has its body read at all: the app answers
-401 from the headers alone, so unauthenticated uploads cannot fill memory.
+first, up to the app's own limit. A client without the token never has its body read at all (the app answers
+401 from the headers alone, or serves ``/healthz``, which takes no body), so nobody without the token can fill
+memory with uploads; with the token, at most 16 MB per open request are held.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 class WholeRequests:
     """ASGI middleware: read the whole body before calling ``app``; at most ``max_body_bytes`` + 1 are kept
-    (the app then answers 413 itself), and none from a request that ``authorized`` refuses."""
+    (the app then answers 413 itself), and none of a request that ``authorized`` refuses (the app sees an
+    empty body)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, authorized: Callable[[Scope], bool]) -> None:
         self.app = app
@@ -97,7 +99,9 @@ def asgi_app(wsgi_app, settings: Settings) -> ASGIApp:
     """The Flask app as an ASGI app: bodies buffered on the loop, handlers on ``APP_THREADS`` threads."""
 
     def authorized(scope: Scope) -> bool:
-        if settings.api_token is None or scope.get("path") in auth.OPEN_PATHS:
+        """Whether the request's body may be read: with the token, or on a server without one. The open paths
+        (``/healthz``) take no body, so without the token theirs is not read either."""
+        if settings.api_token is None:
             return True
         try:
             auth.check(_header(scope, b"authorization"), settings.api_token)

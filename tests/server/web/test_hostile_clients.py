@@ -88,6 +88,13 @@ def test_a_body_without_the_token_is_never_waited_for(server):
     assert reply.startswith(b"HTTP/1.1 401") and b"unauthorized" in reply
 
 
+def test_a_body_to_the_open_health_check_is_not_read_either(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE_S) as s:
+        s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n")  # and no body
+        reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 405")
+
+
 def test_a_body_over_the_limit_is_a_413_as_json(server):
     status, text = server.call("POST", "/api/v1/rr", b" " * (16 * 1024 * 1024 + 1), token=TOKEN)
     assert status == 413 and set(json.loads(text)) == {"message", "error"}
