@@ -192,6 +192,7 @@ def main() -> int:
 
             first_bytes = metrics_bytes(server)
             random_methods(server.port, 100)  # the series of a refused request exist from here on
+            metrics_bytes(server)  # and the series of /metrics itself
             before_bytes, before_rss = metrics_bytes(server), worker_rss_mb(server.proc.pid)
             started = time.perf_counter()
             random_methods(server.port, args.methods)
