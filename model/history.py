@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,18 @@ class UserHistory:
         if self.windows.empty:
             return None
         return int(self.windows["start"].max())  # max, not the last row: callers need not sort
+
+    def until(self, end_ms: int) -> UserHistory:
+        """The history as it was known at ``end_ms``: windows and activity hours that start before it, sleep
+        episodes that ended by it (an episode is stored once it is over). What a forecast from ``end_ms``
+        may read; the score history and the backtest cut past histories with it."""
+        w, s, a = self.windows, self.sleep, self.activity
+        return replace(
+            self,
+            windows=w[w["start"] < end_ms].reset_index(drop=True),
+            sleep=s[s["end"] <= end_ms].reset_index(drop=True),
+            activity=a[a["time"] < end_ms].reset_index(drop=True),
+        )
 
 
 EMPTY_WINDOWS = _empty(WINDOW_COLUMNS)

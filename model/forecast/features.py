@@ -107,14 +107,32 @@ def build_inputs(
     return x, meta
 
 
+def origin_after(last_observed_ms: int, step_ms: int) -> int:
+    """Start of the step after the one holding ``last_observed_ms``: where a forecast from that observation
+    starts. The one origin rule: the server, the scorer, the score history and the backtest all use it."""
+    return int(last_observed_ms) - int(last_observed_ms) % step_ms + step_ms
+
+
+def no_window_yet(users: Sequence[str]) -> InsufficientHistory:
+    """The one answer for users with nothing to forecast from (no HRV window at all)."""
+    names = ", ".join(map(repr, users))
+    return InsufficientHistory(
+        f"no HRV windows yet for user(s) {names}: ingest or push RR data first (hrvcast ingest --user ID FILE, "
+        "POST /api/v1/rr), or leave them out of the request"
+    )
+
+
+def forecast_origins_ms(histories: Sequence[UserHistory], step_ms: int) -> list[int]:
+    """:func:`origin_after` each user's newest window; :func:`no_window_yet` names every user without one."""
+    empty = [h.user for h in histories if h.last_observed_ms is None]
+    if empty:
+        raise no_window_yet(list(dict.fromkeys(empty)))
+    return [origin_after(h.last_observed_ms, step_ms) for h in histories]
+
+
 def forecast_origin_ms(history: UserHistory, step_ms: int) -> int:
-    """First step after the user's newest window: where a live forecast starts."""
-    last = history.last_observed_ms
-    if last is None:
-        raise InsufficientHistory(
-            f"user {history.user!r} has no HRV windows: ingest RR data first (hrvcast ingest --user {history.user})"
-        )
-    return int(last) - int(last) % step_ms + step_ms
+    """:func:`forecast_origins_ms` of one history."""
+    return forecast_origins_ms([history], step_ms)[0]
 
 
 def user_grid(

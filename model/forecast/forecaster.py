@@ -9,18 +9,19 @@ it is.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from model.errors import BadHorizon, InsufficientHistory
+from model.errors import BadHorizon
 from model.forecast.checkpoint import Checkpoint, load
-from model.forecast.features import build_inputs, forecast_origin_ms
+from model.forecast.features import build_inputs, forecast_origins_ms
 from model.forecast.lstm import BurnoutPredictor
 from model.forecast.score import score_or_calibrating
 from model.history import UserHistory
+from model.schema import HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Forecast:
     baseline_ln_sd: float  # personal SD of ln RMSSD (shrunk)
     expected_ln: np.ndarray  # float64[H] the user's normal for each step (baseline + circadian profile)
     n_valid: int  # valid steps in the baseline window
+    model: str = ""  # version of the model that made it (e.g. lstm-3af45bd7885c)
+    resolution: str = "1h"  # step of times_ms: "1h" (hourly windows) or "1d" (daily readings)
 
     @property
     def lowest_score(self) -> float | None:
@@ -50,6 +53,10 @@ class Forecast:
 
 
 class Forecaster:
+    """The shipped LSTM (``BurnoutPredictor``) as a forecaster (``model.forecast.interface``)."""
+
+    name = "lstm"  # its registry name
+
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
         self.model: BurnoutPredictor = checkpoint.model.eval()
@@ -66,56 +73,70 @@ class Forecaster:
         return cls(load(path))
 
     def forecast(self, histories: Mapping[str, UserHistory], horizon_h: int = 24) -> dict[str, Forecast]:
-        """Forecasts for every user in one forward pass; ``horizon_h`` up to the trained horizon.
-
-        Raises InsufficientHistory naming the users that have no window at all (nothing to start from).
-        """
-        steps = self._horizon_steps(horizon_h)
-        if not histories:
-            return {}
-        empty = sorted(user for user, h in histories.items() if h.last_observed_ms is None)
-        if empty:
-            raise InsufficientHistory(
-                f"no HRV windows for user(s) {', '.join(map(repr, empty))}: ingest RR data "
-                "first (hrvcast ingest --user ID FILE) or leave them out of the request"
-            )
+        """Forecasts for every user in one forward pass, each from the step after its newest window;
+        ``horizon_h`` up to the trained horizon. Raises InsufficientHistory for a user without any window."""
         users = list(histories)
-        batch = [histories[u] for u in users]
-        ends = [forecast_origin_ms(h, self.step_ms) for h in batch]
-        x, meta = build_inputs(batch, ends, self.lookback_h, resolution=self.resolution)  # [B, L, F]
+        return dict(zip(users, self.forecast_many([histories[u] for u in users], horizon_h), strict=True))
+
+    def forecast_many(self, histories: Sequence[UserHistory], horizon_h: int = 24) -> list[Forecast]:
+        """One forecast per history, in order, in one forward pass; a user may appear several times (the
+        same person cut at several past times, as the score history and the backtest ask)."""
+        steps = self.horizon_steps(horizon_h)
+        if not histories:
+            return []
+        ends = forecast_origins_ms(histories, self.step_ms)  # raises InsufficientHistory for one without windows
+        x, meta = build_inputs(list(histories), ends, self.lookback_h, resolution=self.resolution)  # [B, L, F]
         with torch.inference_mode():
             out = self.model.predict(torch.from_numpy(x))
         q_ms = np.exp(out.q_ln.double().numpy()[:, :steps, :])  # [B, steps, 3]
         hourly = out.hourly_score.double().numpy()[:, :steps]
         expected = out.expected_ln.double().numpy()[:, :steps]
         times = meta.end_ms[:, None] + self.step_ms * np.arange(steps, dtype=np.int64)  # [B, steps]
-        result = {}
-        for b, user in enumerate(users):
+        result = []
+        for b, history in enumerate(histories):
             score, zone = score_or_calibrating(
                 float(out.score[b]), int(out.n_valid[b]), self.model.config.calibrating_below
             )
-            result[user] = Forecast(
-                user=user,
-                last_observed_ms=int(meta.last_observed_ms[b]),
-                times_ms=times[b],
-                rmssd_p10=q_ms[b, :, 0],
-                rmssd_p50=q_ms[b, :, 1],
-                rmssd_p90=q_ms[b, :, 2],
-                score=score,
-                hourly_score=hourly[b],
-                zone=zone,
-                baseline_ln_mean=float(out.level_ln[b]),
-                baseline_ln_sd=float(out.sd_ln[b]),
-                expected_ln=expected[b],
-                n_valid=int(out.n_valid[b]),
+            result.append(
+                Forecast(
+                    user=history.user,
+                    last_observed_ms=int(meta.last_observed_ms[b]),
+                    times_ms=times[b],
+                    rmssd_p10=q_ms[b, :, 0],
+                    rmssd_p50=q_ms[b, :, 1],
+                    rmssd_p90=q_ms[b, :, 2],
+                    score=score,
+                    hourly_score=hourly[b],
+                    zone=zone,
+                    baseline_ln_mean=float(out.level_ln[b]),
+                    baseline_ln_sd=float(out.sd_ln[b]),
+                    expected_ln=expected[b],
+                    n_valid=int(out.n_valid[b]),
+                    model=self.version,
+                    resolution=self.resolution,
+                )
             )
         return result
 
-    def _horizon_steps(self, horizon_h: int) -> int:
-        step_h = self.step_ms // 3_600_000
-        if not isinstance(horizon_h, int | np.integer) or horizon_h < step_h or horizon_h > self.horizon_h:
-            raise BadHorizon(
-                f"horizon_h={horizon_h!r} is out of range: use {step_h} to {self.horizon_h} hours "
-                f"(the horizon model {self.version} was trained for)"
-            )
-        return int(horizon_h) // step_h
+    def horizon_steps(self, horizon_h: int) -> int:
+        """Steps in ``horizon_h`` hours: the one check of a requested horizon (the server, the scorer and the
+        backtest all ask here); BadHorizon names the range this model forecasts."""
+        return check_horizon(horizon_h, self.step_ms, self.horizon_h, self.version)
+
+
+def check_horizon(horizon_h: int, step_ms: int, max_h: int, version: str) -> int:
+    """``horizon_h`` hours as a number of steps of ``step_ms``, for a forecaster that reaches ``max_h`` hours;
+    BadHorizon (naming the range and ``version``) for anything else, a boolean or a fraction of a step too."""
+    step_h = step_ms // HOUR_MS
+    if (
+        isinstance(horizon_h, bool)
+        or not isinstance(horizon_h, int | np.integer)
+        or horizon_h < step_h
+        or horizon_h > max_h
+        or horizon_h % step_h
+    ):
+        unit = "hours" if step_h == 1 else f"hours in whole days ({step_h}, {2 * step_h}, ...)"
+        raise BadHorizon(
+            f"horizon {horizon_h!r} is out of range: use {step_h} to {max_h} {unit} (what {version} forecasts)"
+        )
+    return int(horizon_h) // step_h

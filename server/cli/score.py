@@ -93,17 +93,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
     from model.ids import validate_user
-    from server.pipeline.history import load_hourly_forecaster
+    from server.metrics import Metrics
     from server.pipeline.scorer import Scorer, describe, run_every
+    from server.pipeline.wiring import forecast_service, load_models
     from server.stores import store_from_settings
 
     users = [validate_user(u) for u in args.users] if args.users else None
-    forecaster = load_hourly_forecaster(args.model or settings.model)
+    if args.model:
+        settings = replace(settings, model=args.model)
+    models = load_models(settings)
     store = store_from_settings(settings)
+    service = forecast_service(settings, store, Metrics(), models)
     scorer = Scorer(
         store,
-        forecaster,
+        service,
         write_back=args.write_back,
         batch_size=args.batch_size,
         windows_since_ms=int(args.windows_since * 1000),
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             log.info(
                 "scoring every %.0f s with model %s (write-back %s); SIGTERM stops after the batch in flight",
                 args.every,
-                forecaster.version,
+                service.model.version,
                 "on" if args.write_back else "off",
             )
             run_every(scorer, args.every, stop, report, users)

@@ -1,14 +1,16 @@
-"""On-demand forecasts behind a shared cache, each computed once.
+"""The one forecast path: what the web app's panels and REST calls and the write-back scorer all go through.
 
-A forecast is cached under (model version, user, last observed hour, horizon): a new observed hour for a
-user changes its key, so its next forecast is fresh, and a new model never serves an old model's forecast.
-Cold users of one request are forecast together in one batched forward pass.
+For each requested user the service decides, once and here, what is forecast (a :class:`Plan`): which model
+(by the resolution the user's data supports), from which origin (the step after the newest window:
+``model.forecast.features.origin_after``), how far (``model.horizon_steps``, the model's own check) and what
+happens to a user with no window yet (left out, or ``no_window_yet``). Then:
 
-Single flight: identical cold requests that arrive together compute once. The first takes a lock per cache
-key; the others wait for the lock to go and then read the cache. With ``HRVCAST_CACHE=redis://...`` the lock
-is a Redis key (``SET NX PX``, released only by its owner), so this holds across gunicorn workers and hosts;
-otherwise it is an in-process lock. A waiter that outlives ``wait_s`` (the owner died or is stuck) computes
-for itself: slower, never wrong.
+1. the cache (:mod:`server.pipeline.cache`) is asked for every plan's key;
+2. the cold plans are computed once across workers and hosts (single flight, :mod:`server.pipeline.flight`):
+   the first request takes each key's lock, the others wait for it and read the cache;
+3. cold plans are computed in chunks of at most ``chunk_users`` (bounded memory per request): the histories of
+   a chunk come from one store read per frame kind (:func:`server.pipeline.history.histories_for`) and go
+   through one batched forward pass.
 """
 
 from __future__ import annotations
@@ -16,186 +18,130 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from redis.exceptions import RedisError
-
-from model.errors import BadHorizon, InsufficientHistory, UnknownUser
+from model.errors import CheckpointError, UnknownUser
+from model.forecast.features import no_window_yet, origin_after
 from server.metrics import Metrics, batch_label
-from server.pipeline.history import HOUR_MS, load_histories
+from server.pipeline.cache import ForecastCache, cache_key
+from server.pipeline.flight import SingleFlight
+from server.pipeline.history import histories_for
 from server.stores.base import HistoryStore
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
+    from model.history import UserHistory
 
 log = logging.getLogger(__name__)
+HOURLY = "1h"
+DEFAULT_FORECASTER = "lstm"  # model.forecast.registry.DEFAULT, without importing the registry here
 
 
 class ForecastModel(Protocol):
+    """What the service needs of a forecaster (``model.forecast.forecaster.Forecaster`` is one)."""
+
     version: str
+    resolution: str  # "1h" or "1d"
+    step_ms: int
     lookback_h: int
     horizon_h: int
 
-    def forecast(self, histories: Mapping, horizon_h: int = 24) -> dict[str, Forecast]: ...
+    def horizon_steps(self, horizon_h: int) -> int: ...
+
+    def forecast_many(self, histories: Sequence[UserHistory], horizon_h: int) -> list[Forecast]: ...
 
 
-class ForecastCache(Protocol):
-    """What we use of flask-caching's ``Cache`` (and cachelib's back ends)."""
+@dataclass(frozen=True)
+class Plan:
+    """One forecast to serve, as the service decided it."""
 
-    def get_many(self, *keys: str) -> list: ...
-
-    def set_many(self, mapping: Mapping[str, object], timeout: int | None = None) -> object: ...
-
-
-class SingleFlight(Protocol):
-    def acquire(self, key: str) -> bool:
-        """Take the lock of ``key``; False when another computation holds it."""
-
-    def release(self, key: str) -> None: ...
-
-    def wait(self, key: str, timeout_s: float) -> None:
-        """Return once ``key`` is unlocked or ``timeout_s`` has passed."""
-
-
-class LocalFlight:
-    """Single flight among the threads of one process."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
-
-    def acquire(self, key: str) -> bool:
-        with self._guard:
-            if key in self._events:
-                return False
-            self._events[key] = threading.Event()
-            return True
-
-    def release(self, key: str) -> None:
-        with self._guard:
-            event = self._events.pop(key, None)
-        if event is not None:
-            event.set()
-
-    def wait(self, key: str, timeout_s: float) -> None:
-        with self._guard:
-            event = self._events.get(key)
-        if event is not None:
-            event.wait(timeout_s)
-
-
-# Delete the lock only if it is still ours (it may have expired and been taken by another worker).
-_RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-
-
-class RedisFlight:
-    """Single flight across processes and hosts: a Redis key per computation, ``SET NX PX``."""
-
-    def __init__(self, client, *, prefix: str = "hrvcast:flight:", ttl_ms: int = 30_000, poll_s: float = 0.01):
-        self._client = client
-        self._prefix = prefix
-        self._ttl_ms = ttl_ms  # a dead owner's lock expires by itself
-        self._poll_s = poll_s
-        self._tokens: dict[str, str] = {}
-        self._release = client.register_script(_RELEASE_LUA)
-
-    def acquire(self, key: str) -> bool:
-        token = uuid.uuid4().hex
-        if self._client.set(self._prefix + key, token, nx=True, px=self._ttl_ms):
-            self._tokens[key] = token
-            return True
-        return False
-
-    def release(self, key: str) -> None:
-        token = self._tokens.pop(key, None)
-        if token is not None:
-            self._release(keys=[self._prefix + key], args=[token])
-
-    def wait(self, key: str, timeout_s: float) -> None:
-        # Polling keeps this simple and robust to lost notifications; 10 ms is far below a model pass.
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._client.exists(self._prefix + key):
-            time.sleep(self._poll_s)
-
-
-class RecentForecasts:
-    """A small in-process LRU in front of the shared cache.
-
-    Always correct: a cache key names the model, the user, the last observed hour and the horizon, so the
-    forecast under a key never changes. It saves a Redis round trip on every warm request of a worker.
-    """
-
-    def __init__(self, ttl_s: float, max_entries: int = 4096) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[float, object]] = OrderedDict()  # key -> (expires at, forecast)
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: Mapping[str, str], now: float) -> dict:
-        out = {}
-        with self._lock:
-            for user, key in keys.items():
-                item = self._items.get(key)
-                if item is not None and item[0] > now:
-                    self._items.move_to_end(key)
-                    out[user] = item[1]
-        return out
-
-    def put_many(self, values: Mapping[str, object], now: float) -> None:
-        with self._lock:
-            for key, value in values.items():
-                self._items[key] = (now + self.ttl_s, value)
-                self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-
-
-def cache_key(version: str, user: str, last_observed_ms: int | None, horizon_h: int) -> str:
-    hour = "none" if last_observed_ms is None else str(last_observed_ms - last_observed_ms % HOUR_MS)
-    return f"fc:{version}:{user}:{hour}:{horizon_h}"
+    user: str
+    resolution: str  # which model: the resolution the user's data supports
+    origin_ms: int  # start of the first forecast step; the history before it is what the forecast reads
+    forecaster: str = DEFAULT_FORECASTER  # registry name (model.forecast.registry); the default is the LSTM
 
 
 class ForecastService:
-    """Forecasts for many users: cache first, then one batched model pass for the cold ones."""
+    """Forecasts for many users: cache first, then batched model passes for the cold ones, each computed once."""
 
     def __init__(
         self,
         store: HistoryStore,
-        model: ForecastModel,
+        models: Mapping[str, ForecastModel],
         cache: ForecastCache,
         flight: SingleFlight,
         metrics: Metrics,
         *,
-        ttl_s: int = 3600,
         wait_s: float = 20.0,
         last_seen_ttl_s: float = 1.0,
+        chunk_users: int = 256,
+        artifact_dir: str | Path = ".",
         now: Callable[[], float] = time.monotonic,
     ) -> None:
+        if HOURLY not in models:
+            raise CheckpointError("the forecast service needs an hourly model (HRVCAST_MODEL)")
         self.store = store
-        self.model = model
+        self.models = dict(models)  # resolution -> model
         self.cache = cache
         self.flight = flight
         self.metrics = metrics
-        self.ttl_s = ttl_s
         self.wait_s = wait_s  # below Grafana's 30 s proxy timeout
         self.last_seen_ttl_s = last_seen_ttl_s
+        self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
+        self.artifact_dir = Path(artifact_dir)  # where fitted forecasters other than the default live
         self._now = now  # seconds, monotonic; injectable so that tests need not sleep
-        self._last_seen: dict[str, tuple[float, int | None]] = {}  # user -> (looked up at, newest window)
-        self._recent = RecentForecasts(ttl_s)  # this worker's copy of what it computed or read lately
+        self._last_seen: dict[str, tuple[float, int | None]] = {}  # user -> (looked up at, newest hourly window)
+        self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
+        self._others_guard = threading.Lock()
 
-    def horizon(self, horizon_h: int | None) -> int:
-        if horizon_h is None:
-            return self.model.horizon_h
-        if not 1 <= horizon_h <= self.model.horizon_h:
-            raise BadHorizon(
-                f"horizon {horizon_h} h is beyond what model {self.model.version} forecasts: "
-                f"use 1 to {self.model.horizon_h} hours"
+    @property
+    def model(self) -> ForecastModel:
+        """The hourly model (what a user with hourly windows is forecast with)."""
+        return self.models[HOURLY]
+
+    def model_for(self, forecaster: str, resolution: str) -> ForecastModel:
+        """The model that serves ``forecaster`` at ``resolution``: the loaded default, or another installed
+        forecaster made from the registry on first use, scored against the default model's normal (so
+        forecasters differ only by their forecasts). One that needs a fitted checkpoint is loaded from
+        ``forecaster-NAME.pt`` beside the default checkpoint (``hrvcast train --forecaster NAME`` writes it),
+        never fitted here; UnknownForecaster/CheckpointError name what to do."""
+        if forecaster == DEFAULT_FORECASTER:
+            return self.models[resolution]
+        with self._others_guard:
+            key = (forecaster, resolution)
+            if key not in self._others:
+                self._others[key] = self._make(forecaster, resolution)
+            return self._others[key]
+
+    def _make(self, forecaster: str, resolution: str) -> ForecastModel:
+        from model.forecast import registry
+
+        spec = registry.get(forecaster)
+        if resolution not in spec.resolutions:
+            raise CheckpointError(f"forecaster {forecaster!r} has no {resolution} model: it serves {spec.resolutions}")
+        if not spec.needs_fit:
+            return spec.create(resolution, normal=self.models[resolution])
+        path = self.artifact_dir / f"forecaster-{forecaster}.pt"
+        if not path.is_file():
+            raise CheckpointError(
+                f"forecaster {forecaster!r} is not fitted: run hrvcast train --forecaster {forecaster} "
+                f"(it writes {path})"
             )
-        return horizon_h
+        return spec.load(path)
 
+    def horizon(self, horizon_h: int | None, resolution: str = HOURLY, forecaster: str = DEFAULT_FORECASTER) -> int:
+        """The horizon in hours a request gets: the model's own when none is asked; BadHorizon when the model
+        cannot forecast that far (its ``horizon_steps`` is the one check)."""
+        model = self.model_for(forecaster, resolution)
+        if horizon_h is None:
+            return model.horizon_h
+        model.horizon_steps(horizon_h)
+        return int(horizon_h)
+
+    # -- who has data, and since when ------------------------------------------------------------------------
     def last_observations(self, users: Sequence[str]) -> dict[str, int | None]:  # None: no window yet
         """Newest hourly window per user; raises UnknownUser for ids the store has never seen.
 
@@ -221,7 +167,7 @@ class ForecastService:
         self._last_seen.pop(user, None)
 
     def _ask_store(self, users: list[str]) -> dict[str, int | None]:
-        last = self.store.last_observation(users, "1h")
+        last = self.store.last_observation(users, HOURLY)
         missing = [u for u in users if u not in last]
         if missing:
             known = set(self.store.list_users())
@@ -233,103 +179,110 @@ class ForecastService:
                 )
         return {u: last.get(u) for u in users}
 
-    def forecasts(
-        self, users: Sequence[str], horizon_h: int | None = None, *, skip_unobserved: bool = False
-    ) -> dict[str, Forecast]:
-        """Forecasts of ``users`` in the order given; each cold one computed once across all workers.
-
-        A user with data but no hourly window yet raises InsufficientHistory, or is left out of the result
-        with ``skip_unobserved`` (overview panels over every user).
-        """
+    # -- planning --------------------------------------------------------------------------------------------
+    def plan(self, users: Sequence[str], *, skip_unobserved: bool = False) -> list[Plan]:
+        """Live plans: each user from the step after its newest window, whatever the clock says (a stale user
+        gets a forecast from its last data; ``Forecast.last_observed_ms`` says how old that is). A user with
+        data but no window yet raises ``no_window_yet``, or is left out with ``skip_unobserved``."""
         users = list(dict.fromkeys(users))
-        if not users:
-            return {}
-        horizon = self.horizon(horizon_h)
         last = self.last_observations(users)
         unobserved = [u for u in users if last[u] is None]
         if unobserved and not skip_unobserved:
-            raise InsufficientHistory(
-                f"no hourly HRV windows yet for user(s) {', '.join(map(repr, unobserved))}: push or ingest RR "
-                "data first (POST /api/v1/rr or hrvcast ingest), then run hrvcast windows"
+            raise no_window_yet(unobserved)
+        step = self.model.step_ms
+        return [Plan(u, HOURLY, origin_after(last[u], step)) for u in users if last[u] is not None]
+
+    # -- serving ---------------------------------------------------------------------------------------------
+    def forecasts(
+        self,
+        users: Sequence[str],
+        horizon_h: int | None = None,
+        *,
+        skip_unobserved: bool = False,
+        forecaster: str = DEFAULT_FORECASTER,
+    ) -> dict[str, Forecast]:
+        """Live forecasts of ``users`` in the order given (see :meth:`plan`), by ``forecaster``."""
+        plans = self.plan(users, skip_unobserved=skip_unobserved)
+        if forecaster != DEFAULT_FORECASTER:
+            plans = [replace(p, forecaster=forecaster) for p in plans]
+        served = self.serve(plans, horizon_h)
+        return {p.user: served[p] for p in plans}
+
+    def serve(self, plans: Sequence[Plan], horizon_h: int | None = None) -> dict[Plan, Forecast]:
+        """The forecast of every plan: cached, or computed once across all workers (see the module docstring)."""
+        plans = list(dict.fromkeys(plans))
+        if not plans:
+            return {}
+        kinds = {(p.forecaster, p.resolution) for p in plans}
+        horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
+        keys = {
+            p: cache_key(
+                self.model_for(p.forecaster, p.resolution).version,
+                p.user,
+                p.resolution,
+                p.origin_ms,
+                horizons[p.forecaster, p.resolution],
             )
-        users = [u for u in users if last[u] is not None]
-        keys = {u: cache_key(self.model.version, u, last[u], horizon) for u in users}
+            for p in plans
+        }
         found = self._cached(keys)
+        self.metrics.cache.labels("hit").inc(len(found))
+        self.metrics.cache.labels("miss").inc(len(plans) - len(found))
         deadline = time.monotonic() + self.wait_s
-        while len(found) < len(users):
-            cold = [u for u in users if u not in found]
-            mine = [u for u in cold if self._acquire(keys[u])]
+        while len(found) < len(plans):
+            cold = [p for p in plans if p not in found]
+            mine = [p for p in cold if self._shared(self.flight.acquire, True, keys[p])]
             try:
                 if mine:
-                    found.update(self._cached({u: keys[u] for u in mine}, count=False))  # done while we looked
-                    todo = [u for u in mine if u not in found]
+                    found.update(self._cached({p: keys[p] for p in mine}))  # done while we looked
+                    todo = [p for p in mine if p not in found]
                     if todo:
-                        found.update(self._compute(todo, {u: last[u] for u in todo}, horizon, keys))
+                        found.update(self._compute(todo, horizons, keys))
             finally:
-                for u in mine:
-                    self._shared(self.flight.release, None, keys[u])
-            others = [u for u in cold if u not in mine]
+                for p in mine:
+                    self._shared(self.flight.release, None, keys[p])
+            others = [p for p in cold if p not in mine]
             if not others:
                 break
             self.metrics.flight_waits.inc(len(others))
-            for u in others:
-                self._shared(self.flight.wait, None, keys[u], max(0.0, deadline - time.monotonic()))
-            found.update(self._cached({u: keys[u] for u in others}, count=False))
+            for p in others:
+                self._shared(self.flight.wait, None, keys[p], max(0.0, deadline - time.monotonic()))
+            found.update(self._cached({p: keys[p] for p in others}))
             if time.monotonic() >= deadline:  # the owner is gone or stuck: compute the rest ourselves
-                rest = [u for u in users if u not in found]
+                rest = [p for p in plans if p not in found]
                 if rest:
-                    found.update(self._compute(rest, {u: last[u] for u in rest}, horizon, keys))
-        return {u: found[u] for u in users}
+                    found.update(self._compute(rest, horizons, keys))
+        return {p: found[p] for p in plans}
 
-    def _acquire(self, key: str) -> bool:
-        # Without Redis nobody can hold the lock: compute (correct, just not deduplicated).
-        return self._shared(self.flight.acquire, True, key)
+    def _shared(self, call, fallback, *args):
+        """A call to the shared lock; when Redis is down the request goes on without it (correct, just not
+        deduplicated). Counted as a cache error, like the cache's own."""
+        from redis.exceptions import RedisError
 
-    def _shared(self, call, fallback, *args, **kwargs):
-        """A call to the shared cache or lock; when Redis is down the request goes on without it.
-
-        The store is the source of truth and the cache only saves work, so a cache outage costs speed,
-        never an answer. Each failure is logged and counted (``hrvcast_cache_errors_total``).
-        """
         try:
-            return call(*args, **kwargs)
+            return call(*args)
         except (RedisError, OSError) as exc:
             self.metrics.cache_errors.inc()
-            log.warning("shared cache unavailable, going on without it: %s", exc)
+            log.warning("shared lock unavailable, going on without it: %s", exc)
             return fallback
 
-    def _cached(self, keys: Mapping[str, str], *, count: bool = True) -> dict[str, Forecast]:
-        """Cached forecasts of these users; ``count`` only on a request's first look (hits and misses per user)."""
-        if not keys:
-            return {}
-        hits = self._recent.get_many(keys, self._now())
-        rest = {u: k for u, k in keys.items() if u not in hits}
-        if rest:
-            values = self._shared(self.cache.get_many, [None] * len(rest), *rest.values())
-            shared = {u: v for u, v in zip(rest, values, strict=True) if v is not None}
-            self._recent.put_many({rest[u]: v for u, v in shared.items()}, self._now())
-            hits.update(shared)
-        if count:
-            self.metrics.cache.labels("hit").inc(len(hits))
-            self.metrics.cache.labels("miss").inc(len(keys) - len(hits))
-        return hits
+    def _cached(self, keys: Mapping[Plan, str]) -> dict[Plan, Forecast]:
+        values = self.cache.get_many(list(keys.values()))
+        return {p: values[k] for p, k in keys.items() if k in values}
 
-    def _compute(
-        self, users: list[str], last: Mapping[str, int], horizon: int, keys: Mapping[str, str]
-    ) -> dict[str, Forecast]:
-        started = time.perf_counter()
-        histories = {}
-        by_end: dict[int, list[str]] = {}  # users with the same last hour share one store read
-        for user in users:
-            end_ms = last[user] - last[user] % HOUR_MS + HOUR_MS
-            by_end.setdefault(end_ms, []).append(user)
-        for end_ms, group in by_end.items():
-            histories.update(load_histories(self.store, group, end_ms, self.model.lookback_h))
-        result = self.model.forecast(histories, horizon_h=horizon)
-        fresh = {keys[u]: result[u] for u in users}
-        self._shared(self.cache.set_many, None, fresh, timeout=self.ttl_s)
-        self._recent.put_many(fresh, self._now())
-        self.metrics.computations.inc()
-        self.metrics.users_computed.inc(len(users))
-        self.metrics.compute_seconds.labels(batch_label(len(users))).observe(time.perf_counter() - started)
-        return {u: result[u] for u in users}
+    def _compute(self, plans: list[Plan], horizons: Mapping[tuple[str, str], int], keys: Mapping[Plan, str]) -> dict:
+        out: dict[Plan, Forecast] = {}
+        for kind in dict.fromkeys((p.forecaster, p.resolution) for p in plans):
+            model = self.model_for(*kind)
+            same = sorted((p for p in plans if (p.forecaster, p.resolution) == kind), key=lambda p: p.origin_ms)
+            for i in range(0, len(same), self.chunk_users):
+                chunk = same[i : i + self.chunk_users]
+                started = time.perf_counter()
+                histories = histories_for(self.store, chunk, model.lookback_h, kind[1])
+                fresh = dict(zip(chunk, model.forecast_many(histories, horizons[kind]), strict=True))
+                self.cache.set_many({keys[p]: fc for p, fc in fresh.items()})
+                out.update(fresh)
+                self.metrics.computations.inc()
+                self.metrics.users_computed.inc(len(chunk))
+                self.metrics.compute_seconds.labels(batch_label(len(chunk))).observe(time.perf_counter() - started)
+        return out

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from model.errors import CheckpointError
 from model.history import EMPTY_WINDOWS, UserHistory
 from model.schema import HOUR_MS
 from server.stores.base import HistoryStore
 
-
-def load_hourly_forecaster(path: str):
-    """The checkpoint at ``path`` as a Forecaster, refused unless it forecasts hourly, as the server and scorer do.
-
-    A daily model (``hrvcast train --window 1d``) fed hourly windows would give numbers that look right and are
-    not, so it is an error here, never a silent mismatch.
-    """
-    from model.forecast.forecaster import Forecaster  # torch is imported here, never at import
-
-    forecaster = Forecaster.load(path)
-    if forecaster.resolution != "1h":
-        raise CheckpointError(
-            f"model checkpoint {path!r} forecasts at {forecaster.resolution} resolution, but the server and the "
-            "scorer serve hourly forecasts: set HRVCAST_MODEL to an hourly checkpoint such as "
-            "model/checkpoints/burnout-default.pt (daily models are for `hrvcast backtest --window 1d` and export)"
-        )
-    return forecaster
+if TYPE_CHECKING:
+    from server.pipeline.forecasting import Plan
 
 
-def load_histories(store: HistoryStore, users: Sequence[str], end_ms: int, lookback_h: int) -> dict[str, UserHistory]:
-    """Every requested user's hourly windows, sleep and activity over ``[end_ms - lookback_h h, end_ms)``.
+def load_histories(
+    store: HistoryStore, users: Sequence[str], end_ms: int, lookback_h: int, resolution: str = "1h"
+) -> dict[str, UserHistory]:
+    """Every requested user's windows (of ``resolution``), sleep and activity over ``[end_ms - lookback_h h,
+    end_ms)``.
 
     Three store calls whatever the number of users. A user without windows in the range gets an empty
     history (the forecaster answers "calibrating" for it), so the result has exactly the requested users.
@@ -38,7 +26,7 @@ def load_histories(store: HistoryStore, users: Sequence[str], end_ms: int, lookb
     if not users:
         return {}
     start_ms = end_ms - lookback_h * HOUR_MS
-    windows = store.read_windows(users, start_ms, end_ms, "1h")
+    windows = store.read_windows(users, start_ms, end_ms, resolution)
     sleep = store.read_sleep(users, start_ms - 24 * HOUR_MS, end_ms)  # an episode may start before the range
     activity = store.read_activity(users, start_ms, end_ms)
     out = {}
@@ -50,3 +38,35 @@ def load_histories(store: HistoryStore, users: Sequence[str], end_ms: int, lookb
             kwargs["activity"] = activity[user]
         out[user] = UserHistory(user, windows.get(user, EMPTY_WINDOWS.copy()), **kwargs)
     return out
+
+
+def histories_for(store: HistoryStore, plans: Sequence[Plan], lookback_h: int, resolution: str) -> list[UserHistory]:
+    """One history per plan, cut at its origin (``UserHistory.until``), in the plans' order.
+
+    Plans whose origins lie within one lookback of the group's first share one read of every frame kind over
+    ``[first origin - lookback, last origin)``, so a user asked at many past origins (the score history) or
+    many users with the same newest hour (a dashboard) cost three store calls, and no read spans more than two
+    lookbacks.
+    """
+    out: list[UserHistory | None] = [None] * len(plans)
+    order = sorted(range(len(plans)), key=lambda i: plans[i].origin_ms)
+    span_ms = lookback_h * HOUR_MS
+    group: list[int] = []
+    for i in [*order, None]:
+        if i is None and not group:
+            break
+        if i is not None and (not group or plans[i].origin_ms - plans[group[0]].origin_ms <= span_ms):
+            group.append(i)
+            continue
+        end_ms = plans[group[-1]].origin_ms
+        loaded = load_histories(
+            store,
+            [plans[j].user for j in group],
+            end_ms,
+            lookback_h + (end_ms - plans[group[0]].origin_ms) // HOUR_MS,
+            resolution,
+        )
+        for j in group:
+            out[j] = loaded[plans[j].user].until(plans[j].origin_ms)
+        group = [i] if i is not None else []
+    return out  # type: ignore[return-value]  # every slot is filled above

@@ -12,8 +12,9 @@ where an InfluxDB alert rule reads them. Each round:
    Recomputing a window is an upsert.
 2. Users whose newest hourly window is older than ``active_within`` are skipped (their forecast hours would
    all lie in the past, where no alert rule looks).
-3. Forecasts in batches, each from the user's own history up to the last observation, exactly as the server
-   computes them (so the write-back equals what the panels show), then one upsert per user keyed by
+3. Forecasts in batches through the web app's own forecast path (:class:`server.pipeline.forecasting.
+   ForecastService`: the same origin, horizon and model, so the write-back equals what the panels show, and
+   with a shared Redis cache the round warms the panels' cache), then one upsert per user keyed by
    (user, model, hour): re-running a round with no new data writes the same points again, never duplicates.
 
 A calibrating user (too little history) gets the RMSSD quantiles but no ``fatigue_score`` (NaN, not
@@ -33,10 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model.forecast.forecaster import Forecast, Forecaster
+from model.forecast.forecaster import Forecast
 from model.schema import HOUR_MS
 from model.zones import zone_of
-from server.pipeline.history import load_histories
+from server.pipeline.forecasting import ForecastService
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -101,18 +102,13 @@ def score_row(fc: Forecast) -> ScoreRow:
     )
 
 
-def origin_ms(last_observed_ms: int) -> int:
-    """End of the history a forecast reads: the hour after the newest window (as the server does)."""
-    return last_observed_ms - last_observed_ms % HOUR_MS + HOUR_MS
-
-
 class Scorer:
-    """Scores every active user of ``store`` with ``forecaster``; optionally writes the results back."""
+    """Scores every active user of ``store`` through ``service``; optionally writes the results back."""
 
     def __init__(
         self,
         store: HistoryStore,
-        forecaster: Forecaster,
+        service: ForecastService,
         *,
         write_back: bool = False,
         batch_size: int = 256,
@@ -124,14 +120,14 @@ class Scorer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.forecaster = forecaster
+        self.service = service
         self.write_back = write_back
         self.batch_size = max(1, int(batch_size))
         self.windows_since_ms = int(windows_since_ms)
         self.windows_overlap_ms = int(windows_overlap_ms)
         self._previous_round_ms: int | None = None
         self.active_within_ms = int(active_within_ms)
-        self.horizon_h = min(int(horizon_h), forecaster.horizon_h)
+        self.horizon_h = service.horizon(int(horizon_h))  # BadHorizon now, not at the first round
         self._update_windows = update_windows
         self._clock = clock
 
@@ -146,18 +142,20 @@ class Scorer:
         self._previous_round_ms = now_ms
         chosen = list(users) if users is not None else self.store.list_users()
         report.users = len(chosen)
-        last = self.store.last_observation(chosen, "1h")
-        active = sorted(u for u in chosen if u in last and last[u] >= now_ms - self.active_within_ms)
+        for user in chosen:  # windows this round wrote: their newest hour is looked up again
+            self.service.forget(user)
+        last = self.service.last_observations(chosen)
+        active = sorted(u for u in chosen if last[u] is not None and last[u] >= now_ms - self.active_within_ms)
         report.stale = len(chosen) - len(active)
         for i in range(0, len(active), self.batch_size):
             if stop is not None and stop.is_set():
                 report.abandoned = True
                 break
             batch = active[i : i + self.batch_size]
-            for fc in self._forecast(batch, last).values():
+            for fc in self.service.forecasts(batch, self.horizon_h).values():
                 report.rows.append(score_row(fc))
                 if self.write_back:
-                    report.points += self.store.write_forecasts(fc.user, self.forecaster.version, forecast_points(fc))
+                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc))
         return report
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
@@ -165,15 +163,6 @@ class Scorer:
         if update is None:
             from server.pipeline.ingest import update_windows as update  # the HRV pipeline, loaded when first needed
         update(self.store, since_ms, users=None if users is None else list(users))
-
-    def _forecast(self, users: list[str], last: dict[str, int]) -> dict[str, Forecast]:
-        by_end: dict[int, list[str]] = {}  # users whose newest window shares an hour share one store read
-        for user in users:
-            by_end.setdefault(origin_ms(last[user]), []).append(user)
-        histories = {}
-        for end_ms, group in by_end.items():
-            histories.update(load_histories(self.store, group, end_ms, self.forecaster.lookback_h))
-        return self.forecaster.forecast(histories, horizon_h=self.horizon_h)
 
 
 def run_every(

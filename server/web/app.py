@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from flask import Flask, Response, g, jsonify, request
-from flask_caching import Cache
 
 from model.errors import CheckpointError, HrvcastError, StoreUnavailable
 from server import logs
 from server.metrics import Metrics, method_label
-from server.pipeline.forecasting import ForecastModel, ForecastService, LocalFlight, RedisFlight, SingleFlight
+from server.pipeline.cache import redis_client
+from server.pipeline.flight import SingleFlight
+from server.pipeline.forecasting import ForecastModel, ForecastService
+from server.pipeline.wiring import flight_for, forecast_service
 from server.settings import Settings
 from server.stores.base import HistoryStore
 from server.web import auth
@@ -37,81 +40,56 @@ class Services:
     settings: Settings
     store: HistoryStore
     metrics: Metrics
-    cache: Cache
-    flight: SingleFlight
-    model: ForecastModel | None
+    flight: SingleFlight  # also serialises pushes of one user (POST /api/v1/rr)
+    forecasts: ForecastService | None  # None when the model did not load
     model_error: str | None = None
-    _service: ForecastService | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.model is not None:
-            self._service = ForecastService(
-                self.store, self.model, self.cache, self.flight, self.metrics, ttl_s=self.settings.cache_ttl_s
-            )
+    @property
+    def model(self) -> ForecastModel | None:
+        return None if self.forecasts is None else self.forecasts.model
 
     def forecast_service(self) -> ForecastService:
-        if self._service is None:
+        if self.forecasts is None:
             raise CheckpointError(f"no forecasts: the model is not loaded ({self.model_error})")
-        return self._service
+        return self.forecasts
 
 
-def _redis_options() -> dict:
-    """Fail fast when Redis is down (redis-py's default retries take seconds per call): the service then
-    goes on without the shared cache, well inside Grafana's 30 s proxy timeout."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return {"socket_connect_timeout": 1.0, "socket_timeout": 2.0, "retry": Retry(NoBackoff(), 1)}
-
-
-def _cache_config(settings: Settings) -> dict:
-    scheme = settings.cache.split("://", 1)[0]
-    if scheme == "redis":
-        return {
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": settings.cache,
-            "CACHE_KEY_PREFIX": "hrvcast:",
-            "CACHE_OPTIONS": _redis_options(),
-        }
-    if scheme == "null":
-        return {"CACHE_TYPE": "NullCache"}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 10_000}
-
-
-def _flight(settings: Settings) -> SingleFlight:
-    if settings.cache.startswith("redis://"):
-        import redis
-
-        return RedisFlight(redis.Redis.from_url(settings.cache, **_redis_options()))
-    return LocalFlight()
-
-
-def _load_model(settings: Settings) -> tuple[ForecastModel | None, str | None]:
-    from server.pipeline.history import load_hourly_forecaster  # torch is imported there, inside the worker
+def _load_models(settings: Settings) -> tuple[dict[str, ForecastModel] | None, str | None]:
+    from server.pipeline.wiring import load_models  # torch is imported there, inside the worker
 
     try:
-        return load_hourly_forecaster(settings.model), None
+        return load_models(settings), None
     except CheckpointError as exc:
         log.error("model not loaded: %s", exc.message)
         return None, exc.message
 
 
 def create_app(
-    settings: Settings | None = None, *, store: HistoryStore | None = None, forecaster: ForecastModel | None = None
+    settings: Settings | None = None,
+    *,
+    store: HistoryStore | None = None,
+    forecaster: ForecastModel | Mapping[str, ForecastModel] | None = None,
 ) -> Flask:
+    """The app; ``store`` and ``forecaster`` (one model, or models by resolution) replace what the settings name."""
     settings = settings or Settings.from_env()
     if store is None:
         from server.stores import store_from_settings
 
         store = store_from_settings(settings)
-    model, model_error = (forecaster, None) if forecaster is not None else _load_model(settings)
+    if forecaster is None:
+        models, model_error = _load_models(settings)
+    else:
+        models = {forecaster.resolution: forecaster} if hasattr(forecaster, "resolution") else dict(forecaster)
+        model_error = None
 
     app = Flask("hrvcast")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
-    cache = Cache(app, config=_cache_config(settings))
     metrics = Metrics()
-    app.extensions["hrvcast"] = Services(settings, store, metrics, cache, _flight(settings), model, model_error)
+    client = redis_client(settings.cache) if settings.cache.startswith("redis://") else None
+    flight = flight_for(settings, client)
+    service = forecast_service(settings, store, metrics, models, client=client) if models else None
+    app.extensions["hrvcast"] = Services(settings, store, metrics, flight, service, model_error)
 
     from server.web import grafana, openapi, rest
 

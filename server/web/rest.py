@@ -60,7 +60,7 @@ def forecast():
             "rmssd_p90": _num(p90),
             "fatigue_score": None if fc.score is None else _num(s),
             "zone": fc.zone,
-            "model": service.model.version,
+            "model": fc.model,
         }
         for t, p10, p50, p90, s in zip(
             fc.times_ms, fc.rmssd_p10, fc.rmssd_p50, fc.rmssd_p90, fc.hourly_score, strict=True
@@ -85,7 +85,7 @@ def score():
                 "score": None if calibrating else _num(fc.score),
                 "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
                 "zone": fc.zone,
-                "model": service.model.version,
+                "model": fc.model,
             }
         )
     return jsonify(rows)

@@ -21,7 +21,6 @@ from model.ids import validate_user
 from model.schema import QUANTILE_NAMES
 from server.web.nesting import too_deep
 
-MAX_HORIZON_H = 168  # the service checks the loaded model's own horizon as well
 MAX_BEATS = 200_000  # one push: about two days of beats
 MAX_USERS_PER_REQUEST = 1_000  # user ids one request may name; "every user" (no id) is not limited
 QUANTILES = QUANTILE_NAMES  # the quantile names a target may ask for
@@ -166,7 +165,8 @@ class RangeSchema(Lenient):
 class PayloadSchema(Lenient):
     user = Users(load_default=())
     users = Users(load_default=())  # an alias that some dashboards use
-    horizon = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_HORIZON_H))
+    # hours ahead, a positive whole number; how far is the model's own check (ForecastService.horizon)
+    horizon = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
     quantiles = Quantiles(load_default=QUANTILES)
 
 
@@ -228,7 +228,9 @@ class AnnotationsSchema(Lenient):
 class ForecastArgs(Lenient):
     user = OneUser(required=True, metadata={"description": "user id"})
     horizon = fields.Integer(
-        load_default=None, validate=validate.Range(1, MAX_HORIZON_H), metadata={"description": "hours ahead"}
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "hours ahead: 1 to the model's horizon (24 for the shipped hourly model)"},
     )
 
 

@@ -7,13 +7,14 @@ import time
 
 import pytest
 import redis as redis_py
-from cachelib import RedisCache, SimpleCache
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from model.errors import BadHorizon, InsufficientHistory, UnknownUser
 from server.metrics import Metrics
-from server.pipeline.forecasting import ForecastService, LocalFlight, RecentForecasts, RedisFlight, cache_key
+from server.pipeline.cache import CACHE_FORMAT, ForecastCache, LocalCache, RedisLayer, cache_key
+from server.pipeline.flight import LocalFlight, RedisFlight
+from server.pipeline.forecasting import ForecastService
 from tests.support.served import END_MS, H, hourly_windows
 
 
@@ -24,17 +25,20 @@ class GatedModel:
     def __init__(self, forecaster) -> None:
         self.inner = forecaster
         self.version = forecaster.version
+        self.resolution = forecaster.resolution
+        self.step_ms = forecaster.step_ms
         self.lookback_h = forecaster.lookback_h
         self.horizon_h = forecaster.horizon_h
+        self.horizon_steps = forecaster.horizon_steps
         self.gate = threading.Event()
         self.passes = 0
         self.users: list[list[str]] = []
 
-    def forecast(self, histories, horizon_h=24):
+    def forecast_many(self, histories, horizon_h=24):
         self.gate.wait(30)
         self.passes += 1
-        self.users.append(sorted(histories))
-        return self.inner.forecast(histories, horizon_h=horizon_h)
+        self.users.append(sorted(h.user for h in histories))
+        return self.inner.forecast_many(histories, horizon_h=horizon_h)
 
 
 def wait_until(condition, timeout_s: float = 30.0) -> None:
@@ -48,14 +52,21 @@ def count(svc: ForecastService, name: str) -> float:
     return svc.metrics.registry.get_sample_value(name) or 0.0
 
 
-def service(store, model, cache=None, flight=None, **kwargs) -> ForecastService:
-    return ForecastService(store, model, cache or SimpleCache(), flight or LocalFlight(), Metrics(), **kwargs)
+def service(store, model, shared=None, flight=None, **kwargs) -> ForecastService:
+    """A service over the real tiny model; ``shared`` is a Redis client for the shared layer (None: in-process)."""
+    metrics = Metrics()
+    cache = ForecastCache(
+        LocalCache(64, 3600) if shared is None else None, None if shared is None else RedisLayer(shared, 3600), metrics
+    )
+    return ForecastService(store, {"1h": model}, cache, flight or LocalFlight(), metrics, **kwargs)
 
 
-def test_cache_key_uses_version_user_last_hour_and_horizon():
-    assert cache_key("v1", "u1", END_MS + 59 * 60_000, 24) == f"fc:v1:u1:{END_MS}:24"
-    assert cache_key("v1", "u1", END_MS, 24) != cache_key("v2", "u1", END_MS, 24)
-    assert cache_key("v1", "u1", END_MS, 24) != cache_key("v1", "u1", END_MS, 12)
+def test_cache_key_names_format_version_user_resolution_origin_and_horizon():
+    assert cache_key("v1", "u1", "1h", END_MS, 24) == f"fc:v{CACHE_FORMAT}:v1:u1:1h:{END_MS}:24"
+    assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v2", "u1", "1h", END_MS, 24)
+    assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v1", "u1", "1h", END_MS, 12)
+    assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v1", "u1", "1h", END_MS + H, 24)
+    assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v1", "u1", "1d", END_MS, 24)
 
 
 def test_forecast_matches_the_model_on_the_store_history_and_is_cached(store, forecaster):
@@ -142,7 +153,7 @@ def test_identical_cold_requests_across_processes_compute_once_through_redis(sto
         service(
             store,
             model,
-            RedisCache(host="127.0.0.1", port=redis.port, key_prefix="t1:"),
+            redis_py.Redis(port=redis.port),
             RedisFlight(redis_py.Redis(port=redis.port), prefix="t1:lock:"),
         )
         for _ in range(2)
@@ -156,9 +167,7 @@ def test_identical_cold_requests_across_processes_compute_once_through_redis(sto
     assert model.passes == 1
     assert all(r["u1"].rmssd_p50.tolist() == results[0]["u1"].rmssd_p50.tolist() for r in results)
     # a third "worker" finds u1 in the shared cache and computes only u2
-    third = service(
-        store, model, RedisCache(port=redis.port, key_prefix="t1:"), RedisFlight(redis_py.Redis(port=redis.port))
-    )
+    third = service(store, model, redis_py.Redis(port=redis.port), RedisFlight(redis_py.Redis(port=redis.port)))
     assert list(third.forecasts(["u1", "u2"])) == ["u1", "u2"]
     assert model.users == [["u1"], ["u2"]]
 
@@ -167,11 +176,10 @@ def test_a_waiter_computes_itself_when_the_lock_owner_is_gone(store, forecaster,
     model = GatedModel(forecaster)
     model.gate.set()
     client = redis_py.Redis(port=redis.port)
-    key = cache_key(model.version, "u1", END_MS - H, model.horizon_h)
+    key = cache_key(model.version, "u1", "1h", END_MS, model.horizon_h)  # u1's newest window starts END_MS - 1 h
+    client.flushdb()  # nothing cached by earlier tests
     client.set("t2:lock:" + key, "a dead worker", px=60_000)  # held by nobody alive
-    svc = service(
-        store, model, RedisCache(port=redis.port, key_prefix="t2:"), RedisFlight(client, prefix="t2:lock:"), wait_s=0.2
-    )
+    svc = service(store, model, client, RedisFlight(client, prefix="t2:lock:"), wait_s=0.2)
     assert svc.forecasts(["u1"])["u1"].times_ms[0] == END_MS
     assert model.passes == 1
 
@@ -190,15 +198,50 @@ def test_a_redis_outage_costs_speed_never_an_answer(store, forecaster):
     from tests.support.servers import free_port
 
     dead = redis_py.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # nothing listens there
-    svc = service(store, forecaster, RedisCache(host=dead, key_prefix="t4:"), RedisFlight(dead))
+    svc = service(store, forecaster, dead, RedisFlight(dead))
     assert svc.forecasts(["u1"])["u1"].times_ms[0] == END_MS
     assert count(svc, "hrvcast_cache_errors_total") >= 2
 
 
-def test_recent_forecasts_expire_and_keep_the_most_recently_used():
-    recent = RecentForecasts(ttl_s=10.0, max_entries=2)
-    recent.put_many({"a": 1, "b": 2}, now=0.0)
-    assert recent.get_many({"ua": "a"}, now=5.0) == {"ua": 1}  # "a" is now the most recently used
-    recent.put_many({"c": 3}, now=5.0)  # evicts "b", the least recently used
-    assert recent.get_many({"ua": "a", "ub": "b", "uc": "c"}, now=6.0) == {"ua": 1, "uc": 3}
-    assert recent.get_many({"ua": "a", "uc": "c"}, now=12.0) == {"uc": 3}  # "a" expired at 10 s
+def test_the_local_cache_expires_entries_and_keeps_the_most_recently_used():
+    clock = [0.0]
+    local = LocalCache(max_entries=2, ttl_s=10.0, timer=lambda: clock[0])
+    local.set_many({"a": 1, "b": 2})
+    clock[0] = 5.0
+    assert local.get_many(["a"]) == {"a": 1}  # "a" is now the most recently used
+    local.set_many({"c": 3})  # evicts "b", the least recently used
+    clock[0] = 6.0
+    assert local.get_many(["a", "b", "c"]) == {"a": 1, "c": 3}
+    clock[0] = 12.0
+    assert local.get_many(["a", "c"]) == {"c": 3}  # "a" expired at 10 s
+
+
+def test_with_redis_the_in_process_layer_is_filled_from_the_shared_one(store, forecaster, redis):
+    """One in-process layer in front of Redis: a second worker's first read comes from Redis and its next
+    read from its own memory, with no second computation."""
+    client = redis_py.Redis(port=redis.port)
+    client.flushdb()
+    first, second = service(store, forecaster, client), service(store, forecaster, client)
+    first.forecasts(["u1"])
+    second.cache.local = LocalCache(64, 3600)
+    assert second.forecasts(["u1"])["u1"].times_ms[0] == END_MS
+    client.flushdb()  # gone from Redis: the second worker still has it in memory
+    assert second.forecasts(["u1"])["u1"].times_ms[0] == END_MS
+    assert count(first, "hrvcast_forecast_computations_total") == 1
+    assert count(second, "hrvcast_forecast_computations_total") == 0
+
+
+def test_another_installed_forecaster_is_served_cached_and_scored_against_the_default_normal(store, forecaster):
+    from model.errors import UnknownForecaster
+
+    svc = service(store, forecaster)
+    lstm = svc.forecasts(["u1"])["u1"]
+    last = svc.forecasts(["u1"], forecaster="last_value")["u1"]
+    assert last.model == f"last_value-1+{forecaster.version}" and lstm.model == forecaster.version
+    assert last.times_ms.tolist() == lstm.times_ms.tolist()  # one origin rule for every forecaster
+    assert last.rmssd_p50 == pytest.approx([last.rmssd_p50[0]] * 24)  # held flat: really the baseline
+    assert last.expected_ln == pytest.approx(lstm.expected_ln)  # the same normal
+    svc.forecasts(["u1"], forecaster="last_value")
+    assert count(svc, "hrvcast_forecast_computations_total") == 2  # one per forecaster, then cached
+    with pytest.raises(UnknownForecaster, match="'nope' is not installed: use one of"):
+        svc.forecasts(["u1"], forecaster="nope")

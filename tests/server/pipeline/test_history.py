@@ -26,7 +26,7 @@ def test_end_is_exclusive(store):
 
 def test_a_daily_checkpoint_is_refused_with_the_fix(tmp_path):
     from model.errors import CheckpointError
-    from server.pipeline.history import load_hourly_forecaster
+    from server.pipeline.wiring import load_hourly_forecaster
     from server.settings import DEFAULT_MODEL
 
     daily = str(Path(DEFAULT_MODEL).with_name("burnout-daily.pt"))

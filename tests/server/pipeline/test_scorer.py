@@ -17,6 +17,7 @@ import requests
 import yaml
 
 from server.pipeline.scorer import Scorer
+from server.pipeline.wiring import local_service
 from server.stores import open_store
 from server.stores.sqlite import SQLiteStore
 from tests.support.paths import REPO
@@ -32,7 +33,9 @@ def served(client, user: str) -> list[dict]:
 
 
 def test_write_back_stores_what_the_server_serves(store, forecaster, client):
-    report = Scorer(store, forecaster, write_back=True, clock=lambda: NOW_S).run_round(users=["u1", "u2", "new"])
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S).run_round(
+        users=["u1", "u2", "new"]
+    )
     assert not report.abandoned and report.stale == 0
     assert report.points == 3 * 24
     stored = store.read_forecasts(["u1", "u2", "new"], END_MS - 10 * H, END_MS + 48 * H)
@@ -54,7 +57,7 @@ def test_write_back_stores_what_the_server_serves(store, forecaster, client):
 
 
 def test_rows_report_the_score_and_the_lowest_hour(store, forecaster, client):
-    report = Scorer(store, forecaster, clock=lambda: NOW_S).run_round(users=["u1", "new"])
+    report = Scorer(store, local_service(store, forecaster), clock=lambda: NOW_S).run_round(users=["u1", "new"])
     by_user = {r.user: r for r in report.rows}
     scores = {row["user"]: row for row in client.get("/api/v1/score?user=u1&user=new").get_json()}
     assert by_user["u1"].score == pytest.approx(scores["u1"]["score"], abs=1e-3)
@@ -66,7 +69,7 @@ def test_rows_report_the_score_and_the_lowest_hour(store, forecaster, client):
 
 
 def test_a_second_round_writes_the_same_points(store, forecaster):
-    scorer = Scorer(store, forecaster, write_back=True, clock=lambda: NOW_S)
+    scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S)
     scorer.run_round(users=["u1", "u2"])
     first = store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H)
     scorer.run_round(users=["u1", "u2"])
@@ -78,16 +81,18 @@ def test_a_second_round_writes_the_same_points(store, forecaster):
 
 def test_users_without_recent_data_are_skipped(store, forecaster):
     month_later = NOW_S + 30 * 86400
-    report = Scorer(store, forecaster, write_back=True, clock=lambda: month_later).run_round(users=["u1", "u2"])
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: month_later).run_round(
+        users=["u1", "u2"]
+    )
     assert report.rows == [] and report.stale == 2 and report.points == 0
 
 
 def test_a_stop_request_abandons_the_rest_of_the_round(store, forecaster):
     stop = threading.Event()
     stop.set()
-    report = Scorer(store, forecaster, write_back=True, batch_size=1, clock=lambda: NOW_S).run_round(
-        stop, users=["u1", "u2"]
-    )
+    report = Scorer(
+        store, local_service(store, forecaster), write_back=True, batch_size=1, clock=lambda: NOW_S
+    ).run_round(stop, users=["u1", "u2"])
     assert report.abandoned and report.rows == []
     assert store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H) == {}
 
@@ -108,7 +113,7 @@ def test_beats_written_straight_into_the_store_become_windows_before_scoring(tmp
     try:
         store.write_beats("gateway", *beats(END_MS - 3 * H, END_MS, seed=5))
         assert store.last_observation(["gateway"]) == {}
-        scorer = Scorer(store, forecaster, write_back=True, clock=lambda: clock[0])
+        scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: clock[0])
         report = scorer.run_round()
         assert [r.user for r in report.rows] == ["gateway"]
         assert report.rows[0].zone == "calibrating"  # three hours are too little for a baseline
@@ -139,7 +144,7 @@ def test_influx_write_back_is_idempotent_and_feeds_the_alert_query(influxd_serve
     try:
         store.write_windows("a", hourly_windows(11, last_hour, 120))
         store.write_windows("b.2", hourly_windows(12, last_hour, 120))
-        scorer = Scorer(store, forecaster, write_back=True, clock=lambda: now_s)
+        scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: now_s)
 
         def count() -> dict[str, int]:
             q = 'SELECT count("rmssd_p50") FROM "forecast" GROUP BY "user"'

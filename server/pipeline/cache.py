@@ -1,0 +1,132 @@
+"""Forecast caches: one in-process layer, and Redis shared by every worker and host when configured.
+
+A cached forecast never changes under its key (:func:`cache_key` names the format, the model version, the
+user, the resolution, the forecast origin and the horizon), so a cache can only be missing a forecast, never
+hold a wrong one. Each layer still expires entries after ``HRVCAST_CACHE_TTL``.
+
+- ``simple://``: the in-process layer alone (``cachetools.TTLCache``: constant time per key at any size; the
+  cachelib ``SimpleCache`` that flask-caching offered sorts the whole cache on every insert once it is full).
+- ``redis://host:port/db``: a small in-process layer in front of Redis (``cachelib.RedisCache``, pickled
+  values), so a worker's warm requests skip the round trip while other workers and hosts share its results.
+- ``null://``: nothing is cached (every request computes; for debugging).
+
+Redis being down never costs an answer: the store is the source of truth and the cache only saves work.
+Each failed call is logged and counted (``hrvcast_cache_errors_total``) and the request goes on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cachetools import TTLCache
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from server.metrics import Metrics
+    from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Bump when a cached value's type or meaning changes (Forecast's fields, the score formula): every key changes,
+# so after a deploy no worker unpickles what an older release wrote into Redis.
+CACHE_FORMAT = 2
+LOCAL_ENTRIES = 20_000  # about 2-3 KB per 24-hour forecast: some 50 MB per worker at most
+LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds the rest
+
+
+def cache_key(model_version: str, user: str, resolution: str, origin_ms: int, horizon_h: int) -> str:
+    """The key of one forecast: everything it depends on (the history before ``origin_ms`` is in the store)."""
+    return f"fc:v{CACHE_FORMAT}:{model_version}:{user}:{resolution}:{origin_ms}:{horizon_h}"
+
+
+class LocalCache:
+    """A thread-safe TTL cache of one process."""
+
+    def __init__(self, max_entries: int, ttl_s: float, timer=time.monotonic) -> None:
+        self._items: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_s, timer=timer)
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe; gthread workers share one
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, object]:
+        with self._lock:
+            return {k: v for k in keys if (v := self._items.get(k)) is not None}
+
+    def set_many(self, values: Mapping[str, object]) -> None:
+        with self._lock:
+            self._items.update(values)
+
+
+class RedisLayer:
+    """The shared layer: cachelib's RedisCache on a client that fails fast (see :func:`redis_client`)."""
+
+    def __init__(self, client, ttl_s: int, prefix: str = "hrvcast:") -> None:
+        from cachelib import RedisCache
+
+        self._cache = RedisCache(host=client, key_prefix=prefix, default_timeout=ttl_s)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, object]:
+        values = self._cache.get_many(*keys)
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def set_many(self, values: Mapping[str, object]) -> None:
+        self._cache.set_many(dict(values))
+
+
+@dataclass
+class ForecastCache:
+    """The layers in order: in-process first, then shared. Either may be absent."""
+
+    local: LocalCache | None
+    shared: RedisLayer | None
+    metrics: Metrics | None = None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, object]:
+        found = self.local.get_many(keys) if self.local is not None else {}
+        rest = [k for k in keys if k not in found]
+        if rest and self.shared is not None:
+            shared = self._shared(self.shared.get_many, {}, rest)
+            if shared and self.local is not None:
+                self.local.set_many(shared)
+            found.update(shared)
+        return found
+
+    def set_many(self, values: Mapping[str, object]) -> None:
+        if self.local is not None:
+            self.local.set_many(values)
+        if self.shared is not None:
+            self._shared(self.shared.set_many, None, values)
+
+    def _shared(self, call, fallback, *args):
+        try:
+            return call(*args)
+        except (RedisError, OSError) as exc:
+            if self.metrics is not None:
+                self.metrics.cache_errors.inc()
+            log.warning("shared cache unavailable, going on without it: %s", exc)
+            return fallback
+
+
+def redis_client(url: str):
+    """A redis-py client that fails fast when Redis is down (the default retries take seconds per call), so a
+    request goes on without the shared cache well inside Grafana's 30 s proxy timeout."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1))
+
+
+def open_cache(settings: Settings, metrics: Metrics | None = None, client=None) -> ForecastCache:
+    """The cache ``HRVCAST_CACHE`` names; ``client`` is the Redis client to share (one per process)."""
+    scheme = settings.cache.split("://", 1)[0]
+    ttl = settings.cache_ttl_s
+    if scheme == "null":
+        return ForecastCache(None, None, metrics)
+    if scheme == "redis":
+        shared = RedisLayer(client if client is not None else redis_client(settings.cache), ttl)
+        return ForecastCache(LocalCache(LOCAL_ENTRIES_BEFORE_REDIS, ttl), shared, metrics)
+    return ForecastCache(LocalCache(LOCAL_ENTRIES, ttl), None, metrics)

@@ -1,0 +1,72 @@
+"""Build the forecast service from settings: the models, the cache and the single-flight lock.
+
+The web app (once per gunicorn worker, after the fork) and ``hrvcast score`` both call
+:func:`forecast_service`, so the panels and the write-back share one path and, with ``HRVCAST_CACHE=redis://``,
+one cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from model.errors import CheckpointError
+from server.metrics import Metrics
+from server.pipeline.cache import ForecastCache, LocalCache, open_cache, redis_client
+from server.pipeline.flight import LocalFlight, RedisFlight, SingleFlight
+from server.pipeline.forecasting import HOURLY, ForecastModel, ForecastService
+from server.settings import Settings
+from server.stores.base import HistoryStore
+
+log = logging.getLogger(__name__)
+
+
+def load_hourly_forecaster(path: str) -> ForecastModel:
+    """The checkpoint at ``path`` as a Forecaster, refused unless it forecasts hourly.
+
+    A daily model (``hrvcast train --window 1d``) fed hourly windows would give numbers that look right and are
+    not, so it is an error here, never a silent mismatch.
+    """
+    from model.forecast.forecaster import Forecaster  # torch is imported here, never at import
+
+    forecaster = Forecaster.load(path)
+    if forecaster.resolution != HOURLY:
+        raise CheckpointError(
+            f"model checkpoint {path!r} forecasts at {forecaster.resolution} resolution, but HRVCAST_MODEL must be "
+            "an hourly checkpoint such as model/checkpoints/burnout-default.pt (hrvcast train --window 1h)"
+        )
+    return forecaster
+
+
+def load_models(settings: Settings) -> dict[str, ForecastModel]:
+    """Every model the settings name, by resolution; CheckpointError when one is missing or wrong."""
+    return {HOURLY: load_hourly_forecaster(settings.model)}
+
+
+def flight_for(settings: Settings, client=None) -> SingleFlight:
+    """redis-py's Lock when a Redis cache is configured (across workers and hosts), else an in-process lock."""
+    if settings.cache.startswith("redis://"):
+        return RedisFlight(client if client is not None else redis_client(settings.cache))
+    return LocalFlight()
+
+
+def forecast_service(
+    settings: Settings, store: HistoryStore, metrics: Metrics, models: Mapping[str, ForecastModel], *, client=None
+) -> ForecastService:
+    """The service the settings describe; ``client`` is the process's Redis client, shared by cache and lock."""
+    if client is None and settings.cache.startswith("redis://"):
+        client = redis_client(settings.cache)
+    cache = open_cache(settings, metrics, client)
+    artifacts = Path(settings.model).parent  # hrvcast train --forecaster NAME writes forecaster-NAME.pt there
+    return ForecastService(store, models, cache, flight_for(settings, client), metrics, artifact_dir=artifacts)
+
+
+def local_service(
+    store: HistoryStore, model: ForecastModel | Mapping[str, ForecastModel], *, ttl_s: float = 3600
+) -> ForecastService:
+    """A service of one process with an in-process cache: for tools and tests that hold a model already."""
+    models = {model.resolution: model} if hasattr(model, "resolution") else dict(model)
+    metrics = Metrics()
+    cache = ForecastCache(LocalCache(1024, ttl_s), None, metrics)
+    return ForecastService(store, models, cache, LocalFlight(), metrics)
