@@ -223,7 +223,7 @@ def main() -> int:
         procs.append(gunicorn)
         client = Client(port)
         wait_for(lambda: client.session().get(client.base + "/readyz", timeout=5).status_code == 200, "gunicorn")
-        print(f"hrvcast server benchmark: gunicorn {args.workers} workers (gthread), Redis cache, SQLite store, "
+        print(f"hrvcast server benchmark: gunicorn {args.workers} workers (uvicorn), Redis cache, SQLite store, "
               f"{len(users)} users x 14 days of hourly windows; {which}; {os.cpu_count()} cores")  # fmt: skip
 
         for n in (1, 10):

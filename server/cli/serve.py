@@ -2,7 +2,8 @@
 
     hrvcast serve [--host 127.0.0.1] [--port 8000] [--workers N]
 
-Listening beyond loopback needs ``HRVCAST_API_TOKEN`` (or ``HRVCAST_ALLOW_ANONYMOUS=1``).
+Listening beyond loopback needs ``HRVCAST_API_TOKEN`` (or ``HRVCAST_ALLOW_ANONYMOUS=1``). The workers are uvicorn
+workers (``server/web/worker.py``): slow or idle clients hold a socket, never a worker thread.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, jsonify, request
 
-from model.errors import CheckpointError, StoreUnavailable
+from model.errors import CheckpointError, HrvcastError, StoreUnavailable
 from server import logs
-from server.metrics import Metrics
+from server.metrics import Metrics, method_label
 from server.pipeline.cache import redis_client
 from server.pipeline.flight import SingleFlight
 from server.pipeline.forecasting import ForecastModel, ForecastService
@@ -26,9 +26,11 @@ from server.settings import Settings
 from server.stores.base import HistoryStore
 from server.web import auth
 from server.web import errors as http_errors
+from server.web.nesting import too_deep
 
 log = logging.getLogger("hrvcast.server")
 MAX_BODY_BYTES = 16 * 1024 * 1024  # 200,000 beats as JSON fit comfortably
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _store_error_counter(metrics: Metrics):
     def count(exc) -> None:
         if isinstance(exc, StoreUnavailable):
             endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            metrics.store_errors.labels(endpoint).inc()
+            metrics.store_errors.labels(endpoint, exc.code).inc()
 
     return count
 
@@ -117,12 +119,15 @@ def _install_hooks(app: Flask, settings: Settings, metrics: Metrics) -> None:
         logs.request_id.set(g.request_id)
         if request.path not in auth.OPEN_PATHS:
             auth.check(request.headers.get("Authorization"), settings.api_token)
+        if request.method in BODY_METHODS and (problem := too_deep(request.get_data(cache=True))):
+            raise http_errors.BadRequest(problem)  # before any parser or schema recurses into it
 
     @app.after_request
     def _finish(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.request_seconds.labels(endpoint, request.method, str(response.status_code)).observe(elapsed)
+        labels = (endpoint, method_label(request.method), str(response.status_code))  # each from a fixed set
+        metrics.request_seconds.labels(*labels).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         log.info(
             "request",
@@ -140,6 +145,25 @@ def _install_hooks(app: Flask, settings: Settings, metrics: Metrics) -> None:
         logs.request_id.set(None)
 
 
+def _store_problem(s: Services) -> str | None:
+    """Why the store cannot serve, from a real read (the user list every panel starts with), or None.
+
+    A ping alone said ready while a damaged SQLite file failed every read. Any failure here means not ready:
+    an error the store did not name is logged with its traceback and reported with its type (a readiness
+    probe must never answer 500 or say ready because a read failed in an unexpected way)."""
+    try:
+        s.store.ping()
+        s.store.list_users()
+    except HrvcastError as exc:
+        s.metrics.store_errors.labels("/readyz", exc.code).inc()
+        return exc.message
+    except Exception as exc:  # not a blanket 200: reported as not ready, traceback in the log
+        log.exception("readiness read failed with an error the store did not name")
+        s.metrics.store_errors.labels("/readyz", "unnamed").inc()
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def _operations(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
@@ -149,11 +173,8 @@ def _operations(app: Flask) -> None:
     def readyz():
         s: Services = app.extensions["hrvcast"]
         problems = []
-        try:
-            s.store.ping()
-        except StoreUnavailable as exc:
-            s.metrics.store_errors.labels("/readyz").inc()
-            problems.append(f"store {s.store.url}: {exc.message}")
+        if (store_problem := _store_problem(s)) is not None:
+            problems.append(f"store {s.store.url}: {store_problem}")
         if s.model is None:
             problems.append(f"model: {s.model_error}")
         if problems:

@@ -1,8 +1,11 @@
 """The one place that turns errors into HTTP replies: JSON ``{"message": ..., "error": ...}``.
 
-Grafana shows ``message`` in the panel. Statuses: 400 bad request, 404 unknown thing, 422 valid JSON that
-cannot be processed, 503 try again later. 401 belongs to authentication alone (``server/auth.py``): Grafana's
-proxy turns any upstream 401 into "Authentication to data source failed", which would hide the real error.
+Grafana shows ``message`` in the panel, which carries the cause that the store or parser named (a damaged
+file, a full disk, a timeout or a refused connection), never a generic text. Statuses: 400 bad request,
+404 unknown thing, 413 body too large, 422 valid JSON that cannot be processed, 503 try again later (or fix
+what the message names: a damaged store file). 401 belongs to authentication alone (``server/web/auth.py``):
+Grafana's proxy turns any upstream 401 into "Authentication to data source failed", which would hide the real
+error.
 """
 
 from __future__ import annotations
@@ -20,8 +23,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Most specific class first: the first match wins.
+
+class BadRequest(errors.HrvcastError):
+    """A request body or query string that fails its schema; ``message`` names every bad field."""
+
+    code = "bad_request"
+
+
+class Unauthorized(errors.HrvcastError):
+    """Missing or wrong credentials: the only error answered with 401."""
+
+    code = "unauthorized"
+
+
+# Every named error has its status here, most specific class first (the first match wins); a test checks that
+# each class in model/errors.py is listed, so a new error cannot fall through to a 500 unnoticed.
 STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
+    (BadRequest, 400),
+    (Unauthorized, 401),
     (errors.StoreWriteFailed, 503),
     (errors.StoreUnavailable, 503),
     (errors.CheckpointError, 503),
@@ -38,27 +57,12 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
 )
 
 
-class BadRequest(errors.HrvcastError):
-    """A request body or query string that fails its schema; ``message`` names every bad field."""
-
-    code = "bad_request"
-
-
-class Unauthorized(errors.HrvcastError):
-    """Missing or wrong credentials: the only error answered with 401."""
-
-    code = "unauthorized"
-
-
 def status_of(exc: errors.HrvcastError) -> int:
-    if isinstance(exc, BadRequest):
-        return 400
-    if isinstance(exc, Unauthorized):
-        return 401
+    """The HTTP status of a named error; one missing from :data:`STATUS_OF` is a bug, answered 500."""
     for cls, status in STATUS_OF:
         if isinstance(exc, cls):
             return status
-    return 400
+    return 500
 
 
 def body(message: str, code: str) -> dict[str, str]:

@@ -21,7 +21,15 @@ from marshmallow import ValidationError
 from model.errors import UnknownTarget
 from model.schema import HOUR_MS
 from server.web.errors import BadRequest, bad_request_from
-from server.web.schemas import EVERY_USER, PayloadSchema, QuerySchema, Users, instance
+from server.web.schemas import (
+    EVERY_USER,
+    MAX_USERS_PER_REQUEST,
+    PayloadSchema,
+    QuerySchema,
+    Users,
+    instance,
+    too_many_users,
+)
 from server.web.targets import TARGET_NAMES, TARGETS
 
 DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range
@@ -64,7 +72,8 @@ class QueryRequest:
     def users_of(self, target: TargetQuery, known: Sequence[str]) -> list[str]:
         """The users a target asks for: its payload, else the ad-hoc filters, else (``*``) every known user."""
         chosen = target.users or self.include_users or tuple(known)
-        return [u for u in dict.fromkeys(chosen) if u not in self.exclude_users]
+        excluded = set(self.exclude_users)
+        return [u for u in dict.fromkeys(chosen) if u not in excluded]
 
 
 def parse_payload(raw: Mapping | None, where: str) -> dict:
@@ -101,7 +110,7 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
             raise UnknownTarget(f"target {name!r} does not exist: use one of {', '.join(TARGET_NAMES)}")
         where = f"targets.{i}.payload"
         payload = parse_payload(raw["payload"] if raw["payload"] is not None else raw["data"], where)
-        named = payload["user"] + tuple(u for u in payload["users"] if u not in payload["user"])
+        named = tuple(dict.fromkeys(payload["user"] + payload["users"]))  # linear, whatever the number of ids
         every = EVERY_USER in named
         if not named and not include:
             raise _refuse(where, f"target {name!r} (refId {raw['refId']}) {NO_USER_HELP}")
@@ -116,6 +125,9 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
                 every_user=every,
             )
         )
+    named = {u for t in targets for u in t.users}.union(include, exclude)
+    if len(named) > MAX_USERS_PER_REQUEST:  # each field is capped too; this caps the request as a whole
+        raise bad_request_from(ValidationError({"targets": [too_many_users(len(named))]}), "query")
     return QueryRequest(start_ms, end_ms, tuple(targets), include, exclude)
 
 

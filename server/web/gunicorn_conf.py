@@ -4,7 +4,9 @@
   worker holds its own copy of the model, so more workers than cores only costs memory.
 - each worker imports ``server.web.wsgi`` after the fork (no preload), so each loads the model once, with torch
   limited to one thread: workers, not threads inside torch, use the cores.
-- gthread workers with 4 threads: a slow store call does not block /healthz or cache hits in that worker.
+- uvicorn workers (``server/web/worker.py``): an event loop reads every request, so slow or idle clients
+  cost a socket, never a thread; the app runs on ``server.web.asgi.APP_THREADS`` threads per worker, so a slow
+  store call does not block /healthz or cache hits in that worker (``server/web/asgi.py`` says why not gthread).
 - timeouts under Grafana's 30 s proxy timeout are enforced by the app (single-flight waits end at 20 s);
   ``timeout`` only kills a worker that stopped answering its heartbeat.
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (a fresh temporary folder unless given)
@@ -24,13 +26,12 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hrvcast-metrics-")
 _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
-wsgi_app = "server.web.wsgi:app"
+wsgi_app = "server.web.asgi:application"
 bind = ["127.0.0.1:8000"]  # hrvcast serve --host/--port overrides
 # validated like every setting: plain `gunicorn -c python:server.web.gunicorn_conf` with a bad value stops
 # with the message
 workers = Settings.from_env().workers or max(2, min(8, os.cpu_count() or 1))
-worker_class = "gthread"
-threads = 4
+worker_class = "server.web.worker.HrvcastWorker"
 preload_app = False  # the model is loaded in each worker, after the fork
 timeout = 60
 graceful_timeout = 20

@@ -21,8 +21,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from model.errors import BadUserId
 from model.ids import validate_user
 from model.schema import QUANTILE_NAMES
+from server.web.nesting import too_deep
 
 MAX_BEATS = 200_000  # one push: about two days of beats
+MAX_USERS_PER_REQUEST = 1_000  # user ids one request may name; "every user" (no id) is not limited
 QUANTILES = QUANTILE_NAMES  # the quantile names a target may ask for
 
 
@@ -71,15 +73,23 @@ class Users(fields.Field):
             raise ValidationError("must be a user id or a list of user ids")
         if EVERY_USER in items:
             return (EVERY_USER,)
-        users: list[str] = []
+        users: dict[str, None] = {}  # insertion-ordered set: a list's `in` made 100,000 ids cost 127 s
         for item in items:
             try:
                 user = validate_user(item)
             except BadUserId as exc:
                 raise ValidationError(exc.message) from None
-            if user not in users:
-                users.append(user)
+            users[user] = None
+            if len(users) > MAX_USERS_PER_REQUEST:
+                raise ValidationError(too_many_users(len(items)))
         return tuple(users)
+
+
+def too_many_users(count: int) -> str:
+    return (
+        f"{count} user ids named: at most {MAX_USERS_PER_REQUEST} are accepted in one request; leave the user "
+        "'*' to mean every user, or split the users over several panels or requests"
+    )
 
 
 class OneUser(fields.String):
@@ -145,6 +155,8 @@ class JsonObject(fields.Field):
         if isinstance(value, str):
             if not value.strip():
                 return {}
+            if problem := too_deep(value):
+                raise ValidationError(f"payload {problem}")
             try:
                 value = json.loads(value)
             except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from model import errors as model_errors
 from server.settings import Settings
 from server.web.app import create_app
 from tests.support.grafana import metric_values, post
@@ -120,3 +121,80 @@ def test_influxdb_down_is_a_503_with_a_message_and_the_server_recovers(influxd_s
     assert client.get("/readyz").status_code == 200
     assert post(client, "/grafana/query", body).status_code == 200
     assert metric_values(client)["hrvcast_store_errors_total"] >= 2
+
+
+# -- a damaged store file (issue 15 items 3 and 9) -------------------------------------------------------------
+# The store names a damaged file (StoreCorrupt) in the ingest work package; until that lands these fail as
+# they did in the issue (a 500, or "did not answer within 5.0 s") and are expected to.
+names_damage = pytest.mark.xfail(
+    not hasattr(model_errors, "StoreCorrupt"), reason="needs the store's StoreCorrupt (ingest)", strict=True
+)
+
+
+@pytest.fixture
+def damaged(tmp_path, forecaster):
+    from server.stores.sqlite import SQLiteStore
+    from tests.support.damage import damage_sqlite
+    from tests.support.served import fill_store
+
+    path = tmp_path / "damaged.sqlite"
+    store = SQLiteStore(path)
+    fill_store(store)
+    store.close()
+    damage_sqlite(path)
+    store = SQLiteStore(path)
+    client = create_app(Settings(api_token=TOKEN), store=store, forecaster=forecaster).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    yield client, path
+    store.close()
+
+
+def test_readyz_reads_and_is_not_ready_on_a_damaged_file(damaged):
+    client, path = damaged
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.get_json()["error"] == "not_ready"
+    assert str(path) in r.get_json()["message"] and "malformed" in r.get_json()["message"]
+
+
+DAMAGED_REQUESTS = [
+    ("GET", "/api/v1/users", None),
+    ("POST", "/api/v1/rr", {"user": "u1", "beats": [[1_767_312_000_000, 800.0], [1_767_312_000_800, 810.0]]}),
+    ("POST", "/grafana/query", {"targets": [{"target": "rmssd", "payload": {"user": "u1"}}]}),
+    ("POST", "/grafana/query", {"targets": [{"target": "rmssd_forecast", "payload": {"user": "u1"}}]}),
+]
+
+
+@names_damage
+@pytest.mark.parametrize(("method", "path", "body"), DAMAGED_REQUESTS)
+def test_a_damaged_file_is_a_503_naming_the_file(damaged, method, path, body):
+    client, db = damaged
+    r = client.open(path, method=method, json=body)
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert r.get_json()["error"] == "store_corrupt" and str(db) in r.get_json()["message"]
+    assert "did not answer" not in r.get_json()["message"] and "lock" not in r.get_json()["message"]
+
+
+@pytest.mark.xfail(not hasattr(model_errors, "StoreFull"), reason="needs the store's StoreFull (ingest)", strict=True)
+def test_a_full_disk_is_named_as_such(tmp_path, forecaster):
+
+    from server.stores.sqlite import SQLiteStore
+    from tests.support.full_disk import small_filesystem
+    from tests.support.served import fill_store
+
+    with small_filesystem(tmp_path / "disk", 512) as disk:
+        store = SQLiteStore(disk / "store.sqlite")
+        try:
+            fill_store(store)
+            client = create_app(Settings(api_token=TOKEN), store=store, forecaster=forecaster).test_client()
+            start = 1_767_312_000_000
+            beats = [[start + 800 * i, 800.0] for i in range(100_000)]  # about 3 MB of rows: more than the disk
+            r = client.post(
+                "/api/v1/rr", json={"user": "u1", "beats": beats}, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            message = r.get_json()["message"]
+            assert r.status_code == 507 and r.get_json()["error"] == "store_full", message
+            assert "full" in message and str(disk) in message
+            assert "lock" not in message and "rollback" not in message  # the causes it claimed before
+            assert len(client.get("/api/v1/users", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()) == 4
+        finally:
+            store.close()

@@ -1,4 +1,4 @@
-"""The real deployment: gunicorn with two workers and a real Redis, over loopback HTTP."""
+"""The real deployment: gunicorn with the shipped settings, two workers and a real Redis, over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.stores.sqlite import SQLiteStore
+from tests.support.gunicorn import gunicorn as run_gunicorn
 from tests.support.paths import REPO
 from tests.support.served import END_MS, TOKEN, fill_store
 from tests.support.servers import free_port
@@ -24,14 +25,14 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.slow
 
 
-def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = TOKEN):
-    data = None if body is None else json.dumps(body).encode()
+def call(port: int, method: str, path: str, body: object = None, token: str | None = TOKEN, timeout_s: float = 60):
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -48,51 +49,25 @@ def metric_totals(port: int) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory, checkpoint_path, redis):
+def served(tmp_path_factory, checkpoint_path, redis):
     tmp_path = tmp_path_factory.mktemp("gunicorn")
     db = tmp_path / "store.sqlite"
     store = SQLiteStore(db)
     fill_store(store)
     store.close()
-    port = free_port()
     env = {
-        **os.environ,
         "HRVCAST_STORE": f"sqlite:///{db}",
         "HRVCAST_MODEL": str(checkpoint_path),
         "HRVCAST_CACHE": redis.url(3),
         "HRVCAST_API_TOKEN": TOKEN,
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    (tmp_path / "metrics").mkdir()
-    log = (tmp_path / "gunicorn.log").open("w")
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:server.web.gunicorn_conf",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-    ]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            try:
-                if call(port, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not become ready"
-            time.sleep(0.1)
-        yield port, tmp_path / "gunicorn.log"
-    finally:
-        proc.send_signal(signal.SIGINT)  # quick shutdown (SIGTERM would wait for idle keep-alive connections)
-        proc.wait(timeout=30)
-        log.close()
+    with run_gunicorn(env, tmp_path, workers=2) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gunicorn(served):
+    return served.port, served.log
 
 
 def worker_pids(log_path: Path, path: str) -> set[int]:
@@ -147,3 +122,19 @@ def test_refuses_an_open_server_beyond_loopback(tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert direct.returncode != 0 and "HRVCAST_API_TOKEN" in direct.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_ends_the_workers_without_killing_them(tmp_path, sig):
+    db = tmp_path / "store.sqlite"
+    store = SQLiteStore(db)
+    fill_store(store)
+    store.close()
+    env = {"HRVCAST_STORE": f"sqlite:///{db}", "HRVCAST_MODEL": str(tmp_path / "none.pt"), "HRVCAST_API_TOKEN": TOKEN}
+    with run_gunicorn(env, tmp_path, workers=2, ready_status=503) as server:
+        assert server.call("GET", "/api/v1/users", token=TOKEN)[0] == 200
+        server.proc.send_signal(sig)
+        assert server.proc.wait(timeout=60) == 0
+    log = server.log.read_text()
+    assert "Worker exiting" in log or "was sent SIGTERM" in log
+    assert "SIGKILL" not in log  # a worker that ignored the stop sat until graceful_timeout, then was killed

@@ -1,0 +1,88 @@
+"""A real gunicorn with the shipped settings (``server/web/gunicorn_conf.py``) on a free loopback port.
+
+Used by the deployment tests and ``bench/``: the store, model and cache come from ``env``; the server is
+ready once ``/readyz`` answers 200 (or, with ``ready_status``, any other status), and is stopped by its
+process id when the context ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.paths import REPO
+from tests.support.servers import free_port
+
+
+@dataclass
+class Gunicorn:
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(
+        self, method: str, path: str, body: object = None, token: str | None = None, timeout_s: float = 60
+    ) -> tuple[int, bytes]:
+        data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+
+@contextlib.contextmanager
+def gunicorn(
+    env: dict[str, str], folder: Path, *, workers: int = 2, ready_status: int = 200, extra: tuple[str, ...] = ()
+) -> Iterator[Gunicorn]:
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = folder / "metrics"
+    metrics.mkdir(exist_ok=True)
+    port = free_port()
+    full_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics), **env}
+    log_path = folder / "gunicorn.log"
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf",
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *extra]  # fmt: skip
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Gunicorn(proc, port, log_path)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                if server.call("GET", "/readyz", token=env.get("HRVCAST_API_TOKEN"), timeout_s=5)[0] == ready_status:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not become ready:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # quick shutdown: SIGTERM waits for idle keep-alive connections
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
