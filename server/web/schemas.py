@@ -87,8 +87,8 @@ class Users(fields.Field):
 
 def too_many_users(count: int) -> str:
     return (
-        f"{count} user ids named: at most {MAX_USERS_PER_REQUEST} are accepted in one request; leave the user "
-        "'*' to mean every user, or split the users over several panels or requests"
+        f"{count} user ids named: at most {MAX_USERS_PER_REQUEST} are accepted in one request; ask for every user "
+        'with "*" (expanded on the server, not capped), or split the users over several panels or requests'
     )
 
 
