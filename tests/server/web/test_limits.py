@@ -6,13 +6,14 @@ from __future__ import annotations
 import random
 import string
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.web.nesting import MAX_JSON_DEPTH
 from server.web.schemas import MAX_USERS_PER_REQUEST
 from tests.support.grafana import SIMPOD_QUERY, post
-from tests.support.served import TOKEN
+from tests.support.served import END_MS, TOKEN
 
 POST_PATHS = [
     "/grafana/metrics",
@@ -77,8 +78,10 @@ def test_100000_user_ids_are_refused_with_the_cap_named(client):
     assert f"at most {MAX_USERS_PER_REQUEST}" in message and 'every user with "*"' in message
 
 
-def test_the_cap_itself_is_served_and_duplicates_count_once(client):
+def test_the_cap_itself_is_served_and_duplicates_count_once(client, store):
     others = [f"user-{i:04d}" for i in range(MAX_USERS_PER_REQUEST - 2)]
+    for user in others:  # known users (an unknown user is a 404): one beat each, no window yet
+        store.write_beats(user, np.array([END_MS - 1000], dtype=np.int64), np.array([800.0]))
     # a user with windows in each block of 500 the SQLite store reads (an all-empty block trips a pandas warning)
     users = ["u1", *others[:499], "u2", *others[499:]]
     r = post(client, "/grafana/query", query_for(users + users))  # 2,000 ids naming 1,000 users
