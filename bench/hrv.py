@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model.hrv.cleaning import Artifacts, CleaningConfig, correct_artifacts, successive_mask
 from model.hrv.windows import compute_windows
-from model.io import read_rr
+from model.io import ReadOptions, read_rr
 
 HOUR_MS = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -152,7 +152,7 @@ def main() -> int:
         default = Path(__file__).resolve().parent.parent.parent / "shared/data/nsr2db/nsr001_rr_secs.txt"
         real = default if default.is_file() else None
     if real is not None:
-        rec = read_rr(real, start="2000-01-03T09:00:00Z")
+        rec = read_rr(real, ReadOptions(start="2000-01-03T09:00:00Z"))
         run(f"real {real.name}", rec.epoch_ms, np.round(rec.ibi_ms), args.repeat)
     return 0
 
