@@ -169,7 +169,7 @@ class SQLiteStore:
         code = getattr(exc, "sqlite_errorcode", None)
         primary = None if code is None else code & 0xFF
         text = str(exc)
-        nothing = "" if rows is None else f"; of the {rows} rows of this write nothing of them was stored"
+        nothing = f"; {rows} rows were to be written and nothing of them was stored" if rows else ""
         if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text:
             error = StoreCorrupt(
                 f"the SQLite store {self.path} is damaged ({text}){nothing}: stop hrvcast, move the file away and "

@@ -6,8 +6,16 @@ leaves every stored beat with the windows the whole set of stored beats gives.""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import urllib.error
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -20,6 +28,8 @@ from server.stores.retry import RetryPolicy
 from tests.support import servers
 from tests.support.beats import FAR, H, synthetic_beats
 from tests.support.holding_proxy import HoldingProxy
+from tests.support.paths import REPO
+from tests.support.served import TOKEN
 from tests.support.servers import unique_db
 
 pytestmark = pytest.mark.slow
@@ -171,3 +181,64 @@ def test_two_writers_of_one_user_on_one_host_take_turns(influxd):
     direct = Influx1Store(influxd.url, db)
     assert direct._journal_records() == []
     assert_windows_of_stored_beats(direct, user)
+
+
+def gunicorn_children(master: int) -> list[int]:
+    """The worker processes of a gunicorn master (from /proc: their parent is the master)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == master:
+                    pids.append(int(entry))
+    return pids
+
+
+def push_over_http(port: int, user: str, t, ibi) -> tuple[int, dict | None]:
+    body = json.dumps({"user": user, "beats": [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/rr", data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, None  # the worker died: no answer
+
+
+def test_a_gunicorn_worker_killed_mid_push_is_repaired_before_that_users_next_push(influxd, tmp_path):
+    db, user = new_db(influxd), "erin"
+    t, ibi = synthetic_beats(5, seed=6)
+    with HoldingProxy(influxd.url) as proxy:
+        port = servers.free_port()
+        env = {**os.environ, "HRVCAST_STORE": proxy.store_url(db), "HRVCAST_API_TOKEN": TOKEN}
+        log = (tmp_path / "gunicorn.log").open("w")
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind"]
+        cmd += [f"127.0.0.1:{port}", "--workers", "1"]
+        master = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            servers.wait_for_http(f"http://127.0.0.1:{port}/healthz", master, tmp_path / "gunicorn.log")
+            proxy.hold("/write", 3)  # the worker's second batch of beats
+            thread = threading.Thread(target=lambda: outcome.append(push_over_http(port, user, t, ibi)))
+            outcome: list = []
+            thread.start()
+            assert proxy.reached.wait(120)
+            (worker,) = gunicorn_children(master.pid)
+            os.kill(worker, signal.SIGKILL)
+            proxy.release(forward=False)
+            thread.join(120)
+            assert outcome == [(0, None)]  # the client saw the connection die
+            direct = Influx1Store(influxd.url, db, timeout_s=5.0)
+            assert direct.read_beats(user, 0, FAR)[0].size == BATCH and windows_of(direct, user).empty
+            later = synthetic_beats(1, seed=7, start_ms=int(t[-1]) + 5 * H)
+            servers.wait_for_http(f"http://127.0.0.1:{port}/healthz", master, tmp_path / "gunicorn.log")
+            status, reply = push_over_http(port, user, *later)  # the new worker repairs, then stores this push
+            assert status == 200 and reply["written"] == later[0].size
+            assert direct.pending_users() == []
+            assert_windows_of_stored_beats(direct, user)
+        finally:
+            master.send_signal(signal.SIGINT)
+            master.wait(timeout=60)
+            log.close()
