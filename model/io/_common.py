@@ -263,7 +263,7 @@ def check_intervals(ibi_ms: np.ndarray, line_numbers: np.ndarray, lines: Lines) 
 
 def check_clock(epoch_ms: np.ndarray, line_numbers: np.ndarray, lines: Lines) -> np.ndarray:
     """Mask of beats whose time does not go backwards (the first bad one is named)."""
-    if epoch_ms.size < 2:
+    if epoch_ms.size < 2 or not (epoch_ms[1:] < epoch_ms[:-1]).any():
         return np.ones(epoch_ms.size, dtype=bool)
     running = np.maximum.accumulate(epoch_ms)
     bad = np.concatenate(([False], epoch_ms[1:] < running[:-1]))
@@ -303,7 +303,8 @@ def finish(
     """A recording of a format with a clock, from beats already checked row by row: sorted (a clock going
     backwards is a bad line), duplicates merged or refused, at least one beat."""
     keep = check_clock(epoch_ms, line_numbers, lines)
-    epoch_ms, ibi_ms, line_numbers = epoch_ms[keep], ibi_ms[keep], line_numbers[keep]
+    if not keep.all():
+        epoch_ms, ibi_ms, line_numbers = epoch_ms[keep], ibi_ms[keep], line_numbers[keep]
     epoch_ms, ibi_ms, merged = merge_duplicates(epoch_ms, ibi_ms, line_numbers, lines)
     if not extra.get("sdnn_only"):
         require_rows(epoch_ms.size, lines)
@@ -330,7 +331,7 @@ def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> 
     if units not in ("ms", "s"):
         raise lines.error(f"units {units!r} are not supported", fix="use --units ms or --units s")
     scale = 1000.0 if units == "s" else 1.0
-    low, high = np.count_nonzero(values * scale < 200.0), np.count_nonzero(values * scale > 3000.0)
+    low, high = np.count_nonzero(values < 200.0 / scale), np.count_nonzero(values > 3000.0 / scale)
     if low * 2 > n or high * 2 > n:
         median_ms = float(np.median(values)) * scale
         raise lines.error(

@@ -107,6 +107,8 @@ class LineMap:
         self.size += int(line_numbers.size)
 
     def __getitem__(self, k):
+        if isinstance(k, np.ndarray) and k.dtype == bool:
+            return self.array()[k]
         if isinstance(k, np.ndarray):
             run = np.searchsorted(self._starts, k, side="right") - 1
             return np.asarray(self._lines, dtype=np.int64)[run] + (k - np.asarray(self._starts, dtype=np.int64)[run])

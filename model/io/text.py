@@ -122,7 +122,7 @@ def _checked_intervals(
 ) -> tuple[np.ndarray, np.ndarray | LineMap]:
     """Values -> intervals in ms, every line checked; bad lines dropped (only with skip_bad_lines)."""
     ibi_ms, good = to_ms(values, units, lines, numbers)
-    good &= check_intervals(np.where(good, ibi_ms, 1000.0), numbers, lines)
+    good &= check_intervals(ibi_ms if good.all() else np.where(good, ibi_ms, 1000.0), numbers, lines)
     if good.all():
         return ibi_ms, numbers
     return ibi_ms[good], numbers.array()[good]

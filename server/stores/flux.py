@@ -143,5 +143,5 @@ def read_pending(bucket: str) -> str:
     return (
         _source(bucket, time(0), "now()", predicate)
         + f"  |> {_PIVOT}\n"
-        + f"  |> {_keep(['user_id', 'first_ms', 'last_ms', 'deadline_ms', 'host', 'key_ns'])}"
+        + f"  |> {_keep(['_time', 'user_id', 'first_ms', 'last_ms', 'deadline_ms', 'host', 'key_ns'])}"
     )
