@@ -3,6 +3,9 @@ neurokit2 doing the same work in the same run, with the numbers of both compared
 
     .venv/bin/python bench/hrv.py [--repeat 5] [--real PATH]
 
+The real recording is ``nsr2db/nsr001_rr_secs.txt`` under ``HRVCAST_DATA_DIR`` or ``../shared/data``; when it is
+not there the run says so (and how to add it) instead of leaving its row out without a word.
+
 The neurokit2 pipeline: the same range filter and gap marking, neurokit2's Lipponen & Tarvainen detector
 (``signal_fixpeaks(method="kubios", iterative=False)``) per segment, the same correction of the flagged beats,
 then ``hrv_time`` (its gap-aware mode, ``RRI_Time``) per hour. Its pNN50 divides by the differences + 1; it is
@@ -26,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model.hrv.cleaning import Artifacts, CleaningConfig, correct_artifacts, successive_mask
 from model.hrv.windows import compute_windows
-from model.io import read_rr
+from model.io import ReadOptions, read_rr
+from server.settings import Settings
 
 HOUR_MS = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -149,11 +153,17 @@ def main() -> int:
     run("synthetic 24 h", t, ibi, args.repeat)
     real = args.real
     if real is None:
-        default = Path(__file__).resolve().parent.parent.parent / "shared/data/nsr2db/nsr001_rr_secs.txt"
-        real = default if default.is_file() else None
-    if real is not None:
-        rec = read_rr(real, start="2000-01-03T09:00:00Z")
-        run(f"real {real.name}", rec.epoch_ms, np.round(rec.ibi_ms), args.repeat)
+        data_dir = Settings.from_env().data_dir  # HRVCAST_DATA_DIR, read once like every setting
+        data = Path(data_dir) if data_dir else Path(__file__).resolve().parent.parent.parent / "shared/data"
+        real = data / "nsr2db/nsr001_rr_secs.txt"
+        if not real.is_file():
+            print(
+                f"real recording: skipped, {real} is not there (put ../shared beside the clone, set HRVCAST_DATA_DIR, "
+                "or pass --real PATH)"
+            )
+            return 0
+    rec = read_rr(real, ReadOptions(start="2000-01-03T09:00:00Z"))
+    run(f"real {real.name}", rec.epoch_ms, np.round(rec.ibi_ms), args.repeat)
     return 0
 
 

@@ -65,10 +65,37 @@ class StoreUnavailable(HrvcastError):
     code = "store_unavailable"
 
 
+class StoreCorrupt(StoreUnavailable):
+    """The store's file is damaged or is not a database: names the file and how to recover it."""
+
+    code = "store_corrupt"
+
+
+class StoreFull(StoreUnavailable):
+    """The disk (or the database's size limit) holding the store is full: names the file; nothing of the
+    write that hit it was stored."""
+
+    code = "store_full"
+
+
 class StoreWriteFailed(StoreUnavailable):
-    """A batch of points could not be written after all retries; nothing of it is assumed stored."""
+    """A write failed after all retries. The message says exactly what is known to be stored.
+
+    ``stored``: points the store confirmed; ``uncertain``: points sent in a request the store never answered (they
+    may be stored); ``total``: points of the write; ``cause``: what went wrong, alone. A write may be retried:
+    every point is an upsert.
+    """
 
     code = "store_write_failed"
+
+    def __init__(
+        self, message: str, *, stored: int = 0, uncertain: int = 0, total: int = 0, cause: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.stored = stored
+        self.uncertain = uncertain
+        self.total = total
+        self.cause = cause or message  # what went wrong, without the account of what was stored
 
 
 class CheckpointError(HrvcastError):

@@ -1,25 +1,26 @@
-"""RR file readers: ``read_rr(path, fmt="auto", ...) -> RRRecording``.
+"""RR file readers: ``read_rr(path, ReadOptions(...)) -> RRRecording``.
 
 Formats (``FORMATS``): ``plain`` (one interval per line, ms or s by the median), ``csv`` (``timestamp,rr_ms``),
 ``mmash`` (MMASH ``RR.csv``), ``physionet`` (nsr2db RR text, line 1 = start offset), ``e4`` (Empatica
 ``IBI.csv``), ``welltory`` (readings with an RR list), ``polar`` (Polar / Elite HRV / Kubios RR text with
 header lines), ``apple-health`` (``export.xml``). ``auto`` picks one from the file's first lines when that is
 unambiguous and raises :class:`UnknownFormat` otherwise; the chosen format is ``RRRecording.format``.
+Every reader validates the whole file before it returns (see ``_common``), in bounded memory.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 
 from model.errors import BadRRFile, UnknownFormat
-from model.io._common import Lines, RRRecording, parse_start, parse_start_date
+from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording, parse_start, parse_start_date
 from model.io.apple import read_apple_health
 from model.io.tabular import (
     RR_COLUMNS,
     TIME_COLUMNS,
     WELLTORY_RR_COLUMNS,
+    WELLTORY_TIME_COLUMNS,
     read_csv_rr,
     read_e4,
     read_mmash,
@@ -27,7 +28,7 @@ from model.io.tabular import (
 )
 from model.io.text import read_physionet, read_plain, read_polar
 
-__all__ = ["FORMATS", "RRRecording", "detect_format", "read_rr"]
+__all__ = ["FORMATS", "RRRecording", "ReadOptions", "check_file", "detect_format", "read_rr"]
 
 FORMATS: tuple[str, ...] = ("plain", "csv", "mmash", "physionet", "e4", "welltory", "polar", "apple-health")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
@@ -37,6 +38,16 @@ PHYSIONET_MIN_OFFSET_S = 3.0  # a first value above this, in a seconds file, is 
 
 def _header_fields(line: str) -> set[str]:
     return {f.strip().strip('"').lower() for f in line.split(",")}
+
+
+def check_file(path: Path | str, what: str = "file") -> Path:
+    """``path`` if it is a readable file; else BadRRFile saying what it is instead (missing, a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadRRFile(str(path), f"the {what} is a directory, not a file", fix="name the file inside it")
+    if not path.is_file():
+        raise BadRRFile(str(path), f"the {what} does not exist", fix="check the path")
+    return path
 
 
 def detect_format(path: Path | str) -> str:
@@ -56,6 +67,15 @@ def detect_format(path: Path | str) -> str:
     if _E4_HEADER.match(first):
         return "e4"
     fields = _header_fields(first)
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        other = {f.strip().strip('"').lower() for f in first.split(sep)}
+        if sep in first and "," not in first and other & set(TIME_COLUMNS + WELLTORY_TIME_COLUMNS):
+            raise BadRRFile(
+                str(path),
+                f"the fields are separated by {name}, not commas",
+                line=1,
+                fix="save the file as comma-separated CSV (decimal points, not commas)",
+            )
     if {"ibi_s", "day", "time"} <= fields:
         return "mmash"
     if fields & set(WELLTORY_RR_COLUMNS):
@@ -79,42 +99,31 @@ def detect_format(path: Path | str) -> str:
     )
 
 
-def read_rr(
-    path: Path | str,
-    fmt: str = "auto",
-    *,
-    start: str | int | None = None,
-    start_date: str | date | None = None,
-    units: str | None = None,
-    skip_bad_lines: bool = False,
-    subject: str | None = None,
-) -> RRRecording:
-    """Read one RR recording. ``start``: clock of clockless formats (ISO 8601 or epoch ms); ``start_date``:
-    MMASH's day 1; ``units``: ``ms`` or ``s`` for plain/polar/csv; ``subject``: Welltory ``user_code``."""
-    path = Path(path)
+def read_rr(path: Path | str, options: ReadOptions = DEFAULT_OPTIONS) -> RRRecording:
+    """Read and validate one RR recording (``options``: format, clock, units, subject, bad-line policy)."""
+    path = check_file(path, "RR file")
     source = str(path)
-    if not path.is_file():
-        raise BadRRFile(source, "no such file", fix="check the path")
+    fmt = options.fmt
     chosen = detect_format(path) if fmt == "auto" else fmt
     if chosen not in FORMATS:
         raise UnknownFormat(f"format {fmt!r} is not supported: use auto or one of {', '.join(FORMATS)}")
-    lines = Lines(path, skip_bad_lines)
-    start_ms = parse_start(start, source)
+    lines = Lines(path, options.skip_bad_lines)
+    start_ms = parse_start(options.start, source, options)
     if chosen == "plain":
-        return read_plain(path, start_ms, units, lines)
+        return read_plain(path, start_ms, options, lines)
     if chosen == "physionet":
-        return read_physionet(path, start_ms, units, lines)
+        return read_physionet(path, start_ms, options, lines)
     if chosen == "polar":
-        return read_polar(path, start_ms, units, lines)
+        return read_polar(path, start_ms, options, lines)
     if chosen == "csv":
-        return read_csv_rr(path, units, lines)
+        return read_csv_rr(path, options, lines)
     if chosen == "mmash":
-        day1_ms = parse_start_date(start_date, source)
+        day1_ms = parse_start_date(options.start_date, source, options)
         if day1_ms is None and start_ms is not None:
             day1_ms = start_ms - start_ms % 86_400_000
-        return read_mmash(path, day1_ms, lines)
+        return read_mmash(path, day1_ms, options, lines)
     if chosen == "e4":
-        return read_e4(path, lines)
+        return read_e4(path, options, lines)
     if chosen == "welltory":
-        return read_welltory(path, lines, subject)
-    return read_apple_health(path, lines)
+        return read_welltory(path, options, lines)
+    return read_apple_health(path, options, lines)

@@ -1,7 +1,12 @@
 """Clockless one-value-per-line formats: plain RR, PhysioNet RR text, Polar / Elite HRV / Kubios RR exports.
 
 These files hold intervals only; beat times are laid end to end from ``start`` (``--start``), or from
-1970-01-01T00:00:00Z when none is given (``RRRecording.has_clock`` is then False).
+1970-01-01T00:00:00Z when none is given (``RRRecording.has_clock`` is then False). They are read a few megabytes
+at a time into one preallocated array (8 bytes a value), so a 200 MB file needs about 400 MB however it ends.
+
+A line holds one interval; a Polar / Kubios line may hold a time or index field before it (``12.5,812``: the
+interval is the last field), but no more: a line of five values (``812;790;805;801;799``) is an error, not one
+interval kept and four dropped.
 """
 
 from __future__ import annotations
@@ -10,87 +15,186 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from model.io._common import (
     NO_CLOCK_START_MS,
     Lines,
+    ReadOptions,
     RRRecording,
     check_intervals,
+    check_time,
     require_rows,
+    strict_numbers,
     to_ms,
+    why_not_a_number,
 )
+from model.io.chunks import LineMap, open_binary, text_chunks
 
 _SPLIT = re.compile(r"[;\t ]+")
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # "1,023": one number written with a decimal comma (Kubios, EU locales)
+_DECIMAL_COMMA = re.compile(r"^[+-]?[0-9]+,[0-9]+$")  # "1,023": one number written with a decimal comma
+_EPOCH_CHUNK = 1 << 20  # beats laid end to end per step (the running sum carried exactly from step to step)
 
 
-def _values(path: Path, lines: Lines, header_lines: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers from each line's last field, with 1-based line numbers; blank lines are ignored."""
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    values, numbers = [], []
-    for number, raw in enumerate(text, start=1):
-        if number <= header_lines:
-            continue
-        line = raw.strip()
-        if not line:
-            continue
-        field = _SPLIT.split(line)[-1]
-        if not _DECIMAL_COMMA.match(field):  # "12.5,812": several comma-separated fields, the interval last
-            field = field.split(",")[-1]
-        try:
-            values.append(float(field.replace(",", ".")))
-        except ValueError:
-            values.append(np.nan)
-        numbers.append(number)
-    return np.asarray(values, dtype=np.float64), np.asarray(numbers, dtype=np.int64)
+def _count_lines(path: Path, lines: Lines) -> int:
+    n, last = 0, b"\n"
+    with open_binary(path, lines) as fh:
+        while block := fh.read(1 << 22):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
 
 
-def _laid_end_to_end(ibi_ms: np.ndarray, start_ms: int | None, fmt: str, lines: Lines) -> RRRecording:
-    origin = NO_CLOCK_START_MS if start_ms is None else start_ms
-    epoch_ms = origin + np.round(np.cumsum(ibi_ms)).astype(np.int64)
+class _Values:
+    """Numbers of the value lines of a file, in a preallocated float64 array, with their line numbers."""
+
+    def __init__(self, capacity: int) -> None:
+        self.values = np.empty(capacity, dtype=np.float64)
+        self.numbers = LineMap()
+        self.n = 0
+
+    def add(self, values: np.ndarray, numbers: np.ndarray) -> None:
+        self.values[self.n : self.n + values.size] = values
+        self.numbers.extend(numbers)
+        self.n += values.size
+
+
+def _slow_line(text: str, number: int, fmt: str, state: dict, lines: Lines) -> float | None:
+    """A line pandas did not read as one number: a decimal comma, a leading time field, a header (Polar) or a bad
+    line. Returns the interval, or None for a line that holds none (raises or counts it when it is bad)."""
+    line = text.strip()
+    if not line:
+        return None
+    fields = _SPLIT.split(line)
+    if len(fields) == 1 and not _DECIMAL_COMMA.match(fields[0]):  # "12.5,812": fields separated by commas
+        fields = fields[0].split(",")
+    fields = [f.replace(",", ".") if _DECIMAL_COMMA.match(f) else f for f in fields if f]
+    numbers = strict_numbers(pd.Series(fields, dtype=object))
+    if fmt == "polar" and not state["seen_value"] and np.isnan(numbers[-1]):
+        return None  # a header line before the first interval
+    problem = None
+    if len(fields) > (2 if fmt == "polar" else 1):
+        sep = "';'" if ";" in line else "tabs" if "\t" in line else "spaces" if " " in line else "','"
+        problem = f"the line holds {len(fields)} values separated by {sep}"
+        fix = "write one interval per line (a file of rows with a time and an interval is --format csv)"
+    elif np.isnan(numbers).any():
+        problem = why_not_a_number(fields[int(np.flatnonzero(np.isnan(numbers))[0])])
+        fix = "one interval per line, e.g. 812 (or 0.812 in seconds)"
+    elif len(fields) == 2:  # Polar / Kubios "time,interval": the first field must count up
+        if state["previous_time"] is not None and numbers[0] < state["previous_time"]:
+            problem = f"the first field {fields[0]!r} is smaller than on the line before, so it is not a time"
+            fix = "write one interval per line"
+        state["previous_time"] = numbers[0]
+    if problem is not None:
+        lines.check(np.array([True]), np.array([number]), problem, fix)
+        return None
+    state["seen_value"] = True
+    return float(numbers[-1])
+
+
+def _read_values(path: Path, lines: Lines, fmt: str) -> tuple[np.ndarray, LineMap]:
+    """Numbers from each value line, with their line numbers; blank lines (and Polar's header lines) ignored.
+    pandas reads a chunk's plain numbers at C speed; only the other lines are looked at one by one."""
+    store = _Values(_count_lines(path, lines))
+    state = {"seen_value": False, "previous_time": None}
+    for first, rows in text_chunks(path, lines):
+        values = strict_numbers(pd.Series(rows, dtype=object))
+        numbers = np.arange(len(rows), dtype=np.int64) + first
+        odd = np.flatnonzero(np.isnan(values))
+        if odd.size:
+            plain = np.flatnonzero(~np.isnan(values))
+            keep = np.ones(len(rows), dtype=bool)
+            for k in odd.tolist():
+                state["seen_value"] = state["seen_value"] or bool(plain.size and plain[0] < k)
+                value = _slow_line(rows[k], int(numbers[k]), fmt, state, lines)
+                if value is None:
+                    keep[k] = False
+                else:
+                    values[k] = value
+            values, numbers = values[keep], numbers[keep]
+        state["seen_value"] = state["seen_value"] or bool(values.size)
+        store.add(values, numbers)
+    return store.values[: store.n], store.numbers
+
+
+def _checked_intervals(
+    values: np.ndarray, numbers: LineMap | _Shifted, units: str | None, lines: Lines
+) -> tuple[np.ndarray, np.ndarray | LineMap]:
+    """Values -> intervals in ms, every line checked; bad lines dropped (only with skip_bad_lines)."""
+    ibi_ms, good = to_ms(values, units, lines, numbers)
+    good &= check_intervals(ibi_ms if good.all() else np.where(good, ibi_ms, 1000.0), numbers, lines)
+    if good.all():
+        return ibi_ms, numbers
+    return ibi_ms[good], numbers.array()[good]
+
+
+def _laid_end_to_end(ibi_ms: np.ndarray, origin_ms: float) -> np.ndarray:
+    """``origin + cumsum(ibi)`` rounded to ms, computed in steps (the running sum carried exactly, so the result
+    equals the one-shot sum) to keep the temporaries small."""
+    epoch_ms = np.empty(ibi_ms.size, dtype=np.int64)
+    carry = float(origin_ms)
+    for lo in range(0, ibi_ms.size, _EPOCH_CHUNK):
+        sums = np.cumsum(np.concatenate(([carry], ibi_ms[lo : lo + _EPOCH_CHUNK])))
+        epoch_ms[lo : lo + _EPOCH_CHUNK] = np.round(sums[1:])
+        carry = float(sums[-1])
+    return epoch_ms
+
+
+def _recording(
+    ibi_ms: np.ndarray, start_ms: int | None, offset_ms: float, fmt: str, lines: Lines, options
+) -> RRRecording:
+    origin = (NO_CLOCK_START_MS if start_ms is None else start_ms) + offset_ms
+    if start_ms is not None:
+        check_time(origin, lines.source, "the first beat's time", options)
+        end = origin + float(np.sum(ibi_ms))
+        check_time(end, lines.source, "the last beat's time (start + the sum of the intervals)", options)
+    epoch_ms = _laid_end_to_end(ibi_ms, origin)
     return RRRecording(epoch_ms, ibi_ms, fmt, lines.skipped, has_clock=start_ms is not None)
 
 
-def read_plain(path: Path, start_ms: int | None, units: str | None, lines: Lines, fmt: str = "plain") -> RRRecording:
-    values, numbers = _values(path, lines)
+def read_plain(path: Path, start_ms: int | None, options: ReadOptions, lines: Lines, fmt: str = "plain") -> RRRecording:
+    values, numbers = _read_values(path, lines, fmt)
     require_rows(values.size, lines)
-    good = lines.check(np.isnan(values), numbers, "the value is not a number", "one interval per line, e.g. 812")
-    values, numbers = values[good], numbers[good]
-    ibi_ms = to_ms(values, units, lines)
-    good = check_intervals(ibi_ms, numbers, lines)
-    ibi_ms = ibi_ms[good]
+    ibi_ms, _ = _checked_intervals(values, numbers, options.units, lines)
     require_rows(ibi_ms.size, lines)
-    return _laid_end_to_end(ibi_ms, start_ms, fmt, lines)
+    return _recording(ibi_ms, start_ms, 0.0, fmt, lines, options)
 
 
-def read_physionet(path: Path, start_ms: int | None, units: str | None, lines: Lines) -> RRRecording:
+def read_physionet(path: Path, start_ms: int | None, options: ReadOptions, lines: Lines) -> RRRecording:
     """nsr2db-style text: line 1 is the time from record start to the first beat (s), then RR in seconds."""
-    values, numbers = _values(path, lines)
+    values, numbers = _read_values(path, lines, "physionet")
     require_rows(values.size, lines)
-    good = lines.check(np.isnan(values), numbers, "the value is not a number", "one interval per line, in seconds")
-    values, numbers = values[good], numbers[good]
     if values.size < 2:
         raise lines.error("the file holds a start offset but no intervals")
-    offset_ms = float(values[0]) * 1000.0
-    ibi_ms = to_ms(values[1:], units or "s", lines)
-    good = check_intervals(ibi_ms, numbers[1:], lines)
-    ibi_ms = ibi_ms[good]
-    origin = (NO_CLOCK_START_MS if start_ms is None else start_ms) + offset_ms
-    epoch_ms = np.round(origin + np.cumsum(ibi_ms)).astype(np.int64)
-    return RRRecording(epoch_ms, ibi_ms, "physionet", lines.skipped, has_clock=start_ms is not None)
-
-
-def read_polar(path: Path, start_ms: int | None, units: str | None, lines: Lines) -> RRRecording:
-    """Polar Flow / Elite HRV / Kubios RR text: optional header lines, then one interval per line (last field)."""
-    values, numbers = _values(path, lines)
-    first_number = np.flatnonzero(~np.isnan(values))
-    header = int(first_number[0]) if first_number.size else values.size
-    values, numbers = values[header:], numbers[header:]
-    require_rows(values.size, lines)
-    good = lines.check(np.isnan(values), numbers, "the value is not a number", "one interval per line")
-    ibi_ms = to_ms(values[good], units, lines)
-    numbers = numbers[good]
-    good = check_intervals(ibi_ms, numbers, lines)
-    ibi_ms = ibi_ms[good]
+    offset_s = float(values[0])
+    if not 0 <= offset_s <= 7 * 86_400:
+        raise lines.error(
+            f"the start offset {offset_s:g} s is not between 0 and a week",
+            line=numbers[0],
+            fix="line 1 of a PhysioNet RR file is the time from the record's start to the first beat, in seconds",
+        )
+    ibi_ms, _ = _checked_intervals(values[1:], _Shifted(numbers), options.units, lines)
     require_rows(ibi_ms.size, lines)
-    return _laid_end_to_end(ibi_ms, start_ms, "polar", lines)
+    return _recording(ibi_ms, start_ms, offset_s * 1000.0, "physionet", lines, options)
+
+
+class _Shifted:
+    """A LineMap seen from its second value on."""
+
+    def __init__(self, numbers: LineMap) -> None:
+        self._numbers = numbers
+
+    def __getitem__(self, k):
+        return self._numbers[k + 1]
+
+    def array(self) -> np.ndarray:
+        return self._numbers.array()[1:]
+
+
+def read_polar(path: Path, start_ms: int | None, options: ReadOptions, lines: Lines) -> RRRecording:
+    """Polar Flow / Elite HRV / Kubios RR text: optional header lines, then one interval per line (last field)."""
+    values, numbers = _read_values(path, lines, "polar")
+    require_rows(values.size, lines)
+    ibi_ms, _ = _checked_intervals(values, numbers, options.units, lines)
+    require_rows(ibi_ms.size, lines)
+    return _recording(ibi_ms, start_ms, 0.0, "polar", lines, options)

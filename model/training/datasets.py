@@ -121,27 +121,29 @@ def _compute(source: Source) -> UserHistory:
 
 def _mmash(source: Source) -> UserHistory:
     from model.hrv.windows import compute_windows
-    from model.io import covariates, read_rr
+    from model.io import ReadOptions, covariates, read_rr
 
     files = {f.name: f for f in source.files}
-    rec = read_rr(files["RR.csv"], "mmash", start_date=MMASH_DAY1)
+    rec = read_rr(files["RR.csv"], ReadOptions(fmt="mmash", start_date=MMASH_DAY1))
     history = UserHistory(source.user, compute_windows(rec.epoch_ms, rec.ibi_ms, "1h"))
     if "sleep.csv" in files:
         try:
-            history = replace(history, sleep=covariates.read_mmash_sleep(files["sleep.csv"], start_date=MMASH_DAY1))
+            history = replace(
+                history, sleep=covariates.read_mmash_sleep(files["sleep.csv"], ReadOptions(start_date=MMASH_DAY1))
+            )
         except BadRRFile as err:  # e.g. user_3's out-of-bed day labelled 1 for a night that ends on day 2
             log.warning("%s: sleep left out: %s", source.user, err.message)
     if "Actigraph.csv" in files:
-        activity = covariates.read_mmash_actigraph(files["Actigraph.csv"], start_date=MMASH_DAY1)
+        activity = covariates.read_mmash_actigraph(files["Actigraph.csv"], ReadOptions(start_date=MMASH_DAY1))
         history = replace(history, activity=activity)
     return history
 
 
 def _nsr2db(source: Source) -> UserHistory:
     from model.hrv.windows import compute_windows
-    from model.io import read_rr
+    from model.io import ReadOptions, read_rr
 
-    rec = read_rr(source.files[0], "physionet", start=NSR2DB_START)
+    rec = read_rr(source.files[0], ReadOptions(fmt="physionet", start=NSR2DB_START))
     return UserHistory(source.user, compute_windows(rec.epoch_ms, rec.ibi_ms, "1h"))
 
 
@@ -155,9 +157,9 @@ def welltory_users(path: Path, min_days: int = WELLTORY_MIN_DAYS) -> list[str]:
 def _welltory(source: Source) -> UserHistory:
     """Daily windows: every reading of a UTC day pooled (successive differences never span two readings)."""
     from model.hrv.windows import compute_windows
-    from model.io import read_rr
+    from model.io import ReadOptions, read_rr
 
-    rec = read_rr(source.files[0], "welltory", subject=source.user.removeprefix("welltory-"))
+    rec = read_rr(source.files[0], ReadOptions(fmt="welltory", subject=source.user.removeprefix("welltory-")))
     return UserHistory(source.user, compute_windows(rec.epoch_ms, rec.ibi_ms, "1d"))
 
 

@@ -1,8 +1,10 @@
 """The ``hrvcast`` command line. Each module in this package is one sub-command.
 
 A module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a function
-``run(args, settings) -> int``. Errors of the :class:`model.errors.HrvcastError` family are printed as one
-clear line on stderr with exit status 2; anything else is a bug and keeps its traceback.
+``run(args, settings) -> int``. No traceback reaches a user: errors of the :class:`model.errors.HrvcastError`
+family are printed as one clear line on stderr with exit status 2; an operating-system error (a file that cannot
+be read, a full disk) names the file and the cause, also with status 2; anything else is a bug, printed as one
+line that says so and where the traceback went (the log, at level DEBUG, or the file it names), status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import importlib
 import logging
 import pkgutil
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 
 from model.errors import HrvcastError
@@ -46,6 +50,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"hrvcast {args.command}: error:{where}: {exc.strerror or exc} (check the path, its permissions "
+            "and the free space of its disk)",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:  # a bug: one line for the user, the traceback kept for the report
+        print(
+            f"hrvcast {args.command}: internal error ({type(exc).__name__}: {str(exc)[:200]}): this is a bug in "
+            f"hrvcast, not in your input; please report it with {_keep_traceback()}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _keep_traceback() -> str:
+    """Write the current traceback to a temporary file; return how to find it."""
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="hrvcast-error-", suffix=".txt", delete=False) as fh:
+            traceback.print_exc(file=fh)
+        return f"the traceback in {fh.name}"
+    except OSError:
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        return "the traceback (HRVCAST_LOG_LEVEL=DEBUG prints it)"
 
 
 if __name__ == "__main__":  # pragma: no cover

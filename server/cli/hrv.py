@@ -40,6 +40,26 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip malformed lines and report how many, instead of stopping at the first",
     )
+    parser.add_argument(
+        "--any-time",
+        action="store_true",
+        help="accept beat times before 1990 or more than two days ahead (still 1970-2099, what every store keeps)",
+    )
+
+
+def read_options_from(args: argparse.Namespace):
+    """The reader flags as one ``model.io.ReadOptions``, built once and passed down."""
+    from model.io import ReadOptions
+
+    return ReadOptions(
+        fmt=args.format,
+        start=args.start,
+        start_date=args.start_date,
+        units=args.units,
+        subject=args.subject,
+        skip_bad_lines=args.skip_bad_lines,
+        any_time=args.any_time,
+    )
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +96,8 @@ def report_reading(path: Path, requested: str, rec) -> None:
         print(f"{path}: read as {rec.format}", file=sys.stderr)
     if rec.skipped_lines:
         print(f"{path}: skipped {rec.skipped_lines} bad line(s)", file=sys.stderr)
+    if rec.duplicates:
+        print(f"{path}: merged {rec.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
     if not rec.has_clock:
         print(f"{path}: the file has no clock; times count from 1970-01-01T00:00:00Z (pass --start)", file=sys.stderr)
 
@@ -100,15 +122,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.hrv.windows import compute_windows, windows_to_csv, windows_to_jsonl
     from model.io import read_rr
 
-    rec = read_rr(
-        args.file,
-        args.format,
-        start=args.start,
-        start_date=args.start_date,
-        units=args.units,
-        skip_bad_lines=args.skip_bad_lines,
-        subject=args.subject,
-    )
+    rec = read_rr(args.file, read_options_from(args))
     report_reading(args.file, args.format, rec)
     if rec.sdnn is not None and not rec.sdnn.empty and rec.epoch_ms.size == 0:
         print(

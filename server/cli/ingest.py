@@ -4,7 +4,9 @@
         --activity var/demo/demo-1.activity.csv
     hrvcast ingest --user mmash-1 RR.csv --start-date 2020-03-02 --sleep sleep.csv --actigraph Actigraph.csv
 
-Everything is read and validated before anything is written; re-ingesting the same files changes nothing.
+Everything is read and validated before anything is written; beats, their windows and the covariates are then
+written as one unit (all or nothing on SQLite; repaired if cut short on InfluxDB, see docs/stores.md).
+Re-ingesting the same files changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from server.cli.hrv import add_config_options, add_reader_options, config_from
+from server.cli.hrv import add_config_options, add_reader_options, config_from, read_options_from
 from server.settings import Settings
 
 
@@ -40,33 +42,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
-    from server.pipeline.ingest import ingest_file
+    from server.pipeline.ingest import IngestFiles, ingest_file
     from server.stores import store_from_settings
 
     validate_user(args.user)
+    files = IngestFiles(args.file, sleep=args.sleep, activity=args.activity, actigraph=args.actigraph)
     store = store_from_settings(settings)
     try:
-        report = ingest_file(
-            store,
-            args.user,
-            args.file,
-            fmt=args.format,
-            start=args.start,
-            start_date=args.start_date,
-            units=args.units,
-            skip_bad_lines=args.skip_bad_lines,
-            subject=args.subject,
-            sleep=args.sleep,
-            activity=args.activity,
-            actigraph=args.actigraph,
-            config=config_from(args),
-        )
+        report = ingest_file(store, args.user, files, read_options_from(args), config_from(args))
     finally:
         store.close()
     if args.format == "auto":
         print(f"{args.file}: read as {report.format}", file=sys.stderr)
     if report.skipped_lines:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
+    if report.duplicates:
+        print(f"{args.file}: merged {report.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
     windows = ", ".join(f"{n} {w} windows" for w, n in report.windows.items())
     print(
         f"{args.user}: {report.beats_written} beats, {windows or 'no windows'}, {report.sleep} sleep episodes, "

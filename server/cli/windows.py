@@ -2,7 +2,8 @@
 
 A device gateway or Telegraf writing the ``rr`` measurement straight into InfluxDB, or ``POST /api/v1/rr``,
 stores beats; this recomputes each hourly and daily window those beats touch (only those), from the store's
-beats, exactly as ``hrvcast ingest`` would. The scorer runs the same step before each round.
+beats, exactly as ``hrvcast ingest`` would. First it repairs every write left half-done in an InfluxDB store (a
+push or ingest cut short: see docs/stores.md). The scorer runs the same step before each round.
 
     hrvcast windows --since 2h
     hrvcast windows --since 7d --user alice --user bob
@@ -53,5 +54,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     for user, counts in sorted(written.items()):
         print(f"{user}: " + ", ".join(f"{n} {w} windows" for w, n in counts.items()))
-    print(f"{len(written)} user(s) had new beats -> {store.url}")
+    print(f"{len(written)} user(s) had new beats or a half-done write repaired -> {store.url}")
     return 0

@@ -106,7 +106,8 @@ def fill_with_demo_data(
 ) -> list[str]:
     """Generate ``config.users`` demo users up to now into ``config.demo_dir`` and ingest each into ``store``
     as soon as its files are written; two lines per user go to ``log`` (written, ingested)."""
-    from server.pipeline.ingest import ingest_file  # the HRV pipeline, loaded only when there is work
+    from model.io import ReadOptions
+    from server.pipeline.ingest import IngestFiles, ingest_file  # the HRV pipeline, loaded only when there is work
 
     spec = DemoSpec(
         users=config.users,
@@ -125,7 +126,8 @@ def fill_with_demo_data(
         log(f"{step}: {written.n_beats:,} beats written in {written.write_s:.0f} s, ingesting")
         started = time.perf_counter()
         files = written.files
-        done = ingest_file(store, written.user, files.rr, fmt="csv", sleep=files.sleep, activity=files.activity)
+        ingest = IngestFiles(files.rr, sleep=files.sleep, activity=files.activity)
+        done = ingest_file(store, written.user, ingest, ReadOptions(fmt="csv"))
         log(
             f"{step}: ingested in {time.perf_counter() - started:.0f} s "
             f"({done.windows.get('1h', 0)} hourly windows, {done.sleep} sleep episodes)"

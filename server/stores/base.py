@@ -6,6 +6,13 @@ writing the same points twice stores them once. Every call either finishes withi
 raises :class:`model.errors.StoreUnavailable`; a write batch that finally fails raises
 :class:`model.errors.StoreWriteFailed` and is never dropped silently.
 
+Units of writes: a push or an ingest writes beats, then the windows computed from them (and covariates) inside
+``with store.unit(user, first_ms, last_ms):``. SQLite makes the unit one transaction (all of it or nothing).
+InfluxDB has no transactions: the unit is recorded as pending in the store before its first write and cleared
+after its last, so a unit cut short by an error or by the death of its process is known and repaired
+(``server.pipeline.writes``): ``repairable(user)`` yields the pending units whose writer is gone, and
+``clear_pending`` removes one once its windows are recomputed.
+
 Frames exchanged (pandas DataFrames, one per user, sorted by time, index 0..n-1):
 - windows:   model.schema.WINDOW_COLUMNS (``start`` int64 ms)
 - sleep:     ``start`` (ms), ``end`` (ms), ``duration_min``
@@ -16,6 +23,8 @@ Frames exchanged (pandas DataFrames, one per user, sorted by time, index 0..n-1)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -25,9 +34,21 @@ from model.ids import validate_user
 from model.schema import WINDOW_SIZES_MS
 
 
+@dataclass(frozen=True)
+class PendingUnit:
+    """A unit of writes that may be half-done: beats of ``user`` stamped in [first_ms, last_ms] may be stored
+    without their windows. ``key`` identifies the record in the store's journal."""
+
+    user: str
+    first_ms: int  # first beat of the unit (epoch ms)
+    last_ms: int  # last beat of the unit (epoch ms)
+    key: int  # the journal record's own time (epoch ns): unique per unit
+
+
 @runtime_checkable
 class HistoryStore(Protocol):
     url: str  # the store URL with any password redacted, for logs and /readyz
+    atomic: bool  # True: a unit is one transaction (SQLite); False: journaled and repaired (InfluxDB)
 
     def ping(self) -> None:
         """Return if the store answers; raise StoreUnavailable otherwise."""
@@ -45,6 +66,20 @@ class HistoryStore(Protocol):
 
     def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
         """Store forecast hours (measurement ``forecast``, tags ``user`` and ``model``)."""
+
+    # -- units of writes (see the module docstring) ------------------------------------------------------
+    def unit(self, user: str, first_ms: int, last_ms: int) -> AbstractContextManager[None]:
+        """Writes inside are one unit for ``user``'s beats in [first_ms, last_ms] and what is computed from them."""
+
+    def repairable(self, user: str) -> AbstractContextManager[list[PendingUnit]]:
+        """Holds ``user``'s write lock and yields the user's pending units whose writer is gone (finished with an
+        error, or dead); never any on SQLite."""
+
+    def pending_users(self) -> list[str]:
+        """Users with any pending unit (whose writer may still be at work)."""
+
+    def clear_pending(self, entry: PendingUnit) -> None:
+        """Remove a pending unit once its windows are recomputed (inside ``repairable``)."""
 
     # -- reads ----------------------------------------------------------------------------------------
     def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

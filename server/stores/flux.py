@@ -135,3 +135,13 @@ def list_users(bucket: str) -> str:
         'import "influxdata/influxdb/schema"\n\n'
         f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, start: {time(0)})"
     )
+
+
+def read_pending(bucket: str) -> str:
+    """Every record of the journal of pending units (server/stores/journal.py), one row each."""
+    predicate = f"{_column('_measurement')} == {string('hrvcast_pending')}"
+    return (
+        _source(bucket, time(0), "now()", predicate)
+        + f"  |> {_PIVOT}\n"
+        + f"  |> {_keep(['_time', 'user_id', 'first_ms', 'last_ms', 'deadline_ms', 'host', 'key_ns'])}"
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from server.stores.base import (
     check_window,
     split_by_user,
 )
+from server.stores.journal import JournaledUnits
 from server.stores.lpwrites import LineProtocolWrites
 from server.stores.retry import RetryPolicy
 
@@ -48,7 +50,7 @@ def _to_ms(times: pd.Series) -> pd.Series:
     return (pd.to_datetime(times, utc=True) - _EPOCH) // pd.Timedelta(milliseconds=1)
 
 
-class Influx2Store(LineProtocolWrites):
+class Influx2Store(JournaledUnits, LineProtocolWrites):
     """``HistoryStore`` on InfluxDB 2.x (``influxdb2://host:port?org=ORG&bucket=BUCKET``, token apart)."""
 
     def __init__(
@@ -133,20 +135,23 @@ class Influx2Store(LineProtocolWrites):
         self._local = threading.local()
 
     # -- writes ---------------------------------------------------------------------------------------
-    def write_lines(self, lines: Sequence[str]) -> int:
-        """Write line-protocol lines (precision ms) through the batching API; StoreWriteFailed on any lost batch."""
+    def write_lines(self, lines: Sequence[str], precision: str = WritePrecision.MS, attempts: int | None = None) -> int:
+        """Write line-protocol lines through the batching API; StoreWriteFailed on any lost batch, saying how many
+        points the server confirmed and how many may be stored (sent in a batch that failed without an answer)."""
         if not lines:
             return 0
+        self.check_deadline(len(lines))
+        retry = self.retry if attempts is None else replace(self.retry, attempts=attempts)
         failures: list[Exception] = []
         options = WriteOptions(
             batch_size=self.batch_size,
             flush_interval=100,
-            retry_interval=int(self.retry.first_delay_s * 1000),
-            max_retries=self.retry.attempts - 1,
-            max_retry_delay=int(self.retry.max_delay_s * 1000),
-            exponential_base=int(self.retry.factor),
-            max_retry_time=int(self.timeout_s * self.retry.attempts * 1000),
-            max_close_wait=int(self.timeout_s * (self.retry.attempts + 1) * 1000),
+            retry_interval=int(retry.first_delay_s * 1000),
+            max_retries=retry.attempts - 1,
+            max_retry_delay=int(retry.max_delay_s * 1000),
+            exponential_base=int(retry.factor),
+            max_retry_time=int(self.timeout_s * retry.attempts * 1000),
+            max_close_wait=int(self.timeout_s * (retry.attempts + 1) * 1000),
         )
         confirmed: list[int] = []  # points per batch the server acknowledged
 
@@ -159,22 +164,51 @@ class Influx2Store(LineProtocolWrites):
             success_callback=on_success,
             error_callback=lambda _key, _data, exc: failures.append(exc),
         ) as writer:
-            writer.write(self.bucket, self.org, list(lines), write_precision=WritePrecision.MS)
-        if not failures and sum(confirmed) < len(lines):
+            writer.write(self.bucket, self.org, list(lines), write_precision=precision)
+        stored = sum(confirmed)
+        if not failures and stored < len(lines):
             # influxdb-client gives up waiting at max_close_wait with a log line and no error callback: without
             # this count a slow server would lose the rest of the batches silently
             raise StoreWriteFailed(
-                f"InfluxDB at {self.url} confirmed {sum(confirmed)} of {len(lines)} points before the writer "
-                f"closed after {options.max_close_wait / 1000:.0f} s; the rest may not be stored (re-running the "
-                "write is safe; raise HRVCAST_STORE_TIMEOUT if the server is just slow)"
+                f"InfluxDB at {self.url} confirmed {stored} of {len(lines)} points before the writer closed after "
+                f"{options.max_close_wait / 1000:.0f} s: {stored} of {len(lines)} points were stored, "
+                f"{len(lines) - stored} more may be (re-running the write is safe; raise HRVCAST_STORE_TIMEOUT if "
+                "the server is just slow)",
+                stored=stored,
+                uncertain=len(lines) - stored,
+                total=len(lines),
             )
         if failures:
+            answered = all(isinstance(f, ApiException) and f.status is not None and f.status < 500 for f in failures)
+            uncertain = 0 if answered else len(lines) - stored
+            maybe = f", {uncertain} more may be (a timeout or a 5xx can follow a partial write)" if uncertain else ""
             raise StoreWriteFailed(
-                f"{self._unavailable(failures[0]).message}; {len(failures)} batch(es) of up to "
-                f"{self.batch_size} of {len(lines)} points were not stored after "
-                f"{self.retry.attempts} tries (re-running the write is safe)"
+                f"{self._unavailable(failures[0]).message}; {len(failures)} batch(es) of up to {self.batch_size} "
+                f"points were not stored after {retry.attempts} tries as far as InfluxDB answered: {stored} of "
+                f"{len(lines)} points were stored{maybe} (re-running the write is safe)",
+                stored=stored,
+                uncertain=uncertain,
+                total=len(lines),
+                cause=self._unavailable(failures[0]).message,
             )
         return len(lines)
+
+    # -- the journal of pending units (server/stores/journal.py) ------------------------------------------
+    def _journal_write(self, line: str, attempts: int | None = None) -> None:
+        self.write_lines([line], precision=WritePrecision.NS, attempts=attempts)
+
+    def _journal_records(self) -> list[dict]:
+        frame = self._frame(flux.read_pending(self.bucket))
+        return [] if frame.empty else frame.to_dict("records")
+
+    def _journal_delete(self, key_ns: int) -> None:
+        moment = pd.Timestamp(int(key_ns), tz="UTC").isoformat().replace("+00:00", "Z")
+        try:
+            self._client().delete_api().delete(
+                moment, moment, '_measurement="hrvcast_pending"', bucket=self.bucket, org=self.org
+            )
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unavailable(exc) from exc
 
     # -- reads ----------------------------------------------------------------------------------------
     def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

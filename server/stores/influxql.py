@@ -111,6 +111,16 @@ def show_users() -> str:
     return f"SHOW TAG VALUES WITH KEY = {ident(USER_TAG)}"
 
 
+def select_pending() -> str:
+    """Every record of the journal of pending units (server/stores/journal.py); there are few."""
+    return f"SELECT * FROM {ident('hrvcast_pending')}"
+
+
+def delete_pending(key_ns: int) -> str:
+    """Remove the journal record whose time is ``key_ns`` (epoch ns; a bare integer is ns in InfluxQL)."""
+    return f"DELETE FROM {ident('hrvcast_pending')} WHERE time >= {int(key_ns)} AND time <= {int(key_ns)}"
+
+
 def create_database(database: str) -> str:
     return f"CREATE DATABASE {ident(database)}"
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from model.errors import StoreWriteFailed
 from model.ids import validate_user
 from model.schema import (
     FORECAST_FIELDS,
@@ -35,16 +36,37 @@ from server.stores.base import (
     frame_arrays,
 )
 
+_BEATS_PER_CALL = 200_000  # beats encoded at a time (about 15 MB of lines)
+
 
 class LineProtocolWrites:
     def write_lines(self, lines: Sequence[str]) -> int:
         raise NotImplementedError  # provided by the adapter
 
     def write_beats(self, user: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> int:
+        """Beats encoded and written ``_BEATS_PER_CALL`` at a time: the lines of a 50 M-beat file are gigabytes."""
         validate_user(user)
         if np.shape(epoch_ms) != np.shape(ibi_ms):
             raise ValueError(f"epoch_ms has {np.size(epoch_ms)} values but ibi_ms has {np.size(ibi_ms)}")
-        return self.write_lines(lineprotocol.encode_single(M_RR, {USER_TAG: user}, RR_FIELD, ibi_ms, epoch_ms))
+        n, written = int(np.size(epoch_ms)), 0
+        for lo in range(0, n, _BEATS_PER_CALL):
+            hi = lo + _BEATS_PER_CALL
+            lines = lineprotocol.encode_single(M_RR, {USER_TAG: user}, RR_FIELD, ibi_ms[lo:hi], epoch_ms[lo:hi])
+            try:
+                written += self.write_lines(lines)
+            except StoreWriteFailed as exc:
+                if lo == 0:
+                    raise
+                stored = written + exc.stored
+                maybe = f", {exc.uncertain} more may be" if exc.uncertain else ""
+                raise StoreWriteFailed(
+                    f"{exc.cause}; {stored} of {n} points were stored{maybe} (re-running the write is safe)",
+                    stored=stored,
+                    uncertain=exc.uncertain,
+                    total=n,
+                    cause=exc.cause,
+                ) from exc
+        return written
 
     def write_windows(self, user: str, windows: pd.DataFrame, window: str = "1h") -> int:
         validate_user(user)

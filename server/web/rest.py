@@ -1,7 +1,8 @@
 """Flat REST API under ``/api/v1``: rows of plain JSON with epoch-millisecond times.
 
 Infinity's backend parser reads these, so Grafana alert rules work without InfluxDB. ``POST /api/v1/rr``
-takes beats pushed by a phone or gateway; the store's upserts make a repeated push change nothing.
+takes beats pushed by a phone or gateway: one unit of writes, all of it or (SQLite) nothing, or (InfluxDB) a
+recorded repair (``server.web.schemas.PUSH_SEMANTICS``); the store's upserts make a repeated push change nothing.
 """
 
 from __future__ import annotations
@@ -117,7 +118,13 @@ def push_beats():
     if services().model is not None:
         services().forecast_service().forget(data["user"])
     return jsonify(
-        {"user": report.user, "beats": report.beats, "written": report.beats_written, "windows": report.windows}
+        {
+            "user": report.user,
+            "beats": report.beats,
+            "written": report.beats_written,
+            "duplicates": report.duplicates,
+            "windows": report.windows,
+        }
     )
 
 
@@ -130,8 +137,10 @@ def _one_push_at_a_time(flight, user: str) -> Iterator[None]:
 
     Two pushes interleaved could otherwise store a window computed without the other's beats. The lock is the
     single-flight one: across workers and hosts with ``HRVCAST_CACHE=redis://``, across the threads of one worker
-    otherwise (then the scorer's ``windows --since`` round repairs what two workers may still interleave).
-    When Redis is down the push goes on unlocked, as forecasts do: the store stays the source of truth.
+    otherwise. Without Redis (or when it is down) the store serialises them itself: an SQLite unit holds the
+    file's write lock (BEGIN IMMEDIATE) from its first read to its commit, and an InfluxDB unit a file lock per
+    user on this host (``server/stores/journal.py``), and keeps its journal record when it meets a unit of another
+    host, so the next repair recomputes the windows from both.
     """
     key = f"ingest:{user}"
     deadline = time.monotonic() + PUSH_WAIT_S

@@ -275,9 +275,31 @@ class Beat(fields.Field):
         return int(epoch), float(ibi)
 
 
+PUSH_SEMANTICS = (
+    "A push is one unit: its beats and the hourly and daily HRV windows they touch are stored together. The whole "
+    "batch is validated before anything is written (intervals 20 ms to 1 h, times from 1990 to two days ahead, "
+    "sorted; a time sent twice with one interval is merged and counted in `duplicates`, with two intervals it is "
+    "refused): a 422 stores nothing. On SQLite the push is one transaction: a 503 means nothing of it was stored. "
+    "InfluxDB has no transactions: a push cut short (the store failed, or the worker died) is recorded in the store "
+    "as pending, and the windows of whatever beats it stored are recomputed before the next push or ingest of that "
+    "user and by the next scoring round at the latest, so no beat is ever left without its windows; the 503 says "
+    "exactly how many beats are stored and how many may be (sent in a request InfluxDB never answered). Retrying a "
+    "push is always safe: every point is an upsert keyed by user and time. A 200 means every beat and its windows "
+    "are stored: `written` equals `beats`."
+)
+
+
 class BeatsBody(Lenient):
-    user = OneUser(required=True)
-    beats = fields.List(Beat(), required=True, validate=validate.Length(min=1, max=MAX_BEATS))
+    class Meta:
+        description = PUSH_SEMANTICS
+
+    user = OneUser(required=True, metadata={"description": "user id"})
+    beats = fields.List(
+        Beat(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BEATS),
+        metadata={"description": f"[epoch_ms, ibi_ms] pairs sorted by time, at most {MAX_BEATS}"},
+    )
 
 
 # -- replies (documentation only) ------------------------------------------------------------------------
@@ -310,9 +332,17 @@ class ScoreRow(Schema):
 
 
 class IngestReply(Schema):
+    class Meta:
+        description = "A push stored in full: every beat and the windows it touches (see BeatsBody)."
+
     user = fields.String()
-    beats = fields.Integer(metadata={"description": "beats received"})
-    written = fields.Integer(metadata={"description": "beats written (a repeated push rewrites the same points)"})
+    beats = fields.Integer(metadata={"description": "distinct beats received (exact repeats merged)"})
+    written = fields.Integer(
+        metadata={"description": "beats stored: always equals beats (a repeated push rewrites the same points)"}
+    )
+    duplicates = fields.Integer(
+        metadata={"description": "beats that repeated another exactly (same time and interval), merged into it"}
+    )
     windows = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "HRV windows recomputed per size"}
     )

@@ -5,7 +5,10 @@
   any other query gets InfluxDB's 400 error shape, so a query that differs from the hand-written one fails
   loudly instead of reading data it was never meant to get. (How the cases are made: ``make_flux_answers.py``.)
 - ``POST /api/v2/write`` keeps every body and, when ``forward_to`` is set, hands it to a real influxd's v1
-  ``/write``: the line protocol the client sends is parsed and stored by a real InfluxDB.
+  ``/write`` (with the client's precision): the line protocol the client sends is parsed and stored by a real
+  InfluxDB.
+- ``POST /api/v2/delete`` keeps every body and, when ``forward_to`` is set, runs it on influxd as an InfluxQL
+  ``DELETE`` of the predicate's measurement between start and stop (the only predicate hrvcast sends).
 - ``POST /write`` and ``/query`` (the v1 API) are passed to ``forward_to`` as they are: with ``fail_next`` it
   is a flaky proxy in front of a real influxd.
 - ``GET /ping`` answers 204. ``fail_next`` makes the next N requests answer 503; ``delay_s`` makes every
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -45,6 +49,7 @@ class ReplayServer:
         self.answers = answers
         self.forward_to, self.forward_db = forward_to, forward_db
         self.writes: list[bytes] = []
+        self.deletes: list[dict] = []
         self.queries: list[str] = []
         self.fail_next = 0
         self.delay_s = 0.0
@@ -119,9 +124,16 @@ class ReplayServer:
                 elif path == "/api/v2/write":
                     server.writes.append(body)
                     if server.forward_to:
-                        self._forward(body)
+                        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                        self._forward(body, query.get("precision", ["ms"])[0])
                     else:
                         self._reply(204)
+                elif path == "/api/v2/delete":
+                    request = json.loads(body)
+                    server.deletes.append(request)
+                    if server.forward_to:
+                        self._delete(request)
+                    self._reply(204)
                 elif path in ("/write", "/query") and server.forward_to:  # v1 API: a flaky proxy to influxd
                     self._proxy(body)
                 else:
@@ -138,8 +150,18 @@ class ReplayServer:
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read())
 
-            def _forward(self, body: bytes) -> None:
-                params = urllib.parse.urlencode({"db": server.forward_db, "precision": "ms"})
+            def _delete(self, request: dict) -> None:
+                match = re.fullmatch(r'_measurement="([A-Za-z_]+)"', request["predicate"])
+                assert match, f"the replay server deletes by measurement only, not {request['predicate']!r}"
+                start, stop = request["start"], request["stop"]
+                statement = f"DELETE FROM \"{match.group(1)}\" WHERE time >= '{start}' AND time <= '{stop}'"
+                query = urllib.parse.urlencode({"q": statement, "db": server.forward_db})
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{server.forward_to}/query?{query}", method="POST"), timeout=10
+                ).close()
+
+            def _forward(self, body: bytes, precision: str = "ms") -> None:
+                params = urllib.parse.urlencode({"db": server.forward_db, "precision": precision})
                 request = urllib.request.Request(f"{server.forward_to}/write?{params}", data=body, method="POST")
                 try:
                     with urllib.request.urlopen(request, timeout=10) as resp:
@@ -150,7 +172,7 @@ class ReplayServer:
                         urllib.request.urlopen(
                             urllib.request.Request(f"{server.forward_to}/query?{create}", method="POST"), timeout=10
                         ).close()
-                        return self._forward(body)
+                        return self._forward(body, precision)
                     self._error(400, "invalid", exc.read().decode())
 
         return Handler

@@ -23,7 +23,21 @@ from tests.support import store_cases as c
 
 BUCKET = "biometrics"
 OUT = Path(__file__).resolve().parent / "flux_cases"
-FIELD_TYPES = {"n_beats": "long", "valid": "boolean", "end_ms": "long"}  # every other field is a double
+FIELD_TYPES = {  # every other field is a double
+    "n_beats": "long",
+    "valid": "boolean",
+    "end_ms": "long",
+    **dict.fromkeys(("first_ms", "last_ms", "deadline_ms", "key_ns"), "long"),
+    **dict.fromkeys(("user_id", "host"), "string"),
+}
+PENDING = {  # a unit of writes left half-done on another host, long ago (server/stores/journal.py)
+    "user_id": "carol_9",
+    "first_ms": 1_794_787_200_000,
+    "last_ms": 1_794_790_800_000,
+    "deadline_ms": 1_794_791_100_000,
+    "host": "elsewhere:/tmp/hrvcast-locks",
+    "key_ns": 1_794_790_900_000_000_000,
+}
 
 
 def rfc3339(epoch_ms: int) -> str:
@@ -126,6 +140,8 @@ def answers() -> dict[str, str]:
         for model, frame in ((c.MODEL_A, c.ALICE_FORECAST_A), (c.MODEL_B, c.ALICE_FORECAST_B))
     ]
     out["forecasts"] = response([(fc_cols, tables)])
+    pending = [{"_time": PENDING["key_ns"] // 1_000_000, **PENDING}]
+    out["pending"] = response([([TIME, *fields(PENDING)], [pending])])
     return out
 
 

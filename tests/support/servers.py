@@ -68,6 +68,16 @@ def _wait(check, what: str, proc: subprocess.Popen, log: Path, timeout_s: float 
     raise RuntimeError(f"{what} did not become ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120.0) -> None:
+    """Return once ``url`` answers 200 (a server ``proc`` started, logging to ``log``); raise if it exits."""
+
+    def ok() -> bool:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200
+
+    _wait(ok, url, proc, log, timeout_s)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.hrv.cleaning import CleaningConfig, clean_beats, detect_artifacts
-from model.io import read_rr
+from model.io import ReadOptions, read_rr
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -89,7 +89,7 @@ def _nk_flags(ibi_ms: np.ndarray) -> dict[str, set[int]]:
 @pytest.mark.parametrize("relpath", ["mmash/DataPaper/user_15/RR.csv", "nsr2db/nsr005_rr_secs.txt"])
 def test_detection_flags_the_same_beats_as_neurokit2_on_real_recordings(data_dir, relpath):
     """The vectorised rules equal neurokit2's signal_fixpeaks(method='kubios') beat for beat."""
-    rec = read_rr(data_dir / relpath, start="2020-03-02T00:00:00Z", start_date="2020-03-02")
+    rec = read_rr(data_dir / relpath, ReadOptions(start="2020-03-02T00:00:00Z", start_date="2020-03-02"))
     ibi = np.round(rec.ibi_ms)  # neurokit2 takes integer sample positions at 1000 Hz
     ibi = ibi[(ibi >= 300) & (ibi <= 2000)][:60_000]
     art = detect_artifacts(ibi / 1000.0, neurokit_edges=True)

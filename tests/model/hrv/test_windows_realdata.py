@@ -13,7 +13,7 @@ import pytest
 
 from model.hrv.cleaning import CleaningConfig, clean_beats
 from model.hrv.windows import HrvConfig, compute_windows
-from model.io import read_rr
+from model.io import ReadOptions, read_rr
 
 pytestmark = pytest.mark.realdata
 HOUR_MS = 3_600_000
@@ -41,7 +41,7 @@ def _neurokit_hour(epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[float, flo
     ],
 )
 def test_hourly_values_match_neurokit2_on_clean_windows(data_dir, relpath, kwargs):
-    rec = read_rr(data_dir / relpath, **kwargs)
+    rec = read_rr(data_dir / relpath, ReadOptions(**kwargs))
     windows = compute_windows(rec.epoch_ms, rec.ibi_ms, "1h")
     clean = clean_beats(rec.epoch_ms, rec.ibi_ms, CleaningConfig())
     hours = clean.epoch_ms // HOUR_MS
@@ -77,7 +77,7 @@ def test_welltory_rmssd_matches_the_files_own_column(data_dir):
 
 def test_mmash_gap_handling_lowers_rmssd_against_the_naive_computation(data_dir):
     """Differences across MMASH's logging gaps inflate RMSSD; the fixture's two clock hours show by how much."""
-    rec = read_rr(data_dir / "fixtures/mmash_user_1_RR_day2_0100-0300.csv", start_date="2020-03-02")
+    rec = read_rr(data_dir / "fixtures/mmash_user_1_RR_day2_0100-0300.csv", ReadOptions(start_date="2020-03-02"))
     assert rec.ibi_ms.size == 2947 + 3389  # the fixture's SOURCE.md: beats in hour 01 and hour 02
     gap_only = compute_windows(rec.epoch_ms, rec.ibi_ms, "1h", HrvConfig(cleaning=CleaningConfig(correct=False)))
     full = compute_windows(rec.epoch_ms, rec.ibi_ms, "1h")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.errors import BadRRFile
-from model.io import covariates
+from model.io import ReadOptions, covariates
 
 DAY1 = 1_583_107_200_000  # 2020-03-02T00:00:00Z
 H = 3_600_000
@@ -31,14 +31,16 @@ def test_mmash_sleep_from_onset_to_out_of_bed_with_the_day_label_quirk(tmp_path)
         + "0,2,00:46,2,03:31,2,00:46,0,87.27,165,144,21,9,2.33,9.09,10,19.09\n"
         + "1,1,23:41,1,05:04,1,23:41,0,76.47,323,247,76,19,4,17.96,15.79,33.75\n",  # wakes "day 1" 05:04
     )
-    sleep = covariates.read_sleep(path, start_date="2020-03-02")  # MMASH detected from the header
+    sleep = covariates.read_sleep(path, ReadOptions(start_date="2020-03-02"))  # MMASH detected from the header
     assert sleep["start"].tolist() == [DAY1 + 23 * H + 41 * 60_000, DAY1 + 24 * H + 46 * 60_000]
     assert sleep["end"].tolist() == [DAY1 + 29 * H + 4 * 60_000, DAY1 + 27 * H + 31 * 60_000]
     assert sleep["duration_min"].tolist() == [247.0, 144.0]  # total sleep time, not time in bed
 
 
 def test_mmash_sleep_with_header_only_is_empty(tmp_path):
-    assert covariates.read_sleep(write(tmp_path, "sleep.csv", MMASH_SLEEP_HEADER), start_date="2020-03-02").empty
+    assert covariates.read_sleep(
+        write(tmp_path, "sleep.csv", MMASH_SLEEP_HEADER), ReadOptions(start_date="2020-03-02")
+    ).empty
 
 
 def test_generic_sleep(tmp_path):
@@ -59,7 +61,7 @@ def test_mmash_actigraph_hourly_steps_sum_and_mean_heart_rate(tmp_path):
         "Inclinometer Lying,Vector Magnitude,day,time\n"
     )
     act = covariates.read_mmash_actigraph(
-        write(tmp_path, "Actigraph.csv", header + "\n".join(rows) + "\n"), start_date="2020-03-02"
+        write(tmp_path, "Actigraph.csv", header + "\n".join(rows) + "\n"), ReadOptions(start_date="2020-03-02")
     )
     assert act["time"].tolist() == [DAY1 + 10 * H, DAY1 + 11 * H, DAY1 + 24 * H]
     assert act["steps"].tolist() == [5.0, 1.0, 0.0]
@@ -75,11 +77,11 @@ def test_generic_activity_and_its_errors(tmp_path):
     with pytest.raises(BadRRFile) as err:
         covariates.read_activity_csv(bad)
     assert err.value.line == 2
-    assert covariates.read_activity_csv(bad, skip_bad_lines=True).empty
+    assert covariates.read_activity_csv(bad, ReadOptions(skip_bad_lines=True)).empty
 
 
 @pytest.mark.realdata
 def test_every_mmash_sleep_file_reads(data_dir):
     for folder in sorted((data_dir / "mmash/DataPaper").iterdir()):
-        sleep = covariates.read_sleep(folder / "sleep.csv", start_date="2020-03-02")
+        sleep = covariates.read_sleep(folder / "sleep.csv", ReadOptions(start_date="2020-03-02"))
         assert ((sleep["end"] - sleep["start"]) / 60_000 >= sleep["duration_min"]).all(), folder.name

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.errors import BadRRFile, UnknownFormat
-from model.io import FORMATS, detect_format, read_rr
+from model.io import FORMATS, ReadOptions, detect_format, read_rr
 
 T0_ISO = "2026-11-10T03:00:00Z"
 T0 = 1_794_279_600_000  # 2026-11-10T03:00:00Z, by hand: datetime(2026, 11, 10, 3, tzinfo=UTC).timestamp() * 1000
@@ -31,7 +31,7 @@ def test_t0_constant_is_right():
     "text,units", [("812\n790\n805\n", None), ("0.812\n0.790\n0.805\n", None), ("0.812\n0.790\n0.805\n", "s")]
 )
 def test_plain_in_ms_or_seconds(tmp_path, text, units):
-    rec = read_rr(write(tmp_path, "rr.txt", text), start=T0_ISO, units=units)
+    rec = read_rr(write(tmp_path, "rr.txt", text), ReadOptions(start=T0_ISO, units=units))
     assert rec.format == "plain"
     assert rec.ibi_ms.tolist() == pytest.approx([812.0, 790.0, 805.0])
     assert rec.epoch_ms.tolist() == [T0 + 812, T0 + 1602, T0 + 2407]  # each beat ends its interval
@@ -58,7 +58,7 @@ def test_generic_csv_with_epoch_ms_and_offsets(tmp_path):
 
 
 def test_physionet_first_line_is_the_start_offset(tmp_path):
-    rec = read_rr(write(tmp_path, "nsr.txt", "225.79687500\n0.69531250\n0.71093750\n"), start=T0_ISO)
+    rec = read_rr(write(tmp_path, "nsr.txt", "225.79687500\n0.69531250\n0.71093750\n"), ReadOptions(start=T0_ISO))
     assert rec.format == "physionet"
     assert rec.ibi_ms.tolist() == [695.3125, 710.9375]
     assert rec.epoch_ms.tolist() == [T0 + round(225_796.875 + 695.3125), T0 + round(225_796.875 + 1406.25)]
@@ -69,7 +69,7 @@ def test_mmash_bursts_share_a_second_and_day_minus_29_is_day_2(tmp_path):
         ",ibi_s,day,time\n1,0.5,1,23:59:58\n2,0.6,1,23:59:58\n3,0.7,1,23:59:59\n"
         "4,0.8,-29,00:00:09\n5,0.8,-29,00:00:10\n"
     )
-    rec = read_rr(write(tmp_path, "RR.csv", text), start_date="2026-11-09")
+    rec = read_rr(write(tmp_path, "RR.csv", text), ReadOptions(start_date="2026-11-09"))
     assert rec.format == "mmash"
     day2 = T0 - 3 * 3_600_000
     # run 1: beats at anchor + 0.5, +1.1, +1.8 s; stamps 23:59:58, :58, :59 -> the latest start fitting all is
@@ -96,11 +96,11 @@ def test_welltory_readings_one_subject(tmp_path):
     path = write(tmp_path, "many.csv", text)
     with pytest.raises(BadRRFile, match="2 subjects"):
         read_rr(path)
-    assert read_rr(path, subject="b2").ibi_ms.tolist() == [700.0]
+    assert read_rr(path, ReadOptions(subject="b2")).ibi_ms.tolist() == [700.0]
 
 
 def test_polar_export_with_header_lines(tmp_path):
-    rec = read_rr(write(tmp_path, "polar.txt", "Polar H10 RR export\nRR (ms)\n812\n790\n"), start=T0_ISO)
+    rec = read_rr(write(tmp_path, "polar.txt", "Polar H10 RR export\nRR (ms)\n812\n790\n"), ReadOptions(start=T0_ISO))
     assert rec.format == "polar" and rec.ibi_ms.tolist() == [812.0, 790.0]
 
 
@@ -150,7 +150,7 @@ def test_truncated_apple_export_is_an_error_with_a_line(tmp_path):
     ],
 )
 def test_real_fixtures_are_detected_and_read(data_dir, name, fmt, n):
-    rec = read_rr(data_dir / "fixtures" / name, start="2020-03-02T00:00:00Z", start_date="2020-03-02")
+    rec = read_rr(data_dir / "fixtures" / name, ReadOptions(start="2020-03-02T00:00:00Z", start_date="2020-03-02"))
     assert rec.format == fmt and rec.ibi_ms.size == n and rec.skipped_lines == 0
     assert np.all(np.diff(rec.epoch_ms) >= 0)
 
@@ -176,9 +176,9 @@ def test_real_fixtures_are_detected_and_read(data_dir, name, fmt, n):
 def test_bad_lines_are_named_and_can_be_skipped(tmp_path, name, text, line, problem):
     path = write(tmp_path, name, text)
     with pytest.raises(BadRRFile, match=problem) as err:
-        read_rr(path, start=T0_ISO)
+        read_rr(path, ReadOptions(start=T0_ISO))
     assert err.value.line == line and str(path) in err.value.message
-    rec = read_rr(path, start=T0_ISO, skip_bad_lines=True)
+    rec = read_rr(path, ReadOptions(start=T0_ISO, skip_bad_lines=True))
     assert rec.skipped_lines == 1
 
 
@@ -192,14 +192,14 @@ def test_bad_lines_are_named_and_can_be_skipped(tmp_path, name, text, line, prob
 )
 def test_empty_or_wrong_units(tmp_path, text, units, match):
     with pytest.raises(BadRRFile, match=match):
-        read_rr(write(tmp_path, "rr.txt", text), fmt="plain" if text else "auto", units=units)
+        read_rr(write(tmp_path, "rr.txt", text), ReadOptions(fmt="plain" if text else "auto", units=units))
 
 
 def test_unknown_format(tmp_path):
     with pytest.raises(UnknownFormat, match="pass --format"):
         detect_format(write(tmp_path, "x.txt", "hello,world\nfoo,bar\n"))
     with pytest.raises(UnknownFormat, match="one of"):
-        read_rr(write(tmp_path, "y.txt", "812\n"), fmt="garmin")
+        read_rr(write(tmp_path, "y.txt", "812\n"), ReadOptions(fmt="garmin"))
     assert set(FORMATS) == {"plain", "csv", "mmash", "physionet", "e4", "welltory", "polar", "apple-health"}
 
 
@@ -213,7 +213,7 @@ def test_unknown_format(tmp_path):
 def test_decimal_commas_are_read_as_decimals_not_as_two_fields(tmp_path, text, fmt):
     path = tmp_path / "rr.txt"
     path.write_text(text)
-    rec = read_rr(path, start="2026-01-01T00:00:00Z")
+    rec = read_rr(path, ReadOptions(start="2026-01-01T00:00:00Z"))
     assert rec.format == fmt
     assert rec.ibi_ms == pytest.approx([812.0, 830.0, 1023.0, 790.0, 845.0])  # 1,023 s is 1023 ms, not 23 ms
 

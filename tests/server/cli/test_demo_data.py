@@ -120,7 +120,7 @@ def test_files_read_back_through_hrvcast_readers(written):
     from model.io import read_rr
     from model.io.covariates import read_activity_csv, read_sleep
 
-    recording = read_rr(written / "demo-1.csv", "auto")
+    recording = read_rr(written / "demo-1.csv")
     assert recording.format == "csv" and recording.skipped_lines == 0
     frame = pd.read_csv(written / "demo-1.csv")
     assert len(recording.ibi_ms) == len(frame)

@@ -9,7 +9,8 @@ import pytest
 
 from model.errors import BadRRFile
 from model.hrv.windows import compute_windows
-from server.pipeline.ingest import ingest_beats, ingest_file, update_windows
+from model.io import ReadOptions, read_rr
+from server.pipeline.ingest import IngestFiles, ingest_beats, ingest_file, update_windows
 from server.stores import open_store
 from tests.support.beats import FAR, T0, H, synthetic_beats, write_csv
 
@@ -38,7 +39,7 @@ def test_ingest_stores_beats_and_the_windows_of_the_file(tmp_path, store):
     t, ibi = synthetic_beats(5)
     path = tmp_path / "u.csv"
     write_csv(path, t, ibi)
-    report = ingest_file(store, "alice", path)
+    report = ingest_file(store, "alice", IngestFiles(path))
     assert report.format == "csv" and report.beats_written == t.size
     beats_t, beats_ibi = store.read_beats("alice", 0, FAR)
     assert beats_t.tolist() == t.tolist()
@@ -55,12 +56,12 @@ def test_reingest_changes_nothing_and_overlapping_files_merge(tmp_path, store):
     cut_a, cut_b = int(t.size * 0.55), int(t.size * 0.40)  # the halves overlap by 15 %
     write_csv(first, t[:cut_a], ibi[:cut_a])
     write_csv(second, t[cut_b:], ibi[cut_b:])
-    ingest_file(store, "bob", second)
-    ingest_file(store, "bob", first)
+    ingest_file(store, "bob", IngestFiles(second))
+    ingest_file(store, "bob", IngestFiles(first))
     merged = stored(store, "bob")
     assert_same_windows(merged, compute_windows(t, ibi, "1h"))
-    ingest_file(store, "bob", whole)
-    ingest_file(store, "bob", first)
+    ingest_file(store, "bob", IngestFiles(whole))
+    ingest_file(store, "bob", IngestFiles(first))
     assert_same_windows(stored(store, "bob"), merged)
     assert store.read_beats("bob", 0, FAR)[0].size == t.size
 
@@ -72,8 +73,9 @@ def test_a_bad_file_writes_nothing(tmp_path, store):
     lines = path.read_text().splitlines()
     lines[500] = "2026-11-10T00:07:00.000Z,not-a-number"
     path.write_text("\n".join(lines) + "\n")
+    (tmp_path / "sleep.csv").write_text("start,end\n2026-11-10T00:00:00Z,2026-11-10T06:00:00Z\n")
     with pytest.raises(BadRRFile) as err:
-        ingest_file(store, "carol", path, sleep=tmp_path / "missing-sleep.csv")
+        ingest_file(store, "carol", IngestFiles(path, sleep=tmp_path / "sleep.csv"))
     assert err.value.line == 501
     assert store.list_users() == []
     sleep = tmp_path / "sleep.csv"
@@ -81,7 +83,7 @@ def test_a_bad_file_writes_nothing(tmp_path, store):
     good = tmp_path / "good.csv"
     write_csv(good, t, ibi)
     with pytest.raises(BadRRFile, match="ends before it starts"):
-        ingest_file(store, "carol", good, sleep=sleep)  # a bad covariate file stops the whole ingest
+        ingest_file(store, "carol", IngestFiles(good, sleep=sleep))  # a bad covariate file stops the whole ingest
     assert store.list_users() == []
 
 
@@ -94,7 +96,7 @@ def test_covariates_are_stored(tmp_path, store):
         "time,steps,heart_rate_bpm\n2026-11-10T00:00:00.000Z,0,54.2\n"
         "2026-11-10T00:30:00.000Z,120,60.0\n2026-11-10T01:00:00.000Z,30,\n"
     )
-    report = ingest_file(store, "dave", rr, sleep=sleep, activity=activity)
+    report = ingest_file(store, "dave", IngestFiles(rr, sleep=sleep, activity=activity))
     assert (report.sleep, report.activity) == (1, 2)
     episodes = store.read_sleep(["dave"], 0, FAR)["dave"]
     assert episodes["start"].tolist() == [T0 - 3_241_144]  # 2026-11-09T23:05:58.856Z, by hand
@@ -151,7 +153,7 @@ def test_apple_sdnn_samples_are_stored_as_sdnn_only(tmp_path, store):
         ' startDate="2026-11-10 08:00:00 +0000" endDate="2026-11-10 08:01:00 +0000" value="52.25"/>\n'
         "</HealthData>\n"
     )
-    report = ingest_file(store, "gus", path)
+    report = ingest_file(store, "gus", IngestFiles(path))
     assert report.sdnn_samples == 1 and report.beats_written == 0
     five = stored(store, "gus", "5min")
     assert five["start"].tolist() == [T0 + 8 * H]
@@ -166,15 +168,12 @@ def test_real_mmash_subject_with_covariates_store_equals_file(data_dir, store):
     report = ingest_file(
         store,
         "mmash-1",
-        user / "RR.csv",
-        start_date="2020-03-02",
-        sleep=user / "sleep.csv",
-        actigraph=user / "Actigraph.csv",
+        IngestFiles(user / "RR.csv", sleep=user / "sleep.csv", actigraph=user / "Actigraph.csv"),
+        ReadOptions(start_date="2020-03-02"),
     )
     assert report.format == "mmash" and report.beats_written == 91858  # SOURCE.md: 91,858 beats
-    from model.io import read_rr
 
-    rec = read_rr(user / "RR.csv", start_date="2020-03-02")
+    rec = read_rr(user / "RR.csv", ReadOptions(start_date="2020-03-02"))
     assert_same_windows(stored(store, "mmash-1"), compute_windows(rec.epoch_ms, rec.ibi_ms, "1h"))
     assert report.sleep == 2  # two episodes in user_1's sleep.csv
     activity = store.read_activity(["mmash-1"], 0, FAR)["mmash-1"]

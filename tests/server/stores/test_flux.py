@@ -69,6 +69,7 @@ BUILT = {
     "sleep": lambda: flux.read_sleep(B, [cases.ALICE, cases.BOB], T0, T0 + 3 * H),
     "activity": lambda: flux.read_activity(B, [cases.ALICE, cases.BOB], T0, T0 + 3 * H),
     "forecasts": lambda: flux.read_forecasts(B, [cases.ALICE], T0, T0 + 6 * H),
+    "pending": lambda: flux.read_pending(B),
 }
 
 

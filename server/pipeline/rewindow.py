@@ -1,0 +1,72 @@
+"""HRV windows recomputed from the store's beats: every stored window that beats in a time span can influence.
+
+The store's raw beats (measurement ``rr``) are the truth. A window computed here equals the one computed from the
+whole file: artifact detection looks ``CleaningConfig.context_beats`` beats either side and never across a hole
+longer than the cleaning's segment break, so each read takes that much context around what it recomputes. The
+span is recomputed one UTC day at a time (the 1d window is the largest): memory stays that of a day of beats
+whatever the span, a 200 MB file included.
+"""
+
+from __future__ import annotations
+
+from model.hrv.windows import HrvConfig, compute_many, window_size_ms
+from server.stores.base import HistoryStore
+
+STORED_WINDOWS: tuple[str, ...] = ("1h", "1d")  # window sizes kept in the store (``hrv`` measurement)
+_PIECE_MS = window_size_ms("1d")
+_FIRST_MARGIN_MS = 15 * 60_000
+_MAX_MARGIN_MS = 40 * 86_400_000
+
+
+def context_edge(store: HistoryStore, user: str, t_ms: int, before: bool, config: HrvConfig) -> int:
+    """Time of the ``context_beats``-th stored beat before (or after) ``t_ms``, or of the last beat before a
+    hole longer than the cleaning's segment break (detection never looks across one), or ``t_ms``."""
+    k = config.cleaning.context_beats
+    break_ms = config.cleaning.segment_break_ms
+    margin = _FIRST_MARGIN_MS
+    while True:
+        if before:
+            t, _ = store.read_beats(user, t_ms - margin, t_ms)
+            if t.size >= k:
+                return int(t[-k])
+            edge = int(t[0]) if t.size else t_ms
+            hole = edge - (t_ms - margin)
+        else:
+            t, _ = store.read_beats(user, t_ms + 1, t_ms + 1 + margin)
+            if t.size >= k:
+                return int(t[k - 1])
+            edge = int(t[-1]) if t.size else t_ms
+            hole = (t_ms + 1 + margin) - edge
+        if hole > break_ms or margin >= _MAX_MARGIN_MS:
+            return edge
+        margin *= 4
+
+
+def recompute_windows(store: HistoryStore, user: str, first_ms: int, last_ms: int, config: HrvConfig) -> dict[str, int]:
+    """Rewrite every stored window that beats in [first_ms, last_ms] can influence, for each stored size.
+    Returns the number of windows written per size."""
+    influenced_lo = context_edge(store, user, first_ms, True, config)
+    influenced_hi = context_edge(store, user, last_ms, False, config)
+    spans = {}
+    for window in STORED_WINDOWS:
+        size = window_size_ms(window)
+        spans[window] = (influenced_lo - influenced_lo % size, influenced_hi - influenced_hi % size + size)
+    lo = min(span[0] for span in spans.values())
+    hi = max(span[1] for span in spans.values())
+    written = dict.fromkeys(STORED_WINDOWS, 0)
+    for piece_lo in range(lo - lo % _PIECE_MS, hi, _PIECE_MS):
+        piece_hi = min(piece_lo + _PIECE_MS, hi)
+        start = max(piece_lo, lo)
+        read_lo = context_edge(store, user, start, True, config)
+        read_hi = context_edge(store, user, piece_hi - 1, False, config) + 1
+        t, ibi = store.read_beats(user, min(read_lo, start), max(read_hi, piece_hi))
+        if t.size == 0:
+            continue
+        frames = compute_many(t, ibi, STORED_WINDOWS, config)  # detection is local: extra context changes nothing
+        for window, (w_lo, w_hi) in spans.items():
+            frame = frames[window]
+            inside = (frame["start"] >= max(w_lo, start)) & (frame["start"] < min(w_hi, piece_hi))
+            frame = frame[inside].reset_index(drop=True)
+            if not frame.empty:
+                written[window] += store.write_windows(user, frame, window)
+    return written
