@@ -41,6 +41,8 @@ class Unauthorized(errors.HrvcastError):
 STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (BadRequest, 400),
     (Unauthorized, 401),
+    (errors.StoreFull, 507),
+    (errors.StoreCorrupt, 503),
     (errors.StoreWriteFailed, 503),
     (errors.StoreUnavailable, 503),
     (errors.CheckpointError, 503),

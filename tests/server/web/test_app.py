@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from model import errors as model_errors
 from server.settings import Settings
 from server.web.app import create_app
 from tests.support.grafana import metric_values, post
@@ -124,11 +123,6 @@ def test_influxdb_down_is_a_503_with_a_message_and_the_server_recovers(influxd_s
 
 
 # -- a damaged store file (issue 15 items 3 and 9) -------------------------------------------------------------
-# The store names a damaged file (StoreCorrupt) in the ingest work package; until that lands these fail as
-# they did in the issue (a 500, or "did not answer within 5.0 s") and are expected to.
-names_damage = pytest.mark.xfail(
-    not hasattr(model_errors, "StoreCorrupt"), reason="needs the store's StoreCorrupt (ingest)", strict=True
-)
 
 
 @pytest.fixture
@@ -164,7 +158,6 @@ DAMAGED_REQUESTS = [
 ]
 
 
-@names_damage
 @pytest.mark.parametrize(("method", "path", "body"), DAMAGED_REQUESTS)
 def test_a_damaged_file_is_a_503_naming_the_file(damaged, method, path, body):
     client, db = damaged
@@ -174,7 +167,6 @@ def test_a_damaged_file_is_a_503_naming_the_file(damaged, method, path, body):
     assert "did not answer" not in r.get_json()["message"] and "lock" not in r.get_json()["message"]
 
 
-@pytest.mark.xfail(not hasattr(model_errors, "StoreFull"), reason="needs the store's StoreFull (ingest)", strict=True)
 def test_a_full_disk_is_named_as_such(tmp_path, forecaster):
 
     from server.stores.sqlite import SQLiteStore

@@ -16,7 +16,6 @@ import string
 
 import pytest
 
-from model import errors as model_errors
 from server.stores.sqlite import SQLiteStore
 from server.web.nesting import MAX_JSON_DEPTH
 from tests.support.damage import damage_sqlite
@@ -173,9 +172,6 @@ def test_readyz_under_gunicorn_is_not_ready_on_a_damaged_file(damaged_server):
     assert status == 503 and str(db) in json.loads(text)["message"]
 
 
-@pytest.mark.xfail(
-    not hasattr(model_errors, "StoreCorrupt"), reason="needs the store's StoreCorrupt (ingest)", strict=True
-)
 @pytest.mark.parametrize("path", ["/api/v1/users", "/grafana/query"])
 def test_a_damaged_file_under_gunicorn_is_a_503_naming_it(damaged_server, path):
     server, db = damaged_server
