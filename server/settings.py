@@ -16,6 +16,7 @@ from model.errors import SettingsError
 
 DEFAULT_STORE = "sqlite:///var/hrvcast.sqlite"
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "model" / "checkpoints" / "burnout-default.pt")
+DEFAULT_DAILY_MODEL = str(Path(DEFAULT_MODEL).with_name("burnout-daily.pt"))
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STORE_SCHEMES = ("sqlite", "influxdb", "influxdb2")
 CACHE_SCHEMES = ("simple", "redis", "null")
@@ -25,6 +26,7 @@ CACHE_SCHEMES = ("simple", "redis", "null")
 class Settings:
     store: str = DEFAULT_STORE  # HRVCAST_STORE: sqlite:///path | influxdb://[u:p@]host:port/db | influxdb2://host:port?org=&bucket=
     model: str = DEFAULT_MODEL  # HRVCAST_MODEL: path of the model checkpoint (.pt)
+    daily_model: str = DEFAULT_DAILY_MODEL  # HRVCAST_DAILY_MODEL: daily checkpoint for spot readings; "none" = off
     cache: str = "simple://"  # HRVCAST_CACHE: simple:// (per process) | redis://host:port/db (shared) | null://
     cache_ttl_s: int = 3600  # HRVCAST_CACHE_TTL: seconds a cached forecast lives at most
     api_token: str | None = field(default=None, repr=False)  # HRVCAST_API_TOKEN: bearer token; unset = open
@@ -60,6 +62,7 @@ class Settings:
         return cls(
             store=store,
             model=get("HRVCAST_MODEL", DEFAULT_MODEL),
+            daily_model=get("HRVCAST_DAILY_MODEL", DEFAULT_DAILY_MODEL),
             cache=cache,
             cache_ttl_s=_int("HRVCAST_CACHE_TTL", get("HRVCAST_CACHE_TTL", "3600"), 1, 7 * 86400),
             api_token=token,

@@ -5,10 +5,11 @@ forecasts another way (use either or both):
 
 - ``hrvcast-red-zone-influxdb``: the ``forecast`` measurement that ``hrvcast score --write-back`` writes,
   through Grafana's InfluxDB data source (InfluxQL: InfluxDB 1.x, or 2.x/3.x through the v1 API). Fires per
-  user when the lowest hourly ``fatigue_score`` in the next 24 h is below ``model.zones.RED_BELOW``.
+  user when the lowest ``fatigue_score`` of the forecast ahead (24 h hourly; 7 days for spot-reading users,
+  scored by the daily model) is below ``model.zones.RED_BELOW``.
 - ``hrvcast-red-zone-rest``: ``GET /api/v1/score`` (one row per user, every user when no ``user`` is given)
-  through Infinity's backend parser. Fires per user when ``min_score``, the lowest hourly score of the next
-  24 h, is below ``RED_BELOW``; the row's ``user`` column becomes the label.
+  through Infinity's backend parser. Fires per user when ``min_score``, the lowest step score of the forecast
+  (the same 24 h or 7 days), is below ``RED_BELOW``; the row's ``user`` column becomes the label.
 
 Both fire on the lowest forecast hour, so both fire whenever the 24 h score itself is red (``model.forecast.score``:
 the score always lies between the lowest and the highest hourly score). Both carry ``zone=red``: the zone
@@ -37,11 +38,15 @@ RED = zone_of(RED_BELOW - 1e-9)  # the zone just under the bound: "red"
 RECEIVER = "hrvcast-oncall"
 HORIZON_H = 24
 
-# Lowest hourly score per user over the coming 24 h. The explicit upper bound makes InfluxDB return future
-# points (the write-back's timestamps are the forecast hours); Grafana's $timeFilter would stop at now.
+# The longest forecast served: the daily model's 7 days (spot-reading users); hourly forecasts end 24 h ahead.
+LOOK_AHEAD_H = 7 * 24
+# Lowest score per user over the forecast hours still ahead. The explicit upper bound makes InfluxDB return
+# future points (the write-back's timestamps are the forecast hours; a daily forecast's day is written as its
+# 24 hours, so the rest of today counts); Grafana's $timeFilter would stop at now. Hourly users have points up
+# to 24 h ahead, daily users up to 7 days: the same steps as GET /api/v1/score's min_score.
 INFLUXQL = (
     f'SELECT min("{SCORE_FIELD}") AS "{SCORE_FIELD}" FROM "{M_FORECAST}" '
-    f'WHERE time >= now() AND time < now() + {HORIZON_H}h GROUP BY "{USER_TAG}"'
+    f'WHERE time >= now() AND time < now() + {LOOK_AHEAD_H}h GROUP BY "{USER_TAG}"'
 )
 REST_PATH = "/api/v1/score"
 REST_SCORE_FIELD = "min_score"  # lowest hourly score of the next 24 h; null while calibrating
@@ -81,7 +86,8 @@ def _annotations(source: str) -> dict:
     return {
         "summary": f"{{{{ $labels.user }}}}: fatigue score forecast below {RED_BELOW:.0f} (red zone, burnout risk)",
         "description": (
-            f"The lowest fatigue score forecast for the next {HORIZON_H} h of user {{{{ $labels.user }}}} is "
+            f"The lowest fatigue score forecast ahead (next {HORIZON_H} h; 7 days for daily readings) of user "
+            f"{{{{ $labels.user }}}} is "
             f"{{{{ humanize $values.B.Value }}}}, below {RED_BELOW:.0f}. Source: {source}."
         ),
         "__dashboardUid__": "hrvcast-user",

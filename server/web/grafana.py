@@ -131,7 +131,7 @@ def query():
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
     wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
     for t in req.targets:
-        if t.forecast:
+        if t.forecast and t.target != gp.HISTORY_TARGET:
             wanted[t.horizon_h, _explicit(t, req)].extend(users_of[t.ref_id, t.target])
     forecasts = {
         (h, explicit): services().forecast_service().forecasts(us, h, skip_unobserved=not explicit)
@@ -141,7 +141,9 @@ def query():
     reply: list[dict] = []
     for t in req.targets:
         users = users_of[t.ref_id, t.target]
-        if t.forecast:
+        if t.target == gp.HISTORY_TARGET:
+            reply.extend(_history(t, users, req, now_ms))
+        elif t.forecast:
             computed = forecasts[t.horizon_h, _explicit(t, req)]
             fcs = [computed[u] for u in users if u in computed]
             if t.target == "fatigue_zone":
@@ -157,8 +159,26 @@ def query():
     return jsonify(reply)
 
 
+def _history(t: gp.TargetQuery, users: list[str], req: gp.QueryRequest, now_ms: int) -> list[dict]:
+    """``fatigue_score_history``: one frame per user, the score as shown at each step of the panel's range."""
+    from server.pipeline.score_history import score_history
+
+    if not users:
+        return []
+    past = score_history(services().forecast_service(), users, req.start_ms, req.end_ms, now_ms)
+    frames = [gp.history_frame(t, user, past[user]) for user in users]
+    return [gp.as_table(f, u) if t.table else f for f, u in zip(frames, users, strict=True)]
+
+
 def _explicit(t: gp.TargetQuery, req: gp.QueryRequest) -> bool:
     return bool(t.users or req.include_users)
+
+
+def _window_sizes(users: list[str]) -> dict[str, str]:
+    """The window size each user's observed HRV is shown at: the resolution its forecast uses (daily windows
+    for spot readings, whose hourly windows are all invalid); hourly when no model is loaded."""
+    service = services().forecasts
+    return service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
 
 
 def _observed(t: gp.TargetQuery, users: list[str], start_ms: int, end_ms: int) -> list[dict]:
@@ -168,7 +188,10 @@ def _observed(t: gp.TargetQuery, users: list[str], start_ms: int, end_ms: int) -
     kind, column = OBSERVED[t.target]
     out = []
     if kind == "windows":
-        frames = store.read_windows(users, start_ms, end_ms, "1h")
+        resolution = _window_sizes(users)
+        frames = {}
+        for size in dict.fromkeys(resolution.values()):
+            frames.update(store.read_windows([u for u in users if resolution[u] == size], start_ms, end_ms, size))
         for user in users:
             frame = frames.get(user)
             if frame is None or frame.empty:

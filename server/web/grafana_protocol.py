@@ -26,11 +26,14 @@ from server.web.targets import TARGET_NAMES, TARGETS
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
+    from server.pipeline.score_history import PastScore
 
 DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range
 MAX_RANGE_MS = 400 * 24 * HOUR_MS
 USER_KEY = "user"  # the one ad-hoc filter key
+RESOLUTION_KEY = "resolution"  # label of every forecast field: "1h" (hourly windows) or "1d" (daily readings)
 MULTI_USER_TARGETS = ("fatigue_score", "fatigue_zone")  # advertised as multi-select (overview panels)
+HISTORY_TARGET = "fatigue_score_history"  # past scores over the panel's range, not a forecast ahead
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def metrics_reply(users: Sequence[str]) -> list[dict]:
         payloads: list[dict] = [
             {"label": "User", "name": "user", "type": user_type, "placeholder": "every user", "options": options}
         ]
-        if t.forecast:
+        if t.forecast and t.name != HISTORY_TARGET:
             payloads.append({"label": "Horizon (h)", "name": "horizon", "type": "input", "placeholder": "24"})
         if t.name == "rmssd_forecast":
             payloads.append(
@@ -232,7 +235,7 @@ def forecast_frame(target: TargetQuery, fc: Forecast) -> dict:
     """``rmssd_forecast``: one data frame per user, Time + the asked quantiles in ms (p50 first)."""
     by_name = {"p10": fc.rmssd_p10, "p50": fc.rmssd_p50, "p90": fc.rmssd_p90}
     order = [q for q in ("p50", "p10", "p90") if q in target.quantiles]
-    labels = {USER_KEY: fc.user}
+    labels = {USER_KEY: fc.user, RESOLUTION_KEY: fc.resolution}
     fields = [field("Time", "time", times(fc.times_ms))]
     fields += [
         field(q, "number", clean(by_name[q]), {"unit": "ms", "displayName": f"{q} {fc.user}"}, labels) for q in order
@@ -277,11 +280,36 @@ def score_frame(target: TargetQuery, fc: Forecast) -> dict:
         "refId": target.ref_id,
         "fields": [
             field("Time", "time", [] if calibrating else times(fc.times_ms)),
-            field("score", "number", values, config, {USER_KEY: fc.user}),
+            field("score", "number", values, config, {USER_KEY: fc.user, RESOLUTION_KEY: fc.resolution}),
         ],
     }
     if (meta := _notice(fc)) is not None:
         frame["meta"] = meta
+    return frame
+
+
+def history_frame(target: TargetQuery, user: str, past: Sequence[PastScore]) -> dict:
+    """``fatigue_score_history``: the score as shown at each past step (day or hour) of the range; null where
+    the user was calibrating. Labelled with the resolution of the model that scored it."""
+    resolution = past[0].forecast.resolution if past else None
+    config = {
+        "unit": "none",
+        "min": 0,
+        "max": 100,
+        "thresholds": grafana_thresholds(),
+        "displayName": f"score {user}",
+    }
+    labels = {USER_KEY: user} | ({RESOLUTION_KEY: resolution} if resolution else {})
+    frame = {
+        "name": f"{HISTORY_TARGET} {user}",
+        "refId": target.ref_id,
+        "fields": [
+            field("Time", "time", [p.as_of_ms for p in past]),
+            field("score", "number", clean(p.forecast.score for p in past), config, labels),
+        ],
+    }
+    if past and all(p.forecast.score is None for p in past):
+        frame["meta"] = _notice(past[-1].forecast)
     return frame
 
 
@@ -294,6 +322,7 @@ def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast]) -> dict:
             fc.score,
             fc.lowest_score,
             fc.zone,
+            fc.resolution,
         )
         for fc in forecasts
     ]
@@ -307,6 +336,7 @@ def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast]) -> dict:
             field("score", "number", clean(r[2] for r in rows), score_config),
             field("min_score", "number", clean(r[3] for r in rows), score_config),
             field("zone", "string", [r[4] for r in rows]),
+            field(RESOLUTION_KEY, "string", [r[5] for r in rows]),
         ],
     }
 
@@ -322,9 +352,11 @@ def hourly_asleep(starts_ms: np.ndarray, ends_ms: np.ndarray, start_ms: int, end
 
 
 def red_periods(fc: Forecast) -> list[tuple[int, int, float]]:
-    """Runs of forecast hours whose score is below the red bound: (start_ms, end_ms, lowest score)."""
+    """Runs of forecast steps (hours, or days for daily readings) whose score is below the red bound:
+    (start_ms, end_ms, lowest score)."""
     if fc.score is None:
         return []
+    step_ms = 24 * HOUR_MS if fc.resolution == "1d" else HOUR_MS
     out: list[tuple[int, int, float]] = []
     start: int | None = None
     end = 0
@@ -333,7 +365,7 @@ def red_periods(fc: Forecast) -> list[tuple[int, int, float]]:
         if s is not None and s < RED_BELOW:
             start = t if start is None else start
             low = min(low, s)
-            end = t + HOUR_MS
+            end = t + step_ms
         elif start is not None:
             out.append((start, end, low))
             start, low = None, math.inf

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from model.errors import StoreUnavailable
+from server.pipeline.score_history import score_as_of, score_history
 from server.web.errors import bad_request_from
 from server.web.schemas import BeatsBody, ForecastArgs, ScoreArgs, instance
 
@@ -61,6 +62,7 @@ def forecast():
             "fatigue_score": None if fc.score is None else _num(s),
             "zone": fc.zone,
             "model": fc.model,
+            "resolution": fc.resolution,
         }
         for t, p10, p50, p90, s in zip(
             fc.times_ms, fc.rmssd_p10, fc.rmssd_p50, fc.rmssd_p90, fc.hourly_score, strict=True
@@ -74,21 +76,32 @@ def score():
     args = load(ScoreArgs, request.args.to_dict(), "query string")
     service = services().forecast_service()
     users = list(args["user"]) or services().store.list_users()
-    rows = []
-    for user, fc in service.forecasts(users, skip_unobserved=not args["user"]).items():
-        calibrating = fc.score is None
-        rows.append(
-            {
-                "user": user,
-                "time_ms": int(fc.times_ms[0]) if len(fc.times_ms) else None,
-                "last_observed_ms": fc.last_observed_ms,
-                "score": None if calibrating else _num(fc.score),
-                "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
-                "zone": fc.zone,
-                "model": fc.model,
-            }
-        )
-    return jsonify(rows)
+    if args["as_of"] is not None:
+        past = score_as_of(service, users, args["as_of"])
+        return jsonify([_score_row(p.forecast, p.as_of_ms) for p in past.values() if p is not None])
+    if args["from_ms"] is not None:
+        now_ms = int(time.time() * 1000)
+        history = score_history(service, users, args["from_ms"], args["to_ms"], now_ms)
+        return jsonify([_score_row(p.forecast, p.as_of_ms) for rows in history.values() for p in rows])
+    forecasts = service.forecasts(users, skip_unobserved=not args["user"])
+    return jsonify([_score_row(fc) for fc in forecasts.values()])
+
+
+def _score_row(fc, as_of_ms: int | None = None) -> dict:
+    """One row of GET /api/v1/score (schemas.ScoreRow); ``as_of_ms`` only for past scores."""
+    row: dict = {"user": fc.user}
+    if as_of_ms is not None:
+        row["as_of_ms"] = int(as_of_ms)
+    row |= {
+        "time_ms": int(fc.times_ms[0]) if len(fc.times_ms) else None,
+        "last_observed_ms": fc.last_observed_ms,
+        "score": None if fc.score is None else _num(fc.score),
+        "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
+        "zone": fc.zone,
+        "model": fc.model,
+        "resolution": fc.resolution,
+    }
+    return row
 
 
 @bp.post("/rr")

@@ -22,6 +22,7 @@ TARGETS: tuple[Target, ...] = (
     Target("rmssd_forecast", "RMSSD forecast p10/p50/p90", "ms", True),
     Target("fatigue_score", "Fatigue score forecast (0-100)", "none", True),
     Target("fatigue_zone", "Fatigue zone (green/yellow/red/calibrating)", "none", True),
+    Target("fatigue_score_history", "Fatigue score as shown each past day (or hour)", "none", True),
     Target("heart_rate", "Mean heart rate (observed, hourly)", "bpm", False),
     Target("coverage", "Beat coverage of each hour (0-1)", "percentunit", False),
     Target("artifact_pct", "Corrected beats (%)", "percent", False),
