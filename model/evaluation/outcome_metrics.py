@@ -26,6 +26,8 @@ from model.zones import ZONES
 
 ZONE_NAMES = ("red", "yellow", "green")
 MIN_CASES_FOR_SPEARMAN = 5
+MIN_USERS = 3  # fewer users than this: no figures (an interval over users needs users)
+PROTOCOL_ORDER = ("same_day", "next_day")
 OUTCOME_OF_KIND = {"reading": "how_feel", "survey": "fatigue"}
 
 
@@ -86,9 +88,10 @@ def evaluate(
     """One row per (protocol, kind, signal): the figures, each with ``_lo``/``_hi`` 95 % bounds, and ``n``
     (cases), ``users``, ``bad`` (share of bad cases). Only cases where every signal has a score count."""
     rows = []
-    for (protocol, kind), part in scored.groupby(["protocol", "kind"], sort=True):
+    groups = scored.groupby(["protocol", "kind"], sort=True)
+    for (protocol, kind), part in sorted(groups, key=lambda g: (PROTOCOL_ORDER.index(g[0][0]), g[0][1])):
         part = part[np.isfinite(part[list(signals)].to_numpy(float)).all(axis=1)].reset_index(drop=True)
-        if part.empty or part["user"].nunique() < 2:
+        if part.empty or part["user"].nunique() < MIN_USERS:
             continue
         users = part["user"].unique()
         summaries = {s: _Signal(part, s, OUTCOME_OF_KIND[kind], users) for s in signals}

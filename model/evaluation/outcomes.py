@@ -35,7 +35,7 @@ from model.schema import DAY_MS
 PROTOCOLS = ("same_day", "next_day")
 BAD_FEEL = -1.0  # how_feel at or below this is a bad reading
 BAD_FATIGUE = 4.0  # S_COVID_FATIGUE at or above this (moderate, severe, extremely severe) is bad
-SURVEY_WITHIN_MS = DAY_MS  # a survey counts when a reading lies within a day of its date
+SURVEY_WITHIN_MS = DAY_MS  # a survey counts when a reading's day lies within a day of its date
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,11 @@ def cases(
             histories.append(cut)
     if fatigue is not None:
         survey = fatigue[fatigue["user"] == history.user]
+        starts = history.windows["start"].to_numpy(dtype=np.int64)
+        reading_days = np.unique(starts - starts % DAY_MS)
         for j, row in enumerate(survey.itertuples(index=False)):
             day = int(row.day_ms) - int(row.day_ms) % DAY_MS
-            if not times.size or np.abs(times - (day + DAY_MS // 2)).min() > SURVEY_WITHIN_MS + DAY_MS // 2:
+            if not reading_days.size or np.abs(reading_days - day).min() > SURVEY_WITHIN_MS:
                 continue  # no reading on the day before, the day itself or the day after
             base = {
                 "user": history.user,
@@ -129,7 +131,7 @@ def concat(parts: Sequence[Cases]) -> Cases:
 def _same_day(history: UserHistory, day_ms: int, cut_ms: int, recording: RRRecording | None) -> UserHistory:
     """The history as stored right after the reading that ends before ``cut_ms``: earlier days as they are,
     and that day's window from its readings before ``cut_ms`` only."""
-    if recording is None:
+    if recording is None or cut_ms >= day_ms + DAY_MS:  # no later reading that day: the stored window is it
         return history.until(day_ms + DAY_MS)
     from model.hrv.windows import compute_windows
 

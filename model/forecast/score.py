@@ -10,7 +10,10 @@ own SD ``sd``):
   before the origin (the model's standardised inputs) summed and divided by their count plus ``trend_prior``
   pseudo-steps at the baseline, so a week with one reading moves it a little and a full week fully
   (:func:`recent_deviation`).
-- ``d[h] = forecast * z[h] + trend_weight * trend``: the score's deviation (:class:`ScoreWeights`).
+- ``d[h] = forecast * z[h] + trend_weight * trend``: the score's deviation (:class:`ScoreWeights`); with
+  ``flat`` (daily) the forecast enters by its horizon mean, so every day ahead gets the week's score: the
+  daily model's days differ only by how fast the newest reading's pull fades, which says nothing about
+  which day will be worse, and a per-day score would page on that fade.
 - ``below = mean_h(d[h] <= SWC_SD)``: the fraction of the horizon below the smallest worthwhile change
   (``SWC_SD = -0.5``, the usual threshold in HRV-guided training).
 - ``hourly_score[h] = 100 * sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * d[h] - BELOW_SWC_PENALTY * below)``
@@ -56,6 +59,7 @@ class ScoreWeights:
     trend: float = 0.0  # per SD of the recent mean's deviation from the personal baseline
     trend_steps: int = 7  # newest steps of the lookback in the recent mean
     trend_prior: float = 3.0  # pseudo-steps at the baseline added to the recent mean's count
+    flat: bool = False  # one forecast deviation for the whole horizon (its mean): every step gets the score
 
     def rounded(self, digits: int = 2) -> ScoreWeights:
         """The weights as written in :data:`WEIGHTS` (a fitted value to ``digits`` decimals)."""
@@ -70,7 +74,7 @@ class ScoreWeights:
 # (hrvcast backtest --protocol outcomes --window 1d --checkpoint model/checkpoints/burnout-daily.pt prints them).
 WEIGHTS: dict[str, ScoreWeights] = {
     "1h": ScoreWeights(),
-    "1d": ScoreWeights(forecast=15.22, trend=1.88, trend_steps=7, trend_prior=3.0),
+    "1d": ScoreWeights(forecast=15.22, trend=1.88, trend_steps=7, trend_prior=3.0, flat=True),
 }
 
 
@@ -105,7 +109,10 @@ def fatigue_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """numpy: ``(score [...], hourly_score [..., H])`` on 0-100 from ``p50_ln [..., H]``, ``expected_ln
     [..., H]``, ``sd_ln [...]`` and ``trend [...]``. No calibrating check here: see :func:`score_or_calibrating`."""
-    d = weights.forecast * z_scores(p50_ln, expected_ln, sd_ln) + weights.trend * np.asarray(trend)[..., None]
+    z = z_scores(p50_ln, expected_ln, sd_ln)  # [..., H]
+    if weights.flat:
+        z = np.broadcast_to(z.mean(axis=-1, keepdims=True), z.shape)
+    d = weights.forecast * z + weights.trend * np.asarray(trend)[..., None]
     below = (d <= SWC_SD).mean(axis=-1)  # [...]; at the SWC counts as below, so the -0.5 SD anchor holds
     hourly = _sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * d - BELOW_SWC_PENALTY * below[..., None]) * 100.0
     score = _sigmoid(LOGIT_AT_BASELINE + SLOPE_PER_SD * d.mean(axis=-1) - BELOW_SWC_PENALTY * below) * 100.0
@@ -160,7 +167,10 @@ def fatigue_scores_torch(
 
     p50_ln, expected_ln: [B, H]; sd_ln, trend: [B] -> (score [B], hourly_score [B, H])
     """
-    d = weights.forecast * (p50_ln - expected_ln) / sd_ln.unsqueeze(-1)  # [B, H]
+    z = (p50_ln - expected_ln) / sd_ln.unsqueeze(-1)  # [B, H]
+    if weights.flat:
+        z = z.mean(dim=-1, keepdim=True).expand_as(z)
+    d = weights.forecast * z  # [B, H]
     if trend is not None and weights.trend:
         d = d + weights.trend * trend.unsqueeze(-1)
     below = (d <= SWC_SD).to(d.dtype).mean(dim=-1)  # [B]
