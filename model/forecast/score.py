@@ -169,7 +169,7 @@ def fatigue_scores_torch(
     """
     z = (p50_ln - expected_ln) / sd_ln.unsqueeze(-1)  # [B, H]
     if weights.flat:
-        z = z.mean(dim=-1, keepdim=True).expand_as(z)
+        z = z.mean(dim=-1, keepdim=True) + torch.zeros_like(z)  # broadcast (expand_as exports as a tile op)
     d = weights.forecast * z  # [B, H]
     if trend is not None and weights.trend:
         d = d + weights.trend * trend.unsqueeze(-1)

@@ -217,7 +217,8 @@ class ForecastService:
             finally:
                 for p in mine:
                     self._shared(self.flight.release, None, keys[p])
-            others = [p for p in cold if p not in mine]
+            taken = set(mine)  # a set: a score history serves thousands of plans at once
+            others = [p for p in cold if p not in taken]
             if not others:
                 break
             self.metrics.flight_waits.inc(len(others))
