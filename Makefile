@@ -10,7 +10,7 @@ PORT ?= 8000
 DATA_DIR ?= $(if $(HRVCAST_DATA_DIR),$(HRVCAST_DATA_DIR),../shared/data)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test lint bench train coreml dashboards clean
+.PHONY: install servers run test lint bench train coreml dashboards clean
 
 install: $(STAMP)  ## create .venv and install hrvcast editable with dev extras (a repeat is a no-op)
 
@@ -24,7 +24,24 @@ run: install  ## demo data + default model if missing, then gunicorn on $(HOST):
 	$(HRVCAST) bootstrap --host $(HOST) --port $(PORT)
 	$(HRVCAST) serve --host $(HOST) --port $(PORT)
 
-test: install  ## the whole test suite (starts real influxd and redis-server on loopback)
+# What the tests run for real: binary -> Debian package (curl runs the line `hrvcast bootstrap` prints)
+TEST_TOOLS := influxd:influxdb redis-server:redis-server curl:curl
+
+servers:  ## install influxd, redis-server and curl for the tests (apt-get, as root), or stop with the command that does
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$HRVCAST_TEST_NO_SERVERS" = 1 ]; then echo "HRVCAST_TEST_NO_SERVERS=1: not installing$$missing"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make test: installing$$missing (Debian packages)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "make test needs$$missing: install with  sudo apt-get install -y$$missing" >&2; \
+	  echo "(or skip the tests that need a server: HRVCAST_TEST_NO_SERVERS=1 make test)" >&2; \
+	  exit 1; \
+	fi
+
+test: install servers  ## the whole test suite (starts real influxd and redis-server on loopback)
 	$(PY) -m pytest
 
 lint: install

@@ -76,9 +76,9 @@ def make_store(path: Path, users: list[str], end_ms: int, people: int = 10) -> N
 
 
 def model_path(folder: Path) -> tuple[Path, str]:
-    from server.settings import DEFAULT_MODEL
+    from server.settings import Settings
 
-    chosen = os.environ.get("HRVCAST_MODEL") or DEFAULT_MODEL
+    chosen = Settings.from_env().model
     if Path(chosen).is_file():
         return Path(chosen), f"checkpoint {chosen}"
     import torch

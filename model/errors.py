@@ -49,6 +49,12 @@ class UnknownTarget(HrvcastError):
     code = "unknown_target"
 
 
+class UnknownForecaster(HrvcastError):
+    """A forecaster name that is not installed (or a broken registration): names the installed ones."""
+
+    code = "unknown_forecaster"
+
+
 class InsufficientHistory(HrvcastError):
     code = "insufficient_history"
 

@@ -1,15 +1,23 @@
 """One validated settings object, read once from ``HRVCAST_*`` environment variables.
 
-A bad value stops start-up with a :class:`model.errors.SettingsError` that names the variable, the value and
-what is accepted. Nothing else in hrvcast reads the environment.
+Each variable is declared once, as a field of :class:`Settings`: its name, its default, the parser that
+validates it and the line the README's settings table shows (``tests/server/test_settings.py`` checks the
+table against these declarations). A bad value stops start-up with a :class:`model.errors.SettingsError` that
+names the variable, the value and what is accepted.
+
+Nothing else in hrvcast reads an ``HRVCAST_*`` variable. The only other variables read anywhere are the
+libraries' own: ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``OMP_NUM_THREADS`` /
+``MKL_NUM_THREADS``, which ``server/web/gunicorn_conf.py`` sets for the workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from model.errors import SettingsError
@@ -17,91 +25,50 @@ from model.errors import SettingsError
 DEFAULT_STORE = "sqlite:///var/hrvcast.sqlite"
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "model" / "checkpoints" / "burnout-default.pt")
 DEFAULT_DAILY_MODEL = str(Path(DEFAULT_MODEL).with_name("burnout-daily.pt"))
+DEFAULT_DATA_DIR = "../shared/data"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STORE_SCHEMES = ("sqlite", "influxdb", "influxdb2")
 CACHE_SCHEMES = ("simple", "redis", "null")
 
+Parser = Callable[[str, str], Any]  # (variable name, raw text) -> value; raises SettingsError
 
-@dataclass(frozen=True)
-class Settings:
-    store: str = DEFAULT_STORE  # HRVCAST_STORE: sqlite:///path | influxdb://[u:p@]host:port/db | influxdb2://host:port?org=&bucket=
-    model: str = DEFAULT_MODEL  # HRVCAST_MODEL: path of the model checkpoint (.pt)
-    daily_model: str = DEFAULT_DAILY_MODEL  # HRVCAST_DAILY_MODEL: daily checkpoint for spot readings; "none" = off
-    cache: str = "simple://"  # HRVCAST_CACHE: simple:// (per process) | redis://host:port/db (shared) | null://
-    cache_ttl_s: int = 3600  # HRVCAST_CACHE_TTL: seconds a cached forecast lives at most
-    api_token: str | None = field(default=None, repr=False)  # HRVCAST_API_TOKEN: bearer token; unset = open
-    allow_anonymous: bool = False  # HRVCAST_ALLOW_ANONYMOUS: 1 allows no token on a non-loopback address
-    log_level: str = "INFO"  # HRVCAST_LOG_LEVEL
-    influx_token: str | None = field(default=None, repr=False)  # HRVCAST_INFLUX_TOKEN: InfluxDB 2 API token
-    store_timeout_s: float = 5.0  # HRVCAST_STORE_TIMEOUT: seconds every store call may take
-    workers: int = 0  # HRVCAST_WORKERS: gunicorn workers; 0 = from the core count
-    data_dir: str | None = None  # HRVCAST_DATA_DIR: the shared real recordings (training, tests)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-
-        def get(name: str, default: str | None) -> str | None:
-            value = env.get(name)
-            return default if value is None or value == "" else value
-
-        store = get("HRVCAST_STORE", DEFAULT_STORE)
-        _check_scheme("HRVCAST_STORE", store, STORE_SCHEMES, "sqlite:///var/hrvcast.sqlite")
-        cache = get("HRVCAST_CACHE", "simple://")
-        _check_scheme("HRVCAST_CACHE", cache, CACHE_SCHEMES, "simple:// or redis://127.0.0.1:6379/0")
-        level = get("HRVCAST_LOG_LEVEL", "INFO").upper()
-        if level not in LOG_LEVELS:
-            raw = env.get("HRVCAST_LOG_LEVEL")
-            raise SettingsError(f"HRVCAST_LOG_LEVEL={raw!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
-        token = get("HRVCAST_API_TOKEN", None)
-        if token is not None and (len(token) < 16 or any(c.isspace() for c in token)):
+def _url(schemes: tuple[str, ...], example: str) -> Parser:
+    def parse(name: str, raw: str) -> str:
+        if "://" not in raw or urlsplit(raw).scheme not in schemes:
             raise SettingsError(
-                "HRVCAST_API_TOKEN is too weak or contains white space: use at least 16 characters without "
-                "spaces, e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                f"{name}={raw!r} is not a supported URL: the scheme must be one of "
+                f"{', '.join(s + '://' for s in schemes)} (for example {example})"
             )
-        return cls(
-            store=store,
-            model=get("HRVCAST_MODEL", DEFAULT_MODEL),
-            daily_model=get("HRVCAST_DAILY_MODEL", DEFAULT_DAILY_MODEL),
-            cache=cache,
-            cache_ttl_s=_int("HRVCAST_CACHE_TTL", get("HRVCAST_CACHE_TTL", "3600"), 1, 7 * 86400),
-            api_token=token,
-            allow_anonymous=_bool("HRVCAST_ALLOW_ANONYMOUS", get("HRVCAST_ALLOW_ANONYMOUS", "0")),
-            log_level=level,
-            influx_token=get("HRVCAST_INFLUX_TOKEN", None),
-            store_timeout_s=_float("HRVCAST_STORE_TIMEOUT", get("HRVCAST_STORE_TIMEOUT", "5"), 0.1, 300),
-            workers=_int("HRVCAST_WORKERS", get("HRVCAST_WORKERS", "0"), 0, 64),
-            data_dir=get("HRVCAST_DATA_DIR", None),
-        )
+        return raw
+
+    return parse
 
 
-def _check_scheme(name: str, value: str, schemes: tuple[str, ...], example: str) -> None:
-    scheme = urlsplit(value).scheme
-    if "://" not in value or scheme not in schemes:
-        raise SettingsError(
-            f"{name}={value!r} is not a supported URL: the scheme must be one of "
-            f"{', '.join(s + '://' for s in schemes)} (for example {example})"
-        )
+def _int(low: int, high: int) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a whole number: use an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name}={raw!r} is out of range: use an integer from {low} to {high}")
+        return value
+
+    return parse
 
 
-def _int(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number: use an integer from {low} to {high}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={raw!r} is out of range: use an integer from {low} to {high}")
-    return value
+def _seconds(low: float, high: float) -> Parser:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a number: use seconds from {low} to {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name}={raw!r} is out of range: use seconds from {low} to {high}")
+        return value
 
-
-def _float(name: str, raw: str, low: float, high: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number: use seconds from {low} to {high}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={raw!r} is out of range: use seconds from {low} to {high}")
-    return value
+    return parse
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -111,3 +78,94 @@ def _bool(name: str, raw: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={raw!r} is not a yes/no value: use 1 or 0")
+
+
+def _log_level(name: str, raw: str) -> str:
+    if raw.upper() not in LOG_LEVELS:
+        raise SettingsError(f"{name}={raw!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
+    return raw.upper()
+
+
+def _api_token(name: str, raw: str) -> str:
+    if len(raw) < 16 or any(c.isspace() for c in raw):  # the message never echoes the token
+        raise SettingsError(
+            f"{name} is too weak or contains white space: use at least 16 characters without "
+            "spaces, e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return raw
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def setting(env: str, default: Any, parse: Parser, help: str, *, secret: bool = False) -> Any:
+    """A Settings field read from the variable ``env``; ``help`` is its line in the README's settings table."""
+    return dataclasses.field(default=default, repr=not secret, metadata={"env": env, "parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = setting(
+        "HRVCAST_STORE",
+        DEFAULT_STORE,
+        _url(STORE_SCHEMES, "sqlite:///var/hrvcast.sqlite"),
+        "history store: `sqlite:///relative/path` or `sqlite:////absolute/path`, "
+        "`influxdb://[user:password@]host:port/database`, `influxdb2://host:port?org=ORG&bucket=BUCKET`",
+    )
+    influx_token: str | None = setting(
+        "HRVCAST_INFLUX_TOKEN", None, _text, "InfluxDB 2 API token (for `influxdb2://`)", secret=True
+    )
+    store_timeout_s: float = setting(
+        "HRVCAST_STORE_TIMEOUT",
+        5.0,
+        _seconds(0.1, 300),
+        "seconds every store call may take; then `StoreUnavailable` (HTTP 503)",
+    )
+    model: str = setting(
+        "HRVCAST_MODEL", DEFAULT_MODEL, _text, "hourly model checkpoint (written by `hrvcast train`)"
+    )
+    daily_model: str = setting(
+        "HRVCAST_DAILY_MODEL",
+        DEFAULT_DAILY_MODEL,
+        _text,
+        "daily model checkpoint for users with spot (morning) readings (`hrvcast train --window 1d`); `none` "
+        "turns it off (such users stay calibrating)",
+    )
+    cache: str = setting(
+        "HRVCAST_CACHE",
+        "simple://",
+        _url(CACHE_SCHEMES, "simple:// or redis://127.0.0.1:6379/0"),
+        "forecast cache: `simple://` per process, `redis://host:port/db` shared by workers and hosts, `null://` none",
+    )
+    cache_ttl_s: int = setting("HRVCAST_CACHE_TTL", 3600, _int(1, 7 * 86400), "seconds a cached forecast lives at most")
+    api_token: str | None = setting(
+        "HRVCAST_API_TOKEN",
+        None,
+        _api_token,
+        "bearer token (16+ characters); when set, every endpoint but `/healthz` needs it",
+        secret=True,
+    )
+    allow_anonymous: bool = setting(
+        "HRVCAST_ALLOW_ANONYMOUS", False, _bool, "`1` lets the server listen beyond loopback without a token"
+    )
+    workers: int = setting("HRVCAST_WORKERS", 0, _int(0, 64), "gunicorn workers; `0` = from the core count")
+    log_level: str = setting("HRVCAST_LOG_LEVEL", "INFO", _log_level, "`DEBUG`, `INFO`, `WARNING`, `ERROR`")
+    data_dir: str = setting(
+        "HRVCAST_DATA_DIR", DEFAULT_DATA_DIR, _text, "the real recordings used by `hrvcast train` and the tests"
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Every declared variable that is set and not empty, parsed; the others keep their defaults."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
+        return cls(**values)
+
+
+VARIABLES: dict[str, dataclasses.Field] = {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
+"""Variable name -> its Settings field (default, ``metadata["parse"]``, ``metadata["help"]``), in README order."""

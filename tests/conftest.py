@@ -41,3 +41,22 @@ def influxd_server(tmp_path_factory):
 def redis(tmp_path_factory):
     with servers.redis_server(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """Ends the summary (after pytest's short test summary, before its counts) with one line: how many tests
+    were skipped, and why."""
+    result = yield
+    reasons: dict[str, int] = {}
+    skipped = terminalreporter.stats.get("skipped", [])
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if skipped:
+        why = "; ".join(f"{n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        terminalreporter.write_line(f"hrvcast: {len(skipped)} test(s) skipped: {why}")
+    else:
+        terminalreporter.write_line("hrvcast: no test skipped")
+    return result

@@ -35,6 +35,7 @@ from torch import nn
 
 from model.coreml.meta import INPUT_NAME, OUTPUT_NAMES, describe
 from model.coreml.parity import Parity, check_parity, probe_inputs
+from model.coreml.tools import coremltools
 from model.errors import ExportError
 from model.forecast.checkpoint import Checkpoint
 
@@ -46,7 +47,6 @@ MODEL_NAME = "BurnoutPredictor"
 # coremltools picks the lowest specification that holds every layer (iOS 14 for an LSTM with broadcasting).
 _MIN_TARGET = {"mlprogram": "iOS15", "neuralnetwork": None}
 log = logging.getLogger(__name__)
-_NOISY_LOGGERS = ("coremltools", "coremltools.models.model", "coremltools.converters")
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,6 @@ class ExportResult:
 def default_out(fmt: str) -> Path:
     """``dist/BurnoutPredictor.mlpackage`` (mlprogram) or ``dist/BurnoutPredictor.mlmodel`` (neuralnetwork)."""
     return DEFAULT_DIR / (MODEL_NAME + FORMATS[fmt])
-
-
-def coremltools():
-    """Import coremltools with its import-time log noise silenced (missing macOS-only libraries, untested
-    torch and scikit-learn versions): these are expected on Linux and say nothing about our export."""
-    for name in _NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import coremltools as ct
-
-    return ct
 
 
 class ExportView(nn.Module):

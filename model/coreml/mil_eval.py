@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from model.coreml.mil_ops import OPS, Args
+from model.coreml.tools import coremltools
 from model.errors import ExportError
 
 _DTYPES = {  # MIL proto DataType name -> numpy dtype
@@ -55,8 +56,6 @@ class MilProgram:
 
 def load_program(path: str | os.PathLike) -> MilProgram:
     """Read the program of a saved ``.mlpackage`` back from disk (nothing is compiled or run)."""
-    from model.coreml.export import coremltools  # one place silences coremltools' import noise
-
     ct = coremltools()
     path = Path(path)
     if not path.exists():

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model.coreml.mil_ops import ACTIVATIONS
+from model.coreml.tools import coremltools
 from model.errors import ExportError
 
 
@@ -30,8 +31,6 @@ class Network:
 
 def load_network(path: str | os.PathLike) -> Network:
     """Read the layers of a saved ``.mlmodel`` back from disk."""
-    from model.coreml.export import coremltools
-
     ct = coremltools()
     path = Path(path)
     if not path.is_file():

@@ -53,6 +53,10 @@ class Forecast:
 
 
 class Forecaster:
+    """The shipped LSTM (``BurnoutPredictor``) as a forecaster (``model.forecast.interface``)."""
+
+    name = "lstm"  # its registry name
+
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
         self.model: BurnoutPredictor = checkpoint.model.eval()
@@ -118,17 +122,22 @@ class Forecaster:
     def horizon_steps(self, horizon_h: int) -> int:
         """Steps in ``horizon_h`` hours: the one check of a requested horizon (the server, the scorer and the
         backtest all ask here); BadHorizon names the range this model forecasts."""
-        step_h = self.step_ms // HOUR_MS
-        if (
-            isinstance(horizon_h, bool)
-            or not isinstance(horizon_h, int | np.integer)
-            or horizon_h < step_h
-            or horizon_h > self.horizon_h
-            or horizon_h % step_h
-        ):
-            unit = "hours" if step_h == 1 else f"hours in whole days ({step_h}, {2 * step_h}, ...)"
-            raise BadHorizon(
-                f"horizon {horizon_h!r} is out of range: use {step_h} to {self.horizon_h} {unit} "
-                f"(what model {self.version} forecasts)"
-            )
-        return int(horizon_h) // step_h
+        return check_horizon(horizon_h, self.step_ms, self.horizon_h, self.version)
+
+
+def check_horizon(horizon_h: int, step_ms: int, max_h: int, version: str) -> int:
+    """``horizon_h`` hours as a number of steps of ``step_ms``, for a forecaster that reaches ``max_h`` hours;
+    BadHorizon (naming the range and ``version``) for anything else, a boolean or a fraction of a step too."""
+    step_h = step_ms // HOUR_MS
+    if (
+        isinstance(horizon_h, bool)
+        or not isinstance(horizon_h, int | np.integer)
+        or horizon_h < step_h
+        or horizon_h > max_h
+        or horizon_h % step_h
+    ):
+        unit = "hours" if step_h == 1 else f"hours in whole days ({step_h}, {2 * step_h}, ...)"
+        raise BadHorizon(
+            f"horizon {horizon_h!r} is out of range: use {step_h} to {max_h} {unit} (what {version} forecasts)"
+        )
+    return int(horizon_h) // step_h

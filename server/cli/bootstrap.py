@@ -13,17 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
+from server.cli._options import add_listen, add_quiet, count
 from server.settings import Settings
-
-
-def _count(low: int, high: int):
-    from server.cli.demo_data import _count as count  # the same checks and messages as hrvcast demo-data
-
-    return lambda text: count(text, low, high)
-
-
-def _port(text: str) -> int:
-    return _count(1, 65_535)(text)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--users", type=_count(1, 100), default=5, metavar="N", help="demo users for an empty store (5)")
-    p.add_argument("--days", type=_count(1, 90), default=14, metavar="D", help="days of demo data up to now (14)")
+    p.add_argument("--users", type=count(1, 100), default=5, metavar="N", help="demo users for an empty store (5)")
+    p.add_argument("--days", type=count(1, 90), default=14, metavar="D", help="days of demo data up to now (14)")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="demo data seed, as hrvcast demo-data (1)")
     p.add_argument(
         "--demo-dir",
@@ -43,9 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where the demo files are written before ingesting (var/demo)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address hrvcast serve will listen on (127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="port hrvcast serve will listen on (8000)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_listen(p, "hrvcast serve will listen on")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 

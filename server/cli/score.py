@@ -10,28 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import signal
 import sys
 import threading
 import time
 from datetime import UTC, datetime
 
+from server.cli._options import add_users, duration_s
 from server.settings import Settings
 
 log = logging.getLogger("hrvcast.score")
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-
-
-def duration_s(text: str) -> float:
-    """``15m`` -> 900.0; units s, m, h, d (argparse type: a bad value is a clear usage error)."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: use a positive number with s, m, h or d, e.g. 30s, 15m, 1h, 7d"
-        )
-    return float(match.group(1)) * _UNITS_S[match.group(2)]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,13 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="keep scoring every DURATION (e.g. 15m) until SIGTERM/Ctrl-C; default: one round",
     )
-    parser.add_argument(
-        "--user",
-        action="append",
-        dest="users",
-        metavar="ID",
-        help="score only this user (repeatable); default: every user in the store",
-    )
+    add_users(parser, "score only this user (repeatable); default: every user in the store")
     parser.add_argument("--model", metavar="PATH", help="checkpoint to use (default: HRVCAST_MODEL)")
     parser.add_argument("--horizon", type=int, default=24, metavar="HOURS", help="hours ahead (default 24)")
     parser.add_argument(

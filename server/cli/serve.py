@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from server.cli._options import add_listen
 from server.settings import Settings
 from server.web.auth import check_exposure
 
@@ -24,8 +25,7 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_listen(p, "to listen on")
     p.add_argument(
         "--workers", type=int, default=None, help="worker processes (default HRVCAST_WORKERS or the core count)"
     )

@@ -6,31 +6,32 @@
 
 1. The configured store is opened (``HRVCAST_STORE``; an SQLite store creates its folder, ``var/`` by default).
 2. A store without users gets demo data: ``users`` synthetic people (``model.synth.generator``) covering the
-   last ``days`` days up to now, written as the files ``hrvcast demo-data`` writes and ingested with
-   ``server.pipeline.ingest`` (beats, hourly and daily windows, sleep, activity). One of them (``demo-1``) is
-   in a strain episode still on when the data ends, so a demo shows a user heading into the red zone. A store
-   that has users is left alone: bootstrap never mixes demo people into real data. (5 users x 14 days,
-   6.4 M beats: about 1.5 minutes on 2 cores, most of it ingesting.)
-3. Without a checkpoint at ``HRVCAST_MODEL`` the default model is trained on the store's users, exactly as
-   ``hrvcast train --from-store`` does (progress bar; seconds for 5 users x 14 days).
+   last ``days`` days up to now, written as the files ``hrvcast demo-data`` writes (``server.pipeline.demo``)
+   and each ingested with ``server.pipeline.ingest`` as soon as it is written (beats, hourly and daily windows,
+   sleep, activity), with two progress lines per user. One of them (``demo-1``) is in a strain episode still on
+   when the data ends, so a demo shows a user heading into the red zone. A store that has users is left alone:
+   bootstrap never mixes demo people into real data. (5 users x 14 days, 6.4 M beats: about 1.5 minutes on
+   2 cores, most of it ingesting.)
+3. Without a checkpoint at ``HRVCAST_MODEL`` the default model is trained on the store's users with the shipped
+   hourly recipe (``model.training.recipes``), as ``hrvcast train --from-store`` does (progress bar; seconds
+   for 5 users x 14 days).
 4. The caller prints :func:`connection_help`: the Grafana data source URL and a ``curl`` line that works as
    printed once ``hrvcast serve`` is up (never the token itself).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shlex
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.errors import InsufficientHistory
+from model.history import UserHistory
 from model.schema import DAY_MS, HOUR_MS
-from model.synth.generator import SynthParams, generate_user, user_rng
-from server.cli import demo_data
+from model.synth.generator import SynthParams
+from server.pipeline.demo import DemoSpec, write_demo
 from server.settings import Settings
 from server.stores import redact, store_from_settings
 from server.stores.base import HistoryStore
@@ -39,6 +40,7 @@ STRAINED_INDEX = 1  # demo-1: the user heading into the red zone (the curl examp
 # demo-1's strain: began 2.5 days before the end, at full load by then (ln RMSSD -0.7: RMSSD about halved, resting
 # HR +8 bpm) and still on; its earlier episodes, if any, are drawn from these deeper ranges too
 STRAINED_PARAMS = SynthParams(strain_at_end_days=2.5, strain_depth_ln=(0.55, 0.7), strain_hr_bpm=(4.0, 8.0))
+VAL_FRACTION = 0.2  # validation users of the default model, as `hrvcast train --val-fraction` by default
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class BootstrapConfig:
     seed: int = 1  # same seed, same people (as hrvcast demo-data --seed)
     demo_dir: Path = Path("var/demo")  # where the demo files are written before they are ingested
     train_seed: int = 0  # seed of the default model's training (hrvcast train --seed)
-    progress: bool = True  # progress bars on stderr
+    progress: bool = True  # the training progress bar on stderr
 
 
 @dataclass
@@ -69,7 +71,7 @@ class BootstrapReport:
 def bootstrap(
     settings: Settings, config: BootstrapConfig = BootstrapConfig(), *, log: Callable[[str], None] = print
 ) -> BootstrapReport:
-    """Steps 1-3 of the module docstring; ``log`` receives one line per thing done."""
+    """Steps 1-3 of the module docstring; ``log`` receives one line per thing done (two per demo user)."""
     store = store_from_settings(settings)
     report = BootstrapReport(store=redact(settings.store), model=settings.model)
     try:
@@ -84,85 +86,83 @@ def bootstrap(
             log(f"demo data: {len(report.demo_users)} user(s) written and ingested in {elapsed_s:.0f} s")
         report.users = users
         last = store.last_observation(users, "1h") if users else {}
+        if Path(settings.model).is_file():
+            log(f"model {settings.model}: present, not retrained (delete it to train a new one)")
+        else:
+            log(f"model {settings.model}: missing, training the default model on the store's users")
+            started = time.perf_counter()
+            train_default_model(store, last, settings, config)
+            report.trained = True
+            log(f"model trained in {time.perf_counter() - started:.0f} s")
     finally:
         store.close()
     report.example_user = example_user(last)
     report.last_observed_ms = last.get(report.example_user) if report.example_user else None
-    if Path(settings.model).is_file():
-        log(f"model {settings.model}: present, not retrained (delete it to train a new one)")
-    else:
-        log(f"model {settings.model}: missing, training the default model on the store's users")
-        started = time.perf_counter()
-        train_default_model(settings, config)
-        report.trained = True
-        log(f"model trained in {time.perf_counter() - started:.0f} s")
     return report
 
 
 def fill_with_demo_data(
     store: HistoryStore, config: BootstrapConfig, *, log: Callable[[str], None] = print
 ) -> list[str]:
-    """Generate ``config.users`` demo users up to now into ``config.demo_dir`` and ingest them into ``store``."""
-    from tqdm.auto import tqdm
+    """Generate ``config.users`` demo users up to now into ``config.demo_dir`` and ingest each into ``store``
+    as soon as its files are written; two lines per user go to ``log`` (written, ingested)."""
+    from server.pipeline.ingest import ingest_file  # the HRV pipeline, loaded only when there is work
 
-    from server.pipeline.ingest import ingest_file  # the HRV pipeline (neurokit2), loaded only when there is work
-
-    end_ms = int(time.time() * 1000) // 60_000 * 60_000  # now, to the minute, as hrvcast demo-data does
-    start_ms = end_ms - config.days * DAY_MS
-    out = Path(config.demo_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    spec = DemoSpec(
+        users=config.users,
+        days=config.days,
+        seed=config.seed,
+        overrides={STRAINED_INDEX: STRAINED_PARAMS},
+        generator="hrvcast bootstrap",
+    )
     log(
         f"store {redact(store.url)} is empty: generating {config.users} demo user(s) x {config.days} days "
-        f"into {out} and ingesting them"
+        f"into {config.demo_dir} and ingesting them"
     )
-    truth: dict[str, dict] = {}
-    bar = tqdm(range(1, config.users + 1), desc="demo users", unit="user", disable=not config.progress, file=sys.stderr)
-    for index in bar:
-        params = STRAINED_PARAMS if index == STRAINED_INDEX else SynthParams()
-        person = generate_user(f"demo-{index}", start_ms, end_ms, user_rng(config.seed, index), params)
-        paths = demo_files(out, person.user)
-        bar.set_postfix(user=person.user, step="writing")
-        demo_data._write(paths["rr"], demo_data.rr_csv(person))
-        demo_data._write(paths["sleep"], [demo_data.sleep_csv(person)])
-        demo_data._write(paths["activity"], [demo_data.activity_csv(person)])
-        truth[person.user] = demo_data.truth_entry(person) | {"strain_at_end": index == STRAINED_INDEX}
-        del person  # about 1.2 M beats per 14 days: keep one person in memory at a time
-        bar.set_postfix(user=f"demo-{index}", step="ingesting")
-        ingest_file(store, f"demo-{index}", paths["rr"], fmt="csv", sleep=paths["sleep"], activity=paths["activity"])
-    bar.close()
-    header = {
-        "generator": "hrvcast bootstrap",
-        "format": demo_data.FORMAT_VERSION,
-        "seed": config.seed,
-        "start_ms": start_ms,
-        "end_ms": end_ms,
-        "strained_user": f"demo-{STRAINED_INDEX}",
-        "params": asdict(SynthParams()),
-        "strained_params": asdict(STRAINED_PARAMS),
-    }
-    demo_data._write(out / "truth.json", [json.dumps(header | {"users": truth}, indent=1), "\n"])
-    return list(truth)
+    ingested = []
+    for written in write_demo(spec, config.demo_dir):
+        step = f"  [{written.index}/{config.users}] {written.user}"
+        log(f"{step}: {written.n_beats:,} beats written in {written.write_s:.0f} s, ingesting")
+        started = time.perf_counter()
+        files = written.files
+        done = ingest_file(store, written.user, files.rr, fmt="csv", sleep=files.sleep, activity=files.activity)
+        log(
+            f"{step}: ingested in {time.perf_counter() - started:.0f} s "
+            f"({done.windows.get('1h', 0)} hourly windows, {done.sleep} sleep episodes)"
+        )
+        ingested.append(written.user)
+    return ingested
 
 
-def demo_files(folder: Path, user: str) -> dict[str, Path]:
-    """The files ``hrvcast demo-data`` names for one user."""
-    return {
-        "rr": folder / f"{user}.csv",
-        "sleep": folder / f"{user}.sleep.csv",
-        "activity": folder / f"{user}.activity.csv",
-    }
+def train_default_model(store: HistoryStore, last: dict[str, int], settings: Settings, config: BootstrapConfig):
+    """Train the shipped hourly recipe on every stored hour of the users in ``last`` (user -> newest hourly
+    window) and save it at ``settings.model``, as ``hrvcast train --from-store`` does."""
+    from model.forecast.checkpoint import save
+    from model.training.recipes import train_config
+    from model.training.train import split_by_user, train
+
+    histories = stored_histories(store, last)
+    if len(histories) < 2:
+        raise InsufficientHistory(
+            f"only {len(histories)} user(s) with hourly windows in {redact(settings.store)}: the default model "
+            "needs at least 2 (one for validation); bootstrap an empty store with --users 2 or more"
+        )
+    train_users, val_users = split_by_user(histories, VAL_FRACTION, seed=config.train_seed)
+    checkpoint = train(train_users, val_users, train_config("1h", seed=config.train_seed), progress=config.progress)
+    checkpoint.training["sources"] = {"store": redact(settings.store), "users": len(histories)}
+    save(checkpoint, Path(settings.model))
+    return checkpoint
 
 
-def train_default_model(settings: Settings, config: BootstrapConfig) -> int:
-    """``hrvcast train --from-store --out HRVCAST_MODEL``: the training command itself, so the default model
-    made here is the one that command makes."""
-    from server.cli import train
+def stored_histories(store: HistoryStore, last: dict[str, int]) -> list[UserHistory]:
+    """Every stored hourly window, sleep episode and activity hour of the users in ``last``, by user id."""
+    from server.pipeline.history import load_histories
 
-    parser = argparse.ArgumentParser(prog="hrvcast")
-    train.register(parser.add_subparsers())
-    argv = ["train", "--from-store", "--out", settings.model, "--seed", str(config.train_seed)]
-    args = parser.parse_args([*argv, *([] if config.progress else ["--quiet"])])
-    return args.func(args, settings)
+    if not last:
+        return []
+    end_ms = max(last.values()) + DAY_MS  # past the newest window, with the activity and sleep around it
+    histories = load_histories(store, sorted(last), end_ms, lookback_h=end_ms // HOUR_MS)  # from the epoch
+    return [h for h in histories.values() if not h.windows.empty]
 
 
 def example_user(last_observed: dict[str, int]) -> str | None:

@@ -19,9 +19,11 @@ same :meth:`ForecastService.serve`. Then:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from model.errors import CheckpointError, UnknownUser
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from model.history import UserHistory
 
 log = logging.getLogger(__name__)
+DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT, without importing the registry here
 
 
 class ForecastModel(Protocol):
@@ -62,6 +65,7 @@ class Plan:
     user: str
     resolution: str  # which model: the resolution the user's data supports
     origin_ms: int  # start of the first forecast step; the history before it is what the forecast reads
+    forecaster: str = DEFAULT_FORECASTER  # registry name (model.forecasters); the default is the LSTM
 
 
 class ForecastService:
@@ -78,6 +82,7 @@ class ForecastService:
         wait_s: float = 20.0,
         last_seen_ttl_s: float = 1.0,
         chunk_users: int = 256,
+        artifact_dir: str | Path = ".",
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         if HOURLY not in models:
@@ -90,26 +95,59 @@ class ForecastService:
         self.wait_s = wait_s  # below Grafana's 30 s proxy timeout
         self.last_seen_ttl_s = last_seen_ttl_s
         self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
+        self.artifact_dir = Path(artifact_dir)  # where fitted forecasters other than the default live
         self._now = now  # seconds, monotonic; injectable so that tests need not sleep
         self._last_seen: dict[str, tuple[float, Newest]] = {}  # user -> (looked up at, newest windows)
         hourly = self.models[HOURLY]
         self._resolution = ResolutionMemo(
             getattr(hourly, "calibrating_below", 24), hourly.lookback_h, daily_model=DAILY in self.models
         )
+        self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
+        self._others_guard = threading.Lock()
 
     @property
     def model(self) -> ForecastModel:
         """The hourly model (what a user with hourly windows is forecast with)."""
         return self.models[HOURLY]
 
-    def horizon(self, horizon_h: int | None, resolution: str = HOURLY) -> int:
+    def model_for(self, forecaster: str, resolution: str) -> ForecastModel:
+        """The model that serves ``forecaster`` at ``resolution``: the loaded default, or another installed
+        forecaster made from the registry on first use, scored against the default model's normal (so
+        forecasters differ only by their forecasts). One that needs a fitted checkpoint is loaded from
+        ``forecaster-NAME.pt`` beside the default checkpoint (``hrvcast train --forecaster NAME`` writes it),
+        never fitted here; UnknownForecaster/CheckpointError name what to do."""
+        if forecaster == DEFAULT_FORECASTER:
+            return self.models[resolution]
+        with self._others_guard:
+            key = (forecaster, resolution)
+            if key not in self._others:
+                self._others[key] = self._make(forecaster, resolution)
+            return self._others[key]
+
+    def _make(self, forecaster: str, resolution: str) -> ForecastModel:
+        from model import forecasters as registry
+
+        spec = registry.get(forecaster)
+        if resolution not in spec.resolutions:
+            raise CheckpointError(f"forecaster {forecaster!r} has no {resolution} model: it serves {spec.resolutions}")
+        if not spec.needs_fit:
+            return spec.create(resolution, normal=self.models[resolution])
+        path = self.artifact_dir / f"forecaster-{forecaster}.pt"
+        if not path.is_file():
+            raise CheckpointError(
+                f"forecaster {forecaster!r} is not fitted: run hrvcast train --forecaster {forecaster} "
+                f"(it writes {path})"
+            )
+        return spec.load(path)
+
+    def horizon(self, horizon_h: int | None, resolution: str = HOURLY, forecaster: str = DEFAULT_FORECASTER) -> int:
         """The horizon in hours a request gets: hourly, the model's own when none is asked, BadHorizon when the
         model cannot forecast that far (its ``horizon_steps`` is the one check); daily, always the daily
         model's own (its score is defined over that week)."""
-        model = self.models[resolution]
+        model = self.model_for(forecaster, resolution)
         if horizon_h is None or resolution != HOURLY:
             if horizon_h is not None:
-                self.model.horizon_steps(horizon_h)  # a bad horizon is refused for every user alike
+                self.model_for(forecaster, HOURLY).horizon_steps(horizon_h)  # a bad horizon is refused for all
             return model.horizon_h
         model.horizon_steps(horizon_h)
         return int(horizon_h)
@@ -184,10 +222,17 @@ class ForecastService:
 
     # -- serving ---------------------------------------------------------------------------------------------
     def forecasts(
-        self, users: Sequence[str], horizon_h: int | None = None, *, skip_unobserved: bool = False
+        self,
+        users: Sequence[str],
+        horizon_h: int | None = None,
+        *,
+        skip_unobserved: bool = False,
+        forecaster: str = DEFAULT_FORECASTER,
     ) -> dict[str, Forecast]:
-        """Live forecasts of ``users`` in the order given (see :meth:`plan`)."""
+        """Live forecasts of ``users`` in the order given (see :meth:`plan`), by ``forecaster``."""
         plans = self.plan(users, skip_unobserved=skip_unobserved)
+        if forecaster != DEFAULT_FORECASTER:
+            plans = [replace(p, forecaster=forecaster) for p in plans]
         served = self.serve(plans, horizon_h)
         return {p.user: served[p] for p in plans}
 
@@ -196,9 +241,16 @@ class ForecastService:
         plans = list(dict.fromkeys(plans))
         if not plans:
             return {}
-        horizons = {r: self.horizon(horizon_h, r) for r in {p.resolution for p in plans}}
+        kinds = {(p.forecaster, p.resolution) for p in plans}
+        horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
         keys = {
-            p: cache_key(self.models[p.resolution].version, p.user, p.resolution, p.origin_ms, horizons[p.resolution])
+            p: cache_key(
+                self.model_for(p.forecaster, p.resolution).version,
+                p.user,
+                p.resolution,
+                p.origin_ms,
+                horizons[p.forecaster, p.resolution],
+            )
             for p in plans
         }
         found = self._cached(keys)
@@ -247,16 +299,16 @@ class ForecastService:
         values = self.cache.get_many(list(keys.values()))
         return {p: values[k] for p, k in keys.items() if k in values}
 
-    def _compute(self, plans: list[Plan], horizons: Mapping[str, int], keys: Mapping[Plan, str]) -> dict:
+    def _compute(self, plans: list[Plan], horizons: Mapping[tuple[str, str], int], keys: Mapping[Plan, str]) -> dict:
         out: dict[Plan, Forecast] = {}
-        for resolution in dict.fromkeys(p.resolution for p in plans):
-            model = self.models[resolution]
-            same = sorted((p for p in plans if p.resolution == resolution), key=lambda p: p.origin_ms)
+        for kind in dict.fromkeys((p.forecaster, p.resolution) for p in plans):
+            model = self.model_for(*kind)
+            same = sorted((p for p in plans if (p.forecaster, p.resolution) == kind), key=lambda p: p.origin_ms)
             for i in range(0, len(same), self.chunk_users):
                 chunk = same[i : i + self.chunk_users]
                 started = time.perf_counter()
-                histories = histories_for(self.store, chunk, model.lookback_h, resolution)
-                fresh = dict(zip(chunk, model.forecast_many(histories, horizons[resolution]), strict=True))
+                histories = histories_for(self.store, chunk, model.lookback_h, kind[1])
+                fresh = dict(zip(chunk, model.forecast_many(histories, horizons[kind]), strict=True))
                 self.cache.set_many({keys[p]: fc for p, fc in fresh.items()})
                 out.update(fresh)
                 self.metrics.computations.inc()

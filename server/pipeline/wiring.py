@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from model.errors import CheckpointError
 from server.metrics import Metrics
@@ -76,7 +77,8 @@ def forecast_service(
     if client is None and settings.cache.startswith("redis://"):
         client = redis_client(settings.cache)
     cache = open_cache(settings, metrics, client)
-    return ForecastService(store, models, cache, flight_for(settings, client), metrics)
+    artifacts = Path(settings.model).parent  # hrvcast train --forecaster NAME writes forecaster-NAME.pt there
+    return ForecastService(store, models, cache, flight_for(settings, client), metrics, artifact_dir=artifacts)
 
 
 def local_service(

@@ -29,6 +29,7 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (errors.BadHorizon, 400),
     (errors.BadRange, 400),
     (errors.UnknownTarget, 400),
+    (errors.UnknownForecaster, 400),
     (errors.UnknownFormat, 400),
     (errors.BadRRFile, 422),
     (errors.InsufficientHistory, 422),

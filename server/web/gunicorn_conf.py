@@ -41,8 +41,7 @@ accesslog = None  # the app logs each request as JSON with its request id
 
 
 def _log_level() -> str:
-    level = (os.environ.get("HRVCAST_LOG_LEVEL") or "INFO").upper()
-    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+    return Settings.from_env().log_level
 
 
 def _logconfig():

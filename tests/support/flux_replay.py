@@ -1,8 +1,9 @@
 """A loopback stand-in for InfluxDB 2's HTTP API, for the Flux adapter's tests (no 2.x server runs here).
 
-- ``POST /api/v2/query`` answers with a recorded annotated-CSV response (``recorded/NAME.csv``) when the
-  Flux text equals ``recorded/NAME.flux`` exactly; any other query gets InfluxDB's 400 error shape, so a
-  changed query fails loudly instead of reading stale data.
+- ``POST /api/v2/query`` answers with the synthesized annotated-CSV answer ``flux_cases/NAME.csv`` when the
+  Flux text equals the hand-written ``flux_cases/NAME.flux`` exactly (its leading ``//`` comment lines aside);
+  any other query gets InfluxDB's 400 error shape, so a query that differs from the hand-written one fails
+  loudly instead of reading data it was never meant to get. (How the cases are made: ``make_flux_answers.py``.)
 - ``POST /api/v2/write`` keeps every body and, when ``forward_to`` is set, hands it to a real influxd's v1
   ``/write``: the line protocol the client sends is parsed and stored by a real InfluxDB.
 - ``POST /write`` and ``/query`` (the v1 API) are passed to ``forward_to`` as they are: with ``fail_next`` it
@@ -22,18 +23,26 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-RECORDED = Path(__file__).resolve().parent / "flux_answers"
+CASES = Path(__file__).resolve().parent / "flux_cases"
 TOKEN = "replay-token-0123456789"
 
 
-def load_recordings(folder: Path = RECORDED) -> dict[str, str]:
-    """Flux text -> annotated CSV, from each ``NAME.flux`` and ``NAME.csv`` pair."""
-    return {p.read_text(): p.with_suffix(".csv").read_bytes().decode() for p in sorted(folder.glob("*.flux"))}
+def expected_query(path: Path) -> str:
+    """The hand-written query of a ``.flux`` file without its leading ``//`` comment lines."""
+    lines = path.read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith("//"):
+        lines.pop(0)
+    return "".join(lines).removesuffix("\n")
+
+
+def load_cases(folder: Path = CASES) -> dict[str, str]:
+    """Hand-written Flux text -> synthesized annotated CSV, from each ``NAME.flux`` and ``NAME.csv`` pair."""
+    return {expected_query(p): p.with_suffix(".csv").read_bytes().decode() for p in sorted(folder.glob("*.flux"))}
 
 
 class ReplayServer:
-    def __init__(self, recordings: dict[str, str], forward_to: str | None = None, forward_db: str | None = None):
-        self.recordings = recordings
+    def __init__(self, answers: dict[str, str], forward_to: str | None = None, forward_db: str | None = None):
+        self.answers = answers
         self.forward_to, self.forward_db = forward_to, forward_db
         self.writes: list[bytes] = []
         self.queries: list[str] = []
@@ -103,10 +112,10 @@ class ReplayServer:
                 if path == "/api/v2/query":
                     query = json.loads(body)["query"]
                     server.queries.append(query)
-                    if query not in server.recordings:
-                        self._error(400, "invalid", f"no recording for this query:\n{query}")
+                    if query not in server.answers:
+                        self._error(400, "invalid", f"not a hand-written expected query of flux_cases:\n{query}")
                         return
-                    self._reply(200, server.recordings[query].encode(), "text/csv; charset=utf-8")
+                    self._reply(200, server.answers[query].encode(), "text/csv; charset=utf-8")
                 elif path == "/api/v2/write":
                     server.writes.append(body)
                     if server.forward_to:

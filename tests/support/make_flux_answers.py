@@ -1,10 +1,14 @@
-"""Writes ``recorded/*.flux`` + ``recorded/*.csv``: what InfluxDB 2 answers to each read of the contract suite.
+"""Writes ``flux_cases/NAME.csv``: the answer InfluxDB 2 would give to the hand-written query ``NAME.flux``.
 
-No InfluxDB 2 server can run here, so these answers are written from the literals in ``cases.py`` in the
-exact wire format of InfluxDB 2.x's ``/api/v2/query`` (annotated CSV with the ``datatype``, ``group`` and
-``default`` annotations the client asks for, CRLF line ends, one block per table schema, one table per
-group key, RFC 3339 times with trailing zeros trimmed, doubles as Go's ``FormatFloat(v, 'f', -1, 64)``,
-nulls as empty cells). Re-run after a deliberate query change: ``python -m tests.support.make_flux_answers``.
+No InfluxDB 2 server can run here, so nothing in ``flux_cases/`` was recorded from one. The ``.flux`` files
+are written by hand from the Flux documentation (each says why every clause is there) and are never
+generated: the adapter's query must equal them, so a wrong query fails the tests. The ``.csv`` answers are
+*synthesized* here from the literals in ``store_cases.py`` (never from the adapter) in InfluxDB 2.x's
+documented ``/api/v2/query`` wire format (annotated CSV with the ``datatype``, ``group`` and ``default``
+annotations the client asks for, CRLF line ends, one block per table schema, one table per group key,
+RFC 3339 times with trailing zeros trimmed, doubles as Go's ``FormatFloat(v, 'f', -1, 64)``, nulls as empty
+cells), and the tests parse them with influxdb-client's own parser. Re-run after changing the test data:
+``python -m tests.support.make_flux_answers``.
 """
 
 from __future__ import annotations
@@ -15,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from server.stores import flux
 from tests.support import store_cases as c
 
 BUCKET = "biometrics"
-OUT = Path(__file__).resolve().parent / "flux_answers"
+OUT = Path(__file__).resolve().parent / "flux_cases"
 FIELD_TYPES = {"n_beats": "long", "valid": "boolean", "end_ms": "long"}  # every other field is a double
 
 
@@ -83,89 +86,55 @@ USER = ("user", "string", True)
 WINDOW_COLS = [TIME, USER, *fields(c.ALICE_1H.columns[1:])]
 
 
-def recordings() -> dict[str, tuple[str, str]]:
+def answers() -> dict[str, str]:
+    """Case name -> the annotated CSV InfluxDB 2 answers to ``NAME.flux``, built from the test data alone."""
     T0, H = c.T0, c.H
-    rec = {}
-    rec["windows_two_users"] = (
-        flux.read_windows(BUCKET, [c.ALICE, c.BOB, c.CAROL], T0, T0 + 3 * H, "1h"),
-        response(
-            [
-                (
-                    WINDOW_COLS,
-                    [window_rows(c.ALICE_1H, c.ALICE, T0, T0 + 3 * H), window_rows(c.BOB_1H, c.BOB, T0, T0 + 3 * H)],
-                )
-            ]
-        ),
-    )
-    rec["windows_half_open"] = (
-        flux.read_windows(BUCKET, [c.ALICE], T0 + H, T0 + 2 * H, "1h"),
-        response([(WINDOW_COLS, [window_rows(c.ALICE_1H, c.ALICE, T0 + H, T0 + 2 * H)])]),
-    )
-    rec["windows_5min"] = (
-        flux.read_windows(BUCKET, [c.ALICE], T0, T0 + 3 * H, "5min"),
-        response([(WINDOW_COLS, [window_rows(c.ALICE_5MIN, c.ALICE, T0, T0 + 3 * H)])]),
-    )
-    rec["windows_nobody"] = (flux.read_windows(BUCKET, [c.CAROL], T0, T0 + 3 * H, "1h"), response([]))
+    out = {}
+    alice_1h = window_rows(c.ALICE_1H, c.ALICE, T0, T0 + 3 * H)
+    out["windows_two_users"] = response([(WINDOW_COLS, [alice_1h, window_rows(c.BOB_1H, c.BOB, T0, T0 + 3 * H)])])
+    out["windows_half_open"] = response([(WINDOW_COLS, [window_rows(c.ALICE_1H, c.ALICE, T0 + H, T0 + 2 * H)])])
+    out["windows_5min"] = response([(WINDOW_COLS, [window_rows(c.ALICE_5MIN, c.ALICE, T0, T0 + 3 * H)])])
+    out["windows_nobody"] = response([])
     last_cols = [TIME, USER]
-    rec["last_all"] = (
-        flux.last_windows(BUCKET, None, "1h"),
-        response([(last_cols, [[{"_time": T0 + 2 * H, "user": c.ALICE}], [{"_time": T0 + 2 * H, "user": c.BOB}]])]),
-    )
-    rec["last_bob"] = (
-        flux.last_windows(BUCKET, [c.BOB], "1h"),
-        response([(last_cols, [[{"_time": T0 + 2 * H, "user": c.BOB}]])]),
-    )
-    rec["last_5min"] = (
-        flux.last_windows(BUCKET, None, "5min"),
-        response([(last_cols, [[{"_time": T0, "user": c.ALICE}]])]),
-    )
-    rec["users"] = (
-        flux.list_users(BUCKET),
-        response([([("_value", "string", False)], [[{"_value": c.ALICE}, {"_value": c.BOB}]])]),
-    )
+    newest = {c.ALICE: T0 + 2 * H, c.BOB: T0 + 2 * H}  # the newest hourly window of each user in store_cases
+    out["last_all"] = response([(last_cols, [[{"_time": t, "user": u}] for u, t in newest.items()])])
+    out["last_bob"] = response([(last_cols, [[{"_time": newest[c.BOB], "user": c.BOB}]])])
+    out["last_5min"] = response([(last_cols, [[{"_time": T0, "user": c.ALICE}]])])
+    out["users"] = response([([("_value", "string", False)], [[{"_value": c.ALICE}, {"_value": c.BOB}]])])
     beats = [
         {"_time": int(t), "ibi_ms": float(v)}
         for t, v in zip(c.ALICE_BEATS_MS, c.ALICE_IBI_MS, strict=True)
         if T0 <= t < T0 + 2400
     ]
-    rec["beats"] = (
-        flux.read_beats(BUCKET, c.ALICE, T0, T0 + 2400),
-        response([([TIME, ("ibi_ms", "double", False)], [beats])]),
-    )
+    out["beats"] = response([([TIME, ("ibi_ms", "double", False)], [beats])])
     sleep = [
         {"_time": r["start"], "user": c.ALICE, "duration_min": r["duration_min"], "end_ms": r["end"]}
         for r in c.ALICE_SLEEP.to_dict("records")
-    ]
-    rec["sleep"] = (
-        flux.read_sleep(BUCKET, [c.ALICE, c.BOB], T0, T0 + 3 * H),
-        response([([TIME, USER, *fields(["duration_min", "end_ms"])], [sleep])]),
-    )
+    ]  # bob's only episode ended before T0
+    out["sleep"] = response([([TIME, USER, *fields(["duration_min", "end_ms"])], [sleep])])
     alice_act = [{"_time": r.pop("time"), "user": c.ALICE, **r} for r in c.ALICE_ACTIVITY.to_dict("records")]
     bob_act = [{"_time": r["time"], "user": c.BOB, "steps": r["steps"]} for r in c.BOB_ACTIVITY.to_dict("records")]
-    rec["activity"] = (
-        flux.read_activity(BUCKET, [c.ALICE, c.BOB], T0, T0 + 3 * H),
-        response(
-            [
-                ([TIME, USER, *fields(["heart_rate_bpm", "steps"])], [alice_act]),
-                ([TIME, USER, *fields(["steps"])], [bob_act]),
-            ]
-        ),
-    )  # bob never sent heart rate
+    out["activity"] = response(
+        [
+            ([TIME, USER, *fields(["heart_rate_bpm", "steps"])], [alice_act]),
+            ([TIME, USER, *fields(["steps"])], [bob_act]),  # bob never sent heart rate
+        ]
+    )
     fc_cols = [TIME, ("model", "string", True), USER, *fields(c.ALICE_FORECAST_A.columns[1:])]
     tables = [
         [{"_time": r.pop("time"), "model": model, "user": c.ALICE, **r} for r in frame.to_dict("records")]
         for model, frame in ((c.MODEL_A, c.ALICE_FORECAST_A), (c.MODEL_B, c.ALICE_FORECAST_B))
     ]
-    rec["forecasts"] = (flux.read_forecasts(BUCKET, [c.ALICE], T0, T0 + 6 * H), response([(fc_cols, tables)]))
-    return rec
+    out["forecasts"] = response([(fc_cols, tables)])
+    return out
 
 
 def main() -> None:
-    OUT.mkdir(exist_ok=True)
-    for name, (query, csv) in recordings().items():
-        (OUT / f"{name}.flux").write_text(query)
+    for name, csv in answers().items():
+        if not (OUT / f"{name}.flux").is_file():
+            raise SystemExit(f"{OUT / name}.flux is missing: write the expected query by hand first")
         (OUT / f"{name}.csv").write_bytes(csv.encode())
-        print(f"wrote recorded/{name}.flux and .csv")
+        print(f"wrote flux_cases/{name}.csv")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Real servers for tests: ``influxd`` (Debian's InfluxDB 1.6) and ``redis-server``.
 
 Each binds loopback only, on free ports, with its data in a temporary folder, and is stopped by its
-process id when the context ends. Tests that need one skip with a reason when the binary is missing,
-except under CI (``CI=true``), where a missing binary is a failure.
+process id when the context ends. ``make test`` installs a missing binary first (Debian packages, as root) or
+stops with the command that does. A test that needs a missing binary stops the whole run with that command:
+a run never turns into silent skips. Only ``HRVCAST_TEST_NO_SERVERS=1`` skips the tests that need a server
+(whether or not it is installed), and ``tests/conftest.py`` ends the run with a line counting the skips.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+NO_SERVERS = "HRVCAST_TEST_NO_SERVERS"  # =1: skip the tests that need influxd or redis-server
+PACKAGES = {"influxd": "influxdb", "redis-server": "redis-server"}  # binary -> Debian package
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -28,13 +33,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def servers_skipped() -> bool:
+    return os.environ.get(NO_SERVERS, "") == "1"
+
+
+def install_command(binaries: list[str]) -> str:
+    """The one command that installs these binaries on Debian."""
+    return "sudo apt-get install -y " + " ".join(PACKAGES[b] for b in binaries)
+
+
 def require_binary(name: str) -> str:
+    """The path of ``name``; skips the test under ``HRVCAST_TEST_NO_SERVERS=1``; stops the run when missing."""
+    if servers_skipped():
+        pytest.skip(f"{NO_SERVERS}=1: tests that need influxd or redis-server are skipped")
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (Debian package {'influxdb' if name == 'influxd' else 'redis-server'})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + "; .ci/run must install it")
-        pytest.skip(message)
+        pytest.exit(
+            f"{name} is not installed, and tests need it: install it with `{install_command([name])}` "
+            f"(`make test` does this when run as root), or set {NO_SERVERS}=1 to skip the tests that need it",
+            returncode=3,
+        )
     return path
 
 

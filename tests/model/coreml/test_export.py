@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.coreml.export import ExportOptions, coremltools, export, reference_outputs
+from model.coreml.export import ExportOptions, export, reference_outputs
 from model.coreml.parity import evaluate_saved
+from model.coreml.tools import coremltools
 from model.errors import CheckpointError, ExportError
 from model.forecast import checkpoint as ckpt
 from model.forecast.features import FEATURES, build_inputs, forecast_origin_ms

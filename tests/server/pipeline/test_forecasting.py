@@ -229,3 +229,19 @@ def test_with_redis_the_in_process_layer_is_filled_from_the_shared_one(store, fo
     assert second.forecasts(["u1"])["u1"].times_ms[0] == END_MS
     assert count(first, "hrvcast_forecast_computations_total") == 1
     assert count(second, "hrvcast_forecast_computations_total") == 0
+
+
+def test_another_installed_forecaster_is_served_cached_and_scored_against_the_default_normal(store, forecaster):
+    from model.errors import UnknownForecaster
+
+    svc = service(store, forecaster)
+    lstm = svc.forecasts(["u1"])["u1"]
+    last = svc.forecasts(["u1"], forecaster="last_value")["u1"]
+    assert last.model == f"last_value-1+{forecaster.version}" and lstm.model == forecaster.version
+    assert last.times_ms.tolist() == lstm.times_ms.tolist()  # one origin rule for every forecaster
+    assert last.rmssd_p50 == pytest.approx([last.rmssd_p50[0]] * 24)  # held flat: really the baseline
+    assert last.expected_ln == pytest.approx(lstm.expected_ln)  # the same normal
+    svc.forecasts(["u1"], forecaster="last_value")
+    assert count(svc, "hrvcast_forecast_computations_total") == 2  # one per forecaster, then cached
+    with pytest.raises(UnknownForecaster, match="'nope' is not installed: use one of"):
+        svc.forecasts(["u1"], forecaster="nope")

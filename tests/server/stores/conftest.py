@@ -6,7 +6,7 @@ import pytest
 
 from server.stores import open_store
 from tests.support import store_cases as cases
-from tests.support.flux_replay import TOKEN, ReplayServer, load_recordings
+from tests.support.flux_replay import TOKEN, ReplayServer, load_cases
 from tests.support.servers import unique_db
 
 KINDS = ("sqlite", "influx1", "influx2")
@@ -25,7 +25,7 @@ def make_store(request, tmp_path):
             store = open_store(influxd.store_url(unique_db()), timeout_s=2.0)
         else:
             influxd = request.getfixturevalue("influxd_server")
-            replay = ReplayServer(load_recordings(), forward_to=influxd.url, forward_db=unique_db()).__enter__()
+            replay = ReplayServer(load_cases(), forward_to=influxd.url, forward_db=unique_db()).__enter__()
             servers.append(replay)
             store = open_store(replay.store_url(), timeout_s=2.0, influx_token=TOKEN)
             store.replay = replay  # the test may look at what was sent

@@ -1,7 +1,8 @@
-"""The HistoryStore contract, one suite for every adapter (SQLite, real influxd, Flux through recordings).
+"""The HistoryStore contract, one suite for every adapter (SQLite, real influxd, Flux against a stand-in).
 
-Expected frames come from the literals in ``cases.py``; the Flux adapter reads recorded InfluxDB 2 answers
-(see ``record_flux.py``), the other two read back what they stored.
+Expected frames come from the literals in ``tests/support/store_cases.py``; the Flux adapter's queries must equal
+hand-written ones and get synthesized InfluxDB 2 answers (``tests/support/make_flux_answers.py``), the other two
+read back what they stored.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""Flux building: escaping and the seed's query shape, expected text written by hand."""
+"""Flux building: escaping, and every query of the adapter against a query written by hand from the Flux docs."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.stores import flux
+from server.stores import flux, open_store
+from tests.support import store_cases as cases
+from tests.support.flux_replay import CASES, TOKEN, ReplayServer, expected_query, load_cases
+from tests.support.make_flux_answers import answers
 
 
 @pytest.mark.parametrize(
@@ -46,3 +49,61 @@ def test_window_reads_follow_the_seed_shape():
 def test_a_hostile_bucket_name_stays_one_literal():
     query = flux.list_users('b") |> drop() //')
     assert 'bucket: "b\\") |> drop() //"' in query
+
+
+# --- the adapter's queries against the hand-written cases (tests/support/flux_cases) ---------------------
+
+T0, H = cases.T0, cases.H
+B = "biometrics"
+# case -> the query the adapter builds for the store call that the case's comment names
+BUILT = {
+    "windows_two_users": lambda: flux.read_windows(B, [cases.ALICE, cases.BOB, cases.CAROL], T0, T0 + 3 * H, "1h"),
+    "windows_half_open": lambda: flux.read_windows(B, [cases.ALICE], T0 + H, T0 + 2 * H, "1h"),
+    "windows_5min": lambda: flux.read_windows(B, [cases.ALICE], T0, T0 + 3 * H, "5min"),
+    "windows_nobody": lambda: flux.read_windows(B, [cases.CAROL], T0, T0 + 3 * H, "1h"),
+    "last_all": lambda: flux.last_windows(B, None, "1h"),
+    "last_bob": lambda: flux.last_windows(B, [cases.BOB], "1h"),
+    "last_5min": lambda: flux.last_windows(B, None, "5min"),
+    "users": lambda: flux.list_users(B),
+    "beats": lambda: flux.read_beats(B, cases.ALICE, T0, T0 + 2400),
+    "sleep": lambda: flux.read_sleep(B, [cases.ALICE, cases.BOB], T0, T0 + 3 * H),
+    "activity": lambda: flux.read_activity(B, [cases.ALICE, cases.BOB], T0, T0 + 3 * H),
+    "forecasts": lambda: flux.read_forecasts(B, [cases.ALICE], T0, T0 + 6 * H),
+}
+
+
+def test_every_case_has_a_hand_written_query_and_a_synthesized_answer():
+    assert sorted(p.stem for p in CASES.glob("*.flux")) == sorted(BUILT)
+    assert sorted(p.stem for p in CASES.glob("*.csv")) == sorted(BUILT)
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_the_adapter_builds_the_hand_written_query(name):
+    assert BUILT[name]().splitlines() == expected_query(CASES / f"{name}.flux").splitlines()
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_the_answers_on_disk_are_the_ones_synthesized_from_the_test_data(name):
+    """A change of store_cases.py without re-running make_flux_answers would leave stale answers."""
+    assert (CASES / f"{name}.csv").read_bytes().decode() == answers()[name]
+
+
+def test_a_query_that_differs_from_the_hand_written_one_fails(monkeypatch):
+    """As if the adapter forgot timeSrc (windows stamped at their end): the stand-in refuses it, the read fails."""
+    right = flux.read_windows
+
+    def wrong(*args):
+        return right(*args).replace(', timeSrc: "_start"', "")
+
+    monkeypatch.setattr(flux, "read_windows", wrong)
+    with ReplayServer(load_cases()) as replay:
+        store = open_store(replay.store_url(), timeout_s=2.0, influx_token=TOKEN)
+        try:
+            with pytest.raises(RuntimeError, match="rejected a Flux query"):
+                store.read_windows([cases.ALICE], T0 + H, T0 + 2 * H, "1h")
+            monkeypatch.undo()  # the adapter's own query gets its answer
+            assert store.read_windows([cases.ALICE], T0 + H, T0 + 2 * H, "1h")[cases.ALICE]["start"].tolist() == [
+                T0 + H
+            ]
+        finally:
+            store.close()

@@ -15,7 +15,7 @@ from server.stores.influx1 import Influx1Store
 from server.stores.retry import RetryPolicy
 from tests.support import servers
 from tests.support import store_cases as c
-from tests.support.flux_replay import TOKEN, ReplayServer, load_recordings
+from tests.support.flux_replay import TOKEN, ReplayServer, load_cases
 from tests.support.servers import unique_db
 from tests.support.store_cases import ALICE, BOB, CAROL, T0, H
 
@@ -116,7 +116,7 @@ def test_a_batch_that_finally_fails_is_reported_with_what_was_stored(influxd_ser
 
 
 def test_flux_adapter_retries_then_reports_a_lost_batch(influxd_server):
-    with ReplayServer(load_recordings(), forward_to=influxd_server.url, forward_db=unique_db()) as replay:
+    with ReplayServer(load_cases(), forward_to=influxd_server.url, forward_db=unique_db()) as replay:
         store = open_store(replay.store_url(), influx_token=TOKEN, timeout_s=2.0)
         store.retry = RetryPolicy(attempts=3, first_delay_s=0.01, max_delay_s=0.02)
         replay.fail_next = 1  # one 503: the client's retry gets it through

@@ -1,5 +1,0 @@
-from(bucket: "biometrics")
-  |> range(start: 2026-11-16T00:00:00.000Z, stop: 2026-11-16T00:00:02.400Z)
-  |> filter(fn: (r) => r["_measurement"] == "rr" and r["_field"] == "ibi_ms" and r["user"] == "alice")
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> keep(columns: ["_time", "ibi_ms"])

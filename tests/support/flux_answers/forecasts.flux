@@ -1,5 +1,0 @@
-from(bucket: "biometrics")
-  |> range(start: 2026-11-16T00:00:00.000Z, stop: 2026-11-16T06:00:00.000Z)
-  |> filter(fn: (r) => r["_measurement"] == "forecast" and (r["user"] == "alice"))
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> keep(columns: ["_time", "user", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score"])

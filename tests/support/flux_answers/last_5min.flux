@@ -1,5 +1,0 @@
-from(bucket: "biometrics")
-  |> range(start: 1970-01-01T00:00:00.000Z, stop: now())
-  |> filter(fn: (r) => r["_measurement"] == "hrv" and r["_field"] == "n_beats" and r["window"] == "5min")
-  |> last()
-  |> keep(columns: ["_time", "user"])
