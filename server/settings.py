@@ -122,9 +122,7 @@ class Settings:
         _seconds(0.1, 300),
         "seconds every store call may take; then `StoreUnavailable` (HTTP 503)",
     )
-    model: str = setting(
-        "HRVCAST_MODEL", DEFAULT_MODEL, _text, "hourly model checkpoint (written by `hrvcast train`)"
-    )
+    model: str = setting("HRVCAST_MODEL", DEFAULT_MODEL, _text, "hourly model checkpoint (written by `hrvcast train`)")
     daily_model: str = setting(
         "HRVCAST_DAILY_MODEL",
         DEFAULT_DAILY_MODEL,

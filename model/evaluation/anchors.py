@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.evaluation.outcomes import Cases, Signal
+from model.evaluation.cases import Cases, Signal
 from model.forecast.score import score_of_z
 from model.schema import DAY_MS
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from model.evaluation import anchors
+from model.evaluation.cases import Cases, cases
 from model.evaluation.outcome_metrics import auc, evaluate, zone_index
-from model.evaluation.outcomes import Cases, cases
 from model.history import UserHistory
 from model.hrv.windows import compute_windows
 from model.io._common import RRRecording

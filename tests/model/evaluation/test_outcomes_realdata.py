@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from model.evaluation.outcomes import concat, fitted_weights, welltory_cases, welltory_histories
+from model.evaluation.cases import concat
+from model.evaluation.outcomes import fitted_weights, welltory_cases, welltory_histories
 from model.forecast.forecaster import Forecaster
 from model.forecast.score import weights_for
 from model.io.reports import read_reading_reports, read_survey
