@@ -59,6 +59,12 @@ class InsufficientHistory(HrvcastError):
     code = "insufficient_history"
 
 
+class BadRange(HrvcastError):
+    """A time range that cannot be answered (e.g. a score history longer than one request may ask)."""
+
+    code = "bad_range"
+
+
 class StoreUnavailable(HrvcastError):
     """The history store did not answer in time or refused the connection; retrying later may succeed."""
 

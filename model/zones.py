@@ -7,15 +7,20 @@ belongs to the zone whose ``lower`` bound it reaches (so 69.9 is yellow and 39.9
 Two states have no score and are never coloured by zone, so they never look red and no alert fires on them:
 
 - ``calibrating``: too little history for a personal baseline (``model.forecast.score``).
-- ``stale``: the user's data stopped :data:`STALE_AFTER_MS` (24 h) or more before now. The forecast starts at
-  the hour after the newest window and covers 24 h, so once its first hour began 24 h ago every forecast hour
-  has passed: nothing of it lies ahead, and what the tiles would show is a day-old guess about hours already
-  over. 24 h also keeps a user with one morning spot reading a day fresh until the next morning. A forecast of
-  fewer hours (a panel's ``horizon``) is stale as soon as none of its hours is ahead. A user that is both
-  calibrating and stale is stale (what to fix first is the data flow).
+- ``stale``: the user's data stopped :data:`STALE_AFTER_MS` or more before now, by resolution:
+  - hourly data (a chest strap or a watch): 24 h. The forecast starts at the hour after the newest window and
+    covers 24 h, so once its first hour began 24 h ago every forecast hour has passed: nothing of it lies
+    ahead, and what the tiles would show is a day-old guess about hours already over.
+  - daily readings (one morning spot reading a day): 7 days, the daily forecast's horizon, by the same rule:
+    stale once no forecast day is left ahead. Missing mornings is how spot readings are taken, and the daily
+    score is a score of the week ahead, so it holds while any day of that week lies ahead. The same rule keeps
+    the two alert rules in agreement: every score the scorer wrote back for a user lies in the past by the
+    time the user turns stale, so nothing stored can fire on a stale user.
+  A forecast of fewer steps (a panel's ``horizon``) is stale as soon as none of its steps is ahead. A user that
+  is both calibrating and stale is stale (what to fix first is the data flow).
 
-"Ahead" means a forecast hour that has not ended yet (``start + 1 h > now``): the alert rules and the tiles
-compare the lowest score ahead with :data:`RED_BELOW`.
+"Ahead" means a forecast step (an hour, or a day for daily readings) that has not ended yet (``start + step >
+now``): the alert rules and the tiles compare the lowest score ahead with :data:`RED_BELOW`.
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.schema import HOUR_MS
+from model.schema import HOUR_MS, WINDOW_SIZES_MS
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
 
 CALIBRATING = "calibrating"
 STALE = "stale"
-STALE_AFTER_MS = 24 * HOUR_MS  # the forecast horizon: data this old has no forecast hour left ahead
+STALE_AFTER_MS: dict[str, int] = {  # by resolution: data this old gives no current score (see above)
+    "1h": 24 * HOUR_MS,  # the hourly forecast's horizon: no forecast hour left ahead
+    "1d": 7 * 24 * HOUR_MS,  # the daily forecast's horizon: no forecast day left ahead
+}
 
 
 @dataclass(frozen=True)
@@ -76,14 +84,14 @@ def zone_of(score: float | None) -> str:
     return name
 
 
-def is_stale(first_forecast_ms: int, now_ms: int) -> bool:
-    """True when the forecast's first hour (the hour after the newest window) began STALE_AFTER_MS ago or more."""
-    return now_ms - int(first_forecast_ms) >= STALE_AFTER_MS
+def is_stale(first_forecast_ms: int, now_ms: int, resolution: str = "1h") -> bool:
+    """True when the forecast's first step (the step after the newest window) began STALE_AFTER_MS ago or more."""
+    return now_ms - int(first_forecast_ms) >= STALE_AFTER_MS[resolution]
 
 
-def state_of(score: float | None, first_forecast_ms: int, now_ms: int) -> str:
+def state_of(score: float | None, first_forecast_ms: int, now_ms: int, resolution: str = "1h") -> str:
     """The zone of ``score``, or ``stale`` / ``calibrating`` (stale first): what every panel and rule shows."""
-    if is_stale(first_forecast_ms, now_ms):
+    if is_stale(first_forecast_ms, now_ms, resolution):
         return STALE
     return zone_of(score)
 
@@ -97,9 +105,9 @@ def ahead(times_ms: np.ndarray, now_ms: int, step_ms: int = HOUR_MS) -> np.ndarr
     return np.asarray(times_ms, dtype=np.int64) + step_ms > now_ms
 
 
-def lowest_ahead(times_ms: np.ndarray, hourly_score: np.ndarray, now_ms: int) -> float | None:
-    """The lowest finite hourly score among the steps ahead of ``now_ms``; None when there is none."""
-    scores = np.asarray(hourly_score, dtype=np.float64)[ahead(times_ms, now_ms)]
+def lowest_ahead(times_ms: np.ndarray, hourly_score: np.ndarray, now_ms: int, step_ms: int = HOUR_MS) -> float | None:
+    """The lowest finite step score among the steps ahead of ``now_ms``; None when there is none."""
+    scores = np.asarray(hourly_score, dtype=np.float64)[ahead(times_ms, now_ms, step_ms)]
     scores = scores[np.isfinite(scores)]
     return float(scores.min()) if len(scores) else None
 
@@ -117,8 +125,10 @@ class ScoreStatus:
 def status_of(fc: Forecast, now_ms: int) -> ScoreStatus:
     """The state of ``fc`` at ``now_ms``; a stale or calibrating forecast carries no score at all."""
     first_ms = int(fc.times_ms[0]) if len(fc.times_ms) else None
-    state = state_of(fc.score, fc.last_observed_ms + HOUR_MS if first_ms is None else first_ms, now_ms)
-    lowest = lowest_ahead(fc.times_ms, fc.hourly_score, now_ms) if has_score(state) else None
+    step_ms = WINDOW_SIZES_MS[fc.resolution]
+    first = fc.last_observed_ms + step_ms if first_ms is None else first_ms
+    state = state_of(fc.score, first, now_ms, fc.resolution)
+    lowest = lowest_ahead(fc.times_ms, fc.hourly_score, now_ms, step_ms) if has_score(state) else None
     if has_score(state) and lowest is None:  # a score but no finite hour ahead (a horizon shorter than the age)
         state = STALE
     if not has_score(state):

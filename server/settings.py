@@ -24,6 +24,7 @@ from model.errors import SettingsError
 
 DEFAULT_STORE = "sqlite:///var/hrvcast.sqlite"
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "model" / "checkpoints" / "burnout-default.pt")
+DEFAULT_DAILY_MODEL = str(Path(DEFAULT_MODEL).with_name("burnout-daily.pt"))
 DEFAULT_DATA_DIR = "../shared/data"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STORE_SCHEMES = ("sqlite", "influxdb", "influxdb2")
@@ -121,7 +122,14 @@ class Settings:
         _seconds(0.1, 300),
         "seconds every store call may take; then `StoreUnavailable` (HTTP 503)",
     )
-    model: str = setting("HRVCAST_MODEL", DEFAULT_MODEL, _text, "model checkpoint (written by `hrvcast train`)")
+    model: str = setting("HRVCAST_MODEL", DEFAULT_MODEL, _text, "hourly model checkpoint (written by `hrvcast train`)")
+    daily_model: str = setting(
+        "HRVCAST_DAILY_MODEL",
+        DEFAULT_DAILY_MODEL,
+        _text,
+        "daily model checkpoint for users with spot (morning) readings (`hrvcast train --window 1d`); `none` "
+        "turns it off (such users stay calibrating)",
+    )
     cache: str = setting(
         "HRVCAST_CACHE",
         "simple://",

@@ -66,6 +66,7 @@ class Forecaster:
         self.step_ms: int = config.step_ms
         self.lookback_h: int = config.lookback_h
         self.horizon_h: int = config.horizon_h
+        self.calibrating_below: int = config.calibrating_below  # fewer valid steps in the baseline: no score
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Forecaster:

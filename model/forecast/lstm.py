@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from model.forecast.features import FEATURE_INDEX, FEATURES, step_ms_of
-from model.forecast.score import fatigue_scores_torch
+from model.forecast.score import ScoreWeights, fatigue_scores_torch, recent_deviation_torch, weights_for
 from model.schema import HOUR_MS
 
 _F = FEATURE_INDEX
@@ -114,6 +114,7 @@ class Prediction(NamedTuple):
     level_ln: torch.Tensor  # [B] personal baseline level (shrunk)
     sd_ln: torch.Tensor  # [B] personal SD (shrunk)
     n_valid: torch.Tensor  # [B] valid steps in the baseline window
+    trend_z: torch.Tensor  # [B] recent mean's deviation from the baseline, SD units (model.forecast.score)
 
 
 # Population statistics held as scalar buffers (see Priors); the Fourier profile coefficients are vectors.
@@ -137,6 +138,9 @@ class BurnoutPredictor(nn.Module):
         if not 0 < config.baseline_steps <= config.lookback:
             raise ValueError(f"baseline_steps={config.baseline_steps} must be in 1..lookback={config.lookback}")
         self.config = config
+        # how the score weighs the forecast and the recent trend: by resolution (model.forecast.score.WEIGHTS);
+        # a plain attribute, not a buffer, so older checkpoints load unchanged
+        self.score_weights: ScoreWeights = weights_for(config.resolution)
         n_features = len(config.features)
         self.lstm = nn.LSTM(n_features, config.hidden, num_layers=config.layers, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
@@ -219,9 +223,10 @@ class BurnoutPredictor(nn.Module):
         p90 = p50 + scale * self.band_hi * nn.functional.softplus(raw[:, :, 2])
         q_ln = torch.stack([p10, p50, p90], dim=-1)  # [B, H, 3]
 
-        score, hourly = fatigue_scores_torch(p50, expected, sd)  # [B], [B, H]
+        trend = recent_deviation_torch(z, mask, self.score_weights)  # [B]
+        score, hourly = fatigue_scores_torch(p50, expected, sd, trend, self.score_weights)  # [B], [B, H]
         score = torch.where(n >= cfg.calibrating_below, score, torch.full_like(score, float("nan")))
-        return Prediction(q_ln, score, hourly, expected, level, sd, n)
+        return Prediction(q_ln, score, hourly, expected, level, sd, n, trend)
 
     def standardised(self, x_raw: torch.Tensor) -> tuple:
         """ln RMSSD as z-scores around the person's normal: x_raw [B, L, F] -> z [B, L] (0 where missing),

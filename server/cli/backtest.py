@@ -42,6 +42,15 @@ def register(subparsers) -> None:
         "--plot", type=Path, default=Path("var/backtest.png"), help="PNG of forecasts vs actuals ('' for none)"
     )
     p.add_argument("--points", type=Path, help="write every scored point to this CSV")
+    p.add_argument(
+        "--protocol",
+        choices=("default", "outcomes"),
+        default="default",
+        help="outcomes: the fatigue score shown before each Welltory self-report, against it (docs/score.md)",
+    )
+    p.add_argument(
+        "--min-days", type=int, default=14, help="outcomes: Welltory users with readings on at least this many days"
+    )
     p.set_defaults(func=run)
 
 
@@ -54,6 +63,8 @@ def run(args, settings) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.protocol == "outcomes":
+        return _outcomes(args, settings)
     real, synthetic, source = gather(_gather_args(args), settings)
     tasks = _tasks(real, args.window)
     if not tasks:
@@ -87,6 +98,40 @@ def run(args, settings) -> int:
     if args.plot and str(args.plot) not in ("", "."):
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         bt.plot_forecasts(points, tasks, str(args.plot))
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _outcomes(args, settings) -> int:
+    """The fatigue score against how people said they felt (model.evaluation.outcomes), on daily readings."""
+    from model.evaluation import outcome_metrics, outcomes
+    from model.forecast.forecaster import Forecaster
+    from server.cli.train import DEFAULT_DATA_DIR
+
+    if args.from_store or args.window != "1d":
+        raise InsufficientHistory("--protocol outcomes reads Welltory self-reports: use --window 1d --data-dir DIR")
+    folder = Path(args.data_dir or settings.data_dir or DEFAULT_DATA_DIR) / "welltory_covid19"
+    cache = None if args.no_cache else Path("var/cache/datasets")
+    real = outcomes.welltory_histories(folder, args.min_days, cache)
+    by_user = outcomes.welltory_cases(real, folder)
+    found = outcomes.run(
+        real,
+        by_user,
+        train=lambda users: Forecaster(_train_fold(users, [], args)),
+        forecaster=Forecaster.load(args.checkpoint) if args.checkpoint else None,
+        folds=args.folds,
+        seed=args.seed,
+    )
+    for fold, weights in found.weights.items():
+        print(f"score weights ({fold}): forecast {weights.forecast:.3f}, trend {weights.trend:.3f}")
+    if found.figures.empty:
+        raise InsufficientHistory(f"no self-report of a user unseen by {args.checkpoint} to judge the score on")
+    print(outcome_metrics.format_tables(found.figures))
+    if args.points:
+        found.scored.to_csv(args.points, index=False)
+    if args.plot and str(args.plot) not in ("", "."):
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        outcome_metrics.plot(found.figures, str(args.plot))
         print(f"plot: {args.plot}")
     return 0
 

@@ -148,14 +148,16 @@ def _print(result, output: str) -> None:
                         "min_zone": r.min_zone,
                         "first_ms": r.first_ms,
                         "last_observed_ms": r.last_observed_ms,
+                        "resolution": r.resolution,
                     }
                 )
             )
     elif output == "table":
-        print(f"{'user':<24} {'zone':<12} {'score':>5} {'lowest':>6}  {'forecast from':<20} last observed")
+        header = f"{'user':<24} {'zone':<12} {'score':>5} {'lowest':>6}  {'model':<6} {'forecast from':<20}"
+        print(f"{header} last observed")
         for r in result.rows:
             print(
                 f"{r.user:<24} {r.zone:<12} {fmt_score(r.score):>5} {fmt_score(r.min_score):>6}  "
-                f"{_iso(r.first_ms):<20} {_iso(r.last_observed_ms)}"
+                f"{r.resolution:<6} {_iso(r.first_ms):<20} {_iso(r.last_observed_ms)}"
             )
     sys.stdout.flush()

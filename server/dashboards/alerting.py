@@ -5,8 +5,10 @@ forecasts another way (use either or both); both fire per user when the lowest h
 hours not yet over is below ``model.zones.RED_BELOW``, and neither fires on a calibrating or stale user:
 
 - ``hrvcast-red-zone-influxdb``: the ``forecast`` measurement that ``hrvcast score --write-back`` writes,
-  through Grafana's InfluxDB data source (InfluxQL: InfluxDB 1.x, or 2.x/3.x through the v1 API). The scorer
-  writes no ``fatigue_score`` for a calibrating or stale user, and the query reads only hours not yet over.
+  through Grafana's InfluxDB data source (InfluxQL: InfluxDB 1.x, or 2.x/3.x through the v1 API). Fires per
+  user when the lowest ``fatigue_score`` of the forecast steps not yet over (24 h hourly; 7 days for
+  spot-reading users, scored by the daily model) is below ``model.zones.RED_BELOW``. The scorer writes no
+  ``fatigue_score`` for a calibrating or stale user.
 - ``hrvcast-red-zone-rest``: ``GET /api/v1/score?scored=true`` (one row per scored user, sorted by time)
   through Infinity's backend parser with ``format: timeseries``: rows sorted by time become one series per
   user labelled ``user`` whatever their number. As a table, one row would become a numeric-wide frame and lose
@@ -55,13 +57,16 @@ RED = zone_of(RED_BELOW - 1e-9)  # the zone just under the bound: "red"
 RECEIVER = "hrvcast-oncall"
 HORIZON_H = 24
 
-# Lowest hourly score per user over the forecast hours not yet over: a point stamped at an hour's start
-# counts until the hour ends (time > now() - 1h), as GET /api/v1/score's min_score does. The explicit upper
-# bound makes InfluxDB return future points (the write-back's timestamps are the forecast hours); Grafana's
-# $timeFilter would stop at now.
+# The longest forecast served: the daily model's 7 days (spot-reading users); hourly forecasts end 24 h ahead.
+LOOK_AHEAD_H = 7 * 24
+# Lowest score per user over the forecast hours not yet over: a point stamped at an hour's start counts until the
+# hour ends (time > now() - 1h), as GET /api/v1/score's min_score does (a daily forecast's day is written as its
+# 24 hours, so the rest of today counts). The explicit upper bound makes InfluxDB return future points (the
+# write-back's timestamps are the forecast hours); Grafana's $timeFilter would stop at now. Hourly users have
+# points up to 24 h ahead, daily users up to 7 days: the same steps as GET /api/v1/score's min_score.
 INFLUXQL = (
     f'SELECT min("{SCORE_FIELD}") AS "{SCORE_FIELD}" FROM "{M_FORECAST}" '
-    f'WHERE time > now() - 1h AND time <= now() + {HORIZON_H}h GROUP BY "{USER_TAG}"'
+    f'WHERE time > now() - 1h AND time <= now() + {LOOK_AHEAD_H}h GROUP BY "{USER_TAG}"'
 )
 REST_PATH = "/api/v1/score?scored=true"
 REST_SCORE_FIELD = "min_score"  # lowest score of the forecast hours not yet over
@@ -103,7 +108,8 @@ def _annotations(source: str) -> dict:
     return {
         "summary": f"{{{{ $labels.user }}}}: fatigue score forecast below {RED_BELOW:.0f} (red zone, burnout risk)",
         "description": (
-            f"The lowest fatigue score forecast for the next {HORIZON_H} h of user {{{{ $labels.user }}}} is "
+            f"The lowest fatigue score forecast ahead (next {HORIZON_H} h; 7 days for daily readings) of user "
+            f"{{{{ $labels.user }}}} is "
             f"{{{{ humanize $values.B.Value }}}}, below {RED_BELOW:.0f}. Source: {source}."
         ),
     }

@@ -102,6 +102,27 @@ def score_panel() -> timeseries.Panel:
     )
 
 
+def score_history_panel() -> timeseries.Panel:
+    """The score as it was shown each day (or hour) of the last 30 days, over the zone areas."""
+    return (
+        score_scale(timeseries.Panel())
+        .title("Score over the last 30 days")
+        .description(
+            "The fatigue score as hrvcast showed it at each past midnight (people taking morning readings) or "
+            "hour (hourly data), computed only from the data known then. Gaps: no data in the model's "
+            "lookback, or calibrating."
+        )
+        .with_target(hrvcast_query("A", "fatigue_score_history"))
+        .time_from("30d")
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
+        .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("text"))
+        .line_width(2)
+        .span_nulls(False)
+        .span(24)
+        .height(8)
+    )
+
+
 def score_now_panel() -> stat.Panel:
     """Lowest forecast score of the next 24 h and the zone, coloured by zone."""
     return (
@@ -233,6 +254,7 @@ def build() -> dash.Dashboard:
         .with_panel(score_panel())
         .with_panel(score_now_panel())
         .with_panel(zone_panel())
+        .with_panel(score_history_panel())
         .with_row(dash.Row("Context and data quality"))
         .with_panel(sleep_activity_panel())
         .with_panel(quality_panel())

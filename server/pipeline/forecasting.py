@@ -1,9 +1,12 @@
 """The one forecast path: what the web app's panels and REST calls and the write-back scorer all go through.
 
 For each requested user the service decides, once and here, what is forecast (a :class:`Plan`): which model
-(by the resolution the user's data supports), from which origin (the step after the newest window:
-``model.forecast.features.origin_after``), how far (``model.horizon_steps``, the model's own check) and what
-happens to a user with no window yet (left out, or ``no_window_yet``). Then:
+(the resolution the user's data supports: the rule of :mod:`server.pipeline.resolution`), from which origin
+(the step after the newest window of that resolution: ``model.forecast.features.origin_after``), how far
+(hourly: the horizon asked, checked by ``model.horizon_steps``; daily: always the daily model's own 7 days,
+the week its score is defined and validated over) and what happens to a user with no window yet (left out,
+or ``no_window_yet``). Past plans (the score history, :mod:`server.pipeline.score_history`) go through the
+same :meth:`ForecastService.serve`. Then:
 
 1. the cache (:mod:`server.pipeline.cache`) is asked for every plan's key;
 2. the cold plans are computed once across workers and hosts (single flight, :mod:`server.pipeline.flight`):
@@ -29,6 +32,7 @@ from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.flight import SingleFlight
 from server.pipeline.history import histories_for
+from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo
 from server.stores.base import HistoryStore
 
 if TYPE_CHECKING:
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
     from model.history import UserHistory
 
 log = logging.getLogger(__name__)
-HOURLY = "1h"
 DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT, without importing the registry here
 
 
@@ -46,6 +49,7 @@ class ForecastModel(Protocol):
     version: str
     resolution: str  # "1h" or "1d"
     step_ms: int
+    calibrating_below: int  # fewer valid steps in the baseline window: no score
     lookback_h: int
     horizon_h: int
 
@@ -93,7 +97,11 @@ class ForecastService:
         self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
         self.artifact_dir = Path(artifact_dir)  # where fitted forecasters other than the default live
         self._now = now  # seconds, monotonic; injectable so that tests need not sleep
-        self._last_seen: dict[str, tuple[float, int | None]] = {}  # user -> (looked up at, newest hourly window)
+        self._last_seen: dict[str, tuple[float, Newest]] = {}  # user -> (looked up at, newest windows)
+        hourly = self.models[HOURLY]
+        self._resolution = ResolutionMemo(
+            getattr(hourly, "calibrating_below", 24), hourly.lookback_h, daily_model=DAILY in self.models
+        )
         self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
         self._others_guard = threading.Lock()
 
@@ -133,23 +141,31 @@ class ForecastService:
         return spec.load(path)
 
     def horizon(self, horizon_h: int | None, resolution: str = HOURLY, forecaster: str = DEFAULT_FORECASTER) -> int:
-        """The horizon in hours a request gets: the model's own when none is asked; BadHorizon when the model
-        cannot forecast that far (its ``horizon_steps`` is the one check)."""
+        """The horizon in hours a request gets: hourly, the model's own when none is asked, BadHorizon when the
+        model cannot forecast that far (its ``horizon_steps`` is the one check); daily, always the daily
+        model's own (its score is defined over that week)."""
         model = self.model_for(forecaster, resolution)
-        if horizon_h is None:
+        if horizon_h is None or resolution != HOURLY:
+            if horizon_h is not None:
+                self.model_for(forecaster, HOURLY).horizon_steps(horizon_h)  # a bad horizon is refused for all
             return model.horizon_h
         model.horizon_steps(horizon_h)
         return int(horizon_h)
 
     # -- who has data, and since when ------------------------------------------------------------------------
     def last_observations(self, users: Sequence[str]) -> dict[str, int | None]:  # None: no window yet
-        """Newest hourly window per user; raises UnknownUser for ids the store has never seen.
+        """Newest window per user (hourly, else daily); raises UnknownUser for ids the store has never seen."""
+        newest = self.newest_windows(users)
+        return {u: newest[u].hourly if newest[u].hourly is not None else newest[u].daily for u in users}
+
+    def newest_windows(self, users: Sequence[str]) -> dict[str, Newest]:
+        """Newest hourly and daily window per user; raises UnknownUser for ids the store has never seen.
 
         Remembered in this process for ``last_seen_ttl_s`` (1 s by default): the panels of one dashboard
-        refresh share one store look-up, and a new hour in the store is seen at most that much later.
+        refresh share one store look-up, and a new window in the store is seen at most that much later.
         """
         now = self._now()
-        out: dict[str, int | None] = {}
+        out: dict[str, Newest] = {}
         ask = []
         for user in users:
             seen = self._last_seen.get(user)
@@ -162,13 +178,18 @@ class ForecastService:
             self._last_seen.update({u: (now, out[u]) for u in ask})
         return {u: out[u] for u in users}
 
+    def resolutions(self, users: Sequence[str]) -> dict[str, str]:
+        """The resolution each user is forecast at (:mod:`server.pipeline.resolution`)."""
+        return self._resolution.resolutions(self.store, self.newest_windows(list(dict.fromkeys(users))))
+
     def forget(self, user: str) -> None:
-        """New data for ``user`` arrived through this process: look its newest hour up again next time."""
+        """New data for ``user`` arrived through this process: look its newest windows up again next time."""
         self._last_seen.pop(user, None)
 
-    def _ask_store(self, users: list[str]) -> dict[str, int | None]:
-        last = self.store.last_observation(users, HOURLY)
-        missing = [u for u in users if u not in last]
+    def _ask_store(self, users: list[str]) -> dict[str, Newest]:
+        hourly = self.store.last_observation(users, HOURLY)
+        daily = self.store.last_observation(users, DAILY) if DAILY in self.models else {}
+        missing = [u for u in users if u not in hourly and u not in daily]
         if missing:
             known = set(self.store.list_users())
             unknown = [u for u in missing if u not in known]
@@ -177,20 +198,27 @@ class ForecastService:
                     f"user(s) {', '.join(map(repr, unknown))} have no data in the store: "
                     "GET /api/v1/users lists the known ids"
                 )
-        return {u: last.get(u) for u in users}
+        return {u: Newest(hourly.get(u), daily.get(u)) for u in users}
 
     # -- planning --------------------------------------------------------------------------------------------
     def plan(self, users: Sequence[str], *, skip_unobserved: bool = False) -> list[Plan]:
-        """Live plans: each user from the step after its newest window, whatever the clock says (a stale user
-        gets a forecast from its last data; ``Forecast.last_observed_ms`` says how old that is). A user with
-        data but no window yet raises ``no_window_yet``, or is left out with ``skip_unobserved``."""
+        """Live plans: each user at the resolution its data supports (:mod:`server.pipeline.resolution`: hourly
+        with enough valid hours, else daily with a daily window and model), from the step after its newest
+        window of that resolution, whatever the clock says (a stale user gets a forecast from its last data;
+        ``Forecast.last_observed_ms`` says how old that is). A user with data but no window yet raises
+        ``no_window_yet``, or is left out with ``skip_unobserved``."""
         users = list(dict.fromkeys(users))
-        last = self.last_observations(users)
+        newest = self.newest_windows(users)
+        chosen = self._resolution.resolutions(self.store, newest)
+        last = {u: newest[u].of(chosen[u]) for u in users}
         unobserved = [u for u in users if last[u] is None]
         if unobserved and not skip_unobserved:
             raise no_window_yet(unobserved)
-        step = self.model.step_ms
-        return [Plan(u, HOURLY, origin_after(last[u], step)) for u in users if last[u] is not None]
+        return [
+            Plan(u, chosen[u], origin_after(last[u], self.models[chosen[u]].step_ms))
+            for u in users
+            if last[u] is not None
+        ]
 
     # -- serving ---------------------------------------------------------------------------------------------
     def forecasts(
@@ -241,7 +269,8 @@ class ForecastService:
             finally:
                 for p in mine:
                     self._shared(self.flight.release, None, keys[p])
-            others = [p for p in cold if p not in mine]
+            taken = set(mine)  # a set: a score history serves thousands of plans at once
+            others = [p for p in cold if p not in taken]
             if not others:
                 break
             self.metrics.flight_waits.inc(len(others))

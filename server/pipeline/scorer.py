@@ -10,12 +10,13 @@ where an InfluxDB alert rule reads them. Each round:
    catching up after a restart); later rounds from the previous round's start minus ``windows_overlap``
    (1 h: gateways that batch their uploads), so a round reads minutes of beats per user, not a day.
    Recomputing a window is an upsert.
-2. Users whose newest hourly window is older than ``active_within`` are skipped (their forecast hours would
+2. Users whose newest window is older than ``active_within`` are skipped (their forecast hours would
    all lie in the past, where no alert rule looks).
 3. Forecasts in batches through the web app's own forecast path (:class:`server.pipeline.forecasting.
    ForecastService`: the same origin, horizon and model, so the write-back equals what the panels show, and
-   with a shared Redis cache the round warms the panels' cache), then one upsert per user keyed by
-   (user, model, hour): re-running a round with no new data writes the same points again, never duplicates.
+   with a shared Redis cache the round warms the panels' cache; spot-reading users get the daily model, whose
+   days are written hour by hour: :func:`forecast_points`), then one upsert per user keyed by (user, model,
+   hour): re-running a round with no new data writes the same points again, never duplicates.
 
 A calibrating user (too little history) and a stale one (``model.zones``: data stopped 24 h or more before
 the round) get the RMSSD quantiles but no ``fatigue_score`` (NaN, not stored): no invented or outdated score,
@@ -54,7 +55,8 @@ class ScoreRow:
     min_score: float | None  # lowest hourly score ahead: what the alert rules compare with RED_BELOW
     min_zone: str  # zone of min_score, or the state without a score
     first_ms: int  # first forecast hour (UTC epoch ms)
-    last_observed_ms: int  # start of the newest hourly window
+    last_observed_ms: int  # start of the newest window
+    resolution: str = "1h"  # the model that scored the user: "1h" (hourly windows) or "1d" (daily readings)
 
 
 @dataclass
@@ -77,16 +79,20 @@ class RoundReport:
 
 def forecast_points(fc: Forecast, now_ms: int) -> pd.DataFrame:
     """The ``forecast`` measurement rows of one forecast: one per hour ahead (``fatigue_score`` NaN while
-    calibrating or stale at ``now_ms``, so no score is ever stored for a user without a current one)."""
+    calibrating or stale at ``now_ms``, so no score is ever stored for a user without a current one). A daily
+    forecast's day is written as its 24 hours, each with the day's values, so an alert rule that reads the hours
+    from now on (``time >= now()``) sees the rest of today's forecast day as well as the days after it."""
     hourly = np.asarray(fc.hourly_score, dtype=np.float64)
     scored = has_score(status_of(fc, now_ms).state)
+    repeat = 24 if fc.resolution == "1d" else 1  # hours per forecast step
+    times = (np.asarray(fc.times_ms, dtype=np.int64)[:, None] + HOUR_MS * np.arange(repeat)).ravel()
     return pd.DataFrame(
         {
-            "time": np.asarray(fc.times_ms, dtype=np.int64),
-            "rmssd_p10": np.asarray(fc.rmssd_p10, dtype=np.float64),
-            "rmssd_p50": np.asarray(fc.rmssd_p50, dtype=np.float64),
-            "rmssd_p90": np.asarray(fc.rmssd_p90, dtype=np.float64),
-            "fatigue_score": hourly if scored else np.full(len(hourly), np.nan),
+            "time": times,
+            "rmssd_p10": np.repeat(np.asarray(fc.rmssd_p10, dtype=np.float64), repeat),
+            "rmssd_p50": np.repeat(np.asarray(fc.rmssd_p50, dtype=np.float64), repeat),
+            "rmssd_p90": np.repeat(np.asarray(fc.rmssd_p90, dtype=np.float64), repeat),
+            "fatigue_score": np.repeat(hourly if scored else np.full(len(hourly), np.nan), repeat),
         }
     )
 
@@ -102,6 +108,7 @@ def score_row(fc: Forecast, now_ms: int) -> ScoreRow:
         min_zone=zone_of(lowest) if has_score(status.state) else status.state,
         first_ms=status.first_ms if status.first_ms is not None else fc.last_observed_ms,
         last_observed_ms=fc.last_observed_ms,
+        resolution=fc.resolution,
     )
 
 

@@ -15,33 +15,52 @@ from model.errors import CheckpointError
 from server.metrics import Metrics
 from server.pipeline.cache import ForecastCache, LocalCache, open_cache, redis_client
 from server.pipeline.flight import LocalFlight, RedisFlight, SingleFlight
-from server.pipeline.forecasting import HOURLY, ForecastModel, ForecastService
+from server.pipeline.forecasting import ForecastModel, ForecastService
+from server.pipeline.resolution import DAILY, HOURLY
 from server.settings import Settings
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
 
 
-def load_hourly_forecaster(path: str) -> ForecastModel:
-    """The checkpoint at ``path`` as a Forecaster, refused unless it forecasts hourly.
+NO_DAILY_MODEL = "none"  # HRVCAST_DAILY_MODEL=none: spot readings stay "calibrating" (no daily model)
+_CHECKPOINTS = {
+    HOURLY: ("HRVCAST_MODEL", "model/checkpoints/burnout-default.pt", "hrvcast train --window 1h"),
+    DAILY: ("HRVCAST_DAILY_MODEL", "model/checkpoints/burnout-daily.pt", "hrvcast train --window 1d"),
+}
 
-    A daily model (``hrvcast train --window 1d``) fed hourly windows would give numbers that look right and are
-    not, so it is an error here, never a silent mismatch.
+
+def load_forecaster(path: str, resolution: str = HOURLY) -> ForecastModel:
+    """The checkpoint at ``path`` as a Forecaster, refused unless it forecasts at ``resolution``.
+
+    A daily model (``hrvcast train --window 1d``) fed hourly windows, or the reverse, would give numbers that
+    look right and are not, so it is an error here, never a silent mismatch.
     """
     from model.forecast.forecaster import Forecaster  # torch is imported here, never at import
 
+    variable, example, command = _CHECKPOINTS[resolution]
     forecaster = Forecaster.load(path)
-    if forecaster.resolution != HOURLY:
+    if forecaster.resolution != resolution:
+        kind = "an hourly" if resolution == HOURLY else "a daily"
         raise CheckpointError(
-            f"model checkpoint {path!r} forecasts at {forecaster.resolution} resolution, but HRVCAST_MODEL must be "
-            "an hourly checkpoint such as model/checkpoints/burnout-default.pt (hrvcast train --window 1h)"
+            f"model checkpoint {path!r} forecasts at {forecaster.resolution} resolution, but {variable} must be "
+            f"{kind} checkpoint such as {example} ({command})"
         )
     return forecaster
 
 
+def load_hourly_forecaster(path: str) -> ForecastModel:
+    """:func:`load_forecaster` of an hourly checkpoint (``HRVCAST_MODEL``)."""
+    return load_forecaster(path, HOURLY)
+
+
 def load_models(settings: Settings) -> dict[str, ForecastModel]:
-    """Every model the settings name, by resolution; CheckpointError when one is missing or wrong."""
-    return {HOURLY: load_hourly_forecaster(settings.model)}
+    """Every model the settings name, by resolution: the hourly ``HRVCAST_MODEL`` and, unless it is ``none``,
+    the daily ``HRVCAST_DAILY_MODEL`` (spot readings); CheckpointError when one is missing or wrong."""
+    models = {HOURLY: load_forecaster(settings.model, HOURLY)}
+    if settings.daily_model.strip().lower() != NO_DAILY_MODEL:
+        models[DAILY] = load_forecaster(settings.daily_model, DAILY)
+    return models
 
 
 def flight_for(settings: Settings, client=None) -> SingleFlight:

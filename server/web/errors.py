@@ -48,6 +48,7 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (errors.CheckpointError, 503),
     (errors.BadUserId, 400),
     (errors.BadHorizon, 400),
+    (errors.BadRange, 400),
     (errors.UnknownTarget, 400),
     (errors.UnknownForecaster, 400),
     (errors.UnknownFormat, 400),

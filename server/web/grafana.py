@@ -32,7 +32,7 @@ from server.web.schemas import (
     VariableSchema,
     instance,
 )
-from server.web.targets import TARGET_NAMES
+from server.web.targets import HISTORY_TARGET, TARGET_NAMES
 
 bp = Blueprint("grafana", __name__, url_prefix="/grafana")
 
@@ -139,7 +139,7 @@ def query():
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
     wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
     for t in req.targets:
-        if t.forecast:
+        if t.forecast and t.target != HISTORY_TARGET:
             wanted[t.horizon_h, req.explicit(t)].extend(users_of[t.ref_id, t.target])
     forecasts = {
         (h, explicit): services().forecast_service().forecasts(us, h, skip_unobserved=not explicit)
@@ -149,6 +149,9 @@ def query():
     out: list[dict] = []
     for t in req.targets:
         users = users_of[t.ref_id, t.target]
+        if t.target == HISTORY_TARGET:
+            out.extend(_history(t, users, req, now))
+            continue
         if not t.forecast:
             out.extend(_observed(t, users, req.start_ms, req.end_ms))
             continue
@@ -190,6 +193,24 @@ def _users_of(req: QueryRequest) -> dict[tuple[str, str], list[str]]:
     return users_of
 
 
+def _history(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> list[dict]:
+    """``fatigue_score_history``: one frame per user, the score as shown at each step of the panel's range."""
+    from server.pipeline.score_history import score_history
+
+    if not users:
+        return []
+    past = score_history(services().forecast_service(), users, req.start_ms, req.end_ms, now)
+    frames = [reply.history_frame(t, user, past[user]) for user in users]
+    return [reply.as_table(f, u) if t.table else f for f, u in zip(frames, users, strict=True)]
+
+
+def _window_sizes(users: list[str]) -> dict[str, str]:
+    """The window size each user's observed HRV is shown at: the resolution its forecast uses (daily windows
+    for spot readings, whose hourly windows are all invalid); hourly when no model is loaded."""
+    service = services().forecasts
+    return service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
+
+
 def _observed(t: TargetQuery, users: list[str], start_ms: int, end_ms: int) -> list[dict]:
     if not users:
         return []
@@ -197,7 +218,10 @@ def _observed(t: TargetQuery, users: list[str], start_ms: int, end_ms: int) -> l
     kind, column = OBSERVED[t.target]
     out = []
     if kind == "windows":
-        frames = store.read_windows(users, start_ms, end_ms, "1h")
+        resolution = _window_sizes(users)
+        frames = {}
+        for size in dict.fromkeys(resolution.values()):
+            frames.update(store.read_windows([u for u in users if resolution[u] == size], start_ms, end_ms, size))
         for user in users:
             frame = frames.get(user)
             if frame is None or frame.empty:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from model.errors import UnknownTarget
 from server.web.grafana_request import USER_KEY
 from server.web.schemas import EVERY_USER, QUANTILES
-from server.web.targets import TARGETS
+from server.web.targets import HISTORY_TARGET, TARGETS
 
 MULTI_USER_TARGETS = ("fatigue_score", "fatigue_zone", "red_zone")  # advertised as multi-select (overview)
 EVERY_USER_OPTION = {"label": "every user (*)", "value": EVERY_USER}
@@ -32,7 +32,7 @@ def metrics_reply(users: Sequence[str]) -> list[dict]:
         user_type = "multi-select" if t.name in MULTI_USER_TARGETS else "select"
         user = {"label": "User", "name": "user", "type": user_type, "placeholder": "* for every user"}
         payloads: list[dict] = [{**user, "options": options}]
-        if t.forecast:
+        if t.forecast and t.name != HISTORY_TARGET:
             payloads.append({"label": "Horizon (h)", "name": "horizon", "type": "input", "placeholder": "24"})
         if t.name == "rmssd_forecast":
             payloads.append(

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.forecast.features import step_ms_of
 from model.schema import HOUR_MS
 from model.zones import (
+    CALIBRATING,
     RED_BELOW,
     STALE,
     ahead,
@@ -30,11 +32,14 @@ from model.zones import (
     status_of,
 )
 from server.web.grafana_request import USER_KEY, TargetQuery
+from server.web.targets import HISTORY_TARGET
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
+    from server.pipeline.score_history import PastScore
 
 RED_ZONE_TITLE = "red zone forecast"
+RESOLUTION_KEY = "resolution"  # label of every forecast field: "1h" (hourly windows) or "1d" (daily readings)
 
 
 def clean(values: Iterable) -> list[float | None]:
@@ -120,7 +125,7 @@ def forecast_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
     heading when the data stopped) with a notice saying it is stale."""
     by_name = {"p10": fc.rmssd_p10, "p50": fc.rmssd_p50, "p90": fc.rmssd_p90}
     order = [q for q in ("p50", "p10", "p90") if q in target.quantiles]
-    labels = {USER_KEY: fc.user}
+    labels = {USER_KEY: fc.user, RESOLUTION_KEY: fc.resolution}
     fields = [field("Time", "time", times(fc.times_ms))]
     fields += [
         field(q, "number", clean(by_name[q]), {"unit": "ms", "displayName": f"{q} {fc.user}"}, labels) for q in order
@@ -143,7 +148,8 @@ def score_config(display_name: str | None = None, state: str | None = None) -> d
 def score_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
     """``fatigue_score``: the hourly score of the forecast hours ahead; no numbers while calibrating or stale."""
     status = status_of(fc, now_ms)
-    keep = ahead(fc.times_ms, now_ms) if has_score(status.state) else np.zeros(len(fc.times_ms), dtype=bool)
+    scored = has_score(status.state)
+    keep = ahead(fc.times_ms, now_ms, step_ms_of(fc.resolution)) if scored else np.zeros(len(fc.times_ms), bool)
     frame = {
         "name": f"fatigue_score {fc.user}",
         "refId": target.ref_id,
@@ -154,11 +160,31 @@ def score_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
                 "number",
                 clean(np.asarray(fc.hourly_score)[keep]),
                 score_config(f"score {fc.user}", status.state),
-                {USER_KEY: fc.user},
+                {USER_KEY: fc.user, RESOLUTION_KEY: fc.resolution},
             ),
         ],
     }
     return _with_notice(frame, fc, status.state)
+
+
+def history_frame(target: TargetQuery, user: str, past: Sequence[PastScore]) -> dict:
+    """``fatigue_score_history``: the score as shown at each past step (day or hour) of the range; null where
+    the user was calibrating (a past score is never stale: it is what was shown then). Labelled with the
+    resolution of the model that scored it."""
+    resolution = past[0].forecast.resolution if past else None
+    labels = {USER_KEY: user} | ({RESOLUTION_KEY: resolution} if resolution else {})
+    frame = {
+        "name": f"{HISTORY_TARGET} {user}",
+        "refId": target.ref_id,
+        "fields": [
+            field("Time", "time", [p.as_of_ms for p in past]),
+            field("score", "number", clean(p.forecast.score for p in past), score_config(f"score {user}"), labels),
+        ],
+    }
+    if past and all(p.forecast.score is None for p in past):
+        last = past[-1].forecast
+        frame["meta"] = _notice(user, CALIBRATING, last.last_observed_ms)
+    return frame
 
 
 def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast], now_ms: int) -> dict:
@@ -173,6 +199,7 @@ def zone_frame(target: TargetQuery, forecasts: Sequence[Forecast], now_ms: int) 
             field("score", "number", clean(s.score for _, s in statuses), score_config()),
             field("min_score", "number", clean(s.lowest_ahead for _, s in statuses), score_config()),
             field("zone", "string", [s.state for _, s in statuses], {"mappings": grafana_state_mappings()}),
+            field(RESOLUTION_KEY, "string", [fc.resolution for fc in forecasts]),
         ],
     }
 
@@ -195,11 +222,12 @@ def hourly_asleep(
 
 
 def red_periods(fc: Forecast, now_ms: int) -> list[tuple[int, int, float]]:
-    """Runs of forecast hours ahead whose score is below the red bound: (start_ms, end_ms, lowest score).
-    None for a user without a score (calibrating or stale)."""
+    """Runs of forecast steps ahead (hours, or days for daily readings) whose score is below the red bound:
+    (start_ms, end_ms, lowest score). None for a user without a score (calibrating or stale)."""
     if not has_score(status_of(fc, now_ms).state):
         return []
-    keep = ahead(fc.times_ms, now_ms)
+    step_ms = step_ms_of(fc.resolution)
+    keep = ahead(fc.times_ms, now_ms, step_ms)
     out: list[tuple[int, int, float]] = []
     start: int | None = None
     end = 0
@@ -209,7 +237,7 @@ def red_periods(fc: Forecast, now_ms: int) -> list[tuple[int, int, float]]:
         if s is not None and s < RED_BELOW:
             start = t if start is None else start
             low = min(low, s)
-            end = t + HOUR_MS
+            end = t + step_ms
         elif start is not None:
             out.append((start, end, low))
             start, low = None, math.inf

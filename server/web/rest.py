@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from model.errors import StoreUnavailable
 from model.zones import has_score, status_of
+from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.schemas import EVERY_USER, BeatsBody, ForecastArgs, ScoreArgs, instance
@@ -66,6 +67,7 @@ def forecast():
             "fatigue_score": _num(s) if scored else None,
             "zone": status.state,
             "model": fc.model,
+            "resolution": fc.resolution,
         }
         for t, p10, p50, p90, s in zip(
             fc.times_ms, fc.rmssd_p10, fc.rmssd_p50, fc.rmssd_p90, fc.hourly_score, strict=True
@@ -85,24 +87,38 @@ def score():
     every = not args["user"] or EVERY_USER in args["user"]
     users = services().store.list_users() if every else list(args["user"])
     now = now_ms()
-    rows = []
-    for user, fc in service.forecasts(users, skip_unobserved=every).items():
-        status = status_of(fc, now)
-        if args["scored"] and not has_score(status.state):
-            continue
-        rows.append(
-            {
-                "user": user,
-                "time_ms": status.first_ms,
-                "last_observed_ms": fc.last_observed_ms,
-                "score": None if status.score is None else _num(status.score),
-                "min_score": None if status.lowest_ahead is None else _num(status.lowest_ahead),
-                "zone": status.state,
-                "model": fc.model,
-            }
-        )
-    rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
+    if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it
+        past = score_as_of(service, users, args["as_of"])
+        rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for p in past.values() if p is not None]
+    elif args["from_ms"] is not None:
+        history = score_history(service, users, args["from_ms"], args["to_ms"], now)
+        rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for found in history.values() for p in found]
+    else:
+        forecasts = service.forecasts(users, skip_unobserved=every)
+        rows = [_score_row(fc, now) for fc in forecasts.values()]
+        rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
+    if args["scored"]:
+        rows = [r for r in rows if r["score"] is not None]
     return jsonify(rows)
+
+
+def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:
+    """One row of GET /api/v1/score (schemas.ScoreRow): the state of ``fc`` at ``at_ms`` (``model.zones``: a
+    calibrating or stale user has no score); ``as_of_ms`` only for past scores."""
+    status = status_of(fc, at_ms)
+    row: dict = {"user": fc.user}
+    if as_of_ms is not None:
+        row["as_of_ms"] = int(as_of_ms)
+    row |= {
+        "time_ms": status.first_ms,
+        "last_observed_ms": fc.last_observed_ms,
+        "score": None if status.score is None else _num(status.score),
+        "min_score": None if status.lowest_ahead is None else _num(status.lowest_ahead),
+        "zone": status.state,
+        "model": fc.model,
+        "resolution": fc.resolution,
+    }
+    return row
 
 
 @bp.post("/rr")

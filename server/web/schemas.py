@@ -16,7 +16,7 @@ import math
 import re
 from datetime import UTC, datetime
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from model.errors import BadUserId
 from model.ids import validate_user
@@ -25,6 +25,7 @@ from server.web.nesting import too_deep
 
 MAX_BEATS = 200_000  # one push: about two days of beats
 MAX_USERS_PER_REQUEST = 1_000  # user ids one request may name; "every user" (no id) is not limited
+MAX_HISTORY_DAYS = 400  # longest score history range of one request
 QUANTILES = QUANTILE_NAMES  # the quantile names a target may ask for
 
 
@@ -255,6 +256,26 @@ class ScoreArgs(Lenient):
         load_default=False,
         metadata={"description": "true: only users with a score (leave out calibrating and stale users)"},
     )
+    as_of = EpochMs(
+        load_default=None,
+        metadata={"description": "the score as shown at this past time (ISO 8601 or epoch ms), from data before it"},
+    )
+    from_ms = EpochMs(
+        data_key="from",
+        load_default=None,
+        metadata={"description": "with to: the score history, one row per day (daily) or hour (hourly)"},
+    )
+    to_ms = EpochMs(data_key="to", load_default=None, metadata={"description": "end of the history range"})
+
+    @validates_schema
+    def _one_time_question(self, data, **kwargs):
+        ranged = data["from_ms"] is not None, data["to_ms"] is not None
+        if data["as_of"] is not None and any(ranged):
+            raise ValidationError("give either as_of or from and to, not both", "as_of")
+        if any(ranged) and not all(ranged):
+            raise ValidationError("from and to go together: give both (ISO 8601 or epoch ms)", "from")
+        if all(ranged) and not 0 < data["to_ms"] - data["from_ms"] <= MAX_HISTORY_DAYS * 86_400_000:
+            raise ValidationError(f"from must be before to, and the range at most {MAX_HISTORY_DAYS} days", "from")
 
 
 class Beat(fields.Field):
@@ -317,18 +338,25 @@ class ForecastRow(Schema):
     fatigue_score = fields.Float(allow_none=True)
     zone = fields.String()
     model = fields.String()
+    resolution = fields.String(metadata={"description": "1h (hourly windows) or 1d (daily spot readings)"})
 
 
 class ScoreRow(Schema):
     user = fields.String()
-    time_ms = fields.Integer(metadata={"description": "first forecast hour, epoch ms UTC"})
+    as_of_ms = fields.Integer(
+        metadata={"description": "only with as_of or from/to: the time the score was shown at, epoch ms UTC"}
+    )
+    time_ms = fields.Integer(metadata={"description": "first forecast step (hour or day), epoch ms UTC"})
     last_observed_ms = fields.Integer(allow_none=True)
-    score = fields.Float(allow_none=True, metadata={"description": "fatigue score of the next 24 h, 0-100"})
+    score = fields.Float(
+        allow_none=True, metadata={"description": "fatigue score 0-100 of the forecast (next 24 h; 7 days daily)"}
+    )
     min_score = fields.Float(
-        allow_none=True, metadata={"description": "lowest score of the forecast hours not yet over; null unless scored"}
+        allow_none=True, metadata={"description": "lowest step score of the forecast not yet over; null unless scored"}
     )
     zone = fields.String(metadata={"description": "green, yellow, red, calibrating or stale (model.zones)"})
     model = fields.String()
+    resolution = fields.String(metadata={"description": "1h (hourly windows) or 1d (daily spot readings)"})
 
 
 class IngestReply(Schema):

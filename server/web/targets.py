@@ -23,6 +23,7 @@ TARGETS: tuple[Target, ...] = (
     Target("fatigue_score", "Fatigue score forecast (0-100)", "none", True),
     Target("fatigue_zone", "Fatigue zone (green/yellow/red/calibrating/stale)", "none", True),
     Target("red_zone", "Red-zone forecast periods (annotations)", "none", True),
+    Target("fatigue_score_history", "Fatigue score as shown each past day (or hour)", "none", True),
     Target("heart_rate", "Mean heart rate (observed, hourly)", "bpm", False),
     Target("coverage", "Beat coverage of each hour (0-1)", "percentunit", False),
     Target("artifact_pct", "Corrected beats (%)", "percent", False),
@@ -30,3 +31,4 @@ TARGETS: tuple[Target, ...] = (
     Target("steps", "Steps per hour", "none", False),
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
+HISTORY_TARGET = "fatigue_score_history"  # past scores over the panel's range, not a forecast ahead

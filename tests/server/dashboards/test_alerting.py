@@ -149,7 +149,7 @@ def _write(influx_url: str, db: str, lines: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_influx_rule_query_fires_for_exactly_the_users_whose_next_24_h_dip_below_40(influxd_server):
+def test_influx_rule_query_fires_for_exactly_the_users_whose_forecast_ahead_dips_below_40(influxd_server):
     db = f"alerts_{uuid.uuid4().hex[:8]}"
     now_ms = int(time.time() * 1000)
     hour0 = now_ms - now_ms % HOUR_MS + HOUR_MS  # the next full hour, as a forecast starts
@@ -166,7 +166,9 @@ def test_influx_rule_query_fires_for_exactly_the_users_whose_next_24_h_dip_below
             lines.append(f"{tags} fatigue_score={v},rmssd_p50=40 {hour0 + i * HOUR_MS}")
     lines += [
         f"{M_FORECAST},{USER_TAG}=past,{MODEL_TAG}=m1 fatigue_score=5 {hour0 - 5 * HOUR_MS}",  # already over
-        f"{M_FORECAST},{USER_TAG}=later,{MODEL_TAG}=m1 fatigue_score=5 {hour0 + 30 * HOUR_MS}",  # beyond 24 h
+        # a daily forecast (spot readings) reaches 7 days ahead, as GET /api/v1/score's min_score does: day 2 counts
+        f"{M_FORECAST},{USER_TAG}=later,{MODEL_TAG}=m1 fatigue_score=5 {hour0 + 30 * HOUR_MS}",
+        f"{M_FORECAST},{USER_TAG}=beyond,{MODEL_TAG}=m1 fatigue_score=5 {hour0 + 8 * 24 * HOUR_MS}",  # past 7 days
         f"{M_FORECAST},{USER_TAG}=calibrating,{MODEL_TAG}=m1 rmssd_p50=40 {hour0}",  # no score stored
         f"{M_FORECAST},{USER_TAG}=steady,{MODEL_TAG}=m1 fatigue_score=90 {hour0 + 26 * HOUR_MS}",
         # a point counts until its hour is over (the current forecast hour), then no longer; half an hour of
@@ -180,6 +182,6 @@ def test_influx_rule_query_fires_for_exactly_the_users_whose_next_24_h_dip_below
     resp.raise_for_status()
     series = resp.json()["results"][0].get("series", [])
     lowest = {s["tags"][USER_TAG]: s["values"][0][1] for s in series}
-    assert lowest == {"dips": 38.25, "steady": 41.0, "user.with-dot": 39.9, "current": 12.0}
+    assert lowest == {"dips": 38.25, "steady": 41.0, "user.with-dot": 39.9, "later": 5.0, "current": 12.0}
     firing = {user for user, value in lowest.items() if value < 40}  # Grafana's reduce(min) + threshold(lt 40)
-    assert firing == {"dips", "user.with-dot", "current"}
+    assert firing == {"dips", "user.with-dot", "later", "current"}

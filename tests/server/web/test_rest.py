@@ -21,7 +21,17 @@ def test_users_lists_every_user_with_its_last_hour(client):
 def test_forecast_rows_are_flat_with_epoch_ms(client, forecaster):
     rows = client.get("/api/v1/forecast?user=u2&horizon=6").get_json()
     assert [r["time_ms"] for r in rows] == [END_MS - 5 * H + i * H for i in range(6)]
-    assert set(rows[0]) == {"time_ms", "user", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score", "zone", "model"}
+    assert set(rows[0]) == {
+        "time_ms",
+        "user",
+        "rmssd_p10",
+        "rmssd_p50",
+        "rmssd_p90",
+        "fatigue_score",
+        "zone",
+        "model",
+        "resolution",
+    }
     assert all(r["rmssd_p10"] <= r["rmssd_p50"] <= r["rmssd_p90"] for r in rows)
     assert {r["model"] for r in rows} == {forecaster.version}
 

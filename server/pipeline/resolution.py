@@ -1,0 +1,113 @@
+"""Which model forecasts a user: the per-user resolution rule, decided from what the user's data supports.
+
+The rule (:func:`choose`), applied to every user in every reply:
+
+1. **hourly** when the hourly model can score the user: at least ``calibrating_below`` (24 for the shipped
+   model) *valid* hourly windows in its lookback (7 days) up to the user's newest hourly window. A chest strap
+   or a watch that records beat to beat makes these.
+2. else **daily** when a daily model is loaded and the user has a daily window: spot readings (a morning
+   reading with a phone camera or a strap, 1-5 minutes) make valid daily windows but no valid hourly ones,
+   because an hour needs half of it covered by beats.
+3. else **hourly**: the hourly model answers "calibrating" (or, without any window, no window yet).
+
+So a person who stops wearing the strap and keeps taking morning readings moves to the daily model once the
+strap's last valid day leaves the hourly lookback, and back when a strap day arrives. The rule reads the
+store once per user whenever one of its newest windows changes (:class:`ResolutionMemo`), never on a warm
+request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.history import valid_mask
+from model.schema import HOUR_MS
+from server.stores.base import HistoryStore
+
+HOURLY, DAILY = "1h", "1d"
+
+
+@dataclass(frozen=True)
+class Newest:
+    """A user's newest window of each size (start, epoch ms UTC); None where there is none."""
+
+    hourly: int | None
+    daily: int | None
+
+    def of(self, resolution: str) -> int | None:
+        return self.hourly if resolution == HOURLY else self.daily
+
+
+def choose(newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool) -> str:
+    """The rule of the module docstring for one user."""
+    if newest.hourly is not None and valid_hours >= min_valid_hours:
+        return HOURLY
+    if daily_model and newest.daily is not None:
+        return DAILY
+    return HOURLY
+
+
+def valid_hours(store: HistoryStore, newest_hourly: Mapping[str, int], lookback_h: int) -> dict[str, int]:
+    """Valid hourly windows of each user in ``[newest - lookback_h + 1 h, newest]``: what the hourly model would
+    read. Users whose newest hours lie within one lookback of each other share one store read."""
+    out: dict[str, int] = {}
+    span_ms = lookback_h * HOUR_MS
+    order = sorted(newest_hourly, key=newest_hourly.get)
+    group: list[str] = []
+    for user in [*order, None]:
+        if user is not None and (not group or newest_hourly[user] - newest_hourly[group[0]] <= span_ms):
+            group.append(user)
+            continue
+        if group:
+            first, last = newest_hourly[group[0]], newest_hourly[group[-1]]
+            frames = store.read_windows(group, first - span_ms + HOUR_MS, last + HOUR_MS, HOURLY)
+            for u in group:
+                frame = frames.get(u)
+                if frame is None or frame.empty:
+                    out[u] = 0
+                    continue
+                starts = frame["start"].to_numpy(dtype=np.int64)
+                inside = (starts > newest_hourly[u] - span_ms) & (starts <= newest_hourly[u])
+                out[u] = int((valid_mask(frame) & inside).sum())
+        group = [user] if user is not None else []
+    return out
+
+
+class ResolutionMemo:
+    """The rule's answer per user, kept while the user's newest windows stay the same (in this process)."""
+
+    def __init__(self, min_valid_hours: int, lookback_h: int, daily_model: bool) -> None:
+        self.min_valid_hours = int(min_valid_hours)
+        self.lookback_h = int(lookback_h)
+        self.daily_model = daily_model
+        self._known: dict[str, tuple[Newest, str]] = {}
+
+    def resolutions(self, store: HistoryStore, newest: Mapping[str, Newest]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        ask: dict[str, int] = {}
+        for user, seen in newest.items():
+            known = self._known.get(user)
+            if known is not None and known[0] == seen:
+                out[user] = known[1]
+            elif seen.hourly is None or not self.daily_model or seen.daily is None:
+                out[user] = choose(seen, 0, self.min_valid_hours, self.daily_model)  # nothing to count
+            else:
+                ask[user] = seen.hourly
+        if ask:
+            counts = valid_hours(store, ask, self.lookback_h)
+            for user in ask:
+                out[user] = choose(newest[user], counts[user], self.min_valid_hours, self.daily_model)
+        for user in out:
+            self._known[user] = (newest[user], out[user])
+        return {u: out[u] for u in newest}
+
+
+def split(plans_users: Sequence[str], chosen: Mapping[str, str]) -> dict[str, list[str]]:
+    """Users grouped by resolution, in order."""
+    out: dict[str, list[str]] = {}
+    for user in plans_users:
+        out.setdefault(chosen[user], []).append(user)
+    return out

@@ -1,0 +1,104 @@
+"""The score history: the score as the service would have shown it at past times, from data before them only.
+
+The score *as of* a time ``T`` is the live rule (:meth:`ForecastService.plan`) applied to what was known at
+``T``: the user's newest window that had ended by ``T`` (``start + step <= T``; so a day's window counts from
+the midnight after it, and a past day never sees a reading taken after ``T``) gives the origin, and the
+forecast reads the history before that origin (``UserHistory.until``). A range gives one row per step
+boundary (every UTC midnight for users forecast daily, every hour for hourly ones) up to ``min(to, now)``.
+
+A time with no window in the model's lookback before it has no row (the service would have had nothing
+recent to show). The resolution is the user's current one (:mod:`server.pipeline.resolution`).
+
+Every past plan goes through :meth:`ForecastService.serve`: cached under the same key as the live forecast
+from that origin, computed once across workers, and batched: the plans of one user share three store reads
+per lookback of range (:func:`server.pipeline.history.histories_for`) and one forward pass per chunk.
+Consecutive times with the same newest window share one plan, so a quiet stretch costs one forecast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.errors import BadRange
+from model.forecast.features import origin_after
+from model.schema import HOUR_MS
+from server.pipeline.forecasting import ForecastService, Plan
+
+if TYPE_CHECKING:
+    from model.forecast.forecaster import Forecast
+
+MAX_STEPS = 20_000  # rows of one request (users x steps): 90 days of one hourly user are 2,160
+
+
+@dataclass(frozen=True)
+class PastScore:
+    """The score of ``user`` as shown at ``as_of_ms``."""
+
+    user: str
+    as_of_ms: int
+    forecast: Forecast
+
+
+def steps_between(start_ms: int, end_ms: int, step_ms: int) -> np.ndarray:
+    """int64: the step boundaries ``T`` with ``start_ms <= T <= end_ms``."""
+    first = -(-int(start_ms) // step_ms) * step_ms
+    return np.arange(first, int(end_ms) + 1, step_ms, dtype=np.int64)
+
+
+def past_plans(service: ForecastService, user_times: dict[str, np.ndarray]) -> dict[str, list[tuple[int, Plan]]]:
+    """For each user, ``(T, plan)`` for every time ``T`` (epoch ms) that has a window in the lookback before it."""
+    chosen = service.resolutions(list(user_times))
+    out: dict[str, list[tuple[int, Plan]]] = {u: [] for u in user_times}
+    for resolution in dict.fromkeys(chosen.values()):
+        users = [u for u in user_times if chosen[u] == resolution and len(user_times[u])]
+        if not users:
+            continue
+        model = service.models[resolution]
+        span_ms = model.lookback_h * HOUR_MS
+        first = min(int(user_times[u].min()) for u in users)
+        last = max(int(user_times[u].max()) for u in users)
+        frames = service.store.read_windows(users, first - span_ms, last, resolution)
+        for user in users:
+            frame = frames.get(user)
+            if frame is None or frame.empty:
+                continue
+            starts = np.sort(frame["start"].to_numpy(dtype=np.int64))
+            for t in user_times[user]:
+                k = np.searchsorted(starts, int(t) - model.step_ms, side="right")  # windows ended by t
+                if k == 0 or starts[k - 1] < int(t) - span_ms:
+                    continue
+                out[user].append((int(t), Plan(user, resolution, origin_after(int(starts[k - 1]), model.step_ms))))
+    return out
+
+
+def _serve(service: ForecastService, plans: dict[str, list[tuple[int, Plan]]]) -> dict[str, list[PastScore]]:
+    served = service.serve([p for rows in plans.values() for _, p in rows])
+    return {u: [PastScore(u, t, served[p]) for t, p in rows] for u, rows in plans.items()}
+
+
+def score_history(
+    service: ForecastService, users: Sequence[str], start_ms: int, end_ms: int, now_ms: int
+) -> dict[str, list[PastScore]]:
+    """Every user's score at each step boundary of ``[start_ms, min(end_ms, now_ms)]``, in time order."""
+    users = list(dict.fromkeys(users))
+    chosen = service.resolutions(users)
+    end_ms = min(int(end_ms), int(now_ms))
+    times = {u: steps_between(start_ms, end_ms, service.models[chosen[u]].step_ms) for u in users}
+    total = sum(len(t) for t in times.values())
+    if total > MAX_STEPS:
+        raise BadRange(
+            f"a score history of {total} rows ({len(users)} user(s)) is more than {MAX_STEPS} in one request: "
+            "ask a shorter range or fewer users"
+        )
+    return _serve(service, past_plans(service, times))
+
+
+def score_as_of(service: ForecastService, users: Sequence[str], as_of_ms: int) -> dict[str, PastScore | None]:
+    """Each user's score as shown at ``as_of_ms`` (None where no window lies in the lookback before it)."""
+    users = list(dict.fromkeys(users))
+    found = _serve(service, past_plans(service, {u: np.array([int(as_of_ms)], dtype=np.int64) for u in users}))
+    return {u: (found[u][0] if found[u] else None) for u in users}

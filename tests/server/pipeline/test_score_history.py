@@ -1,0 +1,98 @@
+"""The score history: what the service would have shown at past times, from data before them only, batched
+and cached like the live forecast. Real SQLite store, the tiny hourly model, the shipped daily model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.errors import BadRange
+from model.forecast.forecaster import Forecaster
+from model.history import UserHistory
+from server.pipeline.ingest import ingest_beats
+from server.pipeline.score_history import MAX_STEPS, score_as_of, score_history, steps_between
+from server.pipeline.wiring import local_service
+from server.settings import DEFAULT_DAILY_MODEL
+from server.stores.sqlite import SQLiteStore
+from tests.support.served import END_MS, H, hourly_windows
+from tests.support.spot import spot_beats
+
+DAY = 24 * H
+
+
+@pytest.fixture(scope="module")
+def daily() -> Forecaster:
+    return Forecaster.load(DEFAULT_DAILY_MODEL)
+
+
+@pytest.fixture
+def two(tmp_path, forecaster, daily):
+    store = SQLiteStore(tmp_path / "history.sqlite")
+    store.write_windows("strap", hourly_windows(1, END_MS, 240))
+    ingest_beats(store, "spot", *spot_beats(END_MS - 40 * DAY, 40, seed=2, drop_last=6))
+    yield store, local_service(store, {"1h": forecaster, "1d": daily})
+    store.close()
+
+
+def test_steps_are_the_boundaries_inside_the_range():
+    assert steps_between(END_MS - 90 * 60_000, END_MS + 1, H).tolist() == [END_MS - H, END_MS]
+
+
+def test_the_score_as_of_a_past_hour_is_the_forecast_from_the_history_before_it(two, forecaster):
+    store, service = two
+    as_of = END_MS - 50 * H + 20 * 60_000  # 20 minutes into an hour: that hour's window has not ended
+    past = score_as_of(service, ["strap"], as_of)["strap"]
+    stored = store.read_windows(["strap"], 0, END_MS, "1h")["strap"]
+    known = UserHistory("strap", stored[stored["start"] < END_MS - 50 * H].reset_index(drop=True))
+    by_hand = forecaster.forecast_many([known], 24)[0]
+    assert past.as_of_ms == as_of
+    assert past.forecast.times_ms[0] == END_MS - 50 * H  # from the newest window that had ended
+    assert past.forecast.score == pytest.approx(by_hand.score, abs=1e-6)
+    np.testing.assert_allclose(past.forecast.hourly_score, by_hand.hourly_score, atol=1e-6)
+
+
+def test_data_that_arrived_after_the_time_never_changes_its_score(two):
+    store, service = two
+    before = score_history(service, ["spot"], END_MS - 10 * DAY, END_MS - 3 * DAY, END_MS)["spot"]
+    ingest_beats(store, "spot", *spot_beats(END_MS - 3 * DAY, 3, seed=9, level_ms=15.0))  # three bad mornings
+    service.forget("spot")
+    after = score_history(service, ["spot"], END_MS - 10 * DAY, END_MS, END_MS)["spot"]
+    assert [p.forecast.score for p in after[: len(before)]] == [p.forecast.score for p in before]
+    assert after[-1].forecast.score < before[-1].forecast.score  # the bad mornings count from the next midnight
+
+
+def test_one_row_per_midnight_for_morning_readings_and_per_hour_for_the_strap(two):
+    _, service = two
+    rows = score_history(service, ["strap", "spot"], END_MS - 5 * DAY, END_MS + 3 * DAY, END_MS + 2 * H)
+    assert [p.as_of_ms for p in rows["spot"]] == [END_MS - k * DAY for k in range(5, -1, -1)]  # up to now
+    assert [p.as_of_ms for p in rows["strap"]] == [END_MS - 5 * DAY + k * H for k in range(5 * 24 + 3)]
+    assert {p.forecast.resolution for p in rows["spot"]} == {"1d"}
+    assert {p.forecast.resolution for p in rows["strap"]} == {"1h"}
+    # the spot user's readings fell over the last six mornings: the score shown each midnight went down
+    scores = [p.forecast.score for p in rows["spot"]]
+    assert scores[-1] < scores[0]
+
+
+def test_a_time_with_nothing_in_the_lookback_has_no_row(two):
+    _, service = two
+    rows = score_history(service, ["strap"], END_MS - 30 * DAY, END_MS - 9 * DAY, END_MS)["strap"]
+    first = END_MS - 240 * H + H  # the first window ended here
+    assert rows and rows[0].as_of_ms == first
+
+
+def test_a_range_is_batched_and_served_from_the_cache_the_second_time(two):
+    _, service = two
+    count = lambda: service.metrics.registry.get_sample_value("hrvcast_forecast_computations_total") or 0.0  # noqa: E731
+    first = score_history(service, ["spot"], END_MS - 30 * DAY, END_MS, END_MS)["spot"]
+    passes = count()
+    assert len(first) == 31 and passes <= 2  # 31 past days in one chunk (plus the rule's own look-up)
+    again = score_history(service, ["spot"], END_MS - 30 * DAY, END_MS, END_MS)["spot"]
+    assert count() == passes
+    assert [p.forecast.score for p in again] == [p.forecast.score for p in first]
+    assert service.forecasts(["spot"])["spot"].score == first[-1].forecast.score  # live = the history's newest
+
+
+def test_too_long_a_history_is_refused_with_the_fix(two):
+    _, service = two
+    with pytest.raises(BadRange, match=f"more than {MAX_STEPS}"):
+        score_history(service, ["strap"], END_MS - 900 * DAY, END_MS, END_MS)

@@ -1,0 +1,71 @@
+"""GET /api/v1/score?as_of= / from= to= and the Grafana target fatigue_score_history, through the real app."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.pipeline.score_history import score_history
+from tests.support.grafana import post
+from tests.support.served import END_MS, H
+
+DAY = 24 * H
+
+
+def iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_as_of_answers_the_score_shown_then_with_the_time_it_was_shown(client):
+    rows = client.get(f"/api/v1/score?user=u1&as_of={iso(END_MS - 30 * H)}").get_json()
+    (row,) = rows
+    assert row["user"] == "u1" and row["as_of_ms"] == END_MS - 30 * H
+    assert row["time_ms"] == END_MS - 30 * H and row["last_observed_ms"] == END_MS - 31 * H
+    assert row["resolution"] == "1h" and row["zone"] in ("green", "yellow", "red")
+    live = client.get("/api/v1/score?user=u1").get_json()[0]
+    assert "as_of_ms" not in live and live["time_ms"] == END_MS
+
+
+def test_a_range_answers_one_row_per_hour_equal_to_the_service(client, app):
+    rows = client.get(f"/api/v1/score?user=u1,u2&from={END_MS - 2 * DAY}&to={END_MS - DAY}").get_json()
+    assert [r["as_of_ms"] for r in rows if r["user"] == "u1"] == [END_MS - 2 * DAY + k * H for k in range(25)]
+    service = app.extensions["hrvcast"].forecast_service()
+    by_service = score_history(service, ["u2"], END_MS - 2 * DAY, END_MS - DAY, END_MS)["u2"]
+    mine = [r for r in rows if r["user"] == "u2"]
+    assert [r["score"] for r in mine] == [pytest.approx(p.forecast.score, abs=1e-3) for p in by_service]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (f"as_of={END_MS}&from={END_MS - DAY}&to={END_MS}", "either as_of or from and to"),
+        (f"from={END_MS - DAY}", "from and to go together"),
+        (f"from={END_MS}&to={END_MS - DAY}", "from must be before to"),
+        (f"from={END_MS - 500 * DAY}&to={END_MS}", "at most 400 days"),
+        ("as_of=yesterday", "is not an ISO 8601 time"),
+    ],
+)
+def test_bad_time_questions_get_a_400_naming_the_fix(client, query, message):
+    r = client.get(f"/api/v1/score?user=u1&{query}")
+    assert r.status_code == 400 and message in r.get_json()["message"]
+
+
+def test_grafana_history_target_is_one_point_per_hour_of_the_range_with_zones(client):
+    body = {
+        "range": {"from": iso(END_MS - DAY), "to": iso(END_MS)},
+        "targets": [{"refId": "A", "target": "fatigue_score_history", "payload": {"user": "u1"}}],
+    }
+    r = post(client, "/grafana/query", body)
+    assert r.status_code == 200, r.get_json()
+    (frame,) = r.get_json()
+    times, scores = frame["fields"]
+    assert times["values"] == [END_MS - DAY + k * H for k in range(25)]
+    assert len(scores["values"]) == 25 and all(0 <= v <= 100 for v in scores["values"])
+    assert scores["labels"] == {"user": "u1", "resolution": "1h"}
+    assert scores["config"]["thresholds"]["steps"][1] == {"color": "yellow", "value": 40.0}
+
+
+def test_the_history_target_is_advertised_without_a_horizon(client):
+    metrics = {m["value"]: m for m in post(client, "/grafana/metrics", {}).get_json()}
+    assert [p["name"] for p in metrics["fatigue_score_history"]["payloads"]] == ["user"]

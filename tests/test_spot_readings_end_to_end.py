@@ -1,0 +1,94 @@
+"""A chest strap and morning readings on one dashboard (issue 14 item 1), real parts only.
+
+A real Welltory user's spot readings (``../shared/data/welltory_covid19``, through ``hrvcast ingest --format
+welltory``) and a chest-strap user (generated hourly windows) in one SQLite store; the app loads both models as
+configured (the tiny hourly checkpoint as ``HRVCAST_MODEL``, the shipped ``HRVCAST_DAILY_MODEL``). One Grafana
+request scores both, each with its resolution; REST and the write-back scorer say the same.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from model.history import UserHistory
+from server.cli import main
+from server.pipeline.scorer import Scorer
+from server.settings import DEFAULT_DAILY_MODEL, Settings
+from server.stores.sqlite import SQLiteStore
+from server.web.app import create_app
+from tests.support.histories import tiny_checkpoint
+from tests.support.served import END_MS, TOKEN, hourly_windows
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+DAY_MS = 86_400_000
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory):
+    """A tiny hourly model trained (for real, a few seconds) on generated strap users."""
+    histories = [UserHistory(f"t{i}", hourly_windows(100 + i, END_MS, 240)) for i in range(8)]
+    return tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", histories=histories)
+
+
+@pytest.fixture
+def dashboard(tmp_path, monkeypatch, data_dir, checkpoint_path):
+    """The app over a store holding ``strap`` and the Welltory user with the most reading days as ``spot``."""
+    torch.set_num_threads(1)
+    readings = data_dir / "welltory_covid19" / "hrv_measurements.csv"
+    frame = pd.read_csv(readings, usecols=["user_code", "measurement_datetime"])
+    days = frame.assign(day=frame["measurement_datetime"].str[:10]).groupby("user_code")["day"].nunique()
+    code = str(days.idxmax())
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    monkeypatch.setenv("HRVCAST_STORE", url)
+    assert main(["ingest", "--user", "spot", "--format", "welltory", "--subject", code, str(readings)]) == 0
+    store = SQLiteStore(tmp_path / "store.sqlite")
+    store.write_windows("strap", hourly_windows(1, END_MS, 240))
+    settings = Settings(store=url, model=str(checkpoint_path), daily_model=DEFAULT_DAILY_MODEL, api_token=TOKEN)
+    app = create_app(settings, store=store)  # both checkpoints loaded as the settings name them
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    last_reading_ms = int(
+        pd.to_datetime(frame.loc[frame["user_code"] == code, "measurement_datetime"], utc=True).max().value // 1_000_000
+    )
+    yield client, app, store, last_reading_ms
+    store.close()
+
+
+def test_one_grafana_request_scores_the_strap_and_the_morning_readings_each_with_its_resolution(dashboard):
+    client, _, _, last_reading_ms = dashboard
+    body = {
+        "targets": [
+            {"refId": "A", "target": "fatigue_zone", "payload": {"user": ["strap", "spot"]}},
+            {"refId": "B", "target": "fatigue_score", "payload": {"user": ["strap", "spot"]}},
+        ]
+    }
+    resp = client.post("/grafana/query", json=body)
+    assert resp.status_code == 200, resp.get_json()
+    zone, *scores = resp.get_json()
+    fields = {f["name"]: f["values"] for f in zone["fields"]}
+    by_user = dict(
+        zip(fields["user"], zip(fields["score"], fields["zone"], fields["resolution"], strict=True), strict=True)
+    )
+    assert by_user["strap"][2] == "1h" and by_user["spot"][2] == "1d"
+    assert all(score is not None and zone_name != "calibrating" for score, zone_name, _ in by_user.values())
+    spot_frame = next(f for f in scores if f["name"] == "fatigue_score spot")
+    times, values = spot_frame["fields"]
+    first_day = last_reading_ms - last_reading_ms % DAY_MS + DAY_MS  # the midnight after the last reading
+    assert times["values"] == [first_day + k * DAY_MS for k in range(7)]
+    assert values["labels"] == {"user": "spot", "resolution": "1d"}
+
+
+def test_rest_and_the_scorer_agree_with_the_panels(dashboard):
+    client, app, store, _ = dashboard
+    rows = {r["user"]: r for r in client.get("/api/v1/score").get_json()}
+    assert (rows["strap"]["resolution"], rows["spot"]["resolution"]) == ("1h", "1d")
+    service = app.extensions["hrvcast"].forecast_service()
+    report = Scorer(store, service, write_back=True, active_within_ms=10**13).run_round(users=["strap", "spot"])
+    scored = {r.user: r for r in report.rows}
+    assert {u: r.resolution for u, r in scored.items()} == {"strap": "1h", "spot": "1d"}
+    assert scored["spot"].score == pytest.approx(rows["spot"]["score"], abs=1e-3)
+    stored = store.read_forecasts(["spot"], 0, 2 * 10**12 + 10**13)["spot"]
+    assert len(stored) == 7 * 24  # the daily model's week, written hour by hour for the InfluxDB rule
+    assert stored["fatigue_score"].min() == pytest.approx(rows["spot"]["min_score"], abs=1e-3)
