@@ -132,7 +132,7 @@ def welltory_cases(histories: Sequence[UserHistory], folder) -> dict[str, Cases]
     """Cases of every Welltory history, from the self-reports and beats in ``folder`` (welltory_covid19/)."""
     from pathlib import Path
 
-    from model.io import read_rr
+    from model.io import ReadOptions, read_rr
     from model.io.reports import USER_PREFIX, read_reading_reports, read_survey
 
     folder = Path(folder)
@@ -140,7 +140,7 @@ def welltory_cases(histories: Sequence[UserHistory], folder) -> dict[str, Cases]
     reports, fatigue = read_reading_reports(readings), read_survey(folder / "surveys.csv")
     out = {}
     for history in histories:
-        recording = read_rr(readings, "welltory", subject=history.user.removeprefix(USER_PREFIX))
+        recording = read_rr(readings, ReadOptions(fmt="welltory", subject=history.user.removeprefix(USER_PREFIX)))
         out[history.user] = cases(history, reports, fatigue, recording)
     return out
 

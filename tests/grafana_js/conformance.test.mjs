@@ -102,7 +102,7 @@ for (const version of VERSIONS) {
         for (const targets of queries) {
           for (const frame of await run(grafana, ds, targets)) {
             for (const field of frame.fields) {
-              const expected = /^(time|timeEnd|Time)$/.test(field.name) ? 'time' : /^(user|zone|title|text|tags)$/.test(field.name) ? 'string' : 'number';
+              const expected = /^(time|timeEnd|Time)$/.test(field.name) ? 'time' : /^(user|zone|resolution|title|text|tags)$/.test(field.name) ? 'string' : 'number';
               assert.equal(field.type, expected, `${frame.name} ${field.name}`);
             }
           }
