@@ -18,6 +18,7 @@ from server.pipeline.scorer import Scorer
 from server.settings import DEFAULT_DAILY_MODEL, Settings
 from server.stores.sqlite import SQLiteStore
 from server.web.app import create_app
+from server.web.clock import CLOCK
 from tests.support.histories import tiny_checkpoint
 from tests.support.served import END_MS, TOKEN, hourly_windows
 
@@ -43,21 +44,24 @@ def dashboard(tmp_path, monkeypatch, data_dir, checkpoint_path):
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     monkeypatch.setenv("HRVCAST_STORE", url)
     assert main(["ingest", "--user", "spot", "--format", "welltory", "--subject", code, str(readings)]) == 0
-    store = SQLiteStore(tmp_path / "store.sqlite")
-    store.write_windows("strap", hourly_windows(1, END_MS, 240))
-    settings = Settings(store=url, model=str(checkpoint_path), daily_model=DEFAULT_DAILY_MODEL, api_token=TOKEN)
-    app = create_app(settings, store=store)  # both checkpoints loaded as the settings name them
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
     last_reading_ms = int(
         pd.to_datetime(frame.loc[frame["user_code"] == code, "measurement_datetime"], utc=True).max().value // 1_000_000
     )
-    yield client, app, store, last_reading_ms
+    first_day = last_reading_ms - last_reading_ms % DAY_MS + DAY_MS  # the midnight after the last reading
+    store = SQLiteStore(tmp_path / "store.sqlite")
+    store.write_windows("strap", hourly_windows(1, first_day, 240))  # the strap's data ends that midnight too
+    settings = Settings(store=url, model=str(checkpoint_path), daily_model=DEFAULT_DAILY_MODEL, api_token=TOKEN)
+    app = create_app(settings, store=store)  # both checkpoints loaded as the settings name them
+    now_s = (first_day + 20 * 60_000) / 1000  # 20 minutes into both forecasts: neither user is stale
+    app.extensions[CLOCK] = lambda: now_s
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    yield client, app, store, last_reading_ms, now_s
     store.close()
 
 
 def test_one_grafana_request_scores_the_strap_and_the_morning_readings_each_with_its_resolution(dashboard):
-    client, _, _, last_reading_ms = dashboard
+    client, _, _, last_reading_ms, _ = dashboard
     body = {
         "targets": [
             {"refId": "A", "target": "fatigue_zone", "payload": {"user": ["strap", "spot"]}},
@@ -81,11 +85,12 @@ def test_one_grafana_request_scores_the_strap_and_the_morning_readings_each_with
 
 
 def test_rest_and_the_scorer_agree_with_the_panels(dashboard):
-    client, app, store, _ = dashboard
+    client, app, store, _, now_s = dashboard
     rows = {r["user"]: r for r in client.get("/api/v1/score").get_json()}
     assert (rows["strap"]["resolution"], rows["spot"]["resolution"]) == ("1h", "1d")
     service = app.extensions["hrvcast"].forecast_service()
-    report = Scorer(store, service, write_back=True, active_within_ms=10**13).run_round(users=["strap", "spot"])
+    scorer = Scorer(store, service, write_back=True, clock=lambda: now_s)
+    report = scorer.run_round(users=["strap", "spot"])
     scored = {r.user: r for r in report.rows}
     assert {u: r.resolution for u, r in scored.items()} == {"strap": "1h", "spot": "1d"}
     assert scored["spot"].score == pytest.approx(rows["spot"]["score"], abs=1e-3)

@@ -154,7 +154,8 @@ def hourly_activity(time_ms: np.ndarray, steps: np.ndarray, heart_rate_bpm: np.n
 
 def _activity_values(frame: pd.DataFrame, good: np.ndarray, lines: Lines, hr_zero_is_none: bool) -> tuple:
     """``Steps``/``steps`` and ``HR``/``heart_rate_bpm`` columns checked: empty is none, anything else a finite
-    number, steps not negative, a heart rate 20 to 300 bpm (0 is "no reading" in MMASH's Actigraph)."""
+    number, steps not negative, a heart rate 20 to 300 bpm (in MMASH's Actigraph stream 0, and any other finite,
+    non-negative sample outside that range, is "no reading")."""
     numbers = frame.index.to_numpy()
     n = len(frame)
     columns = {"steps": next((c for c in ("steps", "Steps") if c in frame), None)}
@@ -171,9 +172,14 @@ def _activity_values(frame: pd.DataFrame, good: np.ndarray, lines: Lines, hr_zer
             bad = given & ~((number >= 0) & (number <= MAX_STEPS_PER_ROW))
             problem = f"{column} must be a number of steps from 0 to {MAX_STEPS_PER_ROW:g}"
         else:
-            if hr_zero_is_none:  # MMASH's Actigraph writes 0 for "no reading"
-                given &= number != 0
-                number = np.where(number == 0, np.nan, number)
+            if hr_zero_is_none:
+                # MMASH's Actigraph is a 1 Hz sensor stream that writes 0 for "no reading"; a sample outside the
+                # plausible range (8 of the 17 shared recordings hold 1 to 98 of some 65,000, e.g. 19 bpm) is a
+                # dropout of the same kind and is no reading either. Negative or non-finite cells stay errors.
+                glitch = given & np.isfinite(number) & (number >= 0)
+                glitch &= ~((number >= HEART_RATE_BPM[0]) & (number <= HEART_RATE_BPM[1]))
+                given &= ~glitch
+                number = np.where(glitch, np.nan, number)
             bad = given & ~((number >= HEART_RATE_BPM[0]) & (number <= HEART_RATE_BPM[1]))
             problem = f"{column} must be a heart rate from {HEART_RATE_BPM[0]:g} to {HEART_RATE_BPM[1]:g} bpm"
         good &= lines.check(

@@ -85,3 +85,21 @@ def test_every_mmash_sleep_file_reads(data_dir):
     for folder in sorted((data_dir / "mmash/DataPaper").iterdir()):
         sleep = covariates.read_sleep(folder / "sleep.csv", ReadOptions(start_date="2020-03-02"))
         assert ((sleep["end"] - sleep["start"]) / 60_000 >= sleep["duration_min"]).all(), folder.name
+
+
+def test_an_actigraph_samples_outside_the_heart_rate_range_are_no_reading_but_negative_ones_are_errors(tmp_path):
+    """A 1 Hz ActiGraph stream has dropouts such as 19 bpm (8 of the 17 shared MMASH recordings do): they are
+    no reading, like its 0, so the hour's mean comes from the plausible samples; a negative HR is still refused."""
+    header = (
+        ",Axis1,Axis2,Axis3,Steps,HR,Inclinometer Off,Inclinometer Standing,Inclinometer Sitting,"
+        "Inclinometer Lying,Vector Magnitude,day,time\n"
+    )
+    rows = ["0,0,0,0,1,60.0,0,1,0,0,0.0,1,10:00:00", "1,0,0,0,1,19.0,0,1,0,0,0.0,1,10:00:01",
+            "2,0,0,0,1,400,0,1,0,0,0.0,1,10:00:02", "3,0,0,0,1,70.0,0,1,0,0,0.0,1,10:00:03"]  # fmt: skip
+    act = covariates.read_mmash_actigraph(
+        write(tmp_path, "Actigraph.csv", header + "\n".join(rows) + "\n"), ReadOptions(start_date="2020-03-02")
+    )
+    assert act["heart_rate_bpm"].tolist() == [65.0] and act["steps"].tolist() == [4.0]
+    negative = write(tmp_path, "neg.csv", header + "0,0,0,0,1,-45,0,1,0,0,0.0,1,10:00:00\n")
+    with pytest.raises(BadRRFile, match="heart rate from 20 to 300 bpm"):
+        covariates.read_mmash_actigraph(negative, ReadOptions(start_date="2020-03-02"))

@@ -118,3 +118,20 @@ def test_synthetic_users_are_reproducible_multi_day_histories():
 def test_unknown_dataset_is_named():
     with pytest.raises(ValueError, match=r"'fitbit'.*mmash, nsr2db, welltory"):
         datasets.sources(Path("."), ["fitbit"])
+
+
+def test_every_shared_mmash_covariate_file_reads(data_dir):
+    """The training and backtest data must read through the same validating readers as an ingest: a reader made
+    stricter than the real recordings (a 19 bpm ActiGraph sample refused the whole file) breaks `make train`."""
+    from model.io import covariates
+    from model.io._common import ReadOptions
+
+    options = ReadOptions(start_date=datasets.MMASH_DAY1)
+    read = 0
+    for source in datasets.sources(data_dir, ["mmash"]):
+        files = {f.name: f for f in source.files}
+        if "Actigraph.csv" in files:
+            activity = covariates.read_mmash_actigraph(files["Actigraph.csv"], options)
+            assert not activity.empty and activity["heart_rate_bpm"].dropna().between(20, 300).all(), source.user
+            read += 1
+    assert read == len(datasets.sources(data_dir, ["mmash"]))
