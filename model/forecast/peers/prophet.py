@@ -15,7 +15,8 @@ What Prophet needs, and what is done about it:
 - The seasonal term is added only once the observed span covers ``season_min_cycles`` seasons. Fourier terms
   fitted on part of a day are unconstrained at the hours never seen, and those are exactly the hours being
   forecast. Prophet's own ``auto`` rule waits for 2 cycles; 1 is used here, the least data in which every
-  hour of the day has been seen once (MMASH recordings are about one day long). docs/peers.md measures both.
+  hour of the day has been seen once (MMASH recordings are about one day long). Forced on less, it runs
+  off: MAE of ln RMSSD 10-30 on MMASH (docs/peers.md).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ProphetConfig:
     min_points: int = 3  # fewer observed steps: the history mean answers (Prophet itself needs 2)
     season_min_cycles: float = 1.0  # add the seasonal term once the observed span covers this many seasons
     growth: str = "linear"  # Prophet's trend: "linear" (its default, with changepoints) or "flat" (a level)
-    uncertainty_samples: int = 500  # Prophet's simulated paths behind the interval (its default 1000 costs 30 % more)
+    uncertainty_samples: int = 500  # simulated paths behind the interval (Prophet's default 1000: a few ms more a task)
     seed: int = 0  # numpy seed for those paths: the same task gives the same interval, run after run
 
 
