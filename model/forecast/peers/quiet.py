@@ -26,7 +26,6 @@ _CHATTY_LOGGERS: tuple[str, ...] = (
 # prophet.plot logs "Importing plotly failed" as an ERROR at import; the peers never plot with plotly.
 _SILENT_LOGGERS: tuple[str, ...] = ("prophet.plot",)
 _LEAFSPEC_DEPRECATION = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
-_PL_SEED = "PL_GLOBAL_SEED"  # where Lightning's seed_everything leaves its seed for dataloader workers
 
 
 def silence_loggers() -> None:
@@ -66,7 +65,9 @@ def preserved_rng(seed: int | None = None) -> Iterator[None]:
     torch = sys.modules.get("torch")
     py_state, np_state = random.getstate(), np.random.get_state()
     torch_state = torch.get_rng_state() if torch is not None else None
-    pl_seed = os.environ.get(_PL_SEED)
+    # Lightning's seed_everything leaves its seed in PL_GLOBAL_SEED (for dataloader workers); named literally,
+    # as every read of a library's own variable is (tests/server/test_settings.py)
+    pl_seed = os.environ.get("PL_GLOBAL_SEED")
     try:
         if seed is not None:
             random.seed(seed)
@@ -78,6 +79,6 @@ def preserved_rng(seed: int | None = None) -> Iterator[None]:
         if torch is not None and torch_state is not None:
             torch.set_rng_state(torch_state)
         if pl_seed is None:
-            os.environ.pop(_PL_SEED, None)
+            os.environ.pop("PL_GLOBAL_SEED", None)
         else:
-            os.environ[_PL_SEED] = pl_seed
+            os.environ["PL_GLOBAL_SEED"] = pl_seed
