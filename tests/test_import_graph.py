@@ -80,17 +80,57 @@ NOT_IMPORTED = {
 }
 
 
+# Optional extras and the one package of ours that may import them (lazily): never the service.
+OPTIONAL_EXTRAS = {"peers": "model.forecast.peers"}  # Prophet and neuralforecast, for the backtest's peers
+
+
 def runtime_dependencies() -> set[str]:
     requirements = (Requirement(r) for r in metadata.requires("hrvcast") or [])
     return {canonicalize_name(r.name) for r in requirements if r.marker is None}
 
 
-def test_runtime_dependencies_are_what_model_and_server_import(graph):
-    """Every third-party package they import is declared, and every declared one is used: test-only oracles
-    such as neurokit2 belong in the dev extra."""
+def extra_dependencies(extra: str) -> set[str]:
+    """What an optional extra adds to the runtime dependencies."""
+    requirements = (Requirement(r) for r in metadata.requires("hrvcast") or [])
+    named = {canonicalize_name(r.name) for r in requirements if r.marker and r.marker.evaluate({"extra": extra})}
+    return named - runtime_dependencies()
+
+
+def external_imports(graph) -> dict[str, set[str]]:
+    """Third-party distribution -> the modules of ours that import it."""
     distributions = metadata.packages_distributions()
     external = {m for m in graph.modules if "." not in m and m not in PACKAGES and m not in sys.stdlib_module_names}
-    imported = {canonicalize_name(d) for m in external for d in distributions.get(m, [m])}
+    importers: dict[str, set[str]] = {}
+    for m in external:
+        for d in distributions.get(m, [m]):
+            importers.setdefault(canonicalize_name(d), set()).update(graph.find_modules_that_directly_import(m))
+    return importers
+
+
+def inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+@pytest.mark.parametrize(("extra", "package"), OPTIONAL_EXTRAS.items())
+def test_an_optional_extra_is_imported_by_its_own_package_only(graph, extra, package):
+    """The service runs without the extra: nothing outside its package imports what only the extra brings."""
+    optional = extra_dependencies(extra)
+    assert optional, f"pyproject.toml declares no extra {extra!r}"
+    outside = sorted(
+        f"{m} imports {d}"
+        for d, importers in external_imports(graph).items()
+        if d in optional
+        for m in importers
+        if not inside(m, package)
+    )
+    assert outside == []
+
+
+def test_runtime_dependencies_are_what_model_and_server_import(graph):
+    """Every third-party package they import is declared, and every declared one is used: test-only oracles
+    such as neurokit2 belong in the dev extra; an optional extra's packages, in its own package only (above)."""
+    optional = set().union(*(extra_dependencies(extra) for extra in OPTIONAL_EXTRAS))
+    imported = set(external_imports(graph)) - optional
     declared = runtime_dependencies()
     assert sorted(imported - declared) == [], "imported but not declared in pyproject.toml"
     assert sorted(declared - imported - set(NOT_IMPORTED)) == [], "declared but never imported by model or server"
