@@ -39,8 +39,17 @@ M_HRV = "hrv"  # fields WINDOW_FIELDS; timestamp = window start
 M_SLEEP = "sleep"  # fields duration_min (float), end_ms (int); timestamp = sleep onset
 M_ACTIVITY = "activity"  # fields steps (sum), heart_rate_bpm (mean); timestamp = hour start (hourly aggregates)
 M_FORECAST = "forecast"  # fields FORECAST_FIELDS; timestamp = the forecast hour
+M_SCORE = "score"  # the scorer's summary, one point per user and forecast: fields SCORE_FIELDS; timestamp = the
+# first forecast hour (tags user, model), so re-scoring the same data rewrites the same point
 
 RR_FIELD = "ibi_ms"
 SLEEP_FIELDS: tuple[str, ...] = ("duration_min", "end_ms")
 ACTIVITY_FIELDS: tuple[str, ...] = ("steps", "heart_rate_bpm")
 FORECAST_FIELDS: tuple[str, ...] = ("rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score")
+SCORE_FIELDS: tuple[str, ...] = (
+    "score",  # float 0-100, the score of the forecast horizon; absent while calibrating
+    "min_score",  # float 0-100, the lowest hourly score ahead; absent while calibrating
+    "horizon_h",  # integer, hours forecast (the forecast measurement holds that many points from the timestamp)
+    "last_observed_ms",  # integer, epoch ms: start of the newest hourly window the forecast read
+    "scored_ms",  # integer, epoch ms: when the scorer computed it (the age of a materialised score)
+)

@@ -35,6 +35,7 @@ from server.stores.base import (
     SLEEP_COLUMNS,
     check_users,
     check_window,
+    newest_per_user,
     split_by_user,
 )
 from server.stores.lpwrites import LineProtocolWrites
@@ -255,6 +256,21 @@ class Influx1Store(LineProtocolWrites):
         return split_by_user(
             self._frame(influxql.select_forecasts(users, start_ms, end_ms)), FORECAST_COLUMNS, ["time", "model"]
         )
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        if users is not None:
+            users = check_users(users)
+            if not users:
+                return newest_per_user(pd.DataFrame())
+        frame = self._frame(influxql.newest_scores(users))
+        if frame.empty:
+            return newest_per_user(frame)
+        frame[USER_TAG] = frame["tags"].str.slice(len(USER_TAG) + 1)  # GROUP BY "user": "user=ID"
+        return newest_per_user(frame)
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        results = self.query(influxql.users_with_beats_since(since_ms))
+        return sorted(tags[USER_TAG] for tags, frame in influxql.series_frames(results) if not frame.empty)
 
     def list_users(self) -> list[str]:
         users = set()

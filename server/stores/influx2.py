@@ -36,6 +36,7 @@ from server.stores.base import (
     SLEEP_COLUMNS,
     check_users,
     check_window,
+    newest_per_user,
     split_by_user,
 )
 from server.stores.lpwrites import LineProtocolWrites
@@ -213,6 +214,18 @@ class Influx2Store(LineProtocolWrites):
             return {}
         frame = self._frame(flux.read_forecasts(self.bucket, users, start_ms, end_ms))
         return split_by_user(frame.rename(columns={"_time": "time"}), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        if users is not None:
+            users = check_users(users)
+            if not users:
+                return newest_per_user(pd.DataFrame())
+        frame = self._frame(flux.newest_scores(self.bucket, users))
+        return newest_per_user(frame.rename(columns={"_time": "time"}))
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        tables = self._query("query", flux.users_with_beats_since(self.bucket, since_ms)) or []
+        return sorted({str(record.get_value()) for table in tables for record in table.records})
 
     def list_users(self) -> list[str]:
         tables = self._query("query", flux.list_users(self.bucket)) or []

@@ -20,15 +20,17 @@ import pandas as pd
 
 from model.errors import StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
-from model.schema import FORECAST_FIELDS, WINDOW_COLUMNS, WINDOW_FIELDS
+from model.schema import FORECAST_FIELDS, SCORE_FIELDS, WINDOW_COLUMNS, WINDOW_FIELDS
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    SCORE_COLUMNS,
     SLEEP_COLUMNS,
     check_model,
     check_users,
     check_window,
     frame_arrays,
+    newest_per_user,
     split_by_user,
 )
 
@@ -51,6 +53,11 @@ CREATE TABLE IF NOT EXISTS forecast (
     user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
     {", ".join(f"{c} REAL" for c in FORECAST_FIELDS)},
     PRIMARY KEY (user, model, time)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS score (
+    user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
+    score REAL, min_score REAL, horizon_h INTEGER, last_observed_ms INTEGER, scored_ms INTEGER,
+    PRIMARY KEY (user, model, time)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS score_newest ON score (user, time);
 """
 _MAX_PARAMS = 500  # users per IN (...) list; old SQLite builds allow only 999 parameters
 
@@ -70,6 +77,23 @@ WITH RECURSIVE u(x) AS (
 )
 SELECT x FROM u WHERE x IS NOT NULL
 """
+# Each user's newest score point: one index probe per user (score_newest), never a scan of every stored point.
+# The users come as one JSON array parameter (json_each): no limit on their number, no IN list to build.
+_SCORE_SELECT = f"SELECT s.user, s.time, s.model, {', '.join('s.' + c for c in SCORE_FIELDS)} FROM"
+_NEWEST_SCORES = f"""
+{_SCORE_SELECT} (SELECT value AS x FROM json_each(?)) u
+JOIN score s ON s.user = u.x AND s.time = (SELECT MAX(time) FROM score WHERE user = u.x)
+"""
+_NEWEST_SCORES_ALL = f"""
+WITH RECURSIVE u(x) AS (
+    SELECT MIN(user) FROM score
+    UNION ALL SELECT (SELECT MIN(user) FROM score WHERE user > x) FROM u WHERE x IS NOT NULL
+)
+{_SCORE_SELECT} u JOIN score s ON s.user = u.x AND s.time = (SELECT MAX(time) FROM score WHERE user = u.x)
+"""
+_USERS_WITH_BEATS_SINCE = (
+    _DISTINCT_USERS.format(table="rr").rstrip() + " AND EXISTS (SELECT 1 FROM rr WHERE user = x AND epoch_ms >= ?)"
+)
 
 
 class SQLiteStore:
@@ -191,14 +215,37 @@ class SQLiteStore:
         return self._write("INSERT OR REPLACE INTO activity VALUES (?, ?, ?, ?)", rows)
 
     def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
-        validate_user(user)
-        frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
-        columns = [_nullable(frame[name]) for name in FORECAST_FIELDS]
-        rows = [(user, str(model), t, *vals) for t, *vals in zip(frame["time"].tolist(), *columns, strict=True)]
+        return self.write_forecasts_many([(user, model, forecast)])
+
+    def write_forecasts_many(self, forecasts: Sequence[tuple[str, str, pd.DataFrame]]) -> int:
+        """Every user's forecast in one transaction (one commit, not one per user)."""
+        rows = []
+        for user, model, forecast in forecasts:
+            validate_user(user)
+            frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
+            columns = [_nullable(frame[name]) for name in FORECAST_FIELDS]
+            rows += [(user, str(model), t, *vals) for t, *vals in zip(frame["time"].tolist(), *columns, strict=True)]
         return self._write(
             f"INSERT OR REPLACE INTO forecast (user, model, time, {', '.join(FORECAST_FIELDS)}) "
             f"VALUES ({', '.join('?' * (3 + len(FORECAST_FIELDS)))})",
             rows,
+        )
+
+    def write_scores(self, scores: pd.DataFrame) -> int:
+        frame = frame_arrays(scores, SCORE_COLUMNS, ["user", "time"])
+        for user, model in zip(frame["user"].tolist(), frame["model"].tolist(), strict=True):
+            validate_user(user)
+            check_model(model)
+        columns = [
+            frame["user"].tolist(),
+            frame["time"].tolist(),
+            frame["model"].tolist(),
+            *(frame[c].tolist() if c.endswith(("_ms", "_h")) else _nullable(frame[c]) for c in SCORE_FIELDS),
+        ]
+        return self._write(
+            f"INSERT OR REPLACE INTO score (user, time, model, {', '.join(SCORE_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(SCORE_COLUMNS))})",
+            list(zip(*columns, strict=True)),
         )
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -261,6 +308,20 @@ class SQLiteStore:
             (int(start_ms), int(end_ms)),
         )
         return split_by_user(frame, FORECAST_COLUMNS, ["time", "model"])
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        import json
+
+        with self._read() as conn:
+            if users is None:
+                frame = pd.read_sql_query(_NEWEST_SCORES_ALL, conn)
+            else:
+                frame = pd.read_sql_query(_NEWEST_SCORES, conn, params=[json.dumps(check_users(users))])
+        return newest_per_user(frame)
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(_USERS_WITH_BEATS_SINCE, (int(since_ms),))]
 
     def list_users(self) -> list[str]:
         with self._read() as conn:

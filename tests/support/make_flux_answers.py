@@ -157,6 +157,24 @@ def recordings() -> dict[str, tuple[str, str]]:
         for model, frame in ((c.MODEL_A, c.ALICE_FORECAST_A), (c.MODEL_B, c.ALICE_FORECAST_B))
     ]
     rec["forecasts"] = (flux.read_forecasts(BUCKET, [c.ALICE], T0, T0 + 6 * H), response([(fc_cols, tables)]))
+    score_cols = [TIME, ("model", "string", False), USER, *fields(["min_score", "score"])]
+    score_cols += [(n, "long", False) for n in ("horizon_h", "last_observed_ms", "scored_ms")]
+
+    def newest(users):
+        rows = [r for r in c.NEWEST_SCORES.to_dict("records") if r["user"] in users]
+        return [[{"_time": r.pop("time"), **r}] for r in rows]
+
+    rec["scores_all"] = (flux.newest_scores(BUCKET, None), response([(score_cols, newest([c.ALICE, c.BOB]))]))
+    rec["scores_some"] = (
+        flux.newest_scores(BUCKET, [c.ALICE, c.CAROL]),
+        response([(score_cols, newest([c.ALICE]))]),
+    )
+    value = [("_value", "string", False)]
+    rec["beats_since"] = (
+        flux.users_with_beats_since(BUCKET, T0 + 3000),
+        response([(value, [[{"_value": c.ALICE}]])]),
+    )
+    rec["beats_since_none"] = (flux.users_with_beats_since(BUCKET, T0 + 5000), response([]))
     return rec
 
 

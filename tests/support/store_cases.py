@@ -62,6 +62,22 @@ ALICE_FORECAST_B = pd.DataFrame(
 )
 
 
+# The scorer's summaries: alice scored twice (the newer one calibrating: no score), bob once with the other model.
+SCORES = pd.DataFrame(
+    {
+        "user": [ALICE, ALICE, BOB],
+        "time": [T0 + 3 * H, T0 + 4 * H, T0 + 3 * H],
+        "model": [MODEL_A, MODEL_A, MODEL_B],
+        "score": [72.0, math.nan, 35.0],
+        "min_score": [68.5, math.nan, 30.25],
+        "horizon_h": [3, 3, 24],
+        "last_observed_ms": [T0 + 2 * H, T0 + 3 * H, T0 + 2 * H],
+        "scored_ms": [T0 + 2 * H + 600_000, T0 + 3 * H + 60_000, T0 + 2 * H + 1_000],
+    }
+)
+NEWEST_SCORES = SCORES.iloc[[1, 2]].reset_index(drop=True)  # each user's newest point, sorted by user
+
+
 def load(store) -> None:
     """Write all of the above through the protocol."""
     store.write_windows(ALICE, ALICE_1H)
@@ -74,3 +90,4 @@ def load(store) -> None:
     store.write_activity(BOB, BOB_ACTIVITY)
     store.write_forecasts(ALICE, MODEL_A, ALICE_FORECAST_A)
     store.write_forecasts(ALICE, MODEL_B, ALICE_FORECAST_B)
+    store.write_scores(SCORES)

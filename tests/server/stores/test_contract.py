@@ -121,3 +121,42 @@ def test_flux_writes_are_stored_by_a_real_influxdb(make_store):
         assert len(v1.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]) == 4
     finally:
         v1.close()
+
+
+def expected_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    ints = {"time": "int64", "horizon_h": "int64", "last_observed_ms": "int64", "scored_ms": "int64"}
+    return frame.astype(ints).astype({"score": "float64", "min_score": "float64", "user": object, "model": object})
+
+
+def test_newest_score_per_user_even_when_it_is_calibrating(loaded):
+    """Each user's newest summary, whole: alice's newest is calibrating (no score), and her older score must not
+    leak into it; bob's was written by another model."""
+    assert_frame(loaded.read_scores(), expected_scores(c.NEWEST_SCORES))
+    some = loaded.read_scores([ALICE, CAROL])  # carol was never scored: absent
+    assert_frame(some, expected_scores(c.NEWEST_SCORES.iloc[[0]]))
+    assert np.isnan(some["score"].iloc[0])
+
+
+def test_users_with_beats_since(loaded):
+    assert loaded.users_with_beats_since(T0 + 3000) == [ALICE]
+    assert loaded.users_with_beats_since(T0 + 5000) == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1"])
+def test_many_forecasts_in_one_write_read_back_per_user(make_store, kind):
+    store = make_store(kind)
+    written = store.write_forecasts_many([(ALICE, c.MODEL_A, c.ALICE_FORECAST_A), (BOB, c.MODEL_B, c.ALICE_FORECAST_B)])
+    assert written == len(c.ALICE_FORECAST_A) + len(c.ALICE_FORECAST_B)
+    got = store.read_forecasts([ALICE, BOB], T0, T0 + 6 * H)
+    assert_frame(got[ALICE], c.ALICE_FORECAST_A.assign(model=c.MODEL_A)[list(got[ALICE].columns)])
+    assert_frame(got[BOB], c.ALICE_FORECAST_B.assign(model=c.MODEL_B)[list(got[BOB].columns)])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1"])
+def test_rescoring_the_same_forecast_rewrites_one_point(make_store, kind):
+    store = make_store(kind)
+    store.write_scores(c.SCORES)
+    store.write_scores(c.SCORES.assign(scored_ms=c.SCORES["scored_ms"] + 1))
+    assert_frame(
+        store.read_scores(), expected_scores(c.NEWEST_SCORES.assign(scored_ms=c.NEWEST_SCORES["scored_ms"] + 1))
+    )

@@ -34,7 +34,7 @@ def test_window_reads_follow_the_seed_shape():
         'from(bucket: "biometrics")',
         "  |> range(start: 1970-01-01T00:00:00.000Z, stop: 1970-01-01T02:00:00.000Z)",
         '  |> filter(fn: (r) => r["_measurement"] == "hrv" and r["window"] == "1h" and '
-        '(r["user"] == "alice" or r["user"] == "bob"))',
+        '(r["user"] =~ /^(?:alice|bob)$/))',
         '  |> aggregateWindow(every: 1h, fn: last, createEmpty: false, timeSrc: "_start")',
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
         '  |> keep(columns: ["_time", "user", "n_beats", "coverage", "artifact_pct", "mean_rr_ms", "mean_hr_bpm", '

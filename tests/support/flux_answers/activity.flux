@@ -1,5 +1,5 @@
 from(bucket: "biometrics")
   |> range(start: 2026-11-16T00:00:00.000Z, stop: 2026-11-16T03:00:00.000Z)
-  |> filter(fn: (r) => r["_measurement"] == "activity" and (r["user"] == "alice" or r["user"] == "bob.smith-2"))
+  |> filter(fn: (r) => r["_measurement"] == "activity" and (r["user"] =~ /^(?:alice|bob\.smith\-2)$/))
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> keep(columns: ["_time", "user", "steps", "heart_rate_bpm"])

@@ -1,6 +1,6 @@
 from(bucket: "biometrics")
   |> range(start: 2026-11-14T00:00:00.000Z, stop: 2026-11-16T03:00:00.000Z)
-  |> filter(fn: (r) => r["_measurement"] == "sleep" and (r["user"] == "alice" or r["user"] == "bob.smith-2"))
+  |> filter(fn: (r) => r["_measurement"] == "sleep" and (r["user"] =~ /^(?:alice|bob\.smith\-2)$/))
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> filter(fn: (r) => r["end_ms"] > 1794787200000)
   |> keep(columns: ["_time", "user", "duration_min", "end_ms"])

@@ -1,6 +1,6 @@
 from(bucket: "biometrics")
   |> range(start: 2026-11-16T00:00:00.000Z, stop: 2026-11-16T03:00:00.000Z)
-  |> filter(fn: (r) => r["_measurement"] == "hrv" and r["window"] == "1h" and (r["user"] == "alice" or r["user"] == "bob.smith-2" or r["user"] == "carol_9"))
+  |> filter(fn: (r) => r["_measurement"] == "hrv" and r["window"] == "1h" and (r["user"] =~ /^(?:alice|bob\.smith\-2|carol\_9)$/))
   |> aggregateWindow(every: 1h, fn: last, createEmpty: false, timeSrc: "_start")
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> keep(columns: ["_time", "user", "n_beats", "coverage", "artifact_pct", "mean_rr_ms", "mean_hr_bpm", "rmssd_ms", "ln_rmssd", "sdnn_ms", "pnn50", "valid"])

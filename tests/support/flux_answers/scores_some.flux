@@ -1,0 +1,8 @@
+from(bucket: "biometrics")
+  |> range(start: 1970-01-01T00:00:00.000Z, stop: 2262-04-11T23:47:16.853Z)
+  |> filter(fn: (r) => r["_measurement"] == "score" and (r["user"] =~ /^(?:alice|carol\_9)$/))
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group(columns: ["user"])
+  |> sort(columns: ["_time"])
+  |> last(column: "_time")
+  |> keep(columns: ["_time", "user", "model", "score", "min_score", "horizon_h", "last_observed_ms", "scored_ms"])
