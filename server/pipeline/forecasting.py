@@ -27,6 +27,7 @@ from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.flight import SingleFlight
 from server.pipeline.history import histories_for
+from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HOURLY = "1h"
+INDEX_ABOVE = 64  # requests naming more users than this read the user index instead of naming them to the store
 
 
 class ForecastModel(Protocol):
@@ -74,6 +76,7 @@ class ForecastService:
         wait_s: float = 20.0,
         last_seen_ttl_s: float = 1.0,
         chunk_users: int = 256,
+        index: UserIndex | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         if HOURLY not in models:
@@ -88,6 +91,7 @@ class ForecastService:
         self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
         self._now = now  # seconds, monotonic; injectable so that tests need not sleep
         self._last_seen: dict[str, tuple[float, int | None]] = {}  # user -> (looked up at, newest hourly window)
+        self.index = index if index is not None else UserIndex(store, ttl_s=last_seen_ttl_s)
 
     @property
     def model(self) -> ForecastModel:
@@ -104,12 +108,17 @@ class ForecastService:
         return int(horizon_h)
 
     # -- who has data, and since when ------------------------------------------------------------------------
-    def last_observations(self, users: Sequence[str]) -> dict[str, int | None]:  # None: no window yet
+    def last_observations(self, users: Sequence[str], *, max_age_s: float | None = None) -> dict[str, int | None]:
         """Newest hourly window per user; raises UnknownUser for ids the store has never seen.
 
-        Remembered in this process for ``last_seen_ttl_s`` (1 s by default): the panels of one dashboard
-        refresh share one store look-up, and a new hour in the store is seen at most that much later.
+        Up to ``INDEX_ABOVE`` users are asked of the store by name (one query, remembered in this process for
+        ``last_seen_ttl_s``, 1 s by default: the panels of one dashboard refresh share it, and a new hour is
+        seen at most that much later). More users are answered from the :class:`UserIndex` (one bulk read per
+        index refresh for every request, at most ``max_age_s`` old), so a request naming 10,000 users
+        costs no query that names them.
         """
+        if len(users) > INDEX_ABOVE:
+            return self._from_index(list(users), max_age_s)
         now = self._now()
         out: dict[str, int | None] = {}
         ask = []
@@ -127,12 +136,24 @@ class ForecastService:
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest hour up again next time."""
         self._last_seen.pop(user, None)
+        self.index.forget()
+
+    def _from_index(self, users: list[str], max_age_s: float | None) -> dict[str, int | None]:
+        snapshot = self.index.snapshot(max_age_s)
+        known = set(snapshot.users)
+        missing = [u for u in users if u not in known]
+        out = {u: snapshot.last_ms.get(u) for u in users}
+        if missing:  # new since the snapshot, or unknown: ask the store about these alone
+            out.update(self._ask_store(missing))
+        return out
 
     def _ask_store(self, users: list[str]) -> dict[str, int | None]:
         last = self.store.last_observation(users, HOURLY)
         missing = [u for u in users if u not in last]
         if missing:
-            known = set(self.store.list_users())
+            known = set(self.index.snapshot().users)
+            if any(u not in known for u in missing):
+                known = set(self.store.list_users())  # the rare path: an unknown id, or a user newer than the index
             unknown = [u for u in missing if u not in known]
             if unknown:
                 raise UnknownUser(

@@ -66,7 +66,7 @@ def test_connection():
 @bp.post("/search")
 def metrics():
     data = body(MetricsSchema, "metrics request")
-    users = services().store.list_users()
+    users = services().users.users()
     if request.path.endswith("/search"):  # SimpleJson: a list of names; "users" serves template variables
         return jsonify(users if data["target"] == "users" else list(TARGET_NAMES))
     return jsonify(gp.metrics_reply(users))
@@ -75,13 +75,13 @@ def metrics():
 @bp.post("/metric-payload-options")
 def metric_payload_options():
     data = body(PayloadOptionsSchema, "metric-payload-options request")
-    return jsonify(gp.payload_options_reply(data["name"], services().store.list_users()))
+    return jsonify(gp.payload_options_reply(data["name"], services().users.users()))
 
 
 @bp.post("/variable")
 def variable():
     data = body(VariableSchema, "variable request")
-    return jsonify(gp.variable_reply(data["payload"], data["target"], services().store.list_users()))
+    return jsonify(gp.variable_reply(data["payload"], data["target"], services().users.users()))
 
 
 @bp.post("/tag-keys")
@@ -93,7 +93,7 @@ def tag_keys():
 @bp.post("/tag-values")
 def tag_values():
     data = body(TagValuesSchema, "tag-values request")
-    return jsonify(gp.tag_values_reply(data["key"], services().store.list_users()))
+    return jsonify(gp.tag_values_reply(data["key"], services().users.users()))
 
 
 @bp.post("/annotations")
@@ -103,11 +103,11 @@ def annotations():
     rng = data["range"] or {"from_ms": now_ms - gp.DEFAULT_RANGE_MS, "to_ms": now_ms + 2 * gp.DEFAULT_RANGE_MS}
     query = (data["annotation"] or {}).get("query") or ""
     try:
-        users = list(Users().deserialize(query)) if query.strip() else services().store.list_users()
+        users = list(Users().deserialize(query)) if query.strip() else services().users.users()
     except ValidationError as exc:
         raise bad_request_from(ValidationError({"annotation.query": exc.messages}), "annotations request") from None
-    service = services().forecast_service()
-    forecasts = service.forecasts(users, skip_unobserved=not query.strip()) if users else {}
+    population = services().population
+    forecasts = population.forecasts(users, skip_unobserved=not query.strip()) if users else {}
     reply = gp.annotations_reply(data["annotation"] or {}, list(forecasts.values()), rng["from_ms"], rng["to_ms"])
     return jsonify(reply)
 
@@ -124,18 +124,21 @@ def query():
     users_of = {}
     for t in req.targets:
         if not (t.users or req.include_users) and known is None:
-            known = store.list_users()
+            known = services().users.users()
         users_of[t.ref_id, t.target] = req.users_of(t, known or [])
 
     # Forecast targets: one batched pass per horizon over every user any target needs.
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
+    # Many users read what the scorer stored (server/pipeline/population.py); a table of zones needs no hours.
     wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
+    hourly: dict[tuple[int | None, bool], bool] = defaultdict(bool)
     for t in req.targets:
         if t.forecast:
             wanted[t.horizon_h, _explicit(t, req)].extend(users_of[t.ref_id, t.target])
+            hourly[t.horizon_h, _explicit(t, req)] |= t.target != "fatigue_zone"
     forecasts = {
-        (h, explicit): services().forecast_service().forecasts(us, h, skip_unobserved=not explicit)
-        for (h, explicit), us in wanted.items()
+        key: services().population.forecasts(us, key[0], skip_unobserved=not key[1], hourly=hourly[key])
+        for key, us in wanted.items()
     }
 
     reply: list[dict] = []

@@ -41,9 +41,8 @@ def _num(value) -> float | None:
 
 @bp.get("/users")
 def users():
-    store = services().store
-    last = store.last_observation(None, "1h")
-    return jsonify([{"user": u, "last_observed_ms": last.get(u)} for u in store.list_users()])
+    snapshot = services().users.snapshot()  # at most a few seconds old: no store query per request
+    return jsonify([{"user": u, "last_observed_ms": snapshot.last_ms.get(u)} for u in snapshot.users])
 
 
 @bp.get("/forecast")
@@ -72,10 +71,9 @@ def forecast():
 @bp.get("/score")
 def score():
     args = load(ScoreArgs, request.args.to_dict(), "query string")
-    service = services().forecast_service()
-    users = list(args["user"]) or services().store.list_users()
+    users = list(args["user"]) or services().users.users()
     rows = []
-    for user, fc in service.forecasts(users, skip_unobserved=not args["user"]).items():
+    for user, fc in services().population.forecasts(users, skip_unobserved=not args["user"], hourly=False).items():
         calibrating = fc.score is None
         rows.append(
             {
@@ -86,6 +84,7 @@ def score():
                 "min_score": None if fc.lowest_score is None else _num(fc.lowest_score),
                 "zone": fc.zone,
                 "model": fc.model,
+                "scored_ms": getattr(fc, "scored_ms", None),  # when the scorer computed it; null: just now
             }
         )
     return jsonify(rows)
@@ -101,6 +100,7 @@ def push_beats():
     ibi_ms = np.fromiter((b[1] for b in data["beats"]), dtype=np.float64, count=len(data["beats"]))
     with _one_push_at_a_time(services().flight, data["user"]):
         report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
+    services().users.forget()
     if services().model is not None:
         services().forecast_service().forget(data["user"])
     return jsonify(

@@ -274,6 +274,13 @@ class ScoreRow(Schema):
     min_score = fields.Float(allow_none=True, metadata={"description": "lowest hourly score ahead"})
     zone = fields.String(metadata={"description": "green, yellow, red or calibrating"})
     model = fields.String()
+    scored_ms = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "when the scorer computed this score (epoch ms): its age; null when computed for this "
+            "request (requests for more than 32 users read the scorer's stored results)"
+        },
+    )
 
 
 class IngestReply(Schema):
