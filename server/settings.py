@@ -34,6 +34,17 @@ class Settings:
     store_timeout_s: float = 5.0  # HRVCAST_STORE_TIMEOUT: seconds every store call may take
     workers: int = 0  # HRVCAST_WORKERS: gunicorn workers; 0 = from the core count
     data_dir: str | None = None  # HRVCAST_DATA_DIR: the shared real recordings (training, tests)
+    broker: str | None = None  # HRVCAST_BROKER: redis://host:port/db for the Celery scorer; unset = HRVCAST_CACHE
+    score_every_s: float = 900.0  # HRVCAST_SCORE_EVERY: seconds between scoring rounds (celery beat)
+    score_batch: int = 256  # HRVCAST_SCORE_BATCH: users per Celery task (one batched read, forward pass, write)
+    score_redeliver_s: float = 600.0  # HRVCAST_SCORE_REDELIVER: a task unacknowledged this long is run again
+
+    @property
+    def broker_url(self) -> str | None:
+        """The Celery broker: ``HRVCAST_BROKER``, else the Redis cache, else None (no distributed scorer)."""
+        if self.broker:
+            return self.broker
+        return self.cache if self.cache.startswith("redis://") else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +80,17 @@ class Settings:
             store_timeout_s=_float("HRVCAST_STORE_TIMEOUT", get("HRVCAST_STORE_TIMEOUT", "5"), 0.1, 300),
             workers=_int("HRVCAST_WORKERS", get("HRVCAST_WORKERS", "0"), 0, 64),
             data_dir=get("HRVCAST_DATA_DIR", None),
+            broker=_broker(get("HRVCAST_BROKER", None)),
+            score_every_s=_float("HRVCAST_SCORE_EVERY", get("HRVCAST_SCORE_EVERY", "900"), 1, 86400),
+            score_batch=_int("HRVCAST_SCORE_BATCH", get("HRVCAST_SCORE_BATCH", "256"), 1, 100_000),
+            score_redeliver_s=_float("HRVCAST_SCORE_REDELIVER", get("HRVCAST_SCORE_REDELIVER", "600"), 1, 86400),
         )
+
+
+def _broker(value: str | None) -> str | None:
+    if value is not None:
+        _check_scheme("HRVCAST_BROKER", value, ("redis",), "redis://127.0.0.1:6379/1")
+    return value
 
 
 def _check_scheme(name: str, value: str, schemes: tuple[str, ...], example: str) -> None:

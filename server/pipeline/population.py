@@ -178,7 +178,9 @@ def _stored(row, points: pd.DataFrame | None, hours: int) -> StoredForecast | No
     if points is None:
         return None
     start = int(row.time)
-    mine = points[(points["model"] == row.model) & (points["time"] >= start) & (points["time"] < start + hours * HOUR_MS)]
+    mine = points[
+        (points["model"] == row.model) & (points["time"] >= start) & (points["time"] < start + hours * HOUR_MS)
+    ]
     if len(mine) != hours:
         return None  # written in part (or pruned): not served as if whole
     score = _optional(row.score)

@@ -10,12 +10,20 @@ where an InfluxDB alert rule reads them. Each round:
    catching up after a restart); later rounds from the previous round's start minus ``windows_overlap``
    (1 h: gateways that batch their uploads), so a round reads minutes of beats per user, not a day.
    Recomputing a window is an upsert.
-2. Users whose newest hourly window is older than ``active_within`` are skipped (their forecast hours would
-   all lie in the past, where no alert rule looks).
+2. Who is due, from two bulk reads (the user index's newest window of every user, and the ``score``
+   measurement's newest summary of every user): users whose newest hourly window is older than
+   ``active_within`` are skipped (their forecast hours would all lie in the past, where no alert rule looks);
+   with write-back the round is incremental: only users with a window newer than their last score, a score
+   by another model or older than ``rescore_after`` (24 h) are scored (:func:`due_users`).
 3. Forecasts in batches through the web app's own forecast path (:class:`server.pipeline.forecasting.
    ForecastService`: the same origin, horizon and model, so the write-back equals what the panels show, and
-   with a shared Redis cache the round warms the panels' cache), then one upsert per user keyed by
-   (user, model, hour): re-running a round with no new data writes the same points again, never duplicates.
+   with a shared Redis cache the round warms the panels' cache), then per batch one write of every user's
+   forecast points (``write_forecasts_many``) and one of their summaries (``write_scores``, measurement
+   ``score``: what population views read). Points are upserts keyed by (user, model, hour): re-running a
+   round writes the same points again, never duplicates.
+
+The batches of one round can run on many machines: :mod:`server.pipeline.distributed` (Celery) plans with
+:meth:`Scorer.plan` and runs :func:`score_batch` per task.
 
 A calibrating user (too little history) gets the RMSSD quantiles but no ``fatigue_score`` (NaN, not
 stored): no invented score, so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
@@ -28,7 +36,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +69,7 @@ class RoundReport:
     started_ms: int
     users: int = 0  # users in the store
     stale: int = 0  # skipped: no hourly window within active_within
+    unchanged: int = 0  # skipped: already scored from their newest window (incremental rounds)
     rows: list[ScoreRow] = field(default_factory=list)
     points: int = 0  # forecast points written (0 without write-back)
     abandoned: bool = False  # a stop request ended the round before every batch ran
@@ -102,8 +111,98 @@ def score_row(fc: Forecast) -> ScoreRow:
     )
 
 
+@dataclass(frozen=True)
+class RoundPlan:
+    """What one round scores, decided once at its start (by ``hrvcast score`` or the Celery round task)."""
+
+    started_ms: int
+    users: int  # users considered
+    stale: int  # skipped: no hourly window within active_within
+    unchanged: int  # skipped: scored since their newest window, by this model, not aged out
+    due: tuple[tuple[str, int], ...]  # (user, start of its newest hourly window), sorted by user
+
+
+def due_users(
+    last_ms: Mapping[str, int | None],
+    scores: pd.DataFrame | None,
+    now_ms: int,
+    *,
+    model: str,
+    horizon_h: int,
+    active_within_ms: int,
+    rescore_after_ms: int,
+) -> tuple[list[tuple[str, int]], int, int]:
+    """(due users with their newest window, stale count, unchanged count) from the newest window of each user
+    and the newest stored score of each (``scores``: ``read_scores``; None scores every active user).
+
+    A user is due when it has a window within ``active_within_ms`` and: no stored score, or a window newer
+    than the one its score read, or a score by another model or for a shorter horizon, or a score older than
+    ``rescore_after_ms`` (late data for earlier hours: the safety net). So a round costs what the users with
+    new data cost, plus the aged-out ones.
+    """
+    active = sorted((u, int(t)) for u, t in last_ms.items() if t is not None and t >= now_ms - active_within_ms)
+    stale = len(last_ms) - len(active)
+    if scores is None:
+        return active, stale, 0
+    stored = {row.user: row for row in scores.itertuples(index=False)}
+    due = []
+    for user, last in active:
+        row = stored.get(user)
+        if (
+            row is None
+            or int(row.last_observed_ms) < last
+            or row.model != model
+            or int(row.horizon_h) < horizon_h
+            or now_ms - int(row.scored_ms) >= rescore_after_ms
+        ):
+            due.append((user, last))
+    return due, stale, len(active) - len(due)
+
+
+def score_rows(fcs: Sequence[Forecast], horizon_h: int, scored_ms: int) -> pd.DataFrame:
+    """The ``score`` measurement rows of some forecasts (``server.stores.base.SCORE_COLUMNS``)."""
+    lowest = [fc.lowest_score for fc in fcs]
+    return pd.DataFrame(
+        {
+            "user": [fc.user for fc in fcs],
+            "time": [int(fc.times_ms[0]) for fc in fcs],
+            "model": [fc.model for fc in fcs],
+            "score": [np.nan if fc.score is None else fc.score for fc in fcs],
+            "min_score": [np.nan if v is None else v for v in lowest],
+            "horizon_h": [horizon_h] * len(fcs),
+            "last_observed_ms": [fc.last_observed_ms for fc in fcs],
+            "scored_ms": [scored_ms] * len(fcs),
+        }
+    )
+
+
+def score_batch(
+    store: HistoryStore,
+    service: ForecastService,
+    users: Sequence[str],
+    horizon_h: int,
+    *,
+    write_back: bool,
+    scored_ms: int,
+) -> tuple[list[ScoreRow], int]:
+    """One batch: forecasts through the service (history reads in chunks, batched forward passes), then with
+    write-back one batched write of the forecast points and one of the summaries. Returns (rows, points)."""
+    fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True).values())
+    points = 0
+    if write_back and fcs:
+        points = store.write_forecasts_many([(fc.user, fc.model, forecast_points(fc)) for fc in fcs])
+        store.write_scores(score_rows(fcs, horizon_h, scored_ms))  # after the points: a summary is never ahead
+    return [score_row(fc) for fc in fcs], points
+
+
 class Scorer:
-    """Scores every active user of ``store`` through ``service``; optionally writes the results back."""
+    """Scores the users of ``store`` that need it through ``service``; optionally writes the results back.
+
+    ``incremental`` (on with write-back) reads the stored summaries and scores only the users that are due
+    (:func:`due_users`); without write-back every active user is scored (nothing stored to compare with).
+    The Celery round (``server.pipeline.distributed``) plans with :meth:`plan` and runs :func:`score_batch`
+    on many workers; ``run_round`` runs both here, in one process.
+    """
 
     def __init__(
         self,
@@ -116,6 +215,8 @@ class Scorer:
         windows_overlap_ms: int = HOUR_MS,
         active_within_ms: int = 7 * 24 * HOUR_MS,
         horizon_h: int = 24,
+        incremental: bool | None = None,
+        rescore_after_ms: int = 24 * HOUR_MS,
         update_windows: Callable | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -125,44 +226,79 @@ class Scorer:
         self.batch_size = max(1, int(batch_size))
         self.windows_since_ms = int(windows_since_ms)
         self.windows_overlap_ms = int(windows_overlap_ms)
-        self._previous_round_ms: int | None = None
+        self.previous_round_ms: int | None = None
         self.active_within_ms = int(active_within_ms)
         self.horizon_h = service.horizon(int(horizon_h))  # BadHorizon now, not at the first round
+        self.incremental = write_back if incremental is None else bool(incremental)
+        self.rescore_after_ms = int(rescore_after_ms)
         self._update_windows = update_windows
         self._clock = clock
 
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def plan(self, users: Sequence[str] | None = None) -> RoundPlan:
+        """Window new raw beats, then decide who is due (a handful of store calls, none per user)."""
+        now_ms = self.now_ms()
+        since_ms = now_ms - self.windows_since_ms
+        if self.previous_round_ms is not None:
+            since_ms = max(since_ms, self.previous_round_ms - self.windows_overlap_ms)
+        self._windows(since_ms, users)
+        self.previous_round_ms = now_ms
+        if users is None:
+            snapshot = self.service.index.snapshot(max_age_s=0)  # the store as it is now, two bulk reads
+            last = {u: snapshot.last_ms.get(u) for u in snapshot.users}
+        else:
+            last = self.service.last_observations(list(dict.fromkeys(users)), max_age_s=0)
+        scores = None
+        if self.incremental:
+            scores = self.store.read_scores(None if users is None else [u for u, t in last.items() if t is not None])
+        due, stale, unchanged = due_users(
+            last,
+            scores,
+            now_ms,
+            model=self.service.model.version,
+            horizon_h=self.horizon_h,
+            active_within_ms=self.active_within_ms,
+            rescore_after_ms=self.rescore_after_ms,
+        )
+        return RoundPlan(now_ms, len(last), stale, unchanged, tuple(due))
+
     def run_round(self, stop: threading.Event | None = None, users: Sequence[str] | None = None) -> RoundReport:
         """One round over every user (or ``users``). Store errors propagate (StoreUnavailable)."""
-        now_ms = int(self._clock() * 1000)
-        report = RoundReport(started_ms=now_ms)
-        since_ms = now_ms - self.windows_since_ms
-        if self._previous_round_ms is not None:
-            since_ms = max(since_ms, self._previous_round_ms - self.windows_overlap_ms)
-        self._windows(since_ms, users)
-        self._previous_round_ms = now_ms
-        chosen = list(users) if users is not None else self.store.list_users()
-        report.users = len(chosen)
-        for user in chosen:  # windows this round wrote: their newest hour is looked up again
-            self.service.forget(user)
-        last = self.service.last_observations(chosen)
-        active = sorted(u for u in chosen if last[u] is not None and last[u] >= now_ms - self.active_within_ms)
-        report.stale = len(chosen) - len(active)
-        for i in range(0, len(active), self.batch_size):
+        plan = self.plan(users)
+        report = RoundReport(started_ms=plan.started_ms, users=plan.users, stale=plan.stale, unchanged=plan.unchanged)
+        due = [u for u, _ in plan.due]
+        for i in range(0, len(due), self.batch_size):
             if stop is not None and stop.is_set():
                 report.abandoned = True
                 break
-            batch = active[i : i + self.batch_size]
-            for fc in self.service.forecasts(batch, self.horizon_h).values():
-                report.rows.append(score_row(fc))
-                if self.write_back:
-                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc))
+            rows, points = score_batch(
+                self.store,
+                self.service,
+                due[i : i + self.batch_size],
+                self.horizon_h,
+                write_back=self.write_back,
+                scored_ms=plan.started_ms,
+            )
+            report.rows += rows
+            report.points += points
         return report
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
+        """Window the raw beats stamped since ``since_ms``: one query finds the users that have any."""
+        touched = self.store.users_with_beats_since(since_ms)
+        if users is not None:
+            wanted = set(users)
+            touched = [u for u in touched if u in wanted]
+        if not touched:
+            return
         update = self._update_windows
         if update is None:
             from server.pipeline.ingest import update_windows as update  # the HRV pipeline, loaded when first needed
-        update(self.store, since_ms, users=None if users is None else list(users))
+        update(self.store, since_ms, users=touched)
+        for user in touched:
+            self.service.forget(user)
 
 
 def run_every(
@@ -193,7 +329,8 @@ def describe(report: RoundReport, seconds: float) -> str:
     state = "abandoned (stop requested)" if report.abandoned else "done"
     return (
         f"round {state} in {seconds:.1f} s: {len(report.rows)} of {report.users} users scored "
-        f"({report.calibrating} calibrating, {report.stale} without recent data), {len(report.red)} in the red "
+        f"({report.calibrating} calibrating, {report.stale} without recent data, {report.unchanged} unchanged since "
+        f"their last score), {len(report.red)} in the red "
         f"zone, {report.points} forecast points written"
     )
 

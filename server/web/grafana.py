@@ -119,7 +119,6 @@ def query():
         raise bad_request_from(ValidationError({"body": ["must be a JSON object (Grafana's query request)"]}), "query")
     now_ms = int(time.time() * 1000)
     req = gp.parse_query(raw, now_ms)
-    store = services().store
     known: list[str] | None = None
     users_of = {}
     for t in req.targets:
