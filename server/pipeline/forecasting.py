@@ -117,8 +117,6 @@ class ForecastService:
         index refresh for every request, at most ``max_age_s`` old), so a request naming 10,000 users
         costs no query that names them.
         """
-        if len(users) > INDEX_ABOVE:
-            return self._from_index(list(users), max_age_s)
         now = self._now()
         out: dict[str, int | None] = {}
         ask = []
@@ -128,10 +126,18 @@ class ForecastService:
                 out[user] = seen[1]
             else:
                 ask.append(user)
-        if ask:
+        if len(ask) > INDEX_ABOVE:
+            out.update(self._from_index(ask, max_age_s))
+        elif ask:
             out.update(self._ask_store(ask))
             self._last_seen.update({u: (now, out[u]) for u in ask})
         return {u: out[u] for u in users}
+
+    def remember(self, observed: Mapping[str, int]) -> None:
+        """The newest window of some users, just read by the caller (the scorer's plan): used for the next
+        ``last_seen_ttl_s`` instead of asking again, so a batch is forecast from exactly what was planned."""
+        now = self._now()
+        self._last_seen.update({u: (now, int(t)) for u, t in observed.items()})
 
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest hour up again next time."""

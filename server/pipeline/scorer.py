@@ -184,9 +184,13 @@ def score_batch(
     *,
     write_back: bool,
     scored_ms: int,
+    observed: Mapping[str, int] | None = None,
 ) -> tuple[list[ScoreRow], int]:
     """One batch: forecasts through the service (history reads in chunks, batched forward passes), then with
-    write-back one batched write of the forecast points and one of the summaries. Returns (rows, points)."""
+    write-back one batched write of the forecast points and one of the summaries. Returns (rows, points).
+    ``observed``: each user's newest window as the round planned it (what the forecast starts after)."""
+    if observed is not None:
+        service.remember({u: observed[u] for u in users if u in observed})
     fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True).values())
     points = 0
     if write_back and fcs:
@@ -269,6 +273,7 @@ class Scorer:
         plan = self.plan(users)
         report = RoundReport(started_ms=plan.started_ms, users=plan.users, stale=plan.stale, unchanged=plan.unchanged)
         due = [u for u, _ in plan.due]
+        observed = dict(plan.due)
         for i in range(0, len(due), self.batch_size):
             if stop is not None and stop.is_set():
                 report.abandoned = True
@@ -280,6 +285,7 @@ class Scorer:
                 self.horizon_h,
                 write_back=self.write_back,
                 scored_ms=plan.started_ms,
+                observed=observed,
             )
             report.rows += rows
             report.points += points

@@ -111,7 +111,13 @@ def register(app: Celery, settings: Settings) -> None:
             done = sorted(stored.loc[stored["scored_ms"] >= info["started_ms"], "user"])
             todo = [u for u in users if u not in set(done)]
             rows, points = run_batch(
-                eng.store, eng.scorer.service, todo, eng.scorer.horizon_h, write_back=True, scored_ms=info["started_ms"]
+                eng.store,
+                eng.scorer.service,
+                todo,
+                eng.scorer.horizon_h,
+                write_back=True,
+                scored_ms=info["started_ms"],
+                observed={user: int(last) for user, last in batch},
             )
         finally:
             for lock in held:

@@ -218,3 +218,35 @@ def test_worker_exits_0_on_sigterm_after_a_clean_round(tmp_path, checkpoint_path
         assert len(check.read_forecasts(["u1"], 0, END_MS + 48 * H)["u1"]) == 24
     finally:
         check.close()
+
+
+def test_a_round_scores_only_the_users_with_new_data(store, forecaster):
+    """Incremental: a second round with nothing new scores nobody; a new hour for u1 rescores u1 alone; a day
+    later every active user's score has aged out and is computed again."""
+    clock = [NOW_S]
+    scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: clock[0])
+    first = scorer.run_round()  # beats-only's two beats are windowed first: it is scored (calibrating) too
+    assert sorted(r.user for r in first.rows) == ["beats-only", "new", "u1", "u2"]
+    again = scorer.run_round()
+    assert again.rows == [] and again.unchanged == 4 and again.points == 0
+    store.write_windows("u1", hourly_windows(1, END_MS + H, 241).tail(1))
+    clock[0] = NOW_S + 3600
+    third = scorer.run_round()
+    assert [r.user for r in third.rows] == ["u1"] and third.rows[0].first_ms == END_MS + H
+    assert store.read_scores(["u1"])["time"].tolist() == [END_MS + H]
+    clock[0] = NOW_S + 3600 + 24 * 3600
+    aged = scorer.run_round()
+    assert sorted(r.user for r in aged.rows) == ["beats-only", "new", "u1", "u2"]
+
+
+def test_the_stored_summary_is_what_the_round_reports(store, forecaster):
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S).run_round()
+    stored = store.read_scores().set_index("user")
+    for row in report.rows:
+        summary = stored.loc[row.user]
+        assert summary["time"] == row.first_ms and summary["last_observed_ms"] == row.last_observed_ms
+        assert summary["scored_ms"] == int(NOW_S * 1000) and summary["horizon_h"] == 24
+        if row.score is None:
+            assert np.isnan(summary["score"]) and np.isnan(summary["min_score"])
+        else:
+            assert summary["score"] == pytest.approx(row.score) and summary["min_score"] == pytest.approx(row.min_score)
