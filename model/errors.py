@@ -59,6 +59,12 @@ class StoreUnavailable(HrvcastError):
     code = "store_unavailable"
 
 
+class StoreTimeout(StoreUnavailable):
+    """The store took longer than its timeout (to connect, to answer, or between two parts of an answer)."""
+
+    code = "store_timeout"
+
+
 class StoreWriteFailed(StoreUnavailable):
     """A batch of points could not be written after all retries; nothing of it is assumed stored."""
 

@@ -28,7 +28,7 @@ from model.schema import (
     USER_TAG,
     WINDOW_COLUMNS,
 )
-from server.stores import influxql
+from server.stores import influx_errors, influxql
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
@@ -85,16 +85,8 @@ class Influx1Store(LineProtocolWrites):
     def _post(self, path: str, **kwargs) -> requests.Response:
         try:
             resp = self._session().post(self.base_url + path, timeout=self.timeout_s, **kwargs)
-        except requests.Timeout as exc:
-            raise StoreUnavailable(
-                f"InfluxDB at {self.url} did not answer within {self.timeout_s} s "
-                "(raise HRVCAST_STORE_TIMEOUT if it is just slow)"
-            ) from exc
-        except requests.RequestException as exc:
-            raise StoreUnavailable(
-                f"InfluxDB at {self.url} is unreachable: {type(exc).__name__} "
-                "(is influxd running and is HRVCAST_STORE right?)"
-            ) from exc
+        except requests.RequestException as exc:  # named by its real cause: refused, timed out, cut off
+            raise influx_errors.unavailable(exc, self.url, self.timeout_s) from exc
         if resp.status_code in (401, 403):
             raise StoreUnavailable(
                 f"InfluxDB at {self.url} refused the credentials (HTTP {resp.status_code}): "
@@ -108,22 +100,36 @@ class Influx1Store(LineProtocolWrites):
 
     def query(self, q: str) -> list[dict]:
         """The results of one InfluxQL statement (chunks joined); a missing database reads as empty."""
-        resp = self._post(
-            "/query",
-            data={"q": q, "db": self.database, "epoch": "ms", "chunked": "true", "chunk_size": str(_CHUNK_ROWS)},
-        )
-        if resp.status_code != 200:
-            raise RuntimeError(
-                f"InfluxDB rejected a query hrvcast built (HTTP {resp.status_code}): "
-                f"{resp.text[:300]}; query: {q[:300]}"
-            )
+        text = self._answer(q)
         results = []
-        for line in resp.text.splitlines():
+        for line in text.splitlines():
             if line.strip():
                 results.extend(json.loads(line).get("results", []))
         if any("database not found" in r.get("error", "") for r in results):
             return []
         return self._checked(results)
+
+    def _answer(self, q: str) -> str:
+        """The JSON answer's text, read as it streams in (a timeout in the middle is named as such).
+
+        On any failure the connection is closed (``with resp``), never returned to the pool half-read: influxd
+        1.x marks the query of a closed connection killed at once (see docs/stores.md for what that stops).
+        """
+        resp = self._post(
+            "/query",
+            data={"q": q, "db": self.database, "epoch": "ms", "chunked": "true", "chunk_size": str(_CHUNK_ROWS)},
+            stream=True,
+        )
+        with resp:
+            try:
+                text = resp.text
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise influx_errors.unavailable(exc, self.url, self.timeout_s, answering=True) from exc
+        if resp.status_code != 200:
+            raise RuntimeError(
+                f"InfluxDB rejected a query hrvcast built (HTTP {resp.status_code}): {text[:300]}; query: {q[:300]}"
+            )
+        return text
 
     def _checked(self, results: list[dict]) -> list[dict]:
         for result in results:
@@ -207,10 +213,7 @@ class Influx1Store(LineProtocolWrites):
             except pd.errors.EmptyDataError:
                 pass
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise StoreUnavailable(
-                    f"InfluxDB at {self.url} broke off its answer: {type(exc).__name__} "
-                    f"(raise HRVCAST_STORE_TIMEOUT if it is just slow; now {self.timeout_s} s)"
-                ) from exc
+                raise influx_errors.unavailable(exc, self.url, self.timeout_s, answering=True) from exc
         # No rows, a missing database, or an error: InfluxDB 1.x's CSV writer drops statement errors, so an empty
         # answer is asked again as JSON, which reports them (cheap: there is nothing to send).
         self.query(q)
