@@ -142,7 +142,7 @@ class ForecastService:
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest hour up again next time."""
         self._last_seen.pop(user, None)
-        self.index.forget()
+        self.index.note(user)
 
     def _from_index(self, users: list[str], max_age_s: float | None) -> dict[str, int | None]:
         snapshot = self.index.snapshot(max_age_s)

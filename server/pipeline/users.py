@@ -8,9 +8,11 @@ newest hourly window. It is read from the store with two calls that name no user
 - in Redis when ``HRVCAST_CACHE=redis://`` (key ``hrvcast:users:v1``), so every worker and host shares it too,
   and a refresh is taken by one of them at a time (single flight), the others keeping the previous snapshot.
 
-A snapshot is at most ``ttl_s`` old: a user who first sent data on another host appears within that time (a
-push through this process appears at once: :meth:`UserIndex.forget`). Requests that name a few users ask the
-store for exactly those (``ForecastService.last_observations``), so one user's panel never waits for the index.
+A snapshot is at most ``ttl_s`` old, and a new user is listed at once everywhere: a push for an id the
+snapshot does not know (:meth:`UserIndex.note`) bumps a generation counter in Redis (``hrvcast:users:gen``) that
+every worker compares with its own copy's (one ``GET`` per request); pushes for known users change nothing here.
+Requests that name a few users ask the store for exactly those (``ForecastService.last_observations``), so one
+user's panel never waits for the index.
 Redis being down costs a store read, never an answer.
 """
 
@@ -30,6 +32,7 @@ from server.stores.base import HistoryStore
 log = logging.getLogger(__name__)
 SNAPSHOT_FORMAT = 1  # bump when UserSnapshot's fields change
 SHARED_KEY = f"hrvcast:users:v{SNAPSHOT_FORMAT}"
+GENERATION_KEY = "hrvcast:users:gen"  # incremented when a new user appears: every copy older than that is stale
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class UserSnapshot:
     taken_s: float  # wall clock (epoch seconds) when it was read from the store
     users: tuple[str, ...]  # every user with any stored point, sorted
     last_ms: Mapping[str, int] = field(default_factory=dict)  # start of the newest hourly window; absent: none yet
+    generation: int = 0  # GENERATION_KEY when it was read
 
     def age_s(self, now_s: float) -> float:
         return max(0.0, now_s - self.taken_s)
@@ -67,44 +71,61 @@ class UserIndex:
     def snapshot(self, max_age_s: float | None = None) -> UserSnapshot:
         """A snapshot at most ``max_age_s`` (default ``ttl_s``) old; ``max_age_s=0`` reads the store now."""
         limit = self.ttl_s if max_age_s is None else float(max_age_s)
-        now = self._clock()
+        generation = self._generation()
         current = self._snapshot
-        if current is not None and current.age_s(now) < limit:
+        if self._usable(current, limit, generation):
             return current
         with self._lock:
             current = self._snapshot
-            if current is not None and current.age_s(self._clock()) < limit:
+            if self._usable(current, limit, generation):
                 return current  # another thread refreshed it while we waited
             shared = self._shared_get() if limit > 0 else None
-            if shared is not None and shared.age_s(self._clock()) < limit:
+            if self._usable(shared, limit, generation):
                 self._snapshot = shared
                 return shared
-            fresh = self._refresh(current if current is not None else shared, limit)
+            fresh = self._refresh(current if current is not None else shared, limit, generation)
             self._snapshot = fresh
             return fresh
 
     def users(self) -> list[str]:
         return list(self.snapshot().users)
 
+    def note(self, user: str) -> None:
+        """Data for ``user`` arrived through this process: when the id is new, every copy is stale now."""
+        if user in self.snapshot().users:
+            return
+        self._snapshot = None
+        if self._client is not None:
+            self._shared_call(lambda: self._client.incr(GENERATION_KEY), None)
+
     def forget(self) -> None:
-        """New data arrived through this process (a push): read the store again on the next request."""
+        """Read the store again on the next request (this process)."""
         self._snapshot = None
 
-    def _refresh(self, previous: UserSnapshot | None, limit: float) -> UserSnapshot:
+    def _usable(self, snapshot: UserSnapshot | None, limit: float, generation: int) -> bool:
+        return snapshot is not None and snapshot.age_s(self._clock()) < limit and snapshot.generation >= generation
+
+    def _generation(self) -> int:
+        if self._client is None:
+            return 0
+        raw = self._shared_call(lambda: self._client.get(GENERATION_KEY), None)
+        return int(raw) if raw else 0
+
+    def _refresh(self, previous: UserSnapshot | None, limit: float, generation: int) -> UserSnapshot:
         key = "users-index"
         owner = self._flight is None or self._shared_call(lambda: self._flight.acquire(key), True)
-        if not owner and previous is not None and limit > 0:
+        if not owner and previous is not None and previous.generation >= generation and limit > 0:
             return previous  # another worker is reading the store right now: keep ours until it has
         try:
             if not owner:
                 self._shared_call(lambda: self._flight.wait(key, 5.0), None)
                 shared = self._shared_get()
-                if shared is not None and shared.age_s(self._clock()) < max(limit, 1e-9):
+                if self._usable(shared, max(limit, 1e-9), generation):
                     return shared
             taken = self._clock()
             users = tuple(self.store.list_users())
             last = self.store.last_observation(None, "1h")
-            snapshot = UserSnapshot(taken, users, last)
+            snapshot = UserSnapshot(taken, users, last, generation)
             self._shared_set(snapshot)
             return snapshot
         finally:

@@ -100,7 +100,7 @@ def push_beats():
     ibi_ms = np.fromiter((b[1] for b in data["beats"]), dtype=np.float64, count=len(data["beats"]))
     with _one_push_at_a_time(services().flight, data["user"]):
         report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
-    services().users.forget()
+    services().users.note(data["user"])  # a new id is listed at once by every worker and host
     if services().model is not None:
         services().forecast_service().forget(data["user"])
     return jsonify(

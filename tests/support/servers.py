@@ -229,3 +229,40 @@ def celery_worker(folder: Path, env: dict[str, str], name: str) -> Iterator[Cele
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+@contextlib.contextmanager
+def gunicorn_server(folder: Path, env: dict[str, str], *, workers: int = 2) -> Iterator[int]:
+    """``hrvcast``'s real gunicorn (``server.web.gunicorn_conf``) on a free loopback port, as one host: its own
+    metrics folder; ready when ``/readyz`` answers 200. Yields the port; stopped by its process group."""
+    import sys
+
+    from tests.support.paths import REPO
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics").mkdir(exist_ok=True)
+    port = free_port()
+    log = folder / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind",
+               f"127.0.0.1:{port}", "--workers", str(workers)]  # fmt: skip
+    full_env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return resp.status == 200
+
+    try:
+        _wait(ready, "gunicorn", proc, log, timeout_s=120)
+        yield port
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 2)  # SIGINT: quick shutdown (SIGTERM waits for idle keep-alive connections)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(timeout=10)

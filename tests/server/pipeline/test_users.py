@@ -45,3 +45,16 @@ def test_redis_down_still_answers_from_the_store(store):
     index = UserIndex(store, client=dead, flight=RedisFlight(dead), on_shared_error=errors.append)
     assert index.users() == ["beats-only", "new", "u1", "u2"]
     assert errors, "a failing shared index is counted"
+
+
+def test_a_new_user_is_listed_by_every_worker_at_once_and_a_known_one_costs_nothing(store, redis):
+    client = redis_py.Redis.from_url(redis.url(9))
+    client.flushdb()
+    a = UserIndex(store, ttl_s=3600, client=client, flight=RedisFlight(client))
+    b = UserIndex(store, ttl_s=3600, client=client, flight=RedisFlight(client))
+    first = b.snapshot()
+    a.note("u1")  # a push for a known user: nothing becomes stale
+    assert b.snapshot() is first
+    store.write_windows("late", hourly_windows(9, END_MS, 3))
+    a.note("late")  # a push for a new id, through worker a
+    assert "late" in b.users()
