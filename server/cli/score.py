@@ -112,12 +112,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
+    import torch
+
     from model.ids import validate_user
     from server.metrics import Metrics
     from server.pipeline.scorer import Scorer, describe, run_every
     from server.pipeline.wiring import forecast_service, load_models
     from server.stores import store_from_settings
 
+    torch.set_num_threads(1)  # as in serving and on the Celery workers (two threads were slower on this machine)
     users = [validate_user(u) for u in args.users] if args.users else None
     if args.model:
         settings = replace(settings, model=args.model)

@@ -178,21 +178,20 @@ def _stored(row, points: pd.DataFrame | None, hours: int) -> StoredForecast | No
     if points is None:
         return None
     start = int(row.time)
-    mine = points[
-        (points["model"] == row.model) & (points["time"] >= start) & (points["time"] < start + hours * HOUR_MS)
-    ]
-    if len(mine) != hours:
+    t = points["time"].to_numpy(dtype=np.int64)  # numpy, not pandas masks: this runs once per user
+    keep = (t >= start) & (t < start + hours * HOUR_MS) & (points["model"].to_numpy() == row.model)
+    if int(keep.sum()) != hours:
         return None  # written in part (or pruned): not served as if whole
     score = _optional(row.score)
     return StoredForecast(
         user=row.user,
         last_observed_ms=int(row.last_observed_ms),
-        times_ms=mine["time"].to_numpy(dtype=np.int64),
-        rmssd_p10=mine["rmssd_p10"].to_numpy(dtype=np.float64),
-        rmssd_p50=mine["rmssd_p50"].to_numpy(dtype=np.float64),
-        rmssd_p90=mine["rmssd_p90"].to_numpy(dtype=np.float64),
+        times_ms=t[keep],
+        rmssd_p10=points["rmssd_p10"].to_numpy(dtype=np.float64)[keep],
+        rmssd_p50=points["rmssd_p50"].to_numpy(dtype=np.float64)[keep],
+        rmssd_p90=points["rmssd_p90"].to_numpy(dtype=np.float64)[keep],
         score=score,
-        hourly_score=mine["fatigue_score"].to_numpy(dtype=np.float64),
+        hourly_score=points["fatigue_score"].to_numpy(dtype=np.float64)[keep],
         zone=zone_of(score),
         baseline_ln_mean=math.nan,
         baseline_ln_sd=math.nan,

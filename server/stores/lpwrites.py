@@ -80,9 +80,11 @@ class LineProtocolWrites:
         lines: list[str] = []
         for user, model, forecast in forecasts:
             validate_user(user)
-            frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
+            frame = frame_arrays(forecast, ("time", *FORECAST_FIELDS), ["time"])
             fields = {name: frame[name] for name in FORECAST_FIELDS}
-            lines += lineprotocol.encode(M_FORECAST, {USER_TAG: user, MODEL_TAG: str(model)}, fields, frame["time"])
+            lines += lineprotocol.encode(
+                M_FORECAST, {USER_TAG: user, MODEL_TAG: check_model(model)}, fields, frame["time"]
+            )
         return self.write_lines(lines)
 
     def write_scores(self, scores: pd.DataFrame) -> int:

@@ -222,9 +222,10 @@ class SQLiteStore:
         rows = []
         for user, model, forecast in forecasts:
             validate_user(user)
-            frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
+            check_model(model)
+            frame = frame_arrays(forecast, ("time", *FORECAST_FIELDS), ["time"])
             columns = [_nullable(frame[name]) for name in FORECAST_FIELDS]
-            rows += [(user, str(model), t, *vals) for t, *vals in zip(frame["time"].tolist(), *columns, strict=True)]
+            rows += [(user, model, t, *vals) for t, *vals in zip(frame["time"].tolist(), *columns, strict=True)]
         return self._write(
             f"INSERT OR REPLACE INTO forecast (user, model, time, {', '.join(FORECAST_FIELDS)}) "
             f"VALUES ({', '.join('?' * (3 + len(FORECAST_FIELDS)))})",

@@ -231,10 +231,16 @@ def celery_worker(folder: Path, env: dict[str, str], name: str) -> Iterator[Cele
                 worker.kill()
 
 
+@dataclass
+class Gunicorn:
+    port: int
+    pid: int  # the master's; its workers are its children
+
+
 @contextlib.contextmanager
-def gunicorn_server(folder: Path, env: dict[str, str], *, workers: int = 2) -> Iterator[int]:
+def gunicorn_server(folder: Path, env: dict[str, str], *, workers: int = 2) -> Iterator[Gunicorn]:
     """``hrvcast``'s real gunicorn (``server.web.gunicorn_conf``) on a free loopback port, as one host: its own
-    metrics folder; ready when ``/readyz`` answers 200. Yields the port; stopped by its process group."""
+    metrics folder; ready when ``/healthz`` answers. Stopped by its process group."""
     import sys
 
     from tests.support.paths import REPO
@@ -257,7 +263,7 @@ def gunicorn_server(folder: Path, env: dict[str, str], *, workers: int = 2) -> I
 
     try:
         _wait(ready, "gunicorn", proc, log, timeout_s=120)
-        yield port
+        yield Gunicorn(port, proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 2)  # SIGINT: quick shutdown (SIGTERM waits for idle keep-alive connections)

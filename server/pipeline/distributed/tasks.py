@@ -46,12 +46,15 @@ _engines: dict[int, Engine] = {}
 def engine(settings: Settings) -> Engine:
     pid = os.getpid()
     if pid not in _engines:
+        import torch
+
         from server.metrics import Metrics
         from server.pipeline.cache import redis_client
         from server.pipeline.scorer import Scorer
         from server.pipeline.wiring import forecast_service, load_models
         from server.stores import store_from_settings
 
+        torch.set_num_threads(1)  # one thread per worker process, as in serving: scale out with processes
         store = store_from_settings(settings)
         service = forecast_service(settings, store, Metrics(), load_models(settings))
         scorer = Scorer(store, service, write_back=True, batch_size=settings.score_batch)
@@ -60,7 +63,10 @@ def engine(settings: Settings) -> Engine:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    """The tasks, bound to ``settings``."""
+    """The tasks, bound to ``settings``; each prefork child builds its engine as it starts, not on its first task."""
+    from celery.signals import worker_process_init
+
+    worker_process_init.connect(lambda **_: engine(settings), weak=False)
     lease_s = int(2 * settings.score_redeliver_s + settings.score_every_s)  # a round marker outlives any round
 
     @app.task(name="hrvcast.start_round")

@@ -62,7 +62,7 @@ def hosts(tmp_path_factory, checkpoint_path, redis):
         "HRVCAST_LOG_LEVEL": "WARNING",
     }
     with gunicorn_server(tmp_path / "a", env) as a, gunicorn_server(tmp_path / "b", env) as b:
-        yield a, b
+        yield a.port, b.port
 
 
 def test_simultaneous_cold_requests_on_two_hosts_compute_each_forecast_once(hosts):
