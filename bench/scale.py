@@ -58,27 +58,33 @@ def fill(store, users: list[str], end_ms: int) -> None:
     """Every user gets one synthetic person's windows, sleep and activity under its own id."""
     histories = people(end_ms)
     if hasattr(store, "write_lines"):  # InfluxDB: many users per POST (setup only, not measured)
-        from model.schema import M_HRV, USER_TAG, WINDOW_FIELDS, WINDOW_TAG
-        from server.stores.base import frame_arrays
-
         lines: list[str] = []
         for i, user in enumerate(users):
-            frame = frame_arrays(histories[i % len(histories)].windows, ("start", *WINDOW_FIELDS), ["start"])
-            fields = {name: frame[name] for name in WINDOW_FIELDS}
-            lines += lineprotocol.encode(M_HRV, {USER_TAG: user, WINDOW_TAG: "1h"}, fields, frame["start"])
+            lines += _lines(user, histories[i % len(histories)])
             if len(lines) > 200_000:
                 store.write_lines(lines)
                 lines = []
         store.write_lines(lines)
-        for i, user in enumerate(users[: len(users)]):
-            h = histories[i % len(histories)]
-            store.write_sleep(user, h.sleep) if i < 200 else None  # covariates for some users only: setup time
         return
     for i, user in enumerate(users):
         h = histories[i % len(histories)]
         store.write_windows(user, h.windows)
         store.write_sleep(user, h.sleep)
         store.write_activity(user, h.activity)
+
+
+def _lines(user: str, history) -> list[str]:
+    """Line protocol of one user's windows, sleep and activity: what the store's writes would send."""
+    from model.schema import ACTIVITY_FIELDS, M_ACTIVITY, M_HRV, M_SLEEP, USER_TAG, WINDOW_FIELDS, WINDOW_TAG
+    from server.stores.base import frame_arrays
+
+    w = frame_arrays(history.windows, ("start", *WINDOW_FIELDS), ["start"])
+    out = lineprotocol.encode(M_HRV, {USER_TAG: user, WINDOW_TAG: "1h"}, {f: w[f] for f in WINDOW_FIELDS}, w["start"])
+    s = frame_arrays(history.sleep, ("start", "end", "duration_min"), ["start"])
+    fields = {"duration_min": s["duration_min"], "end_ms": s["end"]}
+    out += lineprotocol.encode(M_SLEEP, {USER_TAG: user}, fields, s["start"])
+    a = frame_arrays(history.activity, ("time", *ACTIVITY_FIELDS), ["time"])
+    return out + lineprotocol.encode(M_ACTIVITY, {USER_TAG: user}, {f: a[f] for f in ACTIVITY_FIELDS}, a["time"])
 
 
 def median_s(call, repeats: int = 5) -> float:

@@ -49,6 +49,11 @@ class StoredForecast(Forecast):
 
     scored_ms: int = 0  # epoch ms: when the scorer computed it
     summary_only: bool = False
+    lowest: float | None = None  # Forecast.lowest_score, worked out once (routes ask for it per row)
+
+    @property
+    def lowest_score(self) -> float | None:
+        return self.lowest
 
 
 class Population:
@@ -135,11 +140,13 @@ class Population:
             end = int(np.searchsorted(first, first[begin] + SPAN_MS, side="right"))
             group = rows.iloc[begin:end]
             hours = int(group["horizon_h"].max() if horizon_h is None else horizon_h)
-            points = self.store.read_forecasts(
-                group["user"].tolist(), int(first[begin]), int(first[end - 1]) + hours * HOUR_MS
+            points = _Points(
+                self.store.read_forecast_rows(
+                    group["user"].tolist(), int(first[begin]), int(first[end - 1]) + hours * HOUR_MS
+                )
             )
             for row in group.itertuples(index=False):
-                fc = _stored(row, points.get(row.user), hours if horizon_h is not None else int(row.horizon_h))
+                fc = _stored(row, points, hours if horizon_h is not None else int(row.horizon_h))
                 if fc is not None:
                     out[row.user] = fc
             begin = end
@@ -150,6 +157,10 @@ def _optional(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+_NOT_STORED = np.full(1, np.nan)  # shared by every summary (read-only): the quantiles a summary does not hold
+_NOT_STORED.flags.writeable = False
+
+
 def _summary(row) -> StoredForecast:
     score = _optional(row.score)
     low = _optional(row.min_score)
@@ -157,41 +168,60 @@ def _summary(row) -> StoredForecast:
         user=row.user,
         last_observed_ms=int(row.last_observed_ms),
         times_ms=np.array([row.time], dtype=np.int64),
-        rmssd_p10=np.full(1, np.nan),
-        rmssd_p50=np.full(1, np.nan),
-        rmssd_p90=np.full(1, np.nan),
+        rmssd_p10=_NOT_STORED,
+        rmssd_p50=_NOT_STORED,
+        rmssd_p90=_NOT_STORED,
         score=score,
         hourly_score=np.array([np.nan if low is None else low]),
         zone=zone_of(score),
         baseline_ln_mean=math.nan,
         baseline_ln_sd=math.nan,
-        expected_ln=np.full(1, np.nan),
+        expected_ln=_NOT_STORED,
         n_valid=-1,
         model=row.model,
         scored_ms=int(row.scored_ms),
         summary_only=True,
+        lowest=low if score is not None else None,
     )
 
 
-def _stored(row, points: pd.DataFrame | None, hours: int) -> StoredForecast | None:
+class _Points:
+    """Many users' forecast points (``read_forecast_rows``: one long frame sorted by user) as numpy columns and
+    each user's row range: no pandas call per user (a frame per user was most of a 1,000-user read)."""
+
+    COLUMNS = ("time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score")
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        users = rows["user"].to_numpy()
+        cuts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0, dtype=np.int64)
+        ends = np.r_[cuts[1:], len(users)]
+        self.ranges = {str(users[a]): (int(a), int(b)) for a, b in zip(cuts, ends, strict=True)}
+        self.columns = {c: rows[c].to_numpy() for c in self.COLUMNS}
+
+
+def _stored(row, points: _Points, hours: int) -> StoredForecast | None:
     """The forecast of one summary row from its stored hours; None when they are not all there."""
-    if points is None:
+    if row.user not in points.ranges:
         return None
+    a, b = points.ranges[row.user]
+    cols = {name: values[a:b] for name, values in points.columns.items()}
     start = int(row.time)
-    t = points["time"].to_numpy(dtype=np.int64)  # numpy, not pandas masks: this runs once per user
-    keep = (t >= start) & (t < start + hours * HOUR_MS) & (points["model"].to_numpy() == row.model)
+    t = cols["time"].astype(np.int64)
+    keep = (t >= start) & (t < start + hours * HOUR_MS) & (cols["model"] == row.model)
     if int(keep.sum()) != hours:
         return None  # written in part (or pruned): not served as if whole
     score = _optional(row.score)
+    hourly = cols["fatigue_score"].astype(np.float64)[keep]
+    finite = np.isfinite(hourly)
     return StoredForecast(
         user=row.user,
         last_observed_ms=int(row.last_observed_ms),
         times_ms=t[keep],
-        rmssd_p10=points["rmssd_p10"].to_numpy(dtype=np.float64)[keep],
-        rmssd_p50=points["rmssd_p50"].to_numpy(dtype=np.float64)[keep],
-        rmssd_p90=points["rmssd_p90"].to_numpy(dtype=np.float64)[keep],
+        rmssd_p10=cols["rmssd_p10"].astype(np.float64)[keep],
+        rmssd_p50=cols["rmssd_p50"].astype(np.float64)[keep],
+        rmssd_p90=cols["rmssd_p90"].astype(np.float64)[keep],
         score=score,
-        hourly_score=points["fatigue_score"].to_numpy(dtype=np.float64)[keep],
+        hourly_score=hourly,
         zone=zone_of(score),
         baseline_ln_mean=math.nan,
         baseline_ln_sd=math.nan,
@@ -199,4 +229,5 @@ def _stored(row, points: pd.DataFrame | None, hours: int) -> StoredForecast | No
         n_valid=-1,
         model=row.model,
         scored_ms=int(row.scored_ms),
+        lowest=float(hourly[finite].min()) if score is not None and finite.any() else None,
     )

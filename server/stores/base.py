@@ -73,6 +73,10 @@ class HistoryStore(Protocol):
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]: ...
 
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        """``read_forecasts`` as one long frame (``user`` and the forecasts columns), sorted by user, time and
+        model: for many users at once, without a frame per user."""
+
     def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest ``score`` point of each user (of ``users``, or of every user), sorted by user; users
         never scored are absent. One query (or one per chunk of users) whatever the number of users."""
@@ -94,6 +98,8 @@ SLEEP_COLUMNS: tuple[str, ...] = ("start", "end", "duration_min")
 ACTIVITY_COLUMNS: tuple[str, ...] = ("time", "steps", "heart_rate_bpm")
 FORECAST_COLUMNS: tuple[str, ...] = ("time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score")
 SCORE_COLUMNS: tuple[str, ...] = ("user", "time", "model", *SCORE_FIELDS)
+FORECAST_ROW_COLUMNS: tuple[str, ...] = ("user", *FORECAST_COLUMNS)
+FORECAST_ROW_ORDER: tuple[str, ...] = ("user", "time", "model")
 INT_COLUMNS = frozenset({"start", "end", "time", "n_beats", "horizon_h", "last_observed_ms", "scored_ms"})  # int64
 BOOL_COLUMNS = frozenset({"valid"})
 STR_COLUMNS = frozenset({"model", "user"})

@@ -32,10 +32,13 @@ from server.stores import influx_errors, influxql
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    FORECAST_ROW_COLUMNS,
+    FORECAST_ROW_ORDER,
     SLEEP_COLUMNS,
     check_users,
     check_window,
     newest_per_user,
+    shape_frame,
     split_by_user,
 )
 from server.stores.lpwrites import LineProtocolWrites
@@ -253,12 +256,14 @@ class Influx1Store(LineProtocolWrites):
         return split_by_user(self._frame(influxql.select_activity(users, start_ms, end_ms)), ACTIVITY_COLUMNS, ["time"])
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        return split_by_user(self._forecast_rows(users, start_ms, end_ms), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return shape_frame(self._forecast_rows(users, start_ms, end_ms), FORECAST_ROW_COLUMNS, FORECAST_ROW_ORDER)
+
+    def _forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
         users = check_users(users)
-        if not users:
-            return {}
-        return split_by_user(
-            self._frame(influxql.select_forecasts(users, start_ms, end_ms)), FORECAST_COLUMNS, ["time", "model"]
-        )
+        return self._frame(influxql.select_forecasts(users, start_ms, end_ms)) if users else pd.DataFrame()
 
     def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
         if users is not None:

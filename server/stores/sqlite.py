@@ -24,6 +24,8 @@ from model.schema import FORECAST_FIELDS, SCORE_FIELDS, WINDOW_COLUMNS, WINDOW_F
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    FORECAST_ROW_COLUMNS,
+    FORECAST_ROW_ORDER,
     SCORE_COLUMNS,
     SLEEP_COLUMNS,
     check_model,
@@ -31,6 +33,7 @@ from server.stores.base import (
     check_window,
     frame_arrays,
     newest_per_user,
+    shape_frame,
     split_by_user,
 )
 
@@ -302,13 +305,18 @@ class SQLiteStore:
         return split_by_user(frame, ACTIVITY_COLUMNS, ["time"])
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
-        frame = self._select(
+        return split_by_user(self._forecast_rows(users, start_ms, end_ms), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return shape_frame(self._forecast_rows(users, start_ms, end_ms), FORECAST_ROW_COLUMNS, FORECAST_ROW_ORDER)
+
+    def _forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return self._select(
             f"SELECT user, {', '.join(FORECAST_COLUMNS)} FROM forecast WHERE user IN ({{users}}) "
             "AND time >= ? AND time < ?",
             check_users(users),
             (int(start_ms), int(end_ms)),
         )
-        return split_by_user(frame, FORECAST_COLUMNS, ["time", "model"])
 
     def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
         import json

@@ -160,3 +160,11 @@ def test_rescoring_the_same_forecast_rewrites_one_point(make_store, kind):
     assert_frame(
         store.read_scores(), expected_scores(c.NEWEST_SCORES.assign(scored_ms=c.NEWEST_SCORES["scored_ms"] + 1))
     )
+
+
+def test_forecast_rows_are_every_users_forecasts_in_one_frame(loaded):
+    rows = loaded.read_forecast_rows([ALICE], T0, T0 + 6 * H)  # the query the Flux recordings hold
+    by_user = loaded.read_forecasts([ALICE], T0, T0 + 6 * H)
+    assert list(rows.columns) == ["user", "time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score"]
+    assert set(rows["user"]) == {ALICE}
+    assert_frame(rows.drop(columns="user"), by_user[ALICE])
