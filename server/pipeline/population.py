@@ -1,9 +1,10 @@
 """Population views: what the scorer already computed, read back, instead of the model run for every user.
 
 A panel or REST call over many users (the overview's tiles and table, ``GET /api/v1/score`` for everyone, the
-Infinity alert rule) reads each user's newest summary from the ``score`` measurement and, where hourly values
-are shown, the ``forecast`` measurement's points of that forecast: one query per kind (per span of origins),
-whatever the number of users. The rule, the same for every route:
+Infinity alert rule) reads each user's newest summary from the ``score`` measurement (held by the user index,
+:mod:`server.pipeline.users`: refreshed in bulk at most every 10 s and at the end of each scoring round) and,
+where hourly values are shown, the ``forecast`` measurement's points of that forecast: one query per span of
+origins, whatever the number of users. The rule, the same for every route:
 
 - a request for at most ``live_limit`` users (32) is computed on demand through the forecast service (cached,
   one computation across workers and hosts): one user's panel is always as fresh as the store;
@@ -100,7 +101,8 @@ class Population:
             raise no_window_yet(unobserved)
         wanted = [u for u in users if u in snapshot.last_ms]
         horizon = self._horizon(horizon_h)
-        scores = self.store.read_scores(wanted)
+        scores = snapshot.scores  # every user's newest summary, read with the index: no store query when warm
+        scores = scores[scores["user"].isin(wanted)] if len(wanted) < len(scores) else scores
         usable = scores[scores["horizon_h"] >= horizon] if horizon is not None else scores
         # a summary's lowest hour is over the scorer's horizon: a shorter one is recomputed from the hours
         hourly = hourly or (horizon is not None and bool((usable["horizon_h"] != horizon).any()))

@@ -249,14 +249,15 @@ class Scorer:
             since_ms = max(since_ms, self.previous_round_ms - self.windows_overlap_ms)
         self._windows(since_ms, users)
         self.previous_round_ms = now_ms
+        scores = None
         if users is None:
-            snapshot = self.service.index.snapshot(max_age_s=0)  # the store as it is now, two bulk reads
+            snapshot = self.service.index.snapshot(max_age_s=0)  # the store as it is now: three bulk reads
             last = {u: snapshot.last_ms.get(u) for u in snapshot.users}
+            scores = snapshot.scores if self.incremental else None
         else:
             last = self.service.last_observations(list(dict.fromkeys(users)), max_age_s=0)
-        scores = None
-        if self.incremental:
-            scores = self.store.read_scores(None if users is None else [u for u, t in last.items() if t is not None])
+            if self.incremental:
+                scores = self.store.read_scores([u for u, t in last.items() if t is not None])
         due, stale, unchanged = due_users(
             last,
             scores,
@@ -289,6 +290,8 @@ class Scorer:
             )
             report.rows += rows
             report.points += points
+        if self.write_back and report.rows:
+            self.service.index.stale()  # population views show this round's scores at once, on every host
         return report
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:

@@ -1,16 +1,19 @@
-"""Which users have data, and since when: one bulk store read per refresh, not one query per user per request.
+"""Which users have data, since when, and their newest stored score: bulk store reads per refresh, not one query
+per user per request.
 
-A :class:`UserIndex` holds a :class:`UserSnapshot`: every user id in the store and the start of each user's
-newest hourly window. It is read from the store with two calls that name no user (``list_users`` and
-``last_observation(None)``: linear in the users stored) and kept for ``ttl_s`` seconds (10 by default):
+A :class:`UserIndex` holds a :class:`UserSnapshot`: every user id in the store, the start of each user's newest
+hourly window, and each user's newest summary in the ``score`` measurement (what population views show). It
+is read from the store with three calls that name no user (``list_users``, ``last_observation(None)`` and
+``read_scores(None)``: linear in the users stored) and kept for ``ttl_s`` seconds (10 by default):
 
 - in this process, so the panels of a dashboard refresh and every population request share one read;
 - in Redis when ``HRVCAST_CACHE=redis://`` (key ``hrvcast:users:v1``), so every worker and host shares it too,
   and a refresh is taken by one of them at a time (single flight), the others keeping the previous snapshot.
 
-A snapshot is at most ``ttl_s`` old, and a new user is listed at once everywhere: a push for an id the
-snapshot does not know (:meth:`UserIndex.note`) bumps a generation counter in Redis (``hrvcast:users:gen``) that
-every worker compares with its own copy's (one ``GET`` per request); pushes for known users change nothing here.
+A snapshot is at most ``ttl_s`` old, and a new user or a finished scoring round is seen at once everywhere: a
+push for an id the snapshot does not know (:meth:`UserIndex.note`) and the end of a round
+(:meth:`UserIndex.stale`) bump a generation counter in Redis (``hrvcast:users:gen``) that every worker compares
+with its own copy's (one ``GET`` per request); pushes for known users change nothing here.
 Requests that name a few users ask the store for exactly those (``ForecastService.last_observations``), so one
 user's panel never waits for the index.
 Redis being down costs a store read, never an answer.
@@ -25,12 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import pandas as pd
 from redis.exceptions import RedisError
 
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
-SNAPSHOT_FORMAT = 1  # bump when UserSnapshot's fields change
+SNAPSHOT_FORMAT = 2  # bump when UserSnapshot's fields change
 SHARED_KEY = f"hrvcast:users:v{SNAPSHOT_FORMAT}"
 GENERATION_KEY = "hrvcast:users:gen"  # incremented when a new user appears: every copy older than that is stale
 
@@ -41,6 +45,7 @@ class UserSnapshot:
     users: tuple[str, ...]  # every user with any stored point, sorted
     last_ms: Mapping[str, int] = field(default_factory=dict)  # start of the newest hourly window; absent: none yet
     generation: int = 0  # GENERATION_KEY when it was read
+    scores: pd.DataFrame | None = None  # read_scores(None): each user's newest stored summary, sorted by user
 
     def age_s(self, now_s: float) -> float:
         return max(0.0, now_s - self.taken_s)
@@ -102,6 +107,12 @@ class UserIndex:
         """Read the store again on the next request (this process)."""
         self._snapshot = None
 
+    def stale(self) -> None:
+        """Every copy, in every worker and host, is stale now (a scoring round wrote new summaries)."""
+        self._snapshot = None
+        if self._client is not None:
+            self._shared_call(lambda: self._client.incr(GENERATION_KEY), None)
+
     def _usable(self, snapshot: UserSnapshot | None, limit: float, generation: int) -> bool:
         return snapshot is not None and snapshot.age_s(self._clock()) < limit and snapshot.generation >= generation
 
@@ -125,7 +136,7 @@ class UserIndex:
             taken = self._clock()
             users = tuple(self.store.list_users())
             last = self.store.last_observation(None, "1h")
-            snapshot = UserSnapshot(taken, users, last, generation)
+            snapshot = UserSnapshot(taken, users, last, generation, self.store.read_scores(None))
             self._shared_set(snapshot)
             return snapshot
         finally:

@@ -273,12 +273,12 @@ class Influx1Store(LineProtocolWrites):
         frame = self._frame(influxql.newest_scores(users))
         if frame.empty:
             return newest_per_user(frame)
-        frame[USER_TAG] = frame["tags"].str.slice(len(USER_TAG) + 1)  # GROUP BY "user": "user=ID"
+        frame[USER_TAG] = _tag_users(frame)
         return newest_per_user(frame)
 
     def users_with_beats_since(self, since_ms: int) -> list[str]:
-        results = self.query(influxql.users_with_beats_since(since_ms))
-        return sorted(tags[USER_TAG] for tags, frame in influxql.series_frames(results) if not frame.empty)
+        frame = self._frame(influxql.users_with_beats_since(since_ms))
+        return sorted(_tag_users(frame)) if not frame.empty else []
 
     def list_users(self) -> list[str]:
         users = set()
@@ -291,11 +291,11 @@ class Influx1Store(LineProtocolWrites):
             users = check_users(users)
             if not users:
                 return {}
-        last = {}
-        for tags, frame in influxql.series_frames(self.query(influxql.last_windows(users, check_window(window)))):
-            if not frame.empty:
-                last[tags[USER_TAG]] = int(frame["time"].iloc[-1])
-        return last
+        # CSV, one row per user: a frame per series from the JSON answer cost 0.5 ms a user (5 s for 10,000)
+        frame = self._frame(influxql.last_windows(users, check_window(window)))
+        if frame.empty:
+            return {}
+        return dict(zip(_tag_users(frame), frame["time"].astype("int64").tolist(), strict=True))
 
     # -- InfluxDB's own forecast (a baseline for the backtest; not part of the protocol) ------------------
     def holt_winters(self, user: str, start_ms: int, end_ms: int, horizon_h: int, season_h: int = 24) -> pd.DataFrame:
@@ -307,3 +307,9 @@ class Influx1Store(LineProtocolWrites):
         return pd.DataFrame(
             {"time": frame["time"].astype("int64"), "ln_rmssd": frame["holt_winters"].astype("float64")}
         ).reset_index(drop=True)
+
+
+def _tag_users(frame: pd.DataFrame) -> list[str]:
+    """The user of each row of a ``GROUP BY "user"`` CSV answer, whose ``tags`` cell is ``user=ID`` (validated
+    ids need no unescaping)."""
+    return [t[len(USER_TAG) + 1 :] for t in frame["tags"].tolist()]

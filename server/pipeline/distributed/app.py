@@ -29,7 +29,13 @@ def celery_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # each worker process reserves one batch at a time: fair, and little to redo
-        broker_transport_options={"visibility_timeout": settings.score_redeliver_s},
+        broker_transport_options={
+            "visibility_timeout": settings.score_redeliver_s,
+            # kombu sweeps for expired unacked messages every interval x throttle seconds (100 s by default):
+            # sweep every quarter of the visibility timeout, so a lost batch is run again within 1.25 x of it
+            "unacked_restore_interval": max(1, int(settings.score_redeliver_s / 4)),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": settings.score_redeliver_s},
         result_expires=int(max(3600, 4 * settings.score_every_s)),
         broker_connection_retry_on_startup=True,

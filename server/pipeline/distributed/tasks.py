@@ -174,6 +174,7 @@ def register(app: Celery, settings: Settings) -> None:
             len(summary["red"]),
             summary["points"],
         )
+        eng.scorer.service.index.stale()  # population views show this round's scores at once, on every host
         if eng.client.get(ROUND_KEY) == info["id"].encode():
             eng.client.delete(ROUND_KEY)
         return summary
