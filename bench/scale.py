@@ -200,7 +200,7 @@ def or_list_peer(influx, users: list[str]) -> None:
           f"OR list (before) {peer:6.2f} s, OR/regex {peer / regex_n:5.1f}x")  # fmt: skip
 
 
-def celery_figures(folder: Path, checkpoint: Path, redis, n: int) -> None:
+def celery_figures(folder: Path, checkpoint: Path, redis, n: int, batch: int) -> None:
     import redis as redis_py
 
     from server.pipeline.distributed.app import celery_app
@@ -227,7 +227,7 @@ def celery_figures(folder: Path, checkpoint: Path, redis, n: int) -> None:
         for db in (6, 7):
             redis_py.Redis.from_url(redis.url(db)).flushdb()
         env = {"HRVCAST_STORE": f"sqlite:///{path}", "HRVCAST_MODEL": str(checkpoint), "HRVCAST_CACHE": redis.url(7),
-               "HRVCAST_BROKER": redis.url(6), "HRVCAST_SCORE_BATCH": "64", "HRVCAST_LOG_LEVEL": "WARNING",
+               "HRVCAST_BROKER": redis.url(6), "HRVCAST_SCORE_BATCH": str(batch), "HRVCAST_LOG_LEVEL": "WARNING",
                "OMP_NUM_THREADS": "1"}  # fmt: skip
         app = celery_app(Settings.from_env(env))
         with contextlib.ExitStack() as stack:
@@ -253,7 +253,7 @@ def celery_figures(folder: Path, checkpoint: Path, redis, n: int) -> None:
                 print(f"  next round, no new data         {nothing:7.2f} s  ({nothing / took:4.2f} of a full round)")
                 print(f"  next round, 10 % with a new hour {tenth:6.2f} s  ({tenth / took:4.2f} of a full round)")
                 peak = max(process_peak_mb(p.pid) for p in procs)
-                print(f"  busiest celery worker's peak RSS {peak:.0f} MB (batches of 64 users)")
+                print(f"  busiest celery worker's peak RSS {peak:.0f} MB (batches of {batch} users)")
         app.close()
 
 
@@ -269,6 +269,7 @@ def main() -> int:
     parser.add_argument("--users", default="1000,10000")
     parser.add_argument("--stores", default="sqlite,influx")
     parser.add_argument("--celery-users", type=int, default=1000)
+    parser.add_argument("--celery-batch", type=int, default=128, help="users per Celery task (HRVCAST_SCORE_BATCH)")
     args = parser.parse_args()
     sizes = [int(x) for x in args.users.split(",") if x]
     folder = Path(tempfile.mkdtemp(prefix="hrvcast-scale-"))
@@ -277,7 +278,7 @@ def main() -> int:
         print(f"hrvcast scale benchmark: {which}; {os.cpu_count()} cores; {DAYS} days of hourly windows per user")
         with servers.redis_server(folder / "redis") as redis:
             if args.celery_users:
-                celery_figures(folder / "celery", checkpoint, redis, args.celery_users)
+                celery_figures(folder / "celery", checkpoint, redis, args.celery_users, args.celery_batch)
             for kind in args.stores.split(","):
                 influxd = servers.influxd(folder / "influxd") if kind == "influx" else None
                 server = influxd.__enter__() if influxd is not None else None
