@@ -84,6 +84,12 @@ class StoreFull(StoreUnavailable):
     code = "store_full"
 
 
+class StoreTimeout(StoreUnavailable):
+    """The store took longer than its timeout (to connect, to answer, or between two parts of an answer)."""
+
+    code = "store_timeout"
+
+
 class StoreWriteFailed(StoreUnavailable):
     """A write failed after all retries. The message says exactly what is known to be stored.
 

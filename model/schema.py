@@ -39,8 +39,20 @@ M_HRV = "hrv"  # fields WINDOW_FIELDS; timestamp = window start
 M_SLEEP = "sleep"  # fields duration_min (float), end_ms (int); timestamp = sleep onset
 M_ACTIVITY = "activity"  # fields steps (sum), heart_rate_bpm (mean); timestamp = hour start (hourly aggregates)
 M_FORECAST = "forecast"  # fields FORECAST_FIELDS; timestamp = the forecast hour
+M_SCORE = "score"  # the scorer's summary of one forecast (what population views read): fields SCORE_FIELDS;
+# timestamp = when the scorer computed it (tags user, model): a user's newest point is its newest score
 
 RR_FIELD = "ibi_ms"
 SLEEP_FIELDS: tuple[str, ...] = ("duration_min", "end_ms")
 ACTIVITY_FIELDS: tuple[str, ...] = ("steps", "heart_rate_bpm")
 FORECAST_FIELDS: tuple[str, ...] = ("rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score")
+SCORE_FIELDS: tuple[str, ...] = (  # the model's output as computed; whether it is current (model.zones: stale,
+    # calibrating) is decided when it is read, at the reader's time, from the steps still ahead
+    "score",  # float 0-100: the forecast's score; absent while calibrating
+    "step_scores",  # string: the score of each forecast step (hour, or day for daily readings), comma-separated
+    "resolution",  # string: the step, "1h" (hourly windows) or "1d" (daily readings)
+    "first_ms",  # integer, epoch ms: start of the first forecast step
+    "horizon_h",  # integer: hours forecast (steps x step length)
+    "last_observed_ms",  # integer, epoch ms: start of the newest window the forecast read (of its resolution)
+    "newest_window_ms",  # integer, epoch ms: start of the user's newest window of any size when it was scored
+)

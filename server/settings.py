@@ -152,6 +152,34 @@ class Settings:
     data_dir: str = setting(
         "HRVCAST_DATA_DIR", DEFAULT_DATA_DIR, _text, "the real recordings used by `hrvcast train` and the tests"
     )
+    broker: str | None = setting(
+        "HRVCAST_BROKER",
+        None,
+        _url(("redis",), "redis://127.0.0.1:6379/1"),
+        "Redis broker of the Celery scorer (`redis://host:port/db`); unset: the `HRVCAST_CACHE` Redis",
+    )
+    score_every_s: float = setting(
+        "HRVCAST_SCORE_EVERY", 900.0, _seconds(1, 86400), "seconds between scoring rounds (celery beat)"
+    )
+    score_batch: int = setting(
+        "HRVCAST_SCORE_BATCH",
+        256,
+        _int(1, 100_000),
+        "users per Celery task (one batched read, forward pass and write)",
+    )
+    score_redeliver_s: float = setting(
+        "HRVCAST_SCORE_REDELIVER",
+        600.0,
+        _seconds(1, 86400),
+        "seconds after which a Celery task not acknowledged is run again (a worker that died mid-batch)",
+    )
+
+    @property
+    def broker_url(self) -> str | None:
+        """The Celery broker: ``HRVCAST_BROKER``, else the Redis cache, else None (no distributed scorer)."""
+        if self.broker:
+            return self.broker
+        return self.cache if self.cache.startswith("redis://") else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,7 +17,8 @@ import torch
 
 from model.errors import BadHorizon
 from model.forecast.checkpoint import Checkpoint, load
-from model.forecast.features import build_inputs, forecast_origins_ms
+from model.forecast.features import forecast_origins_ms
+from model.forecast.grids import batch_inputs
 from model.forecast.lstm import BurnoutPredictor
 from model.forecast.score import score_or_calibrating
 from model.history import UserHistory
@@ -86,7 +87,7 @@ class Forecaster:
         if not histories:
             return []
         ends = forecast_origins_ms(histories, self.step_ms)  # raises InsufficientHistory for one without windows
-        x, meta = build_inputs(list(histories), ends, self.lookback_h, resolution=self.resolution)  # [B, L, F]
+        x, meta = batch_inputs(list(histories), ends, self.lookback_h, resolution=self.resolution)  # [B, L, F]
         with torch.inference_mode():
             out = self.model.predict(torch.from_numpy(x))
         q_ms = np.exp(out.q_ln.double().numpy()[:, :steps, :])  # [B, steps, 3]

@@ -3,6 +3,10 @@
 Once:        hrvcast score                       (prints a table, writes nothing)
              hrvcast score --write-back          (also writes the ``forecast`` measurement)
 As a worker: hrvcast score --write-back --every 15m   (stops cleanly on SIGTERM or Ctrl-C, exit status 0)
+
+With --write-back a round is incremental: it scores the users with new windows since their stored score (and
+those scored by another model or longer ago than --rescore-after); --full scores every active user. On many
+machines, the same rounds run on Celery workers instead (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -66,6 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="skip users whose newest hourly window is older than DURATION (default 7d)",
     )
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="score every active user; default with --write-back: only users with new windows since their "
+        "stored score, a score by another model, or one older than --rescore-after",
+    )
+    parser.add_argument(
+        "--rescore-after",
+        type=duration_s,
+        default=duration_s("24h"),
+        metavar="DURATION",
+        help="with --write-back: score a user again when its stored score is this old, new data or not (default 24h)",
+    )
+    parser.add_argument(
         "--output",
         choices=("table", "jsonl", "none"),
         default="table",
@@ -77,12 +94,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
+    import torch
+
     from model.ids import validate_user
     from server.metrics import Metrics
     from server.pipeline.scorer import Scorer, describe, run_every
     from server.pipeline.wiring import forecast_service, load_models
     from server.stores import store_from_settings
 
+    torch.set_num_threads(1)  # as in serving and on the Celery workers (two threads were slower on this machine)
     users = [validate_user(u) for u in args.users] if args.users else None
     if args.model:
         settings = replace(settings, model=args.model)
@@ -98,6 +118,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         windows_overlap_ms=int(args.windows_overlap * 1000),
         active_within_ms=int(args.active_within * 1000),
         horizon_h=args.horizon,
+        incremental=args.write_back and not args.full,
+        rescore_after_ms=int(args.rescore_after * 1000),
     )
     stop = threading.Event()
     started = [time.monotonic()]

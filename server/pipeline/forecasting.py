@@ -33,6 +33,7 @@ from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.flight import SingleFlight
 from server.pipeline.history import histories_for
 from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo
+from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT, without importing the registry here
+INDEX_ABOVE = 64  # requests naming more users than this read the user index instead of naming them to the store
 
 
 class ForecastModel(Protocol):
@@ -83,6 +85,7 @@ class ForecastService:
         last_seen_ttl_s: float = 1.0,
         chunk_users: int = 256,
         artifact_dir: str | Path = ".",
+        index: UserIndex | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         if HOURLY not in models:
@@ -104,6 +107,7 @@ class ForecastService:
         )
         self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
         self._others_guard = threading.Lock()
+        self.index = index if index is not None else UserIndex(store, ttl_s=last_seen_ttl_s)
 
     @property
     def model(self) -> ForecastModel:
@@ -158,11 +162,14 @@ class ForecastService:
         newest = self.newest_windows(users)
         return {u: newest[u].hourly if newest[u].hourly is not None else newest[u].daily for u in users}
 
-    def newest_windows(self, users: Sequence[str]) -> dict[str, Newest]:
+    def newest_windows(self, users: Sequence[str], *, max_age_s: float | None = None) -> dict[str, Newest]:
         """Newest hourly and daily window per user; raises UnknownUser for ids the store has never seen.
 
-        Remembered in this process for ``last_seen_ttl_s`` (1 s by default): the panels of one dashboard
-        refresh share one store look-up, and a new window in the store is seen at most that much later.
+        Up to ``INDEX_ABOVE`` users are asked of the store by name (one query per window size, remembered in
+        this process for ``last_seen_ttl_s``, 1 s by default: the panels of one dashboard refresh share it, and
+        a new window is seen at most that much later). More users are answered from the :class:`UserIndex`
+        (bulk reads per index refresh for every request, at most ``max_age_s`` old), so a request naming
+        10,000 users costs no query that names them.
         """
         now = self._now()
         out: dict[str, Newest] = {}
@@ -173,10 +180,18 @@ class ForecastService:
                 out[user] = seen[1]
             else:
                 ask.append(user)
-        if ask:
+        if len(ask) > INDEX_ABOVE:
+            out.update(self._from_index(ask, max_age_s))
+        elif ask:
             out.update(self._ask_store(ask))
             self._last_seen.update({u: (now, out[u]) for u in ask})
         return {u: out[u] for u in users}
+
+    def remember(self, observed: Mapping[str, Newest]) -> None:
+        """The newest windows of some users, just read by the caller (the scorer's plan): used for the next
+        ``last_seen_ttl_s`` instead of asking again, so a batch is forecast from exactly what was planned."""
+        now = self._now()
+        self._last_seen.update({u: (now, newest) for u, newest in observed.items()})
 
     def resolutions(self, users: Sequence[str]) -> dict[str, str]:
         """The resolution each user is forecast at (:mod:`server.pipeline.resolution`)."""
@@ -185,13 +200,25 @@ class ForecastService:
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest windows up again next time."""
         self._last_seen.pop(user, None)
+        self.index.note(user)
+
+    def _from_index(self, users: list[str], max_age_s: float | None) -> dict[str, Newest]:
+        snapshot = self.index.snapshot(max_age_s)
+        known = set(snapshot.users)
+        out = {u: snapshot.newest(u) for u in users}
+        missing = [u for u in users if u not in known]
+        if missing:  # new since the snapshot, or unknown: ask the store about these alone
+            out.update(self._ask_store(missing))
+        return out
 
     def _ask_store(self, users: list[str]) -> dict[str, Newest]:
         hourly = self.store.last_observation(users, HOURLY)
         daily = self.store.last_observation(users, DAILY) if DAILY in self.models else {}
         missing = [u for u in users if u not in hourly and u not in daily]
         if missing:
-            known = set(self.store.list_users())
+            known = set(self.index.snapshot().users)
+            if any(u not in known for u in missing):
+                known = set(self.store.list_users())  # the rare path: an unknown id, or a user newer than the index
             unknown = [u for u in missing if u not in known]
             if unknown:
                 raise UnknownUser(

@@ -6,17 +6,26 @@ where an InfluxDB alert rule reads them. Each round:
 
 1. ``server.pipeline.ingest.update_windows(store, since_ms)``: beats written straight into the store (a gateway or
    Telegraf writing the ``rr`` measurement) become hourly ``hrv`` windows (``hrvcast ingest`` and
-   ``POST /api/v1/rr`` window their own beats already). The first round looks back ``windows_since`` (24 h:
-   catching up after a restart); later rounds from the previous round's start minus ``windows_overlap``
-   (1 h: gateways that batch their uploads), so a round reads minutes of beats per user, not a day.
-   Recomputing a window is an upsert.
-2. Users whose newest window is older than ``active_within`` are skipped (their forecast hours would
-   all lie in the past, where no alert rule looks).
-3. Forecasts in batches through the web app's own forecast path (:class:`server.pipeline.forecasting.
-   ForecastService`: the same origin, horizon and model, so the write-back equals what the panels show, and
-   with a shared Redis cache the round warms the panels' cache; spot-reading users get the daily model, whose
-   days are written hour by hour: :func:`forecast_points`), then one upsert per user keyed by (user, model,
-   hour): re-running a round with no new data writes the same points again, never duplicates.
+   ``POST /api/v1/rr`` window their own beats already), and half-done writes are repaired. The first round
+   looks back ``windows_since`` (24 h: catching up after a restart); later rounds from the previous round's start
+   minus ``windows_overlap`` (1 h: gateways that batch their uploads), so a round reads minutes of beats per
+   user, not a day; one query finds the users that have such beats. Recomputing a window is an upsert.
+2. Who is due, from bulk reads (the user index's newest windows of every user, and the ``score`` measurement's
+   newest summary of every user): users whose newest window is older than ``active_within`` are skipped
+   (their forecast hours would all lie in the past, where no alert rule looks); with write-back the round is
+   incremental: only users with a window newer than their last score, a score by a model no longer loaded, a
+   shorter horizon, or one older than ``rescore_after`` (24 h: late data for earlier hours) are scored
+   (:func:`due_users`). So a round costs what the users with new data cost.
+3. Forecasts in batches through the web app's own forecast path (:func:`server.pipeline.scoring.score_batch`
+   through :class:`server.pipeline.forecasting.ForecastService`: the same origin, horizon and model, so the
+   write-back equals what the panels show, and with a shared Redis cache the round warms the panels' cache;
+   spot-reading users get the daily model, whose days are written hour by hour), then per batch one write of
+   every user's forecast points (``write_forecasts_many``) and one of their summaries (``write_scores``,
+   measurement ``score``: what population views read). Points are upserts keyed by (user, model, hour):
+   re-running a round writes the same points again, never duplicates.
+
+The batches of one round can run on many machines: :mod:`server.pipeline.distributed` (Celery) plans with
+:meth:`Scorer.plan` and runs :func:`~server.pipeline.scoring.score_batch` per task.
 
 A calibrating user (too little history) and a stale one (``model.zones``: data stopped 24 h or more before
 the round) get the RMSSD quantiles but no ``fatigue_score`` (NaN, not stored): no invented or outdated score,
@@ -30,40 +39,27 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from model.forecast.forecaster import Forecast
 from model.schema import HOUR_MS
-from model.zones import CALIBRATING, has_score, status_of, zone_of
+from model.zones import CALIBRATING
 from server.pipeline.forecasting import ForecastService
+from server.pipeline.resolution import HOURLY, Newest
+from server.pipeline.scoring import ScoreRow, score_batch
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    """One user's result, as ``hrvcast score`` prints it."""
-
-    user: str
-    zone: str  # of the 24 h score (model.zones), or calibrating, or stale
-    score: float | None  # 0-100 over the horizon; None while calibrating or stale
-    min_score: float | None  # lowest hourly score ahead: what the alert rules compare with RED_BELOW
-    min_zone: str  # zone of min_score, or the state without a score
-    first_ms: int  # first forecast hour (UTC epoch ms)
-    last_observed_ms: int  # start of the newest window
-    resolution: str = "1h"  # the model that scored the user: "1h" (hourly windows) or "1d" (daily readings)
 
 
 @dataclass
 class RoundReport:
     started_ms: int
     users: int = 0  # users in the store
-    stale: int = 0  # skipped: no hourly window within active_within
+    stale: int = 0  # skipped: no window within active_within
+    unchanged: int = 0  # skipped: already scored from their newest window (incremental rounds)
     rows: list[ScoreRow] = field(default_factory=list)
     points: int = 0  # forecast points written (0 without write-back)
     abandoned: bool = False  # a stop request ended the round before every batch ran
@@ -77,43 +73,69 @@ class RoundReport:
         return [r.user for r in self.rows if r.min_zone == "red"]
 
 
-def forecast_points(fc: Forecast, now_ms: int) -> pd.DataFrame:
-    """The ``forecast`` measurement rows of one forecast: one per hour ahead (``fatigue_score`` NaN while
-    calibrating or stale at ``now_ms``, so no score is ever stored for a user without a current one). A daily
-    forecast's day is written as its 24 hours, each with the day's values, so an alert rule that reads the hours
-    from now on (``time >= now()``) sees the rest of today's forecast day as well as the days after it."""
-    hourly = np.asarray(fc.hourly_score, dtype=np.float64)
-    scored = has_score(status_of(fc, now_ms).state)
-    repeat = 24 if fc.resolution == "1d" else 1  # hours per forecast step
-    times = (np.asarray(fc.times_ms, dtype=np.int64)[:, None] + HOUR_MS * np.arange(repeat)).ravel()
-    return pd.DataFrame(
-        {
-            "time": times,
-            "rmssd_p10": np.repeat(np.asarray(fc.rmssd_p10, dtype=np.float64), repeat),
-            "rmssd_p50": np.repeat(np.asarray(fc.rmssd_p50, dtype=np.float64), repeat),
-            "rmssd_p90": np.repeat(np.asarray(fc.rmssd_p90, dtype=np.float64), repeat),
-            "fatigue_score": np.repeat(hourly if scored else np.full(len(hourly), np.nan), repeat),
-        }
-    )
+@dataclass(frozen=True)
+class RoundPlan:
+    """What one round scores, decided once at its start (by ``hrvcast score`` or the Celery round task)."""
+
+    started_ms: int
+    users: int  # users considered
+    stale: int  # skipped: no window within active_within
+    unchanged: int  # skipped: scored since their newest window, by a loaded model, not aged out
+    due: tuple[tuple[str, Newest], ...]  # (user, its newest windows), sorted by user
 
 
-def score_row(fc: Forecast, now_ms: int) -> ScoreRow:
-    status = status_of(fc, now_ms)
-    lowest = status.lowest_ahead
-    return ScoreRow(
-        user=fc.user,
-        zone=status.state,
-        score=status.score,
-        min_score=lowest,
-        min_zone=zone_of(lowest) if has_score(status.state) else status.state,
-        first_ms=status.first_ms if status.first_ms is not None else fc.last_observed_ms,
-        last_observed_ms=fc.last_observed_ms,
-        resolution=fc.resolution,
+def newest_of(newest: Newest) -> int | None:
+    """The start of the newest window of either size; None without any."""
+    known = [t for t in (newest.hourly, newest.daily) if t is not None]
+    return max(known) if known else None
+
+
+def due_users(
+    newest: Mapping[str, Newest],
+    scores: pd.DataFrame | None,
+    now_ms: int,
+    *,
+    models: Collection[str],
+    horizon_h: int,
+    active_within_ms: int,
+    rescore_after_ms: int,
+) -> tuple[list[tuple[str, Newest]], int, int]:
+    """(due users with their newest windows, stale count, unchanged count) from each user's newest windows and
+    newest stored summary (``scores``: ``read_scores``; None scores every active user).
+
+    A user is due when it has a window within ``active_within_ms`` and: no stored summary, or a window newer
+    than any the summary's forecast knew, or a summary by a model not in ``models`` (the loaded versions), or
+    an hourly one for a shorter horizon, or one scored ``rescore_after_ms`` ago or more.
+    """
+    active = sorted(
+        (u, n) for u, n in newest.items() if (t := newest_of(n)) is not None and t >= now_ms - active_within_ms
     )
+    stale = len(newest) - len(active)
+    if scores is None:
+        return active, stale, 0
+    stored = {row.user: row for row in scores.itertuples(index=False)}
+    due = []
+    for user, windows in active:
+        row = stored.get(user)
+        if (
+            row is None
+            or newest_of(windows) > int(row.newest_window_ms)
+            or row.model not in models
+            or (row.resolution == HOURLY and int(row.horizon_h) < horizon_h)
+            or now_ms - int(row.scored_ms) >= rescore_after_ms
+        ):
+            due.append((user, windows))
+    return due, stale, len(active) - len(due)
 
 
 class Scorer:
-    """Scores every active user of ``store`` through ``service``; optionally writes the results back."""
+    """Scores the users of ``store`` that need it through ``service``; optionally writes the results back.
+
+    ``incremental`` (on with write-back) reads the stored summaries and scores only the users that are due
+    (:func:`due_users`); without write-back every active user is scored (nothing stored to compare with).
+    The Celery round (``server.pipeline.distributed``) plans with :meth:`plan` and runs ``score_batch`` on many
+    workers; ``run_round`` runs both here, in one process.
+    """
 
     def __init__(
         self,
@@ -126,6 +148,8 @@ class Scorer:
         windows_overlap_ms: int = HOUR_MS,
         active_within_ms: int = 7 * 24 * HOUR_MS,
         horizon_h: int = 24,
+        incremental: bool | None = None,
+        rescore_after_ms: int = 24 * HOUR_MS,
         update_windows: Callable | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -135,44 +159,84 @@ class Scorer:
         self.batch_size = max(1, int(batch_size))
         self.windows_since_ms = int(windows_since_ms)
         self.windows_overlap_ms = int(windows_overlap_ms)
-        self._previous_round_ms: int | None = None
+        self.previous_round_ms: int | None = None
         self.active_within_ms = int(active_within_ms)
         self.horizon_h = service.horizon(int(horizon_h))  # BadHorizon now, not at the first round
+        self.incremental = write_back if incremental is None else bool(incremental)
+        self.rescore_after_ms = int(rescore_after_ms)
         self._update_windows = update_windows
         self._clock = clock
 
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def plan(self, users: Sequence[str] | None = None) -> RoundPlan:
+        """Window new raw beats, then decide who is due (a handful of store calls, none per user)."""
+        now_ms = self.now_ms()
+        since_ms = now_ms - self.windows_since_ms
+        if self.previous_round_ms is not None:
+            since_ms = max(since_ms, self.previous_round_ms - self.windows_overlap_ms)
+        self._windows(since_ms, users)
+        self.previous_round_ms = now_ms
+        scores = None
+        if users is None:
+            snapshot = self.service.index.snapshot(max_age_s=0)  # the store as it is now: four bulk reads
+            newest = {u: snapshot.newest(u) for u in snapshot.users}
+            scores = snapshot.scores if self.incremental else None
+        else:
+            newest = self.service.newest_windows(list(dict.fromkeys(users)), max_age_s=0)
+            if self.incremental:
+                scores = self.store.read_scores([u for u, n in newest.items() if newest_of(n) is not None])
+        due, stale, unchanged = due_users(
+            newest,
+            scores,
+            now_ms,
+            models={m.version for m in self.service.models.values()},
+            horizon_h=self.horizon_h,
+            active_within_ms=self.active_within_ms,
+            rescore_after_ms=self.rescore_after_ms,
+        )
+        return RoundPlan(now_ms, len(newest), stale, unchanged, tuple(due))
+
     def run_round(self, stop: threading.Event | None = None, users: Sequence[str] | None = None) -> RoundReport:
         """One round over every user (or ``users``). Store errors propagate (StoreUnavailable)."""
-        now_ms = int(self._clock() * 1000)
-        report = RoundReport(started_ms=now_ms)
-        since_ms = now_ms - self.windows_since_ms
-        if self._previous_round_ms is not None:
-            since_ms = max(since_ms, self._previous_round_ms - self.windows_overlap_ms)
-        self._windows(since_ms, users)
-        self._previous_round_ms = now_ms
-        chosen = list(users) if users is not None else self.store.list_users()
-        report.users = len(chosen)
-        for user in chosen:  # windows this round wrote: their newest hour is looked up again
-            self.service.forget(user)
-        last = self.service.last_observations(chosen)
-        active = sorted(u for u in chosen if last[u] is not None and last[u] >= now_ms - self.active_within_ms)
-        report.stale = len(chosen) - len(active)
-        for i in range(0, len(active), self.batch_size):
+        plan = self.plan(users)
+        report = RoundReport(started_ms=plan.started_ms, users=plan.users, stale=plan.stale, unchanged=plan.unchanged)
+        due = [u for u, _ in plan.due]
+        observed = dict(plan.due)
+        for i in range(0, len(due), self.batch_size):
             if stop is not None and stop.is_set():
                 report.abandoned = True
                 break
-            batch = active[i : i + self.batch_size]
-            for fc in self.service.forecasts(batch, self.horizon_h).values():
-                report.rows.append(score_row(fc, now_ms))
-                if self.write_back:
-                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc, now_ms))
+            rows, points = score_batch(
+                self.store,
+                self.service,
+                due[i : i + self.batch_size],
+                self.horizon_h,
+                write_back=self.write_back,
+                scored_ms=plan.started_ms,
+                observed=observed,
+            )
+            report.rows += rows
+            report.points += points
+        if self.write_back and report.rows:
+            self.service.index.stale()  # population views show this round's scores at once, on every host
         return report
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
+        """Window the raw beats stamped since ``since_ms`` and repair half-done writes: one query finds the users
+        that have such beats, another those with a pending unit; nobody else is read."""
+        touched = set(self.store.users_with_beats_since(since_ms)) | set(self.store.pending_users())
+        if users is not None:
+            touched &= set(users)
+        if not touched:
+            return
         update = self._update_windows
         if update is None:
             from server.pipeline.ingest import update_windows as update  # the HRV pipeline, loaded when first needed
-        update(self.store, since_ms, users=None if users is None else list(users))
+        update(self.store, since_ms, users=sorted(touched))
+        for user in touched:
+            self.service.forget(user)
 
 
 def run_every(
@@ -203,8 +267,8 @@ def describe(report: RoundReport, seconds: float) -> str:
     state = "abandoned (stop requested)" if report.abandoned else "done"
     return (
         f"round {state} in {seconds:.1f} s: {len(report.rows)} of {report.users} users scored "
-        f"({report.calibrating} calibrating, {report.stale} without recent data), {len(report.red)} in the red "
-        f"zone, {report.points} forecast points written"
+        f"({report.calibrating} calibrating, {report.stale} without recent data, {report.unchanged} unchanged since "
+        f"their last score), {len(report.red)} in the red zone, {report.points} forecast points written"
     )
 
 

@@ -17,10 +17,12 @@ from server.pipeline.cache import ForecastCache, LocalCache, open_cache, redis_c
 from server.pipeline.flight import LocalFlight, RedisFlight, SingleFlight
 from server.pipeline.forecasting import ForecastModel, ForecastService
 from server.pipeline.resolution import DAILY, HOURLY
+from server.pipeline.users import UserIndex
 from server.settings import Settings
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
+USER_INDEX_TTL_S = 10.0  # a user who first sent data on another host is listed within this many seconds
 
 
 NO_DAILY_MODEL = "none"  # HRVCAST_DAILY_MODEL=none: spot readings stay "calibrating" (no daily model)
@@ -70,15 +72,38 @@ def flight_for(settings: Settings, client=None) -> SingleFlight:
     return LocalFlight()
 
 
+def user_index(settings: Settings, store: HistoryStore, metrics: Metrics, *, client=None, flight=None) -> UserIndex:
+    """Which users have data and since when, shared through Redis when a Redis cache is configured."""
+    if client is None and settings.cache.startswith("redis://"):
+        client = redis_client(settings.cache)
+    return UserIndex(
+        store,
+        ttl_s=USER_INDEX_TTL_S,
+        client=client,
+        flight=flight if flight is not None else flight_for(settings, client),
+        on_shared_error=lambda _exc: metrics.cache_errors.inc(),
+    )
+
+
 def forecast_service(
-    settings: Settings, store: HistoryStore, metrics: Metrics, models: Mapping[str, ForecastModel], *, client=None
+    settings: Settings,
+    store: HistoryStore,
+    metrics: Metrics,
+    models: Mapping[str, ForecastModel],
+    *,
+    client=None,
+    index: UserIndex | None = None,
 ) -> ForecastService:
-    """The service the settings describe; ``client`` is the process's Redis client, shared by cache and lock."""
+    """The service the settings describe; ``client`` is the process's Redis client, shared by cache, lock and
+    user index."""
     if client is None and settings.cache.startswith("redis://"):
         client = redis_client(settings.cache)
     cache = open_cache(settings, metrics, client)
     artifacts = Path(settings.model).parent  # hrvcast train --forecaster NAME writes forecaster-NAME.pt there
-    return ForecastService(store, models, cache, flight_for(settings, client), metrics, artifact_dir=artifacts)
+    flight = flight_for(settings, client)
+    if index is None:
+        index = user_index(settings, store, metrics, client=client, flight=flight)
+    return ForecastService(store, models, cache, flight, metrics, artifact_dir=artifacts, index=index)
 
 
 def local_service(

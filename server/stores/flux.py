@@ -19,14 +19,17 @@ from model.schema import (
     M_FORECAST,
     M_HRV,
     M_RR,
+    M_SCORE,
     M_SLEEP,
     MODEL_TAG,
     RR_FIELD,
+    SCORE_FIELDS,
     USER_TAG,
     WINDOW_FIELDS,
     WINDOW_TAG,
 )
 
+_REGEX_META = frozenset("\\.+*?()|[]{}^$/")  # Go's regexp.QuoteMeta set, and the literal's delimiter
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_MS, MAX_MS = -9_223_372_036_853, 9_223_372_036_853  # int64 nanoseconds, as in InfluxDB
@@ -50,9 +53,20 @@ def _column(name: str) -> str:
     return f"r[{string(name)}]"
 
 
+def regex(value: str) -> str:
+    """``value`` matched literally inside a Flux regex literal (``/.../``, Go RE2): the characters Go's
+    ``regexp.QuoteMeta`` escapes (what Flux's ``regexp.quoteMeta()`` does), ``/`` (which would end the literal)
+    and a newline as ``\\n``. Validated user ids hold only ``.`` of these."""
+    return "".join("\\" + c if c in _REGEX_META else "\\n" if c == "\n" else c for c in value)
+
+
 def users_predicate(users: Sequence[str]) -> str:
-    """``(r["user"] == "a" or r["user"] == "b")``: equality filters are pushed down to the storage engine."""
-    return "(" + " or ".join(f"{_column(USER_TAG)} == {string(u)}" for u in users) + ")"
+    """``(r["user"] == "a")`` for one user, ``(r["user"] =~ /^(?:a|b)$/)`` for several: both are pushed down to
+    the storage engine, and a regex stays one term however many users it names (an ``or`` chain is one
+    expression node per user, superlinear on InfluxDB 1.x's InfluxQL engine; see ``influxql.users_clause``)."""
+    if len(users) == 1:
+        return f"({_column(USER_TAG)} == {string(users[0])})"
+    return f"({_column(USER_TAG)} =~ /^(?:" + "|".join(regex(u) for u in users) + ")$/)"
 
 
 def _keep(columns: Sequence[str]) -> str:
@@ -128,6 +142,31 @@ def last_windows(bucket: str, users: Sequence[str] | None, window: str) -> str:
     if users is not None:
         predicate += f" and {users_predicate(users)}"
     return _source(bucket, time(0), "now()", predicate) + f"  |> last()\n  |> {_keep(['_time', USER_TAG])}"
+
+
+def newest_scores(bucket: str, users: Sequence[str] | None) -> str:
+    """Each user's newest ``score`` point (the newest score: its time is when it was scored): pivoted to one row
+    per point, grouped by user, the last by time (``last`` on ``_time``, which is never null: a calibrating
+    point without ``score`` is still the newest)."""
+    predicate = f"{_column('_measurement')} == {string(M_SCORE)}"
+    if users is not None:
+        predicate += f" and {users_predicate(users)}"
+    return (
+        _source(bucket, time(0), time(MAX_MS), predicate)  # to the end of time: a host whose clock runs ahead
+        + f"  |> {_PIVOT}\n"
+        + f"  |> group(columns: [{string(USER_TAG)}])\n"
+        + '  |> sort(columns: ["_time"])\n'
+        + '  |> last(column: "_time")\n'
+        + f"  |> {_keep(['_time', USER_TAG, MODEL_TAG, *SCORE_FIELDS])}"
+    )
+
+
+def users_with_beats_since(bucket: str, since_ms: int) -> str:
+    return (
+        'import "influxdata/influxdb/schema"\n\n'
+        f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, "
+        f"predicate: (r) => {_column('_measurement')} == {string(M_RR)}, start: {time(since_ms)})"
+    )
 
 
 def list_users(bucket: str) -> str:

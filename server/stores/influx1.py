@@ -31,13 +31,17 @@ from model.schema import (
     USER_TAG,
     WINDOW_COLUMNS,
 )
-from server.stores import influxql
+from server.stores import influx_errors, influxql
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    FORECAST_ROW_COLUMNS,
+    FORECAST_ROW_ORDER,
     SLEEP_COLUMNS,
     check_users,
     check_window,
+    newest_per_user,
+    shape_frame,
     split_by_user,
 )
 from server.stores.journal import JournaledUnits
@@ -117,16 +121,8 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
     def _post(self, path: str, **kwargs) -> requests.Response:
         try:
             resp = self._session().post(self.base_url + path, timeout=self.timeout_s, **kwargs)
-        except requests.Timeout as exc:
-            raise StoreUnavailable(
-                f"InfluxDB at {self.url} did not answer within {self.timeout_s} s "
-                "(raise HRVCAST_STORE_TIMEOUT if it is just slow)"
-            ) from exc
-        except requests.RequestException as exc:
-            raise StoreUnavailable(
-                f"InfluxDB at {self.url} is unreachable: {type(exc).__name__} "
-                "(is influxd running and is HRVCAST_STORE right?)"
-            ) from exc
+        except requests.RequestException as exc:  # named by its real cause: refused, timed out, cut off
+            raise influx_errors.unavailable(exc, self.url, self.timeout_s) from exc
         if resp.status_code in (401, 403):
             raise StoreUnavailable(
                 f"InfluxDB at {self.url} refused the credentials (HTTP {resp.status_code}): "
@@ -140,22 +136,36 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
 
     def query(self, q: str) -> list[dict]:
         """The results of one InfluxQL statement (chunks joined); a missing database reads as empty."""
-        resp = self._post(
-            "/query",
-            data={"q": q, "db": self.database, "epoch": "ms", "chunked": "true", "chunk_size": str(_CHUNK_ROWS)},
-        )
-        if resp.status_code != 200:
-            raise RuntimeError(
-                f"InfluxDB rejected a query hrvcast built (HTTP {resp.status_code}): "
-                f"{resp.text[:300]}; query: {q[:300]}"
-            )
+        text = self._answer(q)
         results = []
-        for line in resp.text.splitlines():
+        for line in text.splitlines():
             if line.strip():
                 results.extend(json.loads(line).get("results", []))
         if any("database not found" in r.get("error", "") for r in results):
             return []
         return self._checked(results)
+
+    def _answer(self, q: str) -> str:
+        """The JSON answer's text, read as it streams in (a timeout in the middle is named as such).
+
+        On any failure the connection is closed (``with resp``), never returned to the pool half-read: influxd
+        1.x marks the query of a closed connection killed at once (see docs/stores.md for what that stops).
+        """
+        resp = self._post(
+            "/query",
+            data={"q": q, "db": self.database, "epoch": "ms", "chunked": "true", "chunk_size": str(_CHUNK_ROWS)},
+            stream=True,
+        )
+        with resp:
+            try:
+                text = resp.text
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise influx_errors.unavailable(exc, self.url, self.timeout_s, answering=True) from exc
+        if resp.status_code != 200:
+            raise RuntimeError(
+                f"InfluxDB rejected a query hrvcast built (HTTP {resp.status_code}): {text[:300]}; query: {q[:300]}"
+            )
+        return text
 
     def _checked(self, results: list[dict]) -> list[dict]:
         for result in results:
@@ -267,17 +277,14 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
             try:
                 return pd.read_csv(
                     resp.raw,
-                    dtype={USER_TAG: str, MODEL_TAG: str, "tags": str},
+                    dtype={USER_TAG: str, MODEL_TAG: str, "tags": str, "step_scores": str, "resolution": str},
                     keep_default_na=False,
                     na_values=[""],
                 )  # ids such as "NA" or "null" stay strings
             except pd.errors.EmptyDataError:
                 pass
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise StoreUnavailable(
-                    f"InfluxDB at {self.url} broke off its answer: {type(exc).__name__} "
-                    f"(raise HRVCAST_STORE_TIMEOUT if it is just slow; now {self.timeout_s} s)"
-                ) from exc
+                raise influx_errors.unavailable(exc, self.url, self.timeout_s, answering=True) from exc
         # No rows, a missing database, or an error: InfluxDB 1.x's CSV writer drops statement errors, so an empty
         # answer is asked again as JSON, which reports them (cheap: there is nothing to send).
         self.query(q)
@@ -317,12 +324,29 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
         return split_by_user(self._frame(influxql.select_activity(users, start_ms, end_ms)), ACTIVITY_COLUMNS, ["time"])
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        return split_by_user(self._forecast_rows(users, start_ms, end_ms), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return shape_frame(self._forecast_rows(users, start_ms, end_ms), FORECAST_ROW_COLUMNS, FORECAST_ROW_ORDER)
+
+    def _forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
         users = check_users(users)
-        if not users:
-            return {}
-        return split_by_user(
-            self._frame(influxql.select_forecasts(users, start_ms, end_ms)), FORECAST_COLUMNS, ["time", "model"]
-        )
+        return self._frame(influxql.select_forecasts(users, start_ms, end_ms)) if users else pd.DataFrame()
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        if users is not None:
+            users = check_users(users)
+            if not users:
+                return newest_per_user(pd.DataFrame())
+        frame = self._frame(influxql.newest_scores(users))
+        if frame.empty:
+            return newest_per_user(frame)
+        frame[USER_TAG] = _tag_users(frame)
+        return newest_per_user(frame.rename(columns={"time": "scored_ms"}))
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        frame = self._frame(influxql.users_with_beats_since(since_ms))
+        return sorted(_tag_users(frame)) if not frame.empty else []
 
     def list_users(self) -> list[str]:
         users = set()
@@ -335,11 +359,11 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
             users = check_users(users)
             if not users:
                 return {}
-        last = {}
-        for tags, frame in influxql.series_frames(self.query(influxql.last_windows(users, check_window(window)))):
-            if not frame.empty:
-                last[tags[USER_TAG]] = int(frame["time"].iloc[-1])
-        return last
+        # CSV, one row per user: a frame per series from the JSON answer cost 0.5 ms a user (5 s for 10,000)
+        frame = self._frame(influxql.last_windows(users, check_window(window)))
+        if frame.empty:
+            return {}
+        return dict(zip(_tag_users(frame), frame["time"].astype("int64").tolist(), strict=True))
 
     # -- InfluxDB's own forecast (a baseline for the backtest; not part of the protocol) ------------------
     def holt_winters(self, user: str, start_ms: int, end_ms: int, horizon_h: int, season_h: int = 24) -> pd.DataFrame:
@@ -351,3 +375,9 @@ class Influx1Store(JournaledUnits, LineProtocolWrites):
         return pd.DataFrame(
             {"time": frame["time"].astype("int64"), "ln_rmssd": frame["holt_winters"].astype("float64")}
         ).reset_index(drop=True)
+
+
+def _tag_users(frame: pd.DataFrame) -> list[str]:
+    """The user of each row of a ``GROUP BY "user"`` CSV answer, whose ``tags`` cell is ``user=ID`` (validated
+    ids need no unescaping)."""
+    return [t[len(USER_TAG) + 1 :] for t in frame["tags"].tolist()]

@@ -34,9 +34,13 @@ from server.stores import flux
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    FORECAST_ROW_COLUMNS,
+    FORECAST_ROW_ORDER,
     SLEEP_COLUMNS,
     check_users,
     check_window,
+    newest_per_user,
+    shape_frame,
     split_by_user,
 )
 from server.stores.journal import JournaledUnits
@@ -242,11 +246,28 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
         return split_by_user(frame.rename(columns={"_time": "time"}), ACTIVITY_COLUMNS, ["time"])
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
+        return split_by_user(self._forecast_rows(users, start_ms, end_ms), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return shape_frame(self._forecast_rows(users, start_ms, end_ms), FORECAST_ROW_COLUMNS, FORECAST_ROW_ORDER)
+
+    def _forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
         users = check_users(users)
         if not users:
-            return {}
-        frame = self._frame(flux.read_forecasts(self.bucket, users, start_ms, end_ms))
-        return split_by_user(frame.rename(columns={"_time": "time"}), FORECAST_COLUMNS, ["time", "model"])
+            return pd.DataFrame()
+        return self._frame(flux.read_forecasts(self.bucket, users, start_ms, end_ms)).rename(columns={"_time": "time"})
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        if users is not None:
+            users = check_users(users)
+            if not users:
+                return newest_per_user(pd.DataFrame())
+        frame = self._frame(flux.newest_scores(self.bucket, users))
+        return newest_per_user(frame.rename(columns={"_time": "scored_ms"}))
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        tables = self._query("query", flux.users_with_beats_since(self.bucket, since_ms)) or []
+        return sorted({str(record.get_value()) for table in tables for record in table.records})
 
     def list_users(self) -> list[str]:
         tables = self._query("query", flux.list_users(self.bucket)) or []

@@ -53,6 +53,8 @@ def _format_column(name: str, values: np.ndarray) -> list[str]:
     prefix = escape_key(name) + "="
     if values.dtype == np.bool_:
         return [prefix + ("true" if v else "false") for v in values.tolist()]
+    if values.dtype.kind in "OU":
+        return [prefix + escape_string_field(str(v)) for v in values.tolist()]
     if np.issubdtype(values.dtype, np.integer):
         return [f"{prefix}{v}i" for v in values.tolist()]
     floats = values.astype(np.float64)
@@ -71,6 +73,9 @@ def _fast_template(key: str, fields: Mapping[str, np.ndarray]) -> tuple[str, lis
         if values.dtype == np.bool_:
             parts.append(prefix + "{}")
             columns.append(np.where(values, "true", "false").tolist())
+        elif values.dtype.kind in "OU":  # strings (a summary's step scores)
+            parts.append(prefix + "{}")
+            columns.append([escape_string_field(str(v)) for v in values.tolist()])
         elif np.issubdtype(values.dtype, np.integer):
             parts.append(prefix + "{}i")
             columns.append(values.tolist())
@@ -87,8 +92,8 @@ def encode(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, np.ndarray], times_ms: np.ndarray
 ) -> list[str]:
     """One line per time (precision ms). ``fields``: name -> array of len(times_ms); int64 arrays are written
-    as integers, bool as booleans, anything else as floats. Missing values are left out of their line; a
-    line with no field left is dropped (line protocol cannot carry it)."""
+    as integers, bool as booleans, str (object) arrays as strings, anything else as floats. Missing values are
+    left out of their line; a line with no field left is dropped (line protocol cannot carry it)."""
     key = series_key(measurement, tags)
     times = np.asarray(times_ms, dtype=np.int64).tolist()
     arrays = {name: np.asarray(values) for name, values in fields.items()}

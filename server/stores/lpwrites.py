@@ -18,9 +18,11 @@ from model.schema import (
     M_FORECAST,
     M_HRV,
     M_RR,
+    M_SCORE,
     M_SLEEP,
     MODEL_TAG,
     RR_FIELD,
+    SCORE_FIELDS,
     USER_TAG,
     WINDOW_COLUMNS,
     WINDOW_FIELDS,
@@ -30,6 +32,7 @@ from server.stores import lineprotocol
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    SCORE_COLUMNS,
     SLEEP_COLUMNS,
     check_model,
     check_window,
@@ -93,3 +96,25 @@ class LineProtocolWrites:
         fields = {name: frame[name] for name in FORECAST_FIELDS}
         tags = {USER_TAG: user, MODEL_TAG: str(model)}
         return self.write_lines(lineprotocol.encode(M_FORECAST, tags, fields, frame["time"]))
+
+    def write_forecasts_many(self, forecasts: Sequence[tuple[str, str, pd.DataFrame]]) -> int:
+        """Every user's forecast hours as one run of batches (5,000 lines per POST), not one write per user."""
+        lines: list[str] = []
+        for user, model, forecast in forecasts:
+            validate_user(user)
+            frame = frame_arrays(forecast, ("time", *FORECAST_FIELDS), ["time"])
+            fields = {name: frame[name] for name in FORECAST_FIELDS}
+            lines += lineprotocol.encode(
+                M_FORECAST, {USER_TAG: user, MODEL_TAG: check_model(model)}, fields, frame["time"]
+            )
+        return self.write_lines(lines)
+
+    def write_scores(self, scores: pd.DataFrame) -> int:
+        """Summaries (the scores frame shape): one ``score`` point per row, stamped with its ``scored_ms``."""
+        frame = frame_arrays(scores, SCORE_COLUMNS, ["user", "scored_ms"])
+        lines: list[str] = []
+        for i, (user, model) in enumerate(zip(frame["user"].tolist(), frame["model"].tolist(), strict=True)):
+            tags = {USER_TAG: validate_user(user), MODEL_TAG: check_model(model)}
+            fields = {name: frame[name][i : i + 1] for name in SCORE_FIELDS}
+            lines += lineprotocol.encode(M_SCORE, tags, fields, frame["scored_ms"][i : i + 1])
+        return self.write_lines(lines)

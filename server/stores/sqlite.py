@@ -14,6 +14,7 @@ a lock held too long :class:`StoreWriteFailed` or :class:`StoreUnavailable`, eac
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -28,16 +29,21 @@ from filelock import FileLock, Timeout
 
 from model.errors import StoreCorrupt, StoreFull, StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
-from model.schema import FORECAST_FIELDS, WINDOW_COLUMNS, WINDOW_FIELDS
+from model.schema import FORECAST_FIELDS, SCORE_FIELDS, WINDOW_COLUMNS, WINDOW_FIELDS
 from server.stores.base import (
     ACTIVITY_COLUMNS,
     FORECAST_COLUMNS,
+    FORECAST_ROW_COLUMNS,
+    FORECAST_ROW_ORDER,
+    SCORE_COLUMNS,
     SLEEP_COLUMNS,
     PendingUnit,
     check_model,
     check_users,
     check_window,
     frame_arrays,
+    newest_per_user,
+    shape_frame,
     split_by_user,
 )
 
@@ -60,6 +66,12 @@ CREATE TABLE IF NOT EXISTS forecast (
     user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
     {", ".join(f"{c} REAL" for c in FORECAST_FIELDS)},
     PRIMARY KEY (user, model, time)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS score (
+    user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
+    score REAL, step_scores TEXT, resolution TEXT, first_ms INTEGER, horizon_h INTEGER, last_observed_ms INTEGER,
+    newest_window_ms INTEGER,
+    PRIMARY KEY (user, model, time)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS score_newest ON score (user, time);
 """
 _MAX_PARAMS = 500  # users per IN (...) list; old SQLite builds allow only 999 parameters
 _ROWS_PER_CALL = 50_000  # rows converted to Python objects at a time: a 50 M-beat file is not 5 GB of tuples
@@ -70,7 +82,7 @@ def _nullable(values: np.ndarray) -> list:
     return [None if v != v else float(v) for v in values.tolist()]
 
 
-_USER_TABLES = ("rr", "hrv", "sleep", "activity", "forecast")
+_USER_TABLES = ("rr", "hrv", "sleep", "activity", "forecast", "score")
 # DISTINCT would scan every stored beat (0.37 s for 5 demo users x 1.2 M beats); this skips from one user to the
 # next through the (user, ...) primary key: 0.5 ms on the same file.
 _DISTINCT_USERS = """
@@ -117,6 +129,25 @@ def _free_bytes(folder: Path) -> int:
 @contextmanager
 def _nothing_pending() -> Iterator[list[PendingUnit]]:
     yield []
+
+
+# Each user's newest score point: one index probe per user (score_newest), never a scan of every stored point.
+# The users come as one JSON array parameter (json_each): no limit on their number, no IN list to build.
+_SCORE_SELECT = f"SELECT s.user, s.time AS scored_ms, s.model, {', '.join('s.' + c for c in SCORE_FIELDS)} FROM"
+_NEWEST_SCORES = f"""
+{_SCORE_SELECT} (SELECT value AS x FROM json_each(?)) u
+JOIN score s ON s.user = u.x AND s.time = (SELECT MAX(time) FROM score WHERE user = u.x)
+"""
+_NEWEST_SCORES_ALL = f"""
+WITH RECURSIVE u(x) AS (
+    SELECT MIN(user) FROM score
+    UNION ALL SELECT (SELECT MIN(user) FROM score WHERE user > x) FROM u WHERE x IS NOT NULL
+)
+{_SCORE_SELECT} u JOIN score s ON s.user = u.x AND s.time = (SELECT MAX(time) FROM score WHERE user = u.x)
+"""
+_USERS_WITH_BEATS_SINCE = (
+    _DISTINCT_USERS.format(table="rr").rstrip() + " AND EXISTS (SELECT 1 FROM rr WHERE user = x AND epoch_ms >= ?)"
+)
 
 
 class SQLiteStore:
@@ -346,13 +377,37 @@ class SQLiteStore:
         )
 
     def write_forecasts(self, user: str, model: str, forecast: pd.DataFrame) -> int:
-        validate_user(user)
-        frame = frame_arrays(forecast.assign(model=check_model(model)), FORECAST_COLUMNS, ["time"])
-        n = len(frame["time"])
+        return self.write_forecasts_many([(user, model, forecast)])
+
+    def write_forecasts_many(self, forecasts: Sequence[tuple[str, str, pd.DataFrame]]) -> int:
+        """Every user's forecast in one transaction (one commit, not one per user)."""
+        parts = []
+        for user, model, forecast in forecasts:
+            validate_user(user)
+            frame = frame_arrays(forecast, ("time", *FORECAST_FIELDS), ["time"])
+            parts.append((frame, len(frame["time"]), (user, check_model(model))))
         return self._write(
             f"INSERT OR REPLACE INTO forecast (user, model, time, {', '.join(FORECAST_FIELDS)}) "
             f"VALUES ({', '.join('?' * (3 + len(FORECAST_FIELDS)))})",
-            _rows([frame["time"], *(frame[name] for name in FORECAST_FIELDS)], n, (user, str(model))),
+            (
+                batch
+                for frame, n, prefix in parts
+                for batch in _rows([frame["time"], *(frame[name] for name in FORECAST_FIELDS)], n, prefix)
+            ),
+            sum(n for _, n, _ in parts),
+        )
+
+    def write_scores(self, scores: pd.DataFrame) -> int:
+        """Summaries (the scores frame shape), the ``scored_ms`` column as each row's ``time``."""
+        frame = frame_arrays(scores, SCORE_COLUMNS, ["user", "scored_ms"])
+        for user, model in zip(frame["user"].tolist(), frame["model"].tolist(), strict=True):
+            validate_user(user)
+            check_model(model)
+        n = len(frame["user"])
+        return self._write(
+            f"INSERT OR REPLACE INTO score (user, time, model, {', '.join(SCORE_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(SCORE_COLUMNS))})",
+            _rows([frame[c] for c in SCORE_COLUMNS], n),
             n,
         )
 
@@ -409,13 +464,30 @@ class SQLiteStore:
         return split_by_user(frame, ACTIVITY_COLUMNS, ["time"])
 
     def read_forecasts(self, users: Sequence[str], start_ms: int, end_ms: int) -> dict[str, pd.DataFrame]:
-        frame = self._select(
+        return split_by_user(self._forecast_rows(users, start_ms, end_ms), FORECAST_COLUMNS, ["time", "model"])
+
+    def read_forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return shape_frame(self._forecast_rows(users, start_ms, end_ms), FORECAST_ROW_COLUMNS, FORECAST_ROW_ORDER)
+
+    def _forecast_rows(self, users: Sequence[str], start_ms: int, end_ms: int) -> pd.DataFrame:
+        return self._select(
             f"SELECT user, {', '.join(FORECAST_COLUMNS)} FROM forecast WHERE user IN ({{users}}) "
             "AND time >= ? AND time < ?",
             check_users(users),
             (int(start_ms), int(end_ms)),
         )
-        return split_by_user(frame, FORECAST_COLUMNS, ["time", "model"])
+
+    def read_scores(self, users: Sequence[str] | None = None) -> pd.DataFrame:
+        with self._read() as conn:
+            if users is None:
+                frame = pd.read_sql_query(_NEWEST_SCORES_ALL, conn)
+            else:
+                frame = pd.read_sql_query(_NEWEST_SCORES, conn, params=[json.dumps(check_users(users))])
+        return newest_per_user(frame)
+
+    def users_with_beats_since(self, since_ms: int) -> list[str]:
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(_USERS_WITH_BEATS_SINCE, (int(since_ms),))]
 
     def list_users(self) -> list[str]:
         with self._read() as conn:

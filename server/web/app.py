@@ -21,7 +21,9 @@ from server.metrics import Metrics, method_label
 from server.pipeline.cache import redis_client
 from server.pipeline.flight import SingleFlight
 from server.pipeline.forecasting import ForecastModel, ForecastService
-from server.pipeline.wiring import flight_for, forecast_service
+from server.pipeline.population import Population
+from server.pipeline.users import UserIndex
+from server.pipeline.wiring import flight_for, forecast_service, user_index
 from server.settings import Settings
 from server.stores.base import HistoryStore
 from server.web import auth
@@ -43,6 +45,8 @@ class Services:
     flight: SingleFlight  # also serialises pushes of one user (POST /api/v1/rr)
     forecasts: ForecastService | None  # None when the model did not load
     model_error: str | None = None
+    users: UserIndex | None = None  # which users have data and since when (no store query per request)
+    population: Population | None = None  # many users: what the scorer computed (server/pipeline/population.py)
 
     @property
     def model(self) -> ForecastModel | None:
@@ -88,8 +92,10 @@ def create_app(
     metrics = Metrics()
     client = redis_client(settings.cache) if settings.cache.startswith("redis://") else None
     flight = flight_for(settings, client)
-    service = forecast_service(settings, store, metrics, models, client=client) if models else None
-    app.extensions["hrvcast"] = Services(settings, store, metrics, flight, service, model_error)
+    index = user_index(settings, store, metrics, client=client, flight=flight)
+    service = forecast_service(settings, store, metrics, models, client=client, index=index) if models else None
+    population = Population(store, service, index)
+    app.extensions["hrvcast"] = Services(settings, store, metrics, flight, service, model_error, index, population)
 
     from server.web import grafana, openapi, rest
 

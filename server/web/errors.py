@@ -44,6 +44,7 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (errors.StoreFull, 507),
     (errors.StoreCorrupt, 503),
     (errors.StoreWriteFailed, 503),
+    (errors.StoreTimeout, 503),  # the store is there but slow: a retry may succeed, as for an outage
     (errors.StoreUnavailable, 503),
     (errors.CheckpointError, 503),
     (errors.BadUserId, 400),

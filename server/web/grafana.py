@@ -1,7 +1,8 @@
 """The Grafana JSON data source under ``/grafana`` (simPod JSON and the legacy SimpleJson shapes).
 
-Routes only translate: parse with :mod:`server.web.grafana_request`, fetch from the store or the forecast
-service, shape with :mod:`server.web.grafana_reply` and :mod:`server.web.grafana_discovery`. One failing
+Routes only translate: parse with :mod:`server.web.grafana_request`, fetch from the store, the user index or
+the population view (:mod:`server.pipeline.population`: few users computed on demand, many read from what the
+scorer stored), shape with :mod:`server.web.grafana_reply` and :mod:`server.web.grafana_discovery`. One failing
 target fails the request with a JSON error that the panel shows; nothing here answers 401.
 """
 
@@ -75,7 +76,7 @@ def test_connection():
 @bp.post("/search")
 def metrics():
     data = body(MetricsSchema, "metrics request")
-    users = services().store.list_users()
+    users = services().users.users()
     if request.path.endswith("/search"):  # SimpleJson: a list of names; "users" serves template variables
         return jsonify(users if data["target"] == "users" else list(TARGET_NAMES))
     return jsonify(discovery.metrics_reply(users))
@@ -84,13 +85,13 @@ def metrics():
 @bp.post("/metric-payload-options")
 def metric_payload_options():
     data = body(PayloadOptionsSchema, "metric-payload-options request")
-    return jsonify(discovery.payload_options_reply(data["name"], services().store.list_users()))
+    return jsonify(discovery.payload_options_reply(data["name"], services().users.users()))
 
 
 @bp.post("/variable")
 def variable():
     data = body(VariableSchema, "variable request")
-    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().store.list_users()))
+    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().users.users()))
 
 
 @bp.post("/tag-keys")
@@ -102,7 +103,7 @@ def tag_keys():
 @bp.post("/tag-values")
 def tag_values():
     data = body(TagValuesSchema, "tag-values request")
-    return jsonify(discovery.tag_values_reply(data["key"], services().store.list_users()))
+    return jsonify(discovery.tag_values_reply(data["key"], services().users.users()))
 
 
 @bp.post("/annotations")
@@ -117,9 +118,9 @@ def annotations():
     except ValidationError as exc:
         raise bad_request_from(ValidationError({"annotation.query": exc.messages}), "annotations request") from None
     every = EVERY_USER in named
-    users = services().store.list_users() if every else list(named)
-    service = services().forecast_service()
-    forecasts = service.forecasts(users, skip_unobserved=every) if users else {}
+    users = services().users.users() if every else list(named)
+    population = services().population
+    forecasts = population.forecasts(users, skip_unobserved=every, quantiles=False) if users else {}
     found = reply.annotations_reply(
         data["annotation"] or {}, list(forecasts.values()), rng["from_ms"], rng["to_ms"], now
     )
@@ -135,15 +136,19 @@ def query():
     req = parse_query(raw, now)
     users_of = _users_of(req)
 
-    # Forecast targets: one batched pass per horizon over every user any target needs.
+    # Forecast targets: one batched pass per horizon over every user any target needs (many users: what the
+    # scorer stored, server/pipeline/population.py; only the RMSSD band needs the stored forecast points).
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
     wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
+    quantiles: dict[tuple[int | None, bool], bool] = defaultdict(bool)
     for t in req.targets:
         if t.forecast and t.target != HISTORY_TARGET:
-            wanted[t.horizon_h, req.explicit(t)].extend(users_of[t.ref_id, t.target])
+            key = (t.horizon_h, req.explicit(t))
+            wanted[key].extend(users_of[t.ref_id, t.target])
+            quantiles[key] |= t.target == "rmssd_forecast"
     forecasts = {
-        (h, explicit): services().forecast_service().forecasts(us, h, skip_unobserved=not explicit)
-        for (h, explicit), us in wanted.items()
+        key: services().population.forecasts(us, key[0], skip_unobserved=not key[1], quantiles=quantiles[key])
+        for key, us in wanted.items()
     }
 
     out: list[dict] = []
@@ -175,15 +180,18 @@ def query():
 def _users_of(req: QueryRequest) -> dict[tuple[str, str], list[str]]:
     """The users of every target; users named for an observed target must exist (404 otherwise, as for the
     forecast targets, whose service checks its own)."""
-    store = services().store
+    index = services().users
     known: list[str] | None = None
     users_of = {}
     for t in req.targets:
         if known is None and (t.every_user or not t.forecast):
-            known = store.list_users()
+            known = index.users()
         users = req.users_of(t, known or [])
         if not t.forecast and req.explicit(t):
             unknown = [u for u in users if u not in set(known or [])]
+            if unknown:  # newer than the index's snapshot, or unknown: the store decides
+                known = services().store.list_users()
+                unknown = [u for u in users if u not in set(known)]
             if unknown:
                 raise UnknownUser(
                     f"user(s) {', '.join(map(repr, unknown))} have no data in the store: "

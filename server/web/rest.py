@@ -45,9 +45,8 @@ def _num(value) -> float | None:
 
 @bp.get("/users")
 def users():
-    store = services().store
-    last = store.last_observation(None, "1h")
-    return jsonify([{"user": u, "last_observed_ms": last.get(u)} for u in store.list_users()])
+    snapshot = services().users.snapshot()  # at most a few seconds old: no store query per request
+    return jsonify([{"user": u, "last_observed_ms": snapshot.hourly.get(u)} for u in snapshot.users])
 
 
 @bp.get("/forecast")
@@ -83,18 +82,17 @@ def score():
     rows sorted by time into one labelled series per user (``format: timeseries``); ``scored=true`` leaves out
     calibrating and stale users, whose null score would reduce to NaN, which Grafana's alerting counts as firing."""
     args = load(ScoreArgs, request.args.to_dict(), "query string")
-    service = services().forecast_service()
     every = not args["user"] or EVERY_USER in args["user"]
-    users = services().store.list_users() if every else list(args["user"])
+    users = services().users.users() if every else list(args["user"])
     now = now_ms()
     if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it
-        past = score_as_of(service, users, args["as_of"])
+        past = score_as_of(services().forecast_service(), users, args["as_of"])
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for p in past.values() if p is not None]
     elif args["from_ms"] is not None:
-        history = score_history(service, users, args["from_ms"], args["to_ms"], now)
+        history = score_history(services().forecast_service(), users, args["from_ms"], args["to_ms"], now)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for found in history.values() for p in found]
-    else:
-        forecasts = service.forecasts(users, skip_unobserved=every)
+    else:  # many users: what the scorer stored (server/pipeline/population.py), with its age in scored_ms
+        forecasts = services().population.forecasts(users, skip_unobserved=every, quantiles=False)
         rows = [_score_row(fc, now) for fc in forecasts.values()]
         rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
     if args["scored"]:
@@ -118,6 +116,8 @@ def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:
         "model": fc.model,
         "resolution": fc.resolution,
     }
+    if as_of_ms is None:
+        row["scored_ms"] = getattr(fc, "scored_ms", None)  # when the scorer computed it; null: for this request
     return row
 
 
@@ -131,6 +131,7 @@ def push_beats():
     ibi_ms = np.fromiter((b[1] for b in data["beats"]), dtype=np.float64, count=len(data["beats"]))
     with _one_push_at_a_time(services().flight, data["user"]):
         report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
+    services().users.note(data["user"])  # a new id is listed at once by every worker and host
     if services().model is not None:
         services().forecast_service().forget(data["user"])
     return jsonify(

@@ -357,6 +357,13 @@ class ScoreRow(Schema):
     zone = fields.String(metadata={"description": "green, yellow, red, calibrating or stale (model.zones)"})
     model = fields.String()
     resolution = fields.String(metadata={"description": "1h (hourly windows) or 1d (daily spot readings)"})
+    scored_ms = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "when the scorer computed this score (epoch ms): its age; null when computed for this "
+            "request (requests for more than 32 users read the scorer's stored results); absent with as_of or from/to"
+        },
+    )
 
 
 class IngestReply(Schema):

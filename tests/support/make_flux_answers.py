@@ -28,7 +28,8 @@ FIELD_TYPES = {  # every other field is a double
     "valid": "boolean",
     "end_ms": "long",
     **dict.fromkeys(("first_ms", "last_ms", "deadline_ms", "key_ns"), "long"),
-    **dict.fromkeys(("user_id", "host"), "string"),
+    **dict.fromkeys(("horizon_h", "last_observed_ms", "newest_window_ms"), "long"),
+    **dict.fromkeys(("user_id", "host", "step_scores", "resolution"), "string"),
 }
 PENDING = {  # a unit of writes left half-done on another host, long ago (server/stores/journal.py)
     "user_id": "carol_9",
@@ -58,7 +59,8 @@ def cell(value, datatype: str) -> str:
         return "true" if value else "false"
     if datatype == "long":
         return str(int(value))
-    return str(value)
+    text = str(value)  # RFC 4180, which annotated CSV follows: a cell holding a comma or a quote is quoted
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\r\n') else text
 
 
 def block(columns: list[tuple[str, str, bool]], tables: list[list[dict]], first_table: int) -> list[str]:
@@ -142,6 +144,16 @@ def answers() -> dict[str, str]:
     out["forecasts"] = response([(fc_cols, tables)])
     pending = [{"_time": PENDING["key_ns"] // 1_000_000, **PENDING}]
     out["pending"] = response([([TIME, *fields(PENDING)], [pending])])
+    score_cols = [TIME, ("model", "string", False), USER, *fields(c.SCORES.columns[3:])]
+
+    def newest(users):  # each user's newest summary (store_cases.NEWEST_SCORES), one table per user
+        rows = [r for r in c.NEWEST_SCORES.to_dict("records") if r["user"] in users]
+        return [[{"_time": r.pop("scored_ms"), **r}] for r in rows]
+
+    out["scores_all"] = response([(score_cols, newest([c.ALICE, c.BOB]))])
+    out["scores_some"] = response([(score_cols, newest([c.ALICE]))])
+    out["beats_since"] = response([([("_value", "string", False)], [[{"_value": c.ALICE}]])])
+    out["beats_since_none"] = response([])
     return out
 
 

@@ -215,3 +215,88 @@ def redis_server(folder: Path) -> Iterator[Redis]:
 
 def unique_db() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class CeleryWorker:
+    proc: subprocess.Popen
+    name: str
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine that dies: no chance to hand its batch back."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def celery_worker(folder: Path, env: dict[str, str], name: str) -> Iterator[CeleryWorker]:
+    """A real ``celery worker`` process of the scorer (solo pool: one process, one batch at a time), ready when
+    it has connected to the broker; stopped by its process group afterwards."""
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"{name}.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "server.pipeline.distributed.worker", "worker", "--pool", "solo",
+        "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = CeleryWorker(proc, name, log)
+    try:
+        _wait(lambda: b"ready." in log.read_bytes(), f"celery worker {name}", proc, log, timeout_s=120)
+        yield worker
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@dataclass
+class Gunicorn:
+    port: int
+    pid: int  # the master's; its workers are its children
+
+
+@contextlib.contextmanager
+def gunicorn_server(folder: Path, env: dict[str, str], *, workers: int = 2) -> Iterator[Gunicorn]:
+    """``hrvcast``'s real gunicorn (``server.web.gunicorn_conf``) on a free loopback port, as one host: its own
+    metrics folder; ready when ``/healthz`` answers. Stopped by its process group."""
+    import sys
+
+    from tests.support.paths import REPO
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics").mkdir(exist_ok=True)
+    port = free_port()
+    log = folder / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind",
+               f"127.0.0.1:{port}", "--workers", str(workers)]  # fmt: skip
+    full_env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return resp.status == 200
+
+    try:
+        _wait(ready, "gunicorn", proc, log, timeout_s=120)
+        yield Gunicorn(port, proc.pid)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 2)  # SIGINT: quick shutdown (SIGTERM waits for idle keep-alive connections)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(timeout=10)

@@ -62,6 +62,25 @@ ALICE_FORECAST_B = pd.DataFrame(
 )
 
 
+# The scorer's summaries: alice scored twice, hourly (the newer one calibrating: no score, its step scores still
+# there), bob once with the other model, daily (a week of days from the midnight after his reading).
+SCORES = pd.DataFrame(
+    {
+        "user": [ALICE, ALICE, BOB],
+        "scored_ms": [T0 + 2 * H + 600_000, T0 + 3 * H + 60_000, T0 + 2 * H + 1_000],
+        "model": [MODEL_A, MODEL_A, MODEL_B],
+        "score": [72.0, math.nan, 35.0],
+        "step_scores": ["72.5,68.5,70.125", "50.0,45.25,61.0", "40.5,30.25,35.0,36.0,37.5,38.0,39.0"],
+        "resolution": ["1h", "1h", "1d"],
+        "first_ms": [T0 + 3 * H, T0 + 4 * H, T0 + 24 * H],
+        "horizon_h": [3, 3, 168],
+        "last_observed_ms": [T0 + 2 * H, T0 + 3 * H, T0],
+        "newest_window_ms": [T0 + 2 * H, T0 + 3 * H, T0 + 2 * H],
+    }
+)
+NEWEST_SCORES = SCORES.iloc[[1, 2]].reset_index(drop=True)  # each user's newest point, sorted by user
+
+
 def load(store) -> None:
     """Write all of the above through the protocol."""
     store.write_windows(ALICE, ALICE_1H)
@@ -74,3 +93,4 @@ def load(store) -> None:
     store.write_activity(BOB, BOB_ACTIVITY)
     store.write_forecasts(ALICE, MODEL_A, ALICE_FORECAST_A)
     store.write_forecasts(ALICE, MODEL_B, ALICE_FORECAST_B)
+    store.write_scores(SCORES)

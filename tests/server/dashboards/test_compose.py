@@ -16,7 +16,7 @@ from tests.support.paths import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-HRVCAST_SERVICES = ("hrvcast", "scorer")
+HRVCAST_SERVICES = ("hrvcast", "scorer", "celery-worker", "celery-beat")
 COMPOSE_VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 SAMPLE_SECRET = "s3cret-token-for-compose-tests-0123456789"
 
@@ -120,9 +120,21 @@ def test_hrvcast_services_use_only_real_settings_and_valid_values():
     assert environment("grafana")["HRVCAST_API_TOKEN"] == environment("hrvcast")["HRVCAST_API_TOKEN"]
 
 
+def test_celery_services_run_the_scorer_app_behind_a_profile_with_redis():
+    from server.pipeline.distributed.app import celery_app
+
+    for name in ("celery-worker", "celery-beat"):
+        service = SERVICES[name]
+        assert service["profiles"] == ["celery"] and "celery" in SERVICES["redis"]["profiles"]
+        assert service["command"][:3] == ["celery", "-A", "server.pipeline.distributed.worker"]
+        app = celery_app(Settings.from_env(environment(name)))  # a broker is configured: SettingsError otherwise
+        assert app.conf.broker_url == "redis://redis:6379/1" and app.conf.task_acks_late
+    assert SERVICES["celery-worker"]["command"][3] == "worker" and SERVICES["celery-beat"]["command"][3] == "beat"
+
+
 def test_service_commands_are_hrvcast_commands():
     parser = build_parser()
-    for name in HRVCAST_SERVICES:
+    for name in ("hrvcast", "scorer"):
         command = SERVICES[name]["command"]
         assert command[0] == "hrvcast"
         parser.parse_args(command[1:])  # exits (fails the test) on an unknown sub-command or option

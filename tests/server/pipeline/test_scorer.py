@@ -16,9 +16,11 @@ import pytest
 import requests
 import yaml
 
+from model.zones import lowest_ahead
 from server.pipeline.scorer import Scorer
 from server.pipeline.wiring import local_service
 from server.stores import open_store
+from server.stores.base import step_scores_array
 from server.stores.sqlite import SQLiteStore
 from tests.support.paths import REPO
 from tests.support.served import END_MS, H, hourly_windows
@@ -238,3 +240,42 @@ def test_worker_exits_0_on_sigterm_after_a_clean_round(tmp_path, checkpoint_path
         assert len(check.read_forecasts(["u1"], 0, END_MS + 48 * H)["u1"]) == 24
     finally:
         check.close()
+
+
+def test_a_round_scores_only_the_users_with_new_data(store, forecaster):
+    """Incremental: a second round with nothing new scores nobody; a new hour for u1 rescores u1 alone; a day
+    later every active user's score has aged out and is computed again."""
+    clock = [NOW_S]
+    scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: clock[0])
+    first = scorer.run_round()  # beats-only's two beats are windowed first: it is scored (calibrating) too
+    assert sorted(r.user for r in first.rows) == ["beats-only", "new", "u1", "u2"]
+    again = scorer.run_round()
+    assert again.rows == [] and again.unchanged == 4 and again.points == 0
+    store.write_windows("u1", hourly_windows(1, END_MS + H, 241).tail(1))
+    clock[0] = NOW_S + 3600
+    third = scorer.run_round()
+    assert [r.user for r in third.rows] == ["u1"] and third.rows[0].first_ms == END_MS + H
+    assert store.read_scores(["u1"])["first_ms"].tolist() == [END_MS + H]
+    clock[0] = NOW_S + 3600 + 24 * 3600
+    aged = scorer.run_round()
+    assert sorted(r.user for r in aged.rows) == ["beats-only", "new", "u1", "u2"]
+
+
+def test_the_stored_summary_is_what_the_round_reports(store, forecaster):
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S).run_round()
+    stored = store.read_scores().set_index("user")
+    assert sorted(stored.index) == sorted(r.user for r in report.rows)
+    for row in report.rows:
+        summary = stored.loc[row.user]
+        assert summary["first_ms"] == row.first_ms and summary["last_observed_ms"] == row.last_observed_ms
+        assert summary["scored_ms"] == int(NOW_S * 1000) and summary["horizon_h"] == 24
+        assert summary["resolution"] == row.resolution == "1h"
+        steps = step_scores_array(summary["step_scores"])
+        assert len(steps) == 24
+        times = row.first_ms + H * np.arange(24)
+        if row.score is None:
+            assert row.min_score is None
+        else:
+            assert summary["score"] == row.score  # the model's own number, not rounded
+            assert lowest_ahead(times, steps, int(NOW_S * 1000)) == row.min_score
+    assert any(r.score is None for r in report.rows) and any(r.score is not None for r in report.rows)

@@ -122,3 +122,53 @@ def test_flux_writes_are_stored_by_a_real_influxdb(make_store):
         assert len(v1.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]) == 4
     finally:
         v1.close()
+
+
+def expected_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    ints = ["scored_ms", "first_ms", "horizon_h", "last_observed_ms", "newest_window_ms"]
+    strings = ["user", "model", "step_scores", "resolution"]
+    return frame.astype(dict.fromkeys(ints, "int64") | {"score": "float64"} | dict.fromkeys(strings, object))
+
+
+def test_newest_score_per_user_even_when_it_is_calibrating(loaded):
+    """Each user's newest summary, whole: alice's newest is calibrating (no score), and her older score must not
+    leak into it; bob's was written by another model."""
+    assert_frame(loaded.read_scores(), expected_scores(c.NEWEST_SCORES))
+    some = loaded.read_scores([ALICE, CAROL])  # carol was never scored: absent
+    assert_frame(some, expected_scores(c.NEWEST_SCORES.iloc[[0]]))
+    assert np.isnan(some["score"].iloc[0])
+
+
+def test_users_with_beats_since(loaded):
+    assert loaded.users_with_beats_since(T0 + 3000) == [ALICE]
+    assert loaded.users_with_beats_since(T0 + 5000) == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1"])
+def test_many_forecasts_in_one_write_read_back_per_user(make_store, kind):
+    store = make_store(kind)
+    written = store.write_forecasts_many([(ALICE, c.MODEL_A, c.ALICE_FORECAST_A), (BOB, c.MODEL_B, c.ALICE_FORECAST_B)])
+    assert written == len(c.ALICE_FORECAST_A) + len(c.ALICE_FORECAST_B)
+    got = store.read_forecasts([ALICE, BOB], T0, T0 + 6 * H)
+    assert_frame(got[ALICE], c.ALICE_FORECAST_A.assign(model=c.MODEL_A)[list(got[ALICE].columns)])
+    assert_frame(got[BOB], c.ALICE_FORECAST_B.assign(model=c.MODEL_B)[list(got[BOB].columns)])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1"])
+def test_a_summary_written_twice_is_stored_once_and_a_newer_one_wins(make_store, kind):
+    store = make_store(kind)
+    store.write_scores(c.SCORES)
+    store.write_scores(c.SCORES)  # a batch delivered twice: the same points, upserted
+    assert_frame(store.read_scores(), expected_scores(c.NEWEST_SCORES))
+    later = c.SCORES.iloc[[2]].assign(scored_ms=c.SCORES["scored_ms"].iloc[2] + 1, step_scores="20.0,21.5,22.0")
+    store.write_scores(later)  # bob scored again: his newest summary is that one, alice's is unchanged
+    expected = pd.concat([c.NEWEST_SCORES.iloc[[0]], later], ignore_index=True)
+    assert_frame(store.read_scores(), expected_scores(expected))
+
+
+def test_forecast_rows_are_every_users_forecasts_in_one_frame(loaded):
+    rows = loaded.read_forecast_rows([ALICE], T0, T0 + 6 * H)  # the query the Flux recordings hold
+    by_user = loaded.read_forecasts([ALICE], T0, T0 + 6 * H)
+    assert list(rows.columns) == ["user", "time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score"]
+    assert set(rows["user"]) == {ALICE}
+    assert_frame(rows.drop(columns="user"), by_user[ALICE])

@@ -37,7 +37,7 @@ def test_window_reads_follow_the_seed_shape():
         'from(bucket: "biometrics")',
         "  |> range(start: 1970-01-01T00:00:00.000Z, stop: 1970-01-01T02:00:00.000Z)",
         '  |> filter(fn: (r) => r["_measurement"] == "hrv" and r["window"] == "1h" and '
-        '(r["user"] == "alice" or r["user"] == "bob"))',
+        '(r["user"] =~ /^(?:alice|bob)$/))',
         '  |> aggregateWindow(every: 1h, fn: last, createEmpty: false, timeSrc: "_start")',
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
         '  |> keep(columns: ["_time", "user", "n_beats", "coverage", "artifact_pct", "mean_rr_ms", "mean_hr_bpm", '
@@ -70,6 +70,10 @@ BUILT = {
     "activity": lambda: flux.read_activity(B, [cases.ALICE, cases.BOB], T0, T0 + 3 * H),
     "forecasts": lambda: flux.read_forecasts(B, [cases.ALICE], T0, T0 + 6 * H),
     "pending": lambda: flux.read_pending(B),
+    "scores_all": lambda: flux.newest_scores(B, None),
+    "scores_some": lambda: flux.newest_scores(B, [cases.ALICE, cases.CAROL]),
+    "beats_since": lambda: flux.users_with_beats_since(B, T0 + 3000),
+    "beats_since_none": lambda: flux.users_with_beats_since(B, T0 + 5000),
 }
 
 

@@ -27,7 +27,8 @@ def test_quoting_by_hand():
     assert influxql.string("it's") == r"'it\'s'"
     assert influxql.string("a\\'b") == r"'a\\\'b'"
     assert influxql.string("two\nlines") == r"'two\nlines'"
-    assert influxql.users_clause(["a", "b"]) == """("user" = 'a' OR "user" = 'b')"""
+    assert influxql.users_clause(["a"]) == """"user" = 'a'"""
+    assert influxql.users_clause(["a", "b.c-d"]) == r""""user" =~ /^(?:a|b\.c-d)$/"""
 
 
 def test_times_are_integer_ms_clamped_to_influxdb_range():

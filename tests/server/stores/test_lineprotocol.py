@@ -47,3 +47,17 @@ def test_floats_are_written_exactly():
     assert lp.encode_single("rr", {"user": "a"}, "ibi_ms", np.array([np.inf, 800.0]), np.array([1, 2])) == [
         "rr,user=a ibi_ms=800.0 2"
     ]
+
+
+@pytest.mark.parametrize("score", [np.array([72.5]), np.array([np.nan])])
+def test_string_fields_are_quoted_and_escaped(score):
+    """A summary's step scores are one string field (commas inside are no field separators), with or without a
+    missing float beside it."""
+    lines = lp.encode(
+        "score",
+        {"user": "a"},
+        {"score": score, "step_scores": np.array(['1.5,2.0 "x"\\'], dtype=object)},
+        np.array([7]),
+    )
+    body = r'step_scores="1.5,2.0 \"x\"\\"'
+    assert lines == [f"score,user=a score=72.5,{body} 7" if np.isfinite(score[0]) else f"score,user=a {body} 7"]

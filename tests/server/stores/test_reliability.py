@@ -73,7 +73,7 @@ def test_influxd_stopped_and_restarted_the_store_recovers_by_itself(tmp_path):
         store = Influx1Store(influxd.url, "biometrics", timeout_s=1.0, retry=FAST_RETRY)
         c.load(store)
         influxd.stop()
-        with pytest.raises(StoreUnavailable, match="unreachable"):
+        with pytest.raises(StoreUnavailable, match="unreachable: it refused the connection"):
             store.read_windows([ALICE], T0, T0 + 3 * H)
         with pytest.raises(StoreUnavailable):
             store.ping()

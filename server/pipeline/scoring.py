@@ -1,0 +1,122 @@
+"""One batch of the scorer: forecasts through the forecast service, then what is written back.
+
+Each forecast gives a :class:`ScoreRow` (what ``hrvcast score`` prints), its ``forecast`` points (what the
+InfluxDB alert rules read: :func:`forecast_points`) and its ``score`` summary (what population views read:
+:func:`summary_rows`). :func:`score_batch` is the unit both the one-process round
+(:class:`server.pipeline.scorer.Scorer`) and a Celery task (:mod:`server.pipeline.distributed.tasks`) run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from model.forecast.features import step_ms_of
+from model.forecast.forecaster import Forecast
+from model.schema import HOUR_MS
+from model.zones import has_score, status_of, zone_of
+from server.pipeline.forecasting import ForecastService
+from server.pipeline.resolution import Newest
+from server.stores.base import HistoryStore, step_scores_text
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One user's result, as ``hrvcast score`` prints it."""
+
+    user: str
+    zone: str  # of the 24 h score (model.zones), or calibrating, or stale
+    score: float | None  # 0-100 over the horizon; None while calibrating or stale
+    min_score: float | None  # lowest hourly score ahead: what the alert rules compare with RED_BELOW
+    min_zone: str  # zone of min_score, or the state without a score
+    first_ms: int  # first forecast hour (UTC epoch ms)
+    last_observed_ms: int  # start of the newest window
+    resolution: str = "1h"  # the model that scored the user: "1h" (hourly windows) or "1d" (daily readings)
+
+
+def forecast_points(fc: Forecast, now_ms: int) -> pd.DataFrame:
+    """The ``forecast`` measurement rows of one forecast: one per hour ahead (``fatigue_score`` NaN while
+    calibrating or stale at ``now_ms``, so no score is ever stored for a user without a current one). A daily
+    forecast's day is written as its 24 hours, each with the day's values, so an alert rule that reads the hours
+    from now on (``time >= now()``) sees the rest of today's forecast day as well as the days after it."""
+    hourly = np.asarray(fc.hourly_score, dtype=np.float64)
+    scored = has_score(status_of(fc, now_ms).state)
+    repeat = 24 if fc.resolution == "1d" else 1  # hours per forecast step
+    times = (np.asarray(fc.times_ms, dtype=np.int64)[:, None] + HOUR_MS * np.arange(repeat)).ravel()
+    return pd.DataFrame(
+        {
+            "time": times,
+            "rmssd_p10": np.repeat(np.asarray(fc.rmssd_p10, dtype=np.float64), repeat),
+            "rmssd_p50": np.repeat(np.asarray(fc.rmssd_p50, dtype=np.float64), repeat),
+            "rmssd_p90": np.repeat(np.asarray(fc.rmssd_p90, dtype=np.float64), repeat),
+            "fatigue_score": np.repeat(hourly if scored else np.full(len(hourly), np.nan), repeat),
+        }
+    )
+
+
+def score_row(fc: Forecast, now_ms: int) -> ScoreRow:
+    status = status_of(fc, now_ms)
+    lowest = status.lowest_ahead
+    return ScoreRow(
+        user=fc.user,
+        zone=status.state,
+        score=status.score,
+        min_score=lowest,
+        min_zone=zone_of(lowest) if has_score(status.state) else status.state,
+        first_ms=status.first_ms if status.first_ms is not None else fc.last_observed_ms,
+        last_observed_ms=fc.last_observed_ms,
+        resolution=fc.resolution,
+    )
+
+
+def newest_ms(newest: Newest | None, fc: Forecast) -> int:
+    """The start of the user's newest window of any size (what a later window is compared with)."""
+    known = [t for t in (newest.hourly, newest.daily) if t is not None] if newest is not None else []
+    return max(known) if known else int(fc.last_observed_ms)
+
+
+def summary_rows(fcs: Sequence[Forecast], scored_ms: int, observed: Mapping[str, Newest] | None = None) -> pd.DataFrame:
+    """The ``score`` measurement rows of some forecasts (``server.stores.base.SCORE_COLUMNS``): the model's own
+    output, every step's score included, so that a reader rebuilds the forecast's state at any time."""
+    observed = observed or {}
+    return pd.DataFrame(
+        {
+            "user": [fc.user for fc in fcs],
+            "scored_ms": [int(scored_ms)] * len(fcs),
+            "model": [fc.model for fc in fcs],
+            "score": [np.nan if fc.score is None else float(fc.score) for fc in fcs],
+            "step_scores": [step_scores_text(fc.hourly_score) for fc in fcs],
+            "resolution": [fc.resolution for fc in fcs],
+            "first_ms": [int(fc.times_ms[0]) for fc in fcs],
+            "horizon_h": [len(fc.times_ms) * step_ms_of(fc.resolution) // HOUR_MS for fc in fcs],
+            "last_observed_ms": [int(fc.last_observed_ms) for fc in fcs],
+            "newest_window_ms": [newest_ms(observed.get(fc.user), fc) for fc in fcs],
+        }
+    )
+
+
+def score_batch(
+    store: HistoryStore,
+    service: ForecastService,
+    users: Sequence[str],
+    horizon_h: int,
+    *,
+    write_back: bool,
+    scored_ms: int,
+    observed: Mapping[str, Newest] | None = None,
+) -> tuple[list[ScoreRow], int]:
+    """One batch: forecasts through the service (history reads in chunks, batched forward passes), then with
+    write-back one batched write of the forecast points and one of the summaries. Returns (rows, points).
+    ``observed``: each user's newest windows as the round planned them (what the forecast starts after);
+    ``scored_ms`` (the round's start) is the time the states are judged at and the summaries' timestamp."""
+    if observed is not None:
+        service.remember({u: observed[u] for u in users if u in observed})
+    fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True).values())
+    points = 0
+    if write_back and fcs:
+        points = store.write_forecasts_many([(fc.user, fc.model, forecast_points(fc, scored_ms)) for fc in fcs])
+        store.write_scores(summary_rows(fcs, scored_ms, observed))  # after the points: a summary is never ahead
+    return [score_row(fc, scored_ms) for fc in fcs], points
