@@ -70,13 +70,16 @@ def main() -> None:
         store.write_windows("spot", morning_readings(args.days + 120), "1d")
         strap, _ = synth.hourly_history("strap", END_MS - (args.days + 8) * DAY_MS, END_MS, np.random.default_rng(1))
         store.write_windows("strap", strap.windows)
+        watch, _ = synth.hourly_history("watch", END_MS - (args.days + 8) * DAY_MS, END_MS, np.random.default_rng(2))
+        store.write_windows("watch", watch.windows)  # a watch: hourly windows and the nights it tracked
+        store.write_sleep("watch", watch.sleep)
         start, end = END_MS - args.days * DAY_MS, END_MS
 
         def fresh():
             return forecast_service(settings, store, Metrics(), models)  # an empty cache: every plan cold
 
         print(f"{args.days} days of past scores for one user, {args.threads} thread(s), shipped checkpoints")
-        for user in ("spot", "strap"):
+        for user in ("spot", "strap", "watch"):
             cold_s, rows = timed(lambda u=user: score_history(fresh(), [u], start, end, end)[u])
             service = fresh()
             score_history(service, [user], start, end, end)

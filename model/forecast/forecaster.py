@@ -17,9 +17,10 @@ import torch
 
 from model.errors import BadHorizon
 from model.forecast.checkpoint import Checkpoint, load
-from model.forecast.features import forecast_origins_ms
+from model.forecast.features import InputMeta, forecast_origins_ms
 from model.forecast.grids import batch_inputs
 from model.forecast.lstm import BurnoutPredictor
+from model.forecast.origins import inputs_at
 from model.forecast.score import score_or_calibrating
 from model.history import UserHistory
 from model.schema import HOUR_MS
@@ -88,6 +89,29 @@ class Forecaster:
             return []
         ends = forecast_origins_ms(histories, self.step_ms)  # raises InsufficientHistory for one without windows
         x, meta = batch_inputs(list(histories), ends, self.lookback_h, resolution=self.resolution)  # [B, L, F]
+        return self._forecasts(x, meta, steps)
+
+    def forecast_at(
+        self,
+        history: UserHistory,
+        origins_ms: Sequence[int],
+        horizon_h: int = 24,
+        *,
+        sleep_after_ms: Sequence[int] | None = None,
+    ) -> list[Forecast]:
+        """One forecast per origin of one user, each from what was known there: ``forecast_many`` of the
+        history cut at each origin (``UserHistory.until``), from one feature grid (``model.forecast.origins``);
+        ``sleep_after_ms`` as there. The score history's path: thousands of origins in one forward pass."""
+        steps = self.horizon_steps(horizon_h)
+        if not len(origins_ms):
+            return []
+        x, meta = inputs_at(
+            history, origins_ms, self.lookback_h, resolution=self.resolution, sleep_after_ms=sleep_after_ms
+        )
+        return self._forecasts(x, meta, steps)
+
+    def _forecasts(self, x: np.ndarray, meta: InputMeta, steps: int) -> list[Forecast]:
+        """The forecasts of a batch of inputs (one forward pass), in order."""
         with torch.inference_mode():
             out = self.model.predict(torch.from_numpy(x))
         q_ms = np.exp(out.q_ln.double().numpy()[:, :steps, :])  # [B, steps, 3]
@@ -95,13 +119,13 @@ class Forecaster:
         expected = out.expected_ln.double().numpy()[:, :steps]
         times = meta.end_ms[:, None] + self.step_ms * np.arange(steps, dtype=np.int64)  # [B, steps]
         result = []
-        for b, history in enumerate(histories):
+        for b, user in enumerate(meta.users):
             score, zone = score_or_calibrating(
                 float(out.score[b]), int(out.n_valid[b]), self.model.config.calibrating_below
             )
             result.append(
                 Forecast(
-                    user=history.user,
+                    user=user,
                     last_observed_ms=int(meta.last_observed_ms[b]),
                     times_ms=times[b],
                     rmssd_p10=q_ms[b, :, 0],

@@ -11,9 +11,9 @@ same :meth:`ForecastService.serve`. Then:
 1. the cache (:mod:`server.pipeline.cache`) is asked for every plan's key;
 2. the cold plans are computed once across workers and hosts (single flight, :mod:`server.pipeline.flight`):
    the first request takes each key's lock, the others wait for it and read the cache;
-3. cold plans are computed in chunks of at most ``chunk_users`` (bounded memory per request): the histories of
-   a chunk come from one store read per frame kind (:func:`server.pipeline.history.histories_for`) and go
-   through one batched forward pass.
+3. cold plans are computed in chunks of at most ``chunk_users`` (bounded memory per request), one batched
+   forward pass each (:mod:`server.pipeline.computing`: one store read per frame kind per chunk, or one read
+   and one feature grid for the many origins of one user).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from model.errors import CheckpointError, UnknownUser
 from model.forecast.features import no_window_yet, origin_after
 from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
+from server.pipeline.computing import forward_passes
 from server.pipeline.flight import SingleFlight
-from server.pipeline.history import histories_for
 from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo
 from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
@@ -329,16 +329,13 @@ class ForecastService:
     def _compute(self, plans: list[Plan], horizons: Mapping[tuple[str, str], int], keys: Mapping[Plan, str]) -> dict:
         out: dict[Plan, Forecast] = {}
         for kind in dict.fromkeys((p.forecaster, p.resolution) for p in plans):
-            model = self.model_for(*kind)
-            same = sorted((p for p in plans if (p.forecaster, p.resolution) == kind), key=lambda p: p.origin_ms)
-            for i in range(0, len(same), self.chunk_users):
-                chunk = same[i : i + self.chunk_users]
-                started = time.perf_counter()
-                histories = histories_for(self.store, chunk, model.lookback_h, kind[1])
-                fresh = dict(zip(chunk, model.forecast_many(histories, horizons[kind]), strict=True))
+            same = [p for p in plans if (p.forecaster, p.resolution) == kind]
+            passes = forward_passes(self.store, self.model_for(*kind), same, horizons[kind], self.chunk_users)
+            for chunk, forecasts, seconds in passes:
+                fresh = dict(zip(chunk, forecasts, strict=True))
                 self.cache.set_many({keys[p]: fc for p, fc in fresh.items()})
                 out.update(fresh)
                 self.metrics.computations.inc()
                 self.metrics.users_computed.inc(len(chunk))
-                self.metrics.compute_seconds.labels(batch_label(len(chunk))).observe(time.perf_counter() - started)
+                self.metrics.compute_seconds.labels(batch_label(len(chunk))).observe(seconds)
         return out

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from server.pipeline.forecasting import Plan
 
 
+SLEEP_BEFORE_MS = 24 * HOUR_MS  # sleep is read from this long before the range: the episodes overlapping it
+
+
 def load_histories(
     store: HistoryStore, users: Sequence[str], end_ms: int, lookback_h: int, resolution: str = "1h"
 ) -> dict[str, UserHistory]:
@@ -31,7 +34,7 @@ def load_histories(
         return {}
     start_ms = end_ms - lookback_h * HOUR_MS
     windows = store.read_windows(users, start_ms, end_ms, resolution)
-    sleep = store.read_sleep(users, start_ms - 24 * HOUR_MS, end_ms)  # an episode may start before the range
+    sleep = store.read_sleep(users, start_ms - SLEEP_BEFORE_MS, end_ms)  # an episode may start before the range
     activity = store.read_activity(users, start_ms, end_ms)
     out = {}
     for user in users:

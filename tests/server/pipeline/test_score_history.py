@@ -4,11 +4,13 @@ and cached like the live forecast. Real SQLite store, the tiny hourly model, the
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from model.errors import BadRange
 from model.forecast.forecaster import Forecaster
 from model.history import UserHistory
+from server.pipeline.forecasting import Plan
 from server.pipeline.ingest import ingest_beats
 from server.pipeline.score_history import MAX_STEPS, score_as_of, score_history, steps_between
 from server.pipeline.wiring import local_service
@@ -96,3 +98,26 @@ def test_too_long_a_history_is_refused_with_the_fix(two):
     _, service = two
     with pytest.raises(BadRange, match=f"more than {MAX_STEPS}"):
         score_history(service, ["strap"], END_MS - 900 * DAY, END_MS, END_MS)
+
+
+def test_every_past_hour_is_the_live_forecast_from_that_hour_sleep_included(tmp_path, forecaster, daily):
+    """The history's rows come from one grid of the whole range; each equals what a live request at that
+    time computed on its own (its lookback and the nights overlapping it), through a tracking gap."""
+    store = SQLiteStore(tmp_path / "sleep.sqlite")
+    store.write_windows("sleeper", hourly_windows(4, END_MS, 240))
+    nights = [END_MS - d * DAY - 2 * H for d in range(1, 10) if not 2 <= d < 5]  # no tracking for three nights
+    store.write_sleep(
+        "sleeper", pd.DataFrame({"start": nights, "end": [n + 8 * H for n in nights], "duration_min": 480.0})
+    )
+    models = {"1h": forecaster, "1d": daily}
+    rows = score_history(local_service(store, models), ["sleeper"], END_MS - 4 * DAY, END_MS, END_MS)["sleeper"]
+    assert len(rows) == 4 * 24 + 1
+    for row in rows[::7]:
+        alone = local_service(store, models)  # a fresh cache: computed by itself, as a request at that time
+        plan = Plan("sleeper", "1h", int(row.forecast.times_ms[0]))
+        live = alone.serve([plan])[plan]
+        # float32 rounding of a batch of 97 against a batch of 1: 1e-4 of a score point
+        assert row.forecast.score == pytest.approx(live.score, abs=1e-3), row.as_of_ms
+        np.testing.assert_allclose(row.forecast.hourly_score, live.hourly_score, atol=1e-3)
+        np.testing.assert_allclose(row.forecast.rmssd_p50, live.rmssd_p50, rtol=1e-5)
+    store.close()
