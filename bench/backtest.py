@@ -62,6 +62,7 @@ def main() -> int:
     forecaster = Forecaster(checkpoint)
     series = {n: baseline_fn(BASELINES[n]) for n in BASELINES if n in SERIES_ONLY}
     scoring_s = 0.0
+    evaluate(tasks_for("rolling", real)[:1], series)  # warm-up: statsforecast's numba compiles on first use
     for protocol in HOURLY_PROTOCOLS:
         tasks = [t for t in tasks_for(protocol, real) if t.history.user in held]
         t0 = time.perf_counter()

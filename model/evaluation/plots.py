@@ -71,20 +71,3 @@ def _forecasts(ax, points: pd.DataFrame, tasks: Sequence[Task]) -> None:
     ax.set_title(f"{task.history.user}: forecast from its first origin (p10-p90 band of the LSTM)", fontsize=9)
     ax.set_ylabel("RMSSD (ms)")
     ax.legend(fontsize=7, ncol=3, loc="upper left")
-
-
-def plot_forecasts(points: pd.DataFrame, tasks: Sequence[Task], path: str, max_users: int = 6) -> None:
-    """PNG of forecasts (p50 line, p10-p90 band) against actuals, one panel per user (the first origin)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = list(dict.fromkeys(t.history.user for t in tasks))[:max_users]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.6 * len(shown)), squeeze=False)
-    for ax, user in zip(axes[:, 0], shown, strict=True):
-        _forecasts(ax, points[points["user"] == user], [t for t in tasks if t.history.user == user])
-    axes[-1, 0].set_xlabel("steps after the forecast origin")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

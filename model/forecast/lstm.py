@@ -243,7 +243,7 @@ class BurnoutPredictor(nn.Module):
         profile_out = (ahead_cos * self.profile_cos.unsqueeze(-1) + ahead_sin * self.profile_sin.unsqueeze(-1)).sum(1)
         hr_dev = self.heart_rate_deviation(hr, x_raw[:, :, _F["heart_rate_present"]] * clock, cos_k, sin_k)  # [B, 1]
         amplitude = torch.clamp(1.0 + self.hr_amplitude * hr_dev, 0.0, 3.0)  # [B, 1]
-        expected = level.unsqueeze(-1) + self.hr_shift * hr_dev  # [B, H]
+        expected = level.unsqueeze(-1) + self.hr_shift * hr_dev + torch.zeros_like(raw[:, :, 0])  # [B, H]
         if cfg.profile_harmonics:  # static: without harmonics there is no profile to scale (daily readings)
             expected = expected + amplitude * profile_out
         scale = sd.unsqueeze(-1)  # [B, 1]

@@ -55,16 +55,22 @@ def evaluate(model: BurnoutPredictor, samples: Samples) -> dict:
 
 
 @torch.no_grad()
-def persistence(model: BurnoutPredictor, samples: Samples, ridge: float = 1.0) -> torch.Tensor:
-    """How much of the newest step's deviation from the person's normal persists h steps ahead: the
-    least-squares slope (no intercept, ``ridge`` pseudo-samples at 0) of each target's z-score on the newest
-    input's z-score, over samples whose newest step is observed -> [H]."""
+def persistence(model: BurnoutPredictor, samples: Samples, ridge: float = 1.0, median: bool = False) -> torch.Tensor:
+    """How much of the newest step's deviation from the person's normal persists h steps ahead: the slope
+    (no intercept, ``ridge`` pseudo-samples at 0) of each target's z-score on the newest input's z-score, over
+    samples whose newest step is observed -> [H]. Least squares, or with ``median`` least absolute deviations
+    (iteratively reweighted): the slope that suits a median forecast judged by its absolute error."""
     z, mask, _, (_, sd, _) = model.standardised(samples.x)  # z, mask [N, L]; sd [N]
     expected = model.predict(samples.x).expected_ln  # [N, H]
-    target = (samples.y - expected) / sd.unsqueeze(-1)  # [N, H]
-    weight = samples.mask * mask[:, -1:]  # [N, H]: both the newest input and the target observed
+    target = ((samples.y - expected) / sd.unsqueeze(-1)).double()  # [N, H]
+    weight = (samples.mask * mask[:, -1:]).double()  # [N, H]: both the newest input and the target observed
     newest = z[:, -1:].double()  # [N, 1]
     slope = (weight * newest * target).sum(0) / ((weight * newest**2).sum(0) + ridge)  # [H]
+    for _ in range(20 if median else 0):
+        w = weight / torch.clamp((target - slope * newest).abs(), min=0.05)  # [N, H]
+        scale = w.sum(0) / torch.clamp(weight.sum(0), min=1.0)  # keeps the ridge's weight comparable
+        denominator = (w * newest**2).sum(0) + ridge * scale
+        slope = torch.where(denominator > 0, (w * newest * target).sum(0) / denominator.clamp(min=1e-12), 0.0)
     return slope.float()
 
 
@@ -107,16 +113,20 @@ def gate(
     model.eval()
     priors = model.priors()
     fitted = torch.tensor(priors.persistence)
+
+    def scaled(a: float, g: float):
+        return replace(priors, persistence=tuple((a * fitted).tolist()), residual_scale=g)
+
     errors = {}
     for a, g in itertools.product(sorted(persistence_scales), sorted(residual_scales)):
-        model.set_priors(replace(priors, persistence=tuple((a * fitted).tolist()), residual_scale=g))
+        model.set_priors(scaled(a, g))
         maes = []
         for part in samples:
             p50 = model.predict(part.x).q_ln[..., 1]
             maes.append(float(((p50 - part.y).abs() * part.mask).sum() / torch.clamp(part.mask.sum(), min=1.0)))
         errors[(a, g)] = float(np.mean(maes))
     best = min(errors, key=lambda k: (round(errors[k], 6), k))
-    model.set_priors(replace(priors, persistence=tuple((best[0] * fitted).tolist()), residual_scale=best[1]))
+    model.set_priors(scaled(*best))
     model.train(was_training)
     return {
         "persistence_scale": best[0],

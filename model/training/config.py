@@ -24,6 +24,7 @@ class TrainConfig:
     hr_amplitude: bool = True  # fit the person's circadian amplitude from their heart rate (model.forecast.lstm)
     hr_shift: bool = True  # fit a shift of the expected level with the same heart-rate deviation too
     persistence_ridge: float = 100.0  # pseudo-samples at 0 in the persistence fit (long horizons have few)
+    persistence_median: bool = True  # fit the persistence by least absolute deviations (the p50 is judged by MAE)
     covariate_dropout: float = 0.5  # chance, per sample and batch, of dropping its sleep and (apart) its activity
     persistence_scales: tuple[float, ...] = (0.0, 0.5, 1.0)  # multiples of the fitted persistence tried on
     # the validation users; with residual_scales' 0 among them, the structure alone is a candidate

@@ -28,6 +28,7 @@ DAILY = {
     "shrink_steps": 0.01,
     "persistence_scales": (1.0,),
     "persistence_ridge": 1.0,
+    "persistence_median": False,
     "hr_shift": False,
     "min_context_steps": 3,
     "min_target_steps": 1,

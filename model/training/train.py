@@ -104,7 +104,7 @@ def _fit(train_histories, val_histories, config: TrainConfig, progress: bool) ->
     if config.hr_amplitude:
         heart_rate_terms(model, train_set, shift=config.hr_shift)
     if config.model.newest_skip:
-        fitted = persistence(model, train_set, config.persistence_ridge)
+        fitted = persistence(model, train_set, config.persistence_ridge, median=config.persistence_median)
         model.set_priors(replace(model.priors(), persistence=tuple(fitted.tolist())))
     modes = [val_set, val_set.rr_only()] if len(val_set) else [train_set, train_set.rr_only()]
     monitor = Samples.concat(modes)

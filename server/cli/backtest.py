@@ -85,13 +85,14 @@ def run(args, settings) -> int:
     if points.empty:
         raise InsufficientHistory("no user has enough valid windows for a forecast origin and a target")
     _print_cells(points, report)
-    for protocol, inputs in points[["protocol", "inputs"]].drop_duplicates().itertuples(index=False):
+    cells = report.with_dataset(points)[["protocol", "inputs", "dataset"]].drop_duplicates()
+    for protocol, inputs, dataset in cells.sort_values(["protocol", "dataset", "inputs"]).itertuples(index=False):
         if args.per_horizon:
-            print(f"\nMAE ln per horizon step: {protocol}, {inputs}\n")
-            print(report.markdown(report.per_horizon(points, protocol, inputs), index=True))
-        if args.per_origin_hour:
-            print(f"\nMAE ln per UTC hour of the origin: {protocol}, {inputs} (users with a clock)\n")
-            print(report.markdown(report.per_origin_hour(points, protocol, inputs, "mmash"), index=True))
+            print(f"\nMAE ln per horizon step: {protocol}, {inputs}, {dataset}\n")
+            print(report.markdown(report.per_horizon(points, protocol, inputs, dataset), index=True))
+        if args.per_origin_hour and dataset != "nsr2db":  # nsr2db has no clock: no hour of origin
+            print(f"\nMAE ln per UTC hour of the origin: {protocol}, {inputs}, {dataset}\n")
+            print(report.markdown(report.per_origin_hour(points, protocol, inputs, dataset), index=True))
     if args.per_user:
         from model.evaluation.backtest import summarize
 

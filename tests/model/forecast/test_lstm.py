@@ -116,6 +116,7 @@ def test_daily_configuration_runs_without_a_profile():
     x[:, -5:, F["ln_rmssd_present"]] = 1.0
     q, score = net(x)
     assert q.shape == (2, 7, 3) and not torch.isnan(score).any()
+    assert net.predict(x).expected_ln.shape == (2, 7)  # the person's normal for each day ahead
     assert config.lookback_h == 365 * 24 and config.horizon_h == 7 * 24
 
 
