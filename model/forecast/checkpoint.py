@@ -37,7 +37,7 @@ from model.forecast.features import FEATURES
 from model.forecast.lstm import BurnoutPredictor, ModelConfig
 
 FORMAT = "hrvcast-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: clockless inputs, persistence, heart-rate amplitude, gate, per-horizon bands
 
 
 @dataclass
