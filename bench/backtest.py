@@ -70,7 +70,9 @@ def main() -> int:
         series_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         for mode in INPUT_MODES:
-            fitted = {n: baseline_fn(f(histories_in(mode, training))) for n, f in population_baselines("1h").items()}
+            fitted = {
+                n: baseline_fn(f(histories_in(mode, training))) for n, f in population_baselines("1h", mode).items()
+            }
             evaluate(tasks_in(mode, tasks), fitted)
         population_s = time.perf_counter() - t0
         t0 = time.perf_counter()

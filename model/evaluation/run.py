@@ -151,9 +151,9 @@ def _series_baselines(tasks: Mapping[str, list[Task]], plan: Plan) -> pd.DataFra
 
 
 def _population_baselines(tasks: Mapping[str, list[Task]], training: Sequence[UserHistory], plan: Plan) -> pd.DataFrame:
-    factories = registry.population_baselines(plan.window)
     frames = []
     for mode in plan.inputs:
+        factories = registry.population_baselines(plan.window, mode)
         users = histories_in(mode, training)
         fitted = {n: baseline_fn(factories[n](users)) for n in _wanted(plan, factories)}
         for protocol, ts in tasks.items():

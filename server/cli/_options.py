@@ -71,7 +71,6 @@ def add_listen(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--port", type=count(1, 65_535), default=8000, help=f"port {what} (default 8000)")
 
 
-
 def add_source_arguments(p: argparse.ArgumentParser, *, synthetic_help: str) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--from-store", action="store_true", help="use every user of HRVCAST_STORE")

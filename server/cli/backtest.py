@@ -43,7 +43,7 @@ def register(subparsers) -> None:
         "--protocol",
         choices=("tonight", "rolling", "halves", "all", "outcomes"),
         default="all",
-        help="outcomes: the fatigue score shown before each Welltory self-report, against it (docs/score.md)",
+        help="outcomes: the fatigue score shown before each Welltory self-report, against it (model card)",
     )
     p.add_argument(
         "--min-days", type=int, default=14, help="outcomes: Welltory users with readings on at least this many days"

@@ -53,7 +53,8 @@ def test_checkpoint_is_scored_only_on_users_it_never_saw(tmp_path, monkeypatch, 
     assert "## rolling, inputs rr-only" in out and "## tonight, inputs full" in out
     scored = pd.read_csv(points)
     assert set(scored["user"]) == {"held0", "held1"}
-    assert set(scored["model"]) == {*BASELINES, "lstm", "structure", "mean_plus_profile", "shrunk_mean_plus_profile"}
+    population = {"mean_plus_profile", "shrunk_mean_plus_profile", "nhits"}  # fitted on the users it never saw
+    assert set(scored["model"]) == {*BASELINES, "prophet", "lstm", "structure", *population}
     assert set(scored["protocol"]) == {"tonight", "rolling", "halves"} and set(scored["inputs"]) == {"rr-only", "full"}
     halves = scored[scored["protocol"] == "halves"]
     # 4 days, origins every 24 h from hour 48 on: 2 origins per user, each followed by 24 valid hours at most
