@@ -65,7 +65,8 @@ def finish(
 def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> tuple[np.ndarray, np.ndarray]:
     """Intervals in ms or s -> (ms float64, good mask). Units come from the values unless given: when most are
     below 10 (the median), seconds. A file whose units were guessed must hold one unit: a value below 10 among
-    milliseconds, or of 100 or more among seconds, is a bad line. ``line_numbers``: anything indexable by row."""
+    milliseconds, or a beat written in milliseconds among seconds (see ``milliseconds_among_seconds``), is a bad
+    line. ``line_numbers``: anything indexable by row."""
     n = values.size
     good = np.ones(n, dtype=bool)
     if n == 0:
@@ -86,9 +87,30 @@ def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> 
     if not explicit:
         other = "seconds in a file of milliseconds" if units == "ms" else "milliseconds in a file of seconds"
         good = lines.check(
-            ((values >= 0.1) & (values < 10.0)) if units == "ms" else values >= SECONDS_FILE_MAX_S,
+            ((values >= 0.1) & (values < 10.0)) if units == "ms" else milliseconds_among_seconds(values),
             line_numbers,
             lambda k: f"the interval {values[k]:g} looks like {other}",
             "write every interval in one unit (or pass --units if the file really holds such values)",
         )
     return (values * scale if units == "s" else values.astype(np.float64, copy=False)), good
+
+
+def milliseconds_among_seconds(seconds: np.ndarray) -> np.ndarray:
+    """Mask of the values in a file of seconds that are beats written in milliseconds. Size alone cannot tell:
+    clockless files write a recording gap as one long interval (PhysioNet nsr2db holds gaps of 100-570 s), so a
+    value of 100 or more is a beat in milliseconds only when, read as milliseconds, it lies within a quarter of
+    the beats around it (the median of up to ``_NEIGHBOURS`` beats on each side)."""
+    candidates = np.flatnonzero(seconds >= SECONDS_FILE_MAX_S)
+    bad = np.zeros(seconds.size, dtype=bool)
+    if candidates.size == 0:
+        return bad
+    beats = seconds < SECONDS_FILE_MAX_S
+    for k in candidates:  # few: gaps and mixed values only, so a loop over them costs nothing
+        lo, hi = max(0, k - _NEIGHBOURS), min(seconds.size, k + _NEIGHBOURS + 1)
+        around = seconds[lo:hi][beats[lo:hi]]
+        if around.size:
+            bad[k] = abs(seconds[k] / 1000.0 - float(np.median(around))) <= 0.25 * float(np.median(around))
+    return bad
+
+
+_NEIGHBOURS = 5

@@ -25,7 +25,7 @@ MIN_IBI_MS = 20.0  # no heart beats 3,000 times a minute: a shorter "interval" i
 
 MAX_IBI_MS = 3_600_000.0  # an "interval" longer than an hour is not a gap but a broken file
 
-SECONDS_FILE_MAX_S = 100.0  # in a file of seconds, 100 or more is a millisecond value mixed in (real gaps: < 62 s)
+SECONDS_FILE_MAX_S = 100.0  # in a file of seconds, a value from 100 up is a gap or a beat written in milliseconds
 
 NO_CLOCK_START_MS = 0  # clockless formats without --start count from 1970-01-01T00:00:00Z
 
