@@ -16,7 +16,7 @@ import numpy as np
 
 from model.evaluation.backtest import SEASON, STEP_MS, valid_series
 from model.forecast.baselines import Z80, Baseline, QuantileForecast, SeriesContext, phase_of, require_history
-from model.forecast.lstm import ModelConfig
+from model.forecast.config import ModelConfig
 from model.history import UserHistory
 from model.training.priors import shrinkage
 

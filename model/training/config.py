@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from model.forecast.lstm import ModelConfig
+from model.forecast.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model.forecast.config import ModelConfig, Priors
 from model.forecast.features import FEATURE_INDEX
-from model.forecast.lstm import ModelConfig, Priors
 
 _F = FEATURE_INDEX
 

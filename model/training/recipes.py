@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.forecast.lstm import ModelConfig
+from model.forecast.config import ModelConfig
 from model.training.config import TrainConfig
 
 DATASETS_BY_WINDOW: dict[str, tuple[str, ...]] = {"1h": ("mmash", "nsr2db"), "1d": ("welltory",)}

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from model.forecast.config import ModelConfig
 from model.forecast.features import FEATURE_INDEX, SLEEP_FEATURES, rr_only, sleep_columns, user_grid
-from model.forecast.lstm import ModelConfig
 from model.history import UserHistory
 from model.training.config import TrainConfig
 

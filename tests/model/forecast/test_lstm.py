@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from model.forecast.config import ModelConfig, Priors
 from model.forecast.features import FEATURE_INDEX, build_inputs
-from model.forecast.lstm import BurnoutPredictor, ModelConfig, Priors
+from model.forecast.lstm import BurnoutPredictor
 from tests.support.histories import START_MS, hourly_history
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from model.forecast.lstm import ModelConfig
+from model.forecast.config import ModelConfig
 from model.training.priors import fit_priors, has_clock
 from model.training.samples import user_grids
 from tests.support.histories import hourly_history

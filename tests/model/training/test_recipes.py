@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.forecast.checkpoint import load
-from model.forecast.lstm import ModelConfig
+from model.forecast.config import ModelConfig
 from model.training.recipes import DATASETS_BY_WINDOW, SHIPPED_CHECKPOINTS, train_config
 
 

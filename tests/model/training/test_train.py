@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from model.forecast.config import ModelConfig
 from model.forecast.features import FEATURE_INDEX, build_inputs
 from model.forecast.forecaster import Forecaster
-from model.forecast.lstm import ModelConfig
 from model.history import UserHistory
 from model.training.train import TrainConfig, split_by_user, train
 from tests.support.histories import HOUR_MS, START_MS, hourly_history, population, windows_frame
