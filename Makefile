@@ -58,8 +58,8 @@ lint: install
 bench: install  ## speed and memory figures, each beside its peer measured in the same run
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
 
-train: install  ## reproduce the shipped checkpoints (hourly default, daily) from ../shared/data and synthetic users
-	$(HRVCAST) train --data-dir $(DATA_DIR) --synthetic 20 --out model/checkpoints/burnout-default.pt
+train: install  ## reproduce the shipped checkpoints (hourly default, daily) from ../shared/data (model/training/recipes.py)
+	$(HRVCAST) train --data-dir $(DATA_DIR) --out model/checkpoints/burnout-default.pt
 	$(HRVCAST) train --window 1d --data-dir $(DATA_DIR) --out model/checkpoints/burnout-daily.pt
 
 coreml: install  ## export the default checkpoint to dist/BurnoutPredictor.mlpackage

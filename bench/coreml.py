@@ -28,7 +28,8 @@ from model.coreml.export import ExportOptions, ExportView, export
 from model.coreml.parity import probe_inputs
 from model.errors import CheckpointError
 from model.forecast import checkpoint as ckpt
-from model.forecast.lstm import BurnoutPredictor, ModelConfig
+from model.forecast.config import ModelConfig
+from model.forecast.lstm import BurnoutPredictor
 from server.settings import Settings
 
 VARIANTS = (("mlprogram", "fp32"), ("mlprogram", "fp16"), ("neuralnetwork", "fp32"), ("neuralnetwork", "fp16"))

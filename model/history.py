@@ -21,12 +21,15 @@ class UserHistory:
     windows:  model.schema.WINDOW_COLUMNS, one row per hour that has beats (missing hours are absent)
     sleep:    start, end, duration_min (sleep episodes); may be empty
     activity: time (hour start), steps, heart_rate_bpm; may be empty
+    has_clock: False for recordings whose times are elapsed time from an arbitrary start (nsr2db): their
+              hour of day and weekday mean nothing, so the features leave them out (model.forecast.features)
     """
 
     user: str
     windows: pd.DataFrame
     sleep: pd.DataFrame = field(default_factory=lambda: _empty(("start", "end", "duration_min")))
     activity: pd.DataFrame = field(default_factory=lambda: _empty(("time", "steps", "heart_rate_bpm")))
+    has_clock: bool = True
 
     @property
     def last_observed_ms(self) -> int | None:

@@ -121,8 +121,13 @@ def baseline_fn(baseline: Baseline) -> ForecastFn:
     return lambda tasks: [baseline(t.context, t.target_times_ms.size) for t in tasks]
 
 
-def forecaster_fn(forecaster: ForecasterLike) -> ForecastFn:
-    """The LSTM as a forecast function: tasks are batched so that every batch holds each user once."""
+def forecaster_fn(forecaster: ForecasterLike, part: str = "forecast") -> ForecastFn:
+    """The LSTM as a forecast function: tasks are batched so that every batch holds each user once.
+
+    ``part="structure"``: the model's own structural part instead (``Forecast.expected_ln``: the shrunk level
+    plus the profile, no persistence and no residual), with the model's band around it."""
+    if part not in ("forecast", "structure"):
+        raise ValueError(f"part {part!r}: use forecast or structure")
 
     def run(tasks: Sequence[Task]) -> list[QuantileForecast]:
         out: list[QuantileForecast | None] = [None] * len(tasks)
@@ -140,22 +145,22 @@ def forecaster_fn(forecaster: ForecasterLike) -> ForecastFn:
             horizon_h = steps * tasks[pending[0]].context.step_ms // STEP_MS["1h"]
             result = forecaster.forecast({u: tasks[i].history for u, i in batch.items()}, horizon_h=horizon_h)
             for user, i in batch.items():
-                out[i] = _align(result[user], tasks[i].target_times_ms)
+                out[i] = _align(result[user], tasks[i].target_times_ms, part == "structure")
             pending = later
         return [q for q in out if q is not None]
 
     return run
 
 
-def _align(forecast, target_times_ms: np.ndarray) -> QuantileForecast:
+def _align(forecast, target_times_ms: np.ndarray, structure: bool = False) -> QuantileForecast:
     """A served forecast (RMSSD in ms at ``times_ms``) as ln quantiles at the task's target times."""
     at = pd.Index(np.asarray(forecast.times_ms, dtype=np.int64))
     pos = at.get_indexer(target_times_ms)
-    qs = []
-    for values in (forecast.rmssd_p10, forecast.rmssd_p50, forecast.rmssd_p90):
-        ln = np.log(np.asarray(values, dtype=float))
-        qs.append(np.where(pos >= 0, ln[np.maximum(pos, 0)], np.nan))
-    return QuantileForecast(*qs)
+    ln = [np.log(np.asarray(v, dtype=float)) for v in (forecast.rmssd_p10, forecast.rmssd_p50, forecast.rmssd_p90)]
+    if structure:  # the band of the model, moved onto its structural part
+        shift = np.asarray(forecast.expected_ln, dtype=float) - ln[1]
+        ln = [q + shift for q in ln]
+    return QuantileForecast(*(np.where(pos >= 0, q[np.maximum(pos, 0)], np.nan) for q in ln))
 
 
 def evaluate(tasks: Sequence[Task], models: Mapping[str, ForecastFn]) -> pd.DataFrame:
@@ -190,7 +195,8 @@ def pinball(actual: np.ndarray, predicted: np.ndarray, q: float) -> np.ndarray:
 
 
 def summarize(points: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
-    """Metrics per model (and per ``by`` columns, e.g. ``["h"]`` or ``["user"]``)."""
+    """Metrics per model (and per ``by`` columns, e.g. ``["h"]`` or ``["user"]``). Points answered by several
+    seeds of a model count once in ``n``; every metric is then the mean over the seeds."""
     p = points.copy()
     err = p["p50"] - p["actual_ln"]
     p["abs_ln"] = err.abs()
@@ -203,9 +209,10 @@ def summarize(points: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     p["pinball"] = sum(pinball(p["actual_ln"], p[f"p{int(q * 100)}"], q) for q in QUANTILES) / len(QUANTILES)
     p["covered"] = (p["actual_ln"] >= p["p10"]) & (p["actual_ln"] <= p["p90"])
     g = p.groupby(["model", *by], sort=False)
+    seeds = g["seed"].nunique().clip(lower=1) if "seed" in p else 1  # several seeds answer the same points
     out = pd.DataFrame(
         {
-            "n": g.size(),
+            "n": (g.size() // seeds).astype(int),
             "mae_ln": g["abs_ln"].mean(),
             "rmse_ln": np.sqrt(g["sq_ln"].mean()),
             "mae_ms": g["abs_ms"].mean(),
@@ -237,47 +244,6 @@ def paired_difference(points: pd.DataFrame, model: str, other: str, resamples: i
         "users": int(sums.size),
         "n": int(counts.sum()),
     }
-
-
-def format_table(summary: pd.DataFrame) -> str:
-    """A plain-text table, best MAE of ln RMSSD first."""
-    return summary.sort_values("mae_ln").to_string(index=False, float_format=lambda v: f"{v:.3f}")
-
-
-def plot_forecasts(points: pd.DataFrame, tasks: Sequence[Task], path: str, max_users: int = 6) -> None:
-    """PNG of forecasts (p50 line, p10-p90 band) against actuals, one panel per user (the first origin)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and in CI
-    import matplotlib.pyplot as plt
-
-    shown = list(dict.fromkeys(t.history.user for t in tasks))[:max_users]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.6 * len(shown)), squeeze=False)
-    for ax, user in zip(axes[:, 0], shown, strict=True):
-        task = next(t for t in tasks if t.history.user == user)
-        ctx = task.context
-        origin = int(ctx.times_ms[-1])
-
-        def hours(ms, origin=origin, step_ms=ctx.step_ms):
-            return (np.asarray(ms, dtype=np.int64) - origin) / step_ms
-
-        ax.plot(hours(ctx.times_ms), np.exp(ctx.ln_rmssd), "k.-", lw=1, label="observed")
-        ax.plot(hours(task.target_times_ms), np.exp(task.actual_ln), "ko", mfc="none", label="actual")
-        mine = points[(points["user"] == user) & (points["origin_ms"] == origin)]
-        for name, rows in mine.groupby("model", sort=False):
-            line = ax.plot(hours(rows["time_ms"]), np.exp(rows["p50"]), lw=1.5, label=name)[0]
-            if name == "lstm":
-                ax.fill_between(
-                    hours(rows["time_ms"]), np.exp(rows["p10"]), np.exp(rows["p90"]), color=line.get_color(), alpha=0.2
-                )
-        ax.axvline(0, color="grey", lw=0.8)
-        ax.set_title(user, fontsize=9)
-        ax.set_ylabel("RMSSD (ms)")
-    axes[-1, 0].set_xlabel("steps after the forecast origin")
-    axes[0, 0].legend(fontsize=7, ncol=4, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def user_folds(users: Sequence[str], k: int, seed: int = 0) -> list[list[str]]:

@@ -7,14 +7,15 @@ returns p10, p50 and p90 of ln RMSSD for the next ``horizon`` steps. Pure functi
 Point baselines (last value, history mean, seasonal naive, personal profile) have no interval of their own:
 their p10/p90 are p50 -+ 1.2816 SD of the user's observed history (a Gaussian 80 % band of the user's own
 spread), which is what a user would draw around them by hand. AutoETS brings its own 80 % interval.
-InfluxDB's ``HOLT_WINTERS`` runs in the database (``server.stores.influx1``); it is wrapped by the backtest
-when an InfluxDB store is configured, not here, because ``model/`` never talks to a store.
+InfluxDB's ``HOLT_WINTERS`` runs in the database (``server.stores.influx1``): :func:`holt_winters` turns any
+object that answers it (the InfluxDB 1.x store does) into a baseline, so ``model/`` never imports a store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def _band(ctx: SeriesContext, p50: np.ndarray) -> QuantileForecast:
     return QuantileForecast(p50 - Z80 * sd, p50, p50 + Z80 * sd)
 
 
-def _require_history(ctx: SeriesContext) -> np.ndarray:
+def require_history(ctx: SeriesContext) -> np.ndarray:
     obs = ctx.observed
     if obs.size == 0:
         raise InsufficientHistory(
@@ -83,13 +84,13 @@ def _require_history(ctx: SeriesContext) -> np.ndarray:
 
 def last_value(ctx: SeriesContext, horizon: int) -> QuantileForecast:
     """The newest observed value, held flat."""
-    obs = _require_history(ctx)
+    obs = require_history(ctx)
     return _band(ctx, np.full(horizon, obs[-1]))
 
 
 def history_mean(ctx: SeriesContext, horizon: int) -> QuantileForecast:
     """The mean of everything observed so far, held flat."""
-    obs = _require_history(ctx)
+    obs = require_history(ctx)
     return _band(ctx, np.full(horizon, obs.mean()))
 
 
@@ -98,7 +99,7 @@ def seasonal_naive(ctx: SeriesContext, horizon: int) -> QuantileForecast:
 
     Where no earlier season was observed at all (a recording shorter than a season), the last value.
     """
-    obs = _require_history(ctx)
+    obs = require_history(ctx)
     targets = ctx.target_times(horizon)
     index = {int(t): i for i, t in enumerate(ctx.times_ms)}
     season_ms = ctx.season * ctx.step_ms
@@ -124,7 +125,7 @@ def phase_of(times_ms: np.ndarray, step_ms: int, season: int) -> np.ndarray:
 
 def personal_profile(ctx: SeriesContext, horizon: int) -> QuantileForecast:
     """The user's own mean at the same hour of day (or day of week); the history mean where that is unseen."""
-    obs = _require_history(ctx)
+    obs = require_history(ctx)
     phases = phase_of(ctx.times_ms, ctx.step_ms, ctx.season)
     seen = ~np.isnan(ctx.ln_rmssd)
     sums = np.bincount(phases[seen], weights=ctx.ln_rmssd[seen], minlength=ctx.season)
@@ -142,7 +143,7 @@ def auto_ets(ctx: SeriesContext, horizon: int) -> QuantileForecast:
     """
     from statsforecast.models import AutoETS  # heavy import (numba), only when this baseline runs
 
-    obs = _require_history(ctx)
+    obs = require_history(ctx)
     seen = np.flatnonzero(~np.isnan(ctx.ln_rmssd))
     x = np.arange(seen[0], ctx.ln_rmssd.size)
     if x.size < MIN_ETS_POINTS or obs.size < 3:
@@ -155,6 +156,32 @@ def auto_ets(ctx: SeriesContext, horizon: int) -> QuantileForecast:
     if not (np.all(np.isfinite(out["lo-80"])) and np.all(np.isfinite(out["hi-80"]))):
         return _band(ctx, out["mean"])
     return QuantileForecast(out["lo-80"], out["mean"], out["hi-80"])
+
+
+class HoltWintersSource(Protocol):
+    """What answers InfluxDB's ``HOLT_WINTERS`` (``server.stores.influx1.Influx1Store.holt_winters``): a frame
+    with ``time`` (epoch ms) and ``ln_rmssd`` for ``horizon`` hours after the data in ``[start_ms, end_ms)``."""
+
+    def holt_winters(self, user: str, start_ms: int, end_ms: int, horizon: int, season_h: int): ...
+
+
+def holt_winters(source: HoltWintersSource) -> Baseline:
+    """InfluxDB's HOLT_WINTERS (season 24 h from two days of history on) as a baseline, with the user's own
+    Gaussian band. Steps it leaves without a forecast stay NaN (the backtest then does not score them)."""
+
+    def forecast(ctx: SeriesContext, horizon: int) -> QuantileForecast:
+        end_ms = int(ctx.times_ms[-1]) + ctx.step_ms
+        # InfluxDB 1.x returns nothing for a 24 h season over less than two seasons: no season then
+        season_h = 24 if ctx.times_ms.size >= 48 else 0
+        frame = source.holt_winters(ctx.user, int(ctx.times_ms[0]), end_ms, horizon, season_h)
+        # HOLT_WINTERS forecasts from the last hour that has any window (valid or not): align by time
+        times = frame["time"].to_numpy(dtype=np.int64)
+        values = frame["ln_rmssd"].to_numpy(dtype=float)
+        at = dict(zip(times.tolist(), values.tolist(), strict=True))
+        p50 = np.array([at.get(int(t), np.nan) for t in ctx.target_times(horizon)])
+        return _band(ctx, p50)
+
+    return forecast
 
 
 BASELINES: dict[str, Baseline] = {

@@ -33,11 +33,12 @@ from pathlib import Path
 import torch
 
 from model.errors import CheckpointError
+from model.forecast.config import ModelConfig
 from model.forecast.features import FEATURES
-from model.forecast.lstm import BurnoutPredictor, ModelConfig
+from model.forecast.lstm import BurnoutPredictor
 
 FORMAT = "hrvcast-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: clockless inputs, persistence, heart-rate amplitude, gate, per-horizon bands
 
 
 @dataclass

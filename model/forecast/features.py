@@ -10,12 +10,17 @@ its own presence column, so "no steps recorded" (0 / absent) is never confused w
 
 Time features use UTC: histories carry no time zone (MMASH and nsr2db have none at all), so the hour of
 day is UTC hour. The asleep flag and the time since waking carry the person's own rhythm.
+
+A recording without a clock (``UserHistory.has_clock`` false: nsr2db gives elapsed time only) gets 0 in all
+four time columns. A real clock always has ``hour_sin**2 + hour_cos**2 == 1``, so the zero pair is its own
+"no clock" mask: the model reads the clock's presence from it (``model.forecast.lstm``) and applies no
+circadian profile to such a recording, instead of a profile at a made-up hour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -30,7 +35,7 @@ _MONDAY_OFFSET_DAYS = 3  # 1970-01-01 was a Thursday: (days + 3) % 7 == 0 on Mon
 FEATURES: tuple[str, ...] = (
     "ln_rmssd",  # ln of RMSSD (ms) of the step's valid window; 0 where missing
     "ln_rmssd_present",  # 1 where a valid window exists; 0 where missing or invalid (valid == False)
-    "hour_sin",  # sin(2 pi hour / 24), UTC hour of the step start
+    "hour_sin",  # sin(2 pi hour / 24), UTC hour of the step start; 0 (all four) where the recording has no clock
     "hour_cos",  # cos(2 pi hour / 24)
     "dow_sin",  # sin(2 pi weekday / 7), Monday = 0, UTC
     "dow_cos",  # cos(2 pi weekday / 7)
@@ -58,6 +63,13 @@ class InputMeta:
     step_ms: int  # 3_600_000 (1h) or 86_400_000 (1d)
     last_observed_ms: np.ndarray  # int64[B]: start of the newest window before end_ms; -1 where none
     n_valid: np.ndarray  # int64[B]: steps with a valid window inside the lookback
+
+
+def rr_only(history: UserHistory) -> UserHistory:
+    """What a user with RR intervals alone has (a chest strap, or ``hrvcast ingest FILE`` without covariate
+    files): the HRV windows, which carry their own RR-derived ``mean_hr_bpm``, and no sleep or activity.
+    The "rr-only" input mode of training (covariate dropout) and of the backtest."""
+    return replace(history, sleep=history.sleep.iloc[:0], activity=history.activity.iloc[:0])
 
 
 def step_ms_of(resolution: str) -> int:
@@ -147,7 +159,8 @@ def user_grid(
     """
     grid = np.zeros((n_steps, len(FEATURES)), dtype=np.float32)  # [L, F]
     t = start_ms + step_ms * np.arange(n_steps, dtype=np.int64)  # [L] step starts, ms
-    _time_features(grid, t)
+    if history.has_clock:
+        _time_features(grid, t)
     ln, present = observed_ln(history.windows, start_ms, n_steps, step_ms)
     grid[:, FEATURE_INDEX["ln_rmssd"]] = ln
     grid[:, FEATURE_INDEX["ln_rmssd_present"]] = present

@@ -30,6 +30,7 @@ from model.history import UserHistory, valid_mask
 from model.schema import DAY_MS, HOUR_MS
 
 _MONDAY_OFFSET_DAYS = 3  # as in features: 1970-01-01 was a Thursday
+TIME_COLUMNS = [FEATURE_INDEX[n] for n in ("hour_sin", "hour_cos", "dow_sin", "dow_cos")]
 
 
 def batch_inputs(
@@ -45,6 +46,9 @@ def batch_inputs(
     t = starts[:, None] + step * np.arange(n_steps, dtype=np.int64)[None, :]  # [B, L] step starts, ms
     x = np.zeros((b, n_steps, len(FEATURES)), dtype=np.float32)  # [B, L, F]
     _time_features(x, t)
+    clockless = np.array([not h.has_clock for h in histories], dtype=bool)
+    for column in TIME_COLUMNS:  # elapsed time only: no hour or weekday (features.user_grid)
+        x[clockless, :, column] = 0.0
     win_user, win_start = _flat(histories, "windows", "start")
     ln, present = _observed_ln(histories, win_user, win_start, starts, n_steps, step)
     x[:, :, FEATURE_INDEX["ln_rmssd"]] = ln

@@ -3,107 +3,40 @@
 Structure first, network second (see ``shared/research/forecast-notes.md``: on little data a plain LSTM
 only learns the population circadian profile). The forecast for step h is
 
-    expected[h] = level + profile(hour of step h)          the person's normal for that hour
-    p50[h]      = expected[h] + sd * r50[h]                 the LSTM predicts the residual r50
-    p10[h]      = p50[h] - sd * band_lo * softplus(g_lo[h]) monotone by construction
+    expected[h] = level + clock * profile(hour of step h)    the person's normal for that hour
+    p50[h]      = expected[h] + sd * (persistence[h] * z_newest + residual_scale * r50[h])
+    p10[h]      = p50[h] - sd * band_lo * softplus(g_lo[h])     monotone by construction
     p90[h]      = p50[h] + sd * band_hi * softplus(g_hi[h])
 
-With ``newest_skip`` (daily readings) the head also sees the newest step's z-score, and training starts it
-at the fitted persistence ``r50[h] = slope[h] * z_newest`` (``model.training.train.persistence``).
 ``level`` is the masked mean of ``ln_rmssd - profile`` over the baseline window (7 days), shrunk toward
 the population mean with ``shrink_steps`` pseudo-observations (empirical Bayes); ``sd`` likewise toward
 the population within-person SD. ``profile`` is a Fourier series of the UTC hour (of the weekday at daily
-resolution) fitted on training users. ``band_lo``/``band_hi`` are conformal factors set on validation
-users. All statistics are buffers: they travel in the checkpoint and in the CoreML export, so an app needs
-no scaler. The forward pass is traceable: no data-dependent Python control flow, no in-place ops on
-inputs, masked sums instead of ``nanmean``.
+resolution) fitted on training users that have a clock; ``clock`` is 1 for a real clock and 0 for a recording
+without one (its time columns are 0: ``model.forecast.features``), which gets no profile at all.
+``z_newest`` is the newest step's deviation from the person's normal in SD units (0 when that step has no
+valid window) and ``persistence[h]`` how much of it is still there h steps later, fitted on the training
+users (``model.training.calibration.persistence``): the newest hour is always used, whatever the network
+learned. ``r50`` is the LSTM's residual and ``residual_scale`` (0-1) its weight, chosen on validation users
+so that the residual never makes their error worse than the structure beneath it. ``band_lo``/``band_hi``
+are conformal factors set on validation users. All statistics are buffers: they travel in the checkpoint and
+in the Core ML export, so an app needs no scaler. The forward pass is traceable: no data-dependent Python
+control flow, no in-place ops on inputs, masked sums instead of ``nanmean``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from model.forecast.features import FEATURE_INDEX, FEATURES, step_ms_of
+from model.forecast.config import ModelConfig, Priors
+from model.forecast.features import FEATURE_INDEX, FEATURES
 from model.forecast.score import ScoreWeights, fatigue_scores_torch, recent_deviation_torch, weights_for
-from model.schema import HOUR_MS
 
 _F = FEATURE_INDEX
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    features: tuple[str, ...] = FEATURES  # input columns, in order (model.forecast.features.FEATURES)
-    resolution: str = "1h"  # step of inputs and outputs: "1h" (hourly windows) or "1d" (daily readings)
-    lookback: int = 168  # input steps (168 h = 7 days at 1h)
-    horizon: int = 24  # forecast steps emitted at once
-    baseline_steps: int = 168  # steps in the personal baseline window (7 days at 1h); <= lookback
-    hidden: int = 32  # LSTM units
-    layers: int = 1  # stacked LSTM layers
-    dropout: float = 0.1  # dropout on the LSTM output before the head (training only)
-    profile_harmonics: int = 3  # Fourier harmonics of the population profile (0 = flat)
-    profile_period_steps: int = 24  # period of the profile: 24 (hour of day at 1h) or 7 (weekday at 1d)
-    calibrating_below: int = 24  # fewer valid steps than this in the baseline window -> no score
-    min_sd: float = 0.05  # floor of the personal SD of ln RMSSD
-    newest_skip: bool = False  # the head also sees the newest step's z-score and presence (daily readings)
-
-    @classmethod
-    def daily(cls, **overrides) -> ModelConfig:
-        """Daily readings (one ln RMSSD per day, e.g. morning readings): 28-day lookback, 7-day horizon."""
-        values = dict(
-            resolution="1d",
-            lookback=28,
-            horizon=7,
-            baseline_steps=7,
-            hidden=16,
-            profile_harmonics=0,
-            profile_period_steps=7,
-            calibrating_below=3,
-            newest_skip=True,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-    @property
-    def step_ms(self) -> int:
-        return step_ms_of(self.resolution)
-
-    @property
-    def lookback_h(self) -> int:
-        return self.lookback * self.step_ms // HOUR_MS
-
-    @property
-    def horizon_h(self) -> int:
-        return self.horizon * self.step_ms // HOUR_MS
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        values = dict(values)
-        values["features"] = tuple(values["features"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Priors:
-    """Population statistics learned from training users (buffers of the module)."""
-
-    ln_mean: float = math.log(40.0)  # population mean of personal ln RMSSD levels
-    ln_within_sd: float = 0.45  # typical SD of one person's hourly ln RMSSD around their profile
-    shrink_steps: float = 24.0  # pseudo-observations pulling a short history toward the population
-    profile_cos: tuple[float, ...] = field(default_factory=tuple)  # [K] Fourier cos coefficients (ln units)
-    profile_sin: tuple[float, ...] = field(default_factory=tuple)  # [K] Fourier sin coefficients
-    hr_mean: float = 70.0  # heart rate scaling, bpm
-    hr_sd: float = 12.0
-    steps_log_scale: float = 6.0  # log1p(steps) is divided by this
-    band_lo: float = 1.0  # conformal factor of the p10 gap (1 = as trained)
-    band_hi: float = 1.0  # conformal factor of the p90 gap
 
 
 class Prediction(NamedTuple):
@@ -125,13 +58,27 @@ _SCALAR_PRIORS = (
     "hr_mean",
     "hr_sd",
     "steps_log_scale",
-    "band_lo",
-    "band_hi",
+    "residual_scale",
+    "hr_amplitude",
+    "hr_shift",
 )
+# Vector statistics and the value of their entries that a shorter tuple leaves out.
+_VECTOR_PRIORS = {
+    "profile_cos": 0.0,
+    "profile_sin": 0.0,
+    "hr_profile_cos": 0.0,
+    "hr_profile_sin": 0.0,
+    "persistence": 0.0,
+    "band_lo": 1.0,
+    "band_hi": 1.0,
+}
+
+
+_DEFAULT_CONFIG, _DEFAULT_PRIORS = ModelConfig(), Priors()  # frozen: one shared instance is safe
 
 
 class BurnoutPredictor(nn.Module):
-    def __init__(self, config: ModelConfig = ModelConfig(), priors: Priors = Priors()) -> None:
+    def __init__(self, config: ModelConfig = _DEFAULT_CONFIG, priors: Priors = _DEFAULT_PRIORS) -> None:
         super().__init__()
         if tuple(config.features) != FEATURES:
             raise ValueError(f"features {config.features} differ from this version's {FEATURES}")
@@ -141,7 +88,7 @@ class BurnoutPredictor(nn.Module):
         # how the score weighs the forecast and the recent trend: by resolution (model.forecast.score.WEIGHTS);
         # a plain attribute, not a buffer, so older checkpoints load unchanged
         self.score_weights: ScoreWeights = weights_for(config.resolution)
-        n_features = len(config.features)
+        n_features = len(config.features) + 1  # the raw columns, rescaled, and the clock's presence
         self.lstm = nn.LSTM(n_features, config.hidden, num_layers=config.layers, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden + self._summaries(), config.horizon * 3)
@@ -160,15 +107,20 @@ class BurnoutPredictor(nn.Module):
             self.register_buffer(name, torch.tensor(0.0))
         self.register_buffer("profile_cos", torch.zeros(k))
         self.register_buffer("profile_sin", torch.zeros(k))
+        self.register_buffer("hr_profile_cos", torch.zeros(k))
+        self.register_buffer("hr_profile_sin", torch.zeros(k))
+        self.register_buffer("persistence", torch.zeros(config.horizon))
+        self.register_buffer("band_lo", torch.ones(config.horizon))
+        self.register_buffer("band_hi", torch.ones(config.horizon))
         self.set_priors(priors)
 
     def set_priors(self, priors: Priors) -> None:
         """Copy population statistics into the buffers (training does this before fitting)."""
-        k = self.config.profile_harmonics
         for name, value in asdict(priors).items():
-            if name in ("profile_cos", "profile_sin"):
-                coef = torch.zeros(k)
-                coef[: min(k, len(value))] = torch.tensor(value[:k], dtype=torch.float32)
+            if name in _VECTOR_PRIORS:
+                size = getattr(self, name).numel()
+                coef = torch.full((size,), _VECTOR_PRIORS[name])
+                coef[: min(size, len(value))] = torch.tensor(value[:size], dtype=torch.float32)
                 getattr(self, name).copy_(coef)
             else:
                 getattr(self, name).fill_(float(value))
@@ -176,9 +128,8 @@ class BurnoutPredictor(nn.Module):
     def priors(self) -> Priors:
         """The population statistics now in the buffers."""
         scalars = {n: float(getattr(self, n)) for n in _SCALAR_PRIORS}
-        return Priors(
-            profile_cos=tuple(self.profile_cos.tolist()), profile_sin=tuple(self.profile_sin.tolist()), **scalars
-        )
+        vectors = {n: tuple(getattr(self, n).tolist()) for n in _VECTOR_PRIORS}
+        return Priors(**vectors, **scalars)
 
     def forward(self, x_raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_raw [B, L, F] raw features (model.forecast.features) -> (q_ln [B, H, 3], score [B]; NaN: calibrating)."""
@@ -189,6 +140,7 @@ class BurnoutPredictor(nn.Module):
         """Everything the forward pass computes, for the server (one pass, no extra cost)."""
         cfg = self.config
         z, mask, (cos_k, sin_k), (level, sd, n) = self.standardised(x_raw)
+        clock = self.clock(x_raw)  # [B, L]
         hr = (x_raw[:, :, _F["heart_rate_bpm"]] - self.hr_mean) / self.hr_sd * x_raw[:, :, _F["heart_rate_present"]]
         steps = torch.log1p(torch.clamp(x_raw[:, :, _F["steps"]], min=0.0)) / self.steps_log_scale
         since = x_raw[:, :, _F["hours_since_wake"]] / 24.0
@@ -202,8 +154,9 @@ class BurnoutPredictor(nn.Module):
             x_raw[:, :, _F["wake_present"]],
             steps * x_raw[:, :, _F["steps_present"]],
             x_raw[:, :, _F["steps_present"]],
+            clock,
         ]
-        inputs = torch.stack(columns, dim=-1)  # [B, L, F]
+        inputs = torch.stack(columns, dim=-1)  # [B, L, F + 1]
         hidden, _ = self.lstm(inputs)  # [B, L, hidden]
         summaries = [n / cfg.baseline_steps, (level - self.ln_mean) / self.ln_within_sd]
         if cfg.newest_skip:  # static: a direct path from the newest reading to the head (see _summaries)
@@ -216,9 +169,14 @@ class BurnoutPredictor(nn.Module):
         ahead_cos = last_cos * self.shift_cos - last_sin * self.shift_sin  # [B, K, H]: cos k(theta_last + step h)
         ahead_sin = last_sin * self.shift_cos + last_cos * self.shift_sin  # [B, K, H]
         profile_out = (ahead_cos * self.profile_cos.unsqueeze(-1) + ahead_sin * self.profile_sin.unsqueeze(-1)).sum(1)
-        expected = level.unsqueeze(-1) + profile_out  # [B, H]
+        hr_dev = self.heart_rate_deviation(hr, x_raw[:, :, _F["heart_rate_present"]] * clock, cos_k, sin_k)  # [B, 1]
+        amplitude = torch.clamp(1.0 + self.hr_amplitude * hr_dev, 0.0, 3.0)  # [B, 1]
+        expected = level.unsqueeze(-1) + self.hr_shift * hr_dev + torch.zeros_like(raw[:, :, 0])  # [B, H]
+        if cfg.profile_harmonics:  # static: without harmonics there is no profile to scale (daily readings)
+            expected = expected + amplitude * profile_out
         scale = sd.unsqueeze(-1)  # [B, 1]
-        p50 = expected + scale * raw[:, :, 0]  # [B, H]
+        newest = z[:, -1:]  # [B, 1]: 0 where the newest step has no valid window
+        p50 = expected + scale * (self.persistence * newest + self.residual_scale * raw[:, :, 0])  # [B, H]
         p10 = p50 - scale * self.band_lo * nn.functional.softplus(raw[:, :, 1])
         p90 = p50 + scale * self.band_hi * nn.functional.softplus(raw[:, :, 2])
         q_ln = torch.stack([p10, p50, p90], dim=-1)  # [B, H, 3]
@@ -241,19 +199,35 @@ class BurnoutPredictor(nn.Module):
         z = torch.clamp((ln - profile_in - level.unsqueeze(-1)) / sd.unsqueeze(-1), -5.0, 5.0) * mask  # [B, L]
         return z, mask, (cos_k, sin_k), (level, sd, n)
 
-    @torch.no_grad()
-    def set_newest_skip(self, weights: torch.Tensor) -> None:
-        """Start the p50 residual's weight on z_newest at ``weights``.
+    def heart_rate_deviation(self, hr_z: torch.Tensor, hr_mask: torch.Tensor, cos_k: torch.Tensor, sin_k: torch.Tensor):
+        """How high the person's heart rate has run for its hours, [B, 1]: the masked mean over the baseline
+        window of heart rate (z units, [B, L]) minus its population profile; 0 without heart rate or clock.
+        The person's circadian amplitude is ``1 + hr_amplitude * deviation`` times the population's: a day
+        with a high heart rate for its hours is followed by a larger rise of HRV at night."""
+        w = self.config.baseline_steps
+        hr_profile = torch.zeros_like(hr_z)  # [B, L]; static branch: no harmonics, no profile (daily readings)
+        if self.config.profile_harmonics:
+            hr_profile = (cos_k * self.hr_profile_cos + sin_k * self.hr_profile_sin).sum(-1)
+        mask = hr_mask[:, -w:]
+        dev = ((hr_z - hr_profile)[:, -w:] * mask).sum(-1) / torch.clamp(mask.sum(-1), min=1.0)  # [B]
+        return dev.unsqueeze(-1)
 
-        ``weights`` [H] is fitted by ``model.training.train.persistence``."""
-        if self.config.newest_skip:
-            self.head.weight[0::3, self.config.hidden + 2] = weights.to(self.head.weight.dtype)
+    def clock(self, x_raw: torch.Tensor) -> torch.Tensor:
+        """[B, L]: 1 where the step has a real clock, 0 for a recording without one (its time columns are 0)."""
+        daily = self.config.profile_period_steps != 24
+        cos1, sin1 = (
+            (x_raw[:, :, _F["dow_cos"]], x_raw[:, :, _F["dow_sin"]])
+            if daily
+            else (
+                x_raw[:, :, _F["hour_cos"]],
+                x_raw[:, :, _F["hour_sin"]],
+            )
+        )
+        return torch.clamp(cos1 * cos1 + sin1 * sin1, 0.0, 1.0)
 
     def _summaries(self) -> int:
         """Inputs of the head beside the LSTM state: baseline coverage, level; and with ``newest_skip`` the
-        newest step's z-score and presence. The skip lets a linear term carry the newest reading forward: the
-        next day's spot reading leans about a quarter of the way toward today's deviation, which the LSTM state
-        did not learn from Welltory's few users. Hourly it measured no better (docs/model-card.md): off there."""
+        newest step's z-score and presence, so the residual can refine the fitted persistence."""
         return 4 if self.config.newest_skip else 2
 
     def _harmonics(self, cos1: torch.Tensor, sin1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,9 +27,10 @@ reading (its deviation) never raises any score. Anchors of ``d``: 0 -> 80 (green
 
 The weights differ by resolution (:data:`WEIGHTS`). Hourly (chest straps): the forecast alone, ``d = z``,
 the formula of the first release. Daily (spot readings): the forecast and the 7-day trend, each weighed by
-the inverse of its spread over the shared Welltory users' days and the sum scaled to a spread of 1
-(:func:`fit_weights`): no self-report is used to set them. What this score tells about how people said
-they felt, against the anchors' rules: ``docs/score.md`` (``hrvcast backtest --protocol outcomes``).
+the inverse of its spread over the days of Welltory users the model never trained on and the sum scaled to a
+spread of 1 (:func:`fit_weights`): no self-report is used to set them. What this score tells about how people
+said they felt, against the anchors' rules: ``docs/model-card.md``, "What the score means" (``hrvcast backtest
+--protocol outcomes``).
 
 A person with fewer than ``calibrating_below`` valid steps in the baseline window gets no score (None in
 numpy, NaN in torch) and the zone ``calibrating`` (see ``model.zones``).
@@ -70,11 +71,12 @@ class ScoreWeights:
             raise ValueError(f"score weights must be >= 0 (the score must stay monotone): {self}")
 
 
-# Daily: fit_weights on the shipped daily model's same-day cases of the 24 shared Welltory users
-# (hrvcast backtest --protocol outcomes --window 1d --checkpoint model/checkpoints/burnout-daily.pt prints them).
+# Daily: fit_weights on the shipped daily model's same-day cases of its validation users (shared Welltory users it
+# never trained on; hrvcast backtest --protocol outcomes --window 1d --checkpoint model/checkpoints/burnout-daily.pt
+# prints them as "fitted on its validation users").
 WEIGHTS: dict[str, ScoreWeights] = {
     "1h": ScoreWeights(),
-    "1d": ScoreWeights(forecast=15.22, trend=1.88, trend_steps=7, trend_prior=3.0, flat=True),
+    "1d": ScoreWeights(forecast=27.1, trend=2.01, trend_steps=7, trend_prior=3.0, flat=True),
 }
 
 
@@ -132,7 +134,8 @@ def score_of_z(z: np.ndarray | float) -> np.ndarray:
 def fit_weights(forecast_z: np.ndarray, trend: np.ndarray, base: ScoreWeights) -> ScoreWeights:
     """Weights from the parts' spreads over many users' days, no outcome involved: each part (the forecast's
     mean deviation ``forecast_z [N]``, the trend ``trend [N]``) divided by its SD, the sum scaled to SD 1, so
-    the zones cut the days at the same places whatever the model (about a fifth red, two thirds green)."""
+    the zones cut the days at the same places whatever the model (about a fifth red, two thirds green). Fit on
+    days of users the model never trained on: on its own training users a model's deviations are smaller."""
     f, t = np.asarray(forecast_z, np.float64), np.asarray(trend, np.float64)
     ok = np.isfinite(f) & np.isfinite(t)
     sd_f, sd_t = float(np.std(f[ok])), float(np.std(t[ok]))

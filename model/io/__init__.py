@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from model.errors import BadRRFile, UnknownFormat
-from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording, parse_start, parse_start_date
+from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording
+from model.io._times import parse_start, parse_start_date
 from model.io.apple import read_apple_health
 from model.io.tabular import (
     RR_COLUMNS,

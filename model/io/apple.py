@@ -20,16 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.io._common import (
-    Lines,
-    ReadOptions,
-    RRRecording,
-    check_clock,
-    check_intervals,
-    check_times,
-    finish,
-    strict_numbers,
-)
+from model.io._beats import check_intervals, finish
+from model.io._common import Lines, ReadOptions, RRRecording, strict_numbers
+from model.io._times import check_clock, check_times
 from model.io.chunks import open_binary
 
 SDNN_TYPE = "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"

@@ -19,15 +19,8 @@ import numpy as np
 import pandas as pd
 
 from model.io import check_file
-from model.io._common import (
-    DEFAULT_OPTIONS,
-    Lines,
-    ReadOptions,
-    TimeParser,
-    check_times,
-    parse_start_date,
-    strict_numbers,
-)
+from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, strict_numbers
+from model.io._times import TimeParser, check_times, parse_start_date
 from model.io.chunks import read_table, text_chunks
 from model.io.tabular import clock_seconds, missing_columns, mmash_day
 from model.schema import HOUR_MS

@@ -11,22 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.io._beats import check_intervals, finish, to_ms
 from model.io._common import (
     NO_CLOCK_START_MS,
     Lines,
     ReadOptions,
     RRRecording,
-    TimeParser,
-    check_clock,
-    check_intervals,
-    check_time,
-    check_times,
-    finish,
     require_rows,
     strict_numbers,
-    to_ms,
     why_not_a_number,
 )
+from model.io._times import TimeParser, check_clock, check_time, check_times
 from model.io.chunks import LineMap, read_table, table_chunks, text_chunks
 
 TIME_COLUMNS = ("timestamp", "time", "epoch_ms", "datetime")

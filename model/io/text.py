@@ -17,18 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.io._beats import check_intervals, to_ms
 from model.io._common import (
     NO_CLOCK_START_MS,
     Lines,
     ReadOptions,
     RRRecording,
-    check_intervals,
-    check_time,
     require_rows,
     strict_numbers,
-    to_ms,
     why_not_a_number,
 )
+from model.io._times import check_time
 from model.io.chunks import LineMap, open_binary, text_chunks
 
 _SPLIT = re.compile(r"[;\t ]+")

@@ -9,9 +9,10 @@ pipeline, so a code change or a new file recomputes them and nothing stale is ev
 Clocks (every dataset is stored as UTC epoch ms):
 - MMASH has a day index and local wall-clock time but no date: day 1 is anchored to ``MMASH_DAY1`` and the
   local time is taken as UTC, so hour-of-day features are the subjects' real local hours.
-- nsr2db has no clock at all: each recording starts at ``NSR2DB_START`` (09:00, when ambulatory Holter
-  recordings are usually fitted). Its hour-of-day and weekday features are therefore *not meaningful*;
-  the model learns only elapsed-time structure from it.
+- nsr2db has no clock at all: each recording is stored from ``NSR2DB_START`` so that its times are valid epoch
+  ms, and its histories carry ``has_clock=False``: the features give it no hour of day or weekday, and it stays
+  out of the population circadian profile (an anchor at a made-up 09:00 put its night about 7 h off and pulled
+  the profile out of phase: shared/research/forecast-notes.md, second run).
 - Welltory stamps are taken as UTC (the dataset does not document the zone). Readings are spot readings
   (100-300 beats), so they make daily windows only (``--window 1d``), the way commercial readiness scores
   use morning readings: a day's window pools that day's readings (most days hold one).
@@ -37,6 +38,7 @@ NSR2DB_START = "2000-01-03T09:00:00Z"  # a Monday 09:00; nsr2db gives elapsed ti
 SYNTHETIC_START = "2024-01-01T00:00:00Z"  # a Monday; synthetic clocks are UTC
 WELLTORY_MIN_DAYS = 14  # users with readings on fewer distinct days are left out
 DATASETS = ("mmash", "nsr2db", "welltory")
+CLOCKLESS = frozenset({"nsr2db"})  # datasets whose times are elapsed time only
 CACHE_FORMAT = 1  # bump when the cached frames change shape
 
 
@@ -83,13 +85,14 @@ def load(
 
 
 def load_source(source: Source, *, cache_dir: Path | None = None) -> UserHistory:
+    has_clock = source.dataset not in CLOCKLESS
     if cache_dir is None:
-        return _compute(source)
+        return replace(_compute(source), has_clock=has_clock)
     folder = Path(cache_dir) / source.dataset / f"{source.user}-{_cache_key(source)}"
     if folder.is_dir():
         frames = {n: pd.read_parquet(folder / f"{n}.parquet") for n in ("windows", "sleep", "activity")}
-        return UserHistory(source.user, **frames)
-    history = _compute(source)
+        return UserHistory(source.user, **frames, has_clock=has_clock)
+    history = replace(_compute(source), has_clock=has_clock)
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for n in ("windows", "sleep", "activity"):

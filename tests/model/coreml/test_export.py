@@ -247,10 +247,10 @@ def test_evaluator_reads_the_weights_on_disk(exports, checkpoint, tmp_path):
     before = evaluate_saved(copy, x)["q_ln"]
     weight_file = next(copy.rglob("weight.bin"))
     data = bytearray(weight_file.read_bytes())
-    lstm = checkpoint.model.lstm.weight_ih_l0.detach().numpy().astype(np.float32).tobytes()[:64]
+    lstm = checkpoint.model.lstm.weight_ih_l0.detach().numpy().astype(np.float32).tobytes()[:256]
     at = bytes(data).find(lstm)
     assert at > 0, "the LSTM input weights are stored verbatim in weight.bin"
-    data[at : at + 64] = np.full(16, 3.0, np.float32).tobytes()
+    data[at : at + 256] = np.full(64, 3.0, np.float32).tobytes()  # the first rows of the LSTM's input weights
     weight_file.write_bytes(bytes(data))
     assert np.max(np.abs(evaluate_saved(copy, x)["q_ln"] - before)) > 1e-3
 
@@ -258,16 +258,15 @@ def test_evaluator_reads_the_weights_on_disk(exports, checkpoint, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["mlprogram", "neuralnetwork"])
 @pytest.mark.parametrize("resolution", ["1h", "1d"])
-def test_shipped_configurations_export_and_match(resolution, fmt, tmp_path):
-    """The default hourly configuration (168 h lookback, hidden 32) and the daily one (28-day lookback, 7-day
-    horizon, no Fourier profile) convert and match too (export time and size do not depend on training)."""
-    from model.forecast.lstm import BurnoutPredictor, ModelConfig
+def test_shipped_checkpoints_export_and_match(resolution, fmt, tmp_path):
+    """The shipped hourly and daily checkpoints themselves convert and match (the daily one: a 365-day lookback,
+    7-day horizon, no Fourier profile)."""
+    from model.training.recipes import SHIPPED_CHECKPOINTS
 
-    torch.manual_seed(0)
-    config = ModelConfig() if resolution == "1h" else ModelConfig.daily()
-    model = BurnoutPredictor(config).eval()
+    shipped = ckpt.load(SHIPPED_CHECKPOINTS[resolution])
+    model, config = shipped.model, shipped.config
     suffix = ".mlpackage" if fmt == "mlprogram" else ".mlmodel"
-    result = export(ckpt.make_checkpoint(model), tmp_path / f"m{suffix}", ExportOptions(fmt, "fp32"))
+    result = export(shipped, tmp_path / f"m{suffix}", ExportOptions(fmt, "fp32"))
     x = synthetic_inputs(config) if resolution == "1h" else synthetic_daily_inputs(config)
     want = reference_outputs(model, x)
     got = evaluate_saved(result.path, x)

@@ -11,13 +11,12 @@ from model.evaluation.backtest import (
     baseline_fn,
     cut,
     evaluate,
-    format_table,
     paired_difference,
-    plot_forecasts,
     rolling_tasks,
     split_half_tasks,
     summarize,
 )
+from model.evaluation.plots import plot_protocol
 from model.forecast.baselines import BASELINES, history_mean, last_value
 from model.history import UserHistory
 from model.schema import WINDOW_COLUMNS
@@ -99,19 +98,20 @@ def test_summaries_per_horizon_and_per_user():
     assert set(per_user["user"]) == {"u1", "u2"} and (per_user["mae_ln"] < 1e-6).all()
     per_h = summarize(points, ["h"])
     assert sorted(per_h["h"].unique()) == [1, 2, 3, 4, 5]
-    table = format_table(summarize(points))
-    assert all(name in table for name in BASELINES)
+    assert set(summarize(points)["model"]) == set(BASELINES)
 
 
-def test_plot_writes_a_png_with_one_panel_per_user(tmp_path):
+def test_plot_of_a_protocol_is_a_png_with_a_panel_per_input_mode_and_one_of_forecasts(tmp_path):
     import matplotlib.image
 
     tasks = split_half_tasks([history(f"u{i}", 3.0 + 0.1 * np.sin(np.arange(24) + i)) for i in range(3)])
-    points = evaluate(tasks, {"last_value": baseline_fn(last_value)})
-    path = tmp_path / "backtest.png"
-    plot_forecasts(points, tasks, str(path))
-    image = matplotlib.image.imread(path)
-    assert image.shape[0] > image.shape[1] / 2  # three stacked panels: taller than a single strip
+    points = evaluate(tasks, {"last_value": baseline_fn(last_value), "history_mean": baseline_fn(history_mean)})
+    points = pd.concat([points.assign(inputs=m) for m in ("rr-only", "full")]).assign(protocol="halves", seed=-1)
+    both, one = tmp_path / "both.png", tmp_path / "one.png"
+    plot_protocol(points, tasks, "halves", str(both))
+    plot_protocol(points[points["inputs"] == "full"], tasks, "halves", str(one))
+    tall, short = matplotlib.image.imread(both), matplotlib.image.imread(one)
+    assert tall.shape[1] == short.shape[1] and tall.shape[0] > 1.4 * short.shape[0]  # 3 stacked panels against 2
 
 
 def _points(errors: dict[str, dict[str, list[float]]]) -> pd.DataFrame:

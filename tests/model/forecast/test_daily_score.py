@@ -51,7 +51,7 @@ def test_the_daily_model_scores_with_the_daily_weights(daily):
 def test_a_lower_newest_reading_or_a_lower_week_never_raises_the_score(daily, history, drop, whole_week):
     """Lowering one reading *other* than the newest can raise the score a little (6 % of random histories in
     a 1,500-history search): it lowers the personal baseline and changes the person's SD, against which the
-    other readings are then judged. docs/score.md says so."""
+    other readings are then judged. docs/model-card.md (What the score means) says so."""
     days, ln = (np.asarray(v) for v in history)
     order = np.argsort(days)
     days, ln = days[order], ln[order]

@@ -120,3 +120,29 @@ def test_forecast_origin_is_the_step_after_the_newest_window():
 def test_lookback_must_be_whole_steps(lookback_h, resolution):
     with pytest.raises(ValueError, match="lookback_h"):
         build_inputs([UserHistory("a", windows_frame([T0], [3.0]))], T0, lookback_h, resolution=resolution)
+
+
+def test_a_recording_without_a_clock_has_no_hour_or_weekday():
+    from dataclasses import replace
+
+    history = UserHistory("n", windows_frame(T0 + H * np.arange(6), np.full(6, 3.2)))
+    with_clock, _ = build_inputs([history], T0 + 6 * H, 6)
+    without, _ = build_inputs([replace(history, has_clock=False)], T0 + 6 * H, 6)
+    time_columns = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
+    assert all((col(without, c) == 0).all() for c in time_columns)
+    np.testing.assert_allclose(col(with_clock, "hour_sin") ** 2 + col(with_clock, "hour_cos") ** 2, 1.0, atol=1e-6)
+    others = [F[c] for c in FEATURES if c not in time_columns]
+    np.testing.assert_array_equal(with_clock[0][:, others], without[0][:, others])
+
+
+def test_rr_only_keeps_the_windows_and_their_heart_rate_and_drops_sleep_and_activity():
+    from model.forecast.features import rr_only
+
+    frame = windows_frame(T0 + H * np.arange(3), np.full(3, 3.2))
+    activity = pd.DataFrame({"time": T0 + H * np.arange(3), "steps": 50.0, "heart_rate_bpm": 90.0})
+    sleep = pd.DataFrame({"start": [T0], "end": [T0 + H], "duration_min": [60.0]})
+    bare = rr_only(UserHistory("a", frame, sleep, activity))
+    assert bare.sleep.empty and bare.activity.empty and bare.windows.equals(frame)
+    x, _ = build_inputs([bare], T0 + 3 * H, 3)
+    np.testing.assert_allclose(col(x, "heart_rate_bpm"), 60_000.0 / 900.0, rtol=1e-6)  # the windows' own mean HR
+    assert (col(x, "steps_present") == 0).all() and (col(x, "sleep_present") == 0).all()

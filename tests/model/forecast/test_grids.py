@@ -1,6 +1,7 @@
 """The vectorised inputs equal the per-user ones bit for bit: ``grids.batch_inputs`` against
 ``features.build_inputs`` on varied histories (missing and invalid hours, a NaN flag, two windows in one hour,
-sleep ongoing at the origin, activity with gaps, a user without any data, per-user origins, daily steps)."""
+sleep ongoing at the origin, activity with gaps, a user without any data, a recording without a clock, per-user
+origins, daily steps)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def varied(seed: int) -> list[UserHistory]:
             kwargs["activity"] = activity
         out.append(UserHistory(h.user, windows, **kwargs))
     out.append(UserHistory("empty", out[0].windows.iloc[:0]))
+    out.append(UserHistory("no-clock", out[1].windows, out[1].sleep, out[1].activity, has_clock=False))  # nsr2db
     return out
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from model.forecast.config import ModelConfig, Priors
 from model.forecast.features import FEATURE_INDEX, build_inputs
-from model.forecast.lstm import BurnoutPredictor, ModelConfig, Priors
+from model.forecast.lstm import BurnoutPredictor
 from tests.support.histories import START_MS, hourly_history
 
 torch.set_num_threads(1)
@@ -115,7 +117,8 @@ def test_daily_configuration_runs_without_a_profile():
     x[:, -5:, F["ln_rmssd_present"]] = 1.0
     q, score = net(x)
     assert q.shape == (2, 7, 3) and not torch.isnan(score).any()
-    assert config.lookback_h == 28 * 24 and config.horizon_h == 7 * 24
+    assert net.predict(x).expected_ln.shape == (2, 7)  # the person's normal for each day ahead
+    assert config.lookback_h == 365 * 24 and config.horizon_h == 7 * 24
 
 
 @pytest.mark.parametrize("bad", [{"baseline_steps": 49}, {"features": ("ln_rmssd",)}])
@@ -125,20 +128,44 @@ def test_inconsistent_config_is_refused(bad):
         BurnoutPredictor(ModelConfig.from_dict(values))
 
 
-def test_daily_newest_skip_traces_and_old_configs_load_without_it():
+def test_the_newest_step_persistence_traces_and_a_missing_newest_day_carries_nothing():
     config = ModelConfig.daily()
-    assert config.newest_skip and not ModelConfig().newest_skip
-    net = model(config=config, priors=Priors())
+    priors = replace(Priors(), persistence=(0.5,) * config.horizon, residual_scale=0.0)
+    net = model(config=config, priors=priors)
     x = torch.zeros(3, config.lookback, len(config.features))
     x[:, -20:, F["ln_rmssd"]] = torch.linspace(3.0, 4.0, 20)
     x[:, -20:, F["ln_rmssd_present"]] = 1.0
     x[1, -1, F["ln_rmssd_present"]] = 0.0  # newest day missing
-    net.set_newest_skip(torch.full((config.horizon,), 0.5))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         traced = torch.jit.trace(net, (x[:1],), check_trace=False)
     torch.testing.assert_close(traced(x)[0], net(x)[0])
-    # a checkpoint written before the field existed: its head has no skip inputs
-    old = {k: v for k, v in config.to_dict().items() if k != "newest_skip"}
-    assert BurnoutPredictor(ModelConfig.from_dict(old)).head.in_features == config.hidden + 2
+    out = net.predict(x)
+    above = out.q_ln[:, :, 1] - out.expected_ln  # [B, H]
+    assert torch.all(above[0] > 0.05)  # the newest day (4.0) is above the level: half of it carried forward
+    torch.testing.assert_close(above[1], torch.zeros_like(above[1]))  # newest day missing: nothing carried
+
+
+def test_a_recording_without_a_clock_gets_no_profile():
+    x = inputs(users=1, end_hour=50)
+    clockless = x.clone()
+    clockless[:, :, [F["hour_sin"], F["hour_cos"], F["dow_sin"], F["dow_cos"]]] = 0.0
+    out = model().predict(clockless)
+    ln = x[0, :, F["ln_rmssd"]][x[0, :, F["ln_rmssd_present"]] > 0].double()
+    n, k = ln.numel(), PRIORS.shrink_steps
+    level = (n * float(ln.mean()) + k * PRIORS.ln_mean) / (n + k)  # the plain mean: no profile removed
+    np.testing.assert_allclose(out.expected_ln[0].numpy(), np.full(24, level), atol=1e-5)
+    assert not torch.allclose(model().predict(x).expected_ln, out.expected_ln)
+
+
+def test_a_higher_heart_rate_for_the_hour_widens_the_persons_profile():
+    priors = replace(PRIORS, hr_amplitude=0.5, hr_mean=70.0, hr_sd=10.0)
+    x = inputs(users=1, end_hour=50)
+    x[:, :, F["heart_rate_bpm"]] = 70.0
+    x[:, :, F["heart_rate_present"]] = 1.0
+    fast = x.clone()
+    fast[:, :, F["heart_rate_bpm"]] = 80.0  # 1 SD above the population for every hour
+    calm, busy = model(priors=priors).predict(x), model(priors=priors).predict(fast)
+    swing = lambda out: float(out.expected_ln.max() - out.expected_ln.min())  # noqa: E731
+    assert swing(busy) == pytest.approx(1.5 * swing(calm), rel=1e-4)

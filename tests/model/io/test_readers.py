@@ -155,6 +155,20 @@ def test_real_fixtures_are_detected_and_read(data_dir, name, fmt, n):
     assert np.all(np.diff(rec.epoch_ms) >= 0)
 
 
+@pytest.mark.realdata
+def test_every_shared_nsr2db_recording_reads_whole_with_its_gaps(data_dir):
+    # nsr2db writes a recording gap as one long interval (up to 570 s): each is a gap, never a bad line, and the
+    # beats keep the recording's elapsed time (first line: the offset of the first beat)
+    files = sorted((data_dir / "nsr2db").glob("nsr*_rr_secs.txt"))
+    assert files, "no nsr2db recordings in the shared data"
+    for path in files:
+        values = np.loadtxt(path)
+        rec = read_rr(path, ReadOptions(fmt="physionet", start="2000-01-03T09:00:00Z"))
+        assert rec.skipped_lines == 0 and rec.ibi_ms.size == values.size - 1, path.name
+        elapsed_ms = (rec.epoch_ms[-1] - rec.epoch_ms[0]) + rec.ibi_ms[0]
+        assert abs(elapsed_ms - values[1:].sum() * 1000) < 1.0 * values.size, path.name
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 
 

@@ -114,11 +114,18 @@ def test_identical_repeats_are_merged_and_counted_never_collapsed_silently(tmp_p
     assert skipped.ibi_ms.tolist() == [800.0] and skipped.skipped_lines == 1
 
 
+def test_a_long_gap_in_a_file_of_seconds_is_kept_as_a_gap(tmp_path):
+    # clockless files write a recording gap as one long interval: 150 s and 570 s are gaps, not milliseconds
+    path = write(tmp_path, "gap.txt", "0.812\n0.790\n150\n0.805\n0.801\n570.5\n0.799\n")
+    rec = read_rr(path, ReadOptions(start=START))
+    assert rec.ibi_ms.tolist() == [812.0, 790.0, 150_000.0, 805.0, 801.0, 570_500.0, 799.0]
+
+
 def test_explicit_units_allow_what_guessed_units_refuse(tmp_path):
-    path = write(tmp_path, "gap.txt", "0.812\n0.790\n150\n0.805\n")  # a 150 s gap in a file of seconds
+    path = write(tmp_path, "odd.txt", "0.812\n0.790\n801\n0.805\n")  # 801 s, or a beat of 801 ms?
     with pytest.raises(BadRRFile, match="looks like milliseconds"):
         read_rr(path, ReadOptions(start=START))
-    assert read_rr(path, ReadOptions(start=START, units="s")).ibi_ms.tolist() == [812.0, 790.0, 150_000.0, 805.0]
+    assert read_rr(path, ReadOptions(start=START, units="s")).ibi_ms.tolist() == [812.0, 790.0, 801_000.0, 805.0]
 
 
 def test_polar_time_and_interval_columns_but_no_more(tmp_path):

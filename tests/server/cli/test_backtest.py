@@ -48,14 +48,19 @@ def test_checkpoint_is_scored_only_on_users_it_never_saw(tmp_path, monkeypatch, 
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in [*BASELINES, "lstm"])
-    assert "lstm minus " in out and "(best baseline)" in out and "of 2 users" in out
+    assert all(name in out for name in [*BASELINES, "lstm", "structure", "shrunk_mean_plus_profile"])
+    assert "lstm minus structure: " in out and "of 2 users" in out
+    assert "## rolling, inputs rr-only" in out and "## tonight, inputs full" in out
     scored = pd.read_csv(points)
     assert set(scored["user"]) == {"held0", "held1"}
-    assert set(scored["model"]) == {*BASELINES, "lstm"}
+    population = {"mean_plus_profile", "shrunk_mean_plus_profile", "nhits"}  # fitted on the users it never saw
+    assert set(scored["model"]) == {*BASELINES, "prophet", "lstm", "structure", *population}
+    assert set(scored["protocol"]) == {"tonight", "rolling", "halves"} and set(scored["inputs"]) == {"rr-only", "full"}
+    halves = scored[scored["protocol"] == "halves"]
     # 4 days, origins every 24 h from hour 48 on: 2 origins per user, each followed by 24 valid hours at most
-    assert scored.groupby(["model", "user"])["origin_ms"].nunique().eq(2).all()
-    assert plot.stat().st_size > 10_000
+    assert halves.groupby(["model", "user", "inputs"])["origin_ms"].nunique().eq(2).all()
+    for protocol in ("tonight", "rolling", "halves"):
+        assert (tmp_path / f"bt-{protocol}.png").stat().st_size > 10_000
 
 
 def test_a_checkpoint_that_saw_everyone_is_refused(tmp_path, monkeypatch, capsys):
@@ -75,7 +80,8 @@ def test_influxdb_holt_winters_joins_the_baselines(influxd_server, tmp_path, mon
     monkeypatch.setenv("HRVCAST_STORE", url)
     monkeypatch.chdir(tmp_path)
     points = tmp_path / "points.csv"
-    assert main(["backtest", "--from-store", "--baselines-only", "--quiet", "--plot", "", "--points", str(points)]) == 0
+    args = ["backtest", "--from-store", "--baselines-only", "--protocol", "halves", "--inputs", "rr-only"]
+    assert main([*args, "--quiet", "--plot", "", "--points", str(points)]) == 0
     scored = pd.read_csv(points)
     hw = scored[scored["model"] == "influx_holt_winters"]
     assert len(hw) == len(scored[scored["model"] == "last_value"]) > 0
@@ -91,7 +97,8 @@ def test_day_long_store_users_get_their_second_half_forecast(tmp_path, monkeypat
     monkeypatch.setenv("HRVCAST_STORE", url)
     monkeypatch.chdir(tmp_path)
     points = tmp_path / "points.csv"
-    assert main(["backtest", "--from-store", "--baselines-only", "--quiet", "--plot", "", "--points", str(points)]) == 0
+    args = ["backtest", "--from-store", "--baselines-only", "--protocol", "halves", "--inputs", "full"]
+    assert main([*args, "--quiet", "--plot", "", "--points", str(points)]) == 0
     scored = pd.read_csv(points)
     # hours 0..23: the origin is hour 11 (the last before the middle, 11:30), the targets hours 12..23
     for _, rows in scored.groupby(["model", "user"]):

@@ -1,0 +1,116 @@
+"""Intervals and beats: bounds, units, duplicate beats, and the finished recording of a format with a clock
+(see :mod:`model.io._common` for what every reader checks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.io._common import MAX_IBI_MS, MIN_IBI_MS, SECONDS_FILE_MAX_S, Lines, RRRecording, _iso, require_rows
+from model.io._times import check_clock
+
+
+def check_intervals(ibi_ms: np.ndarray, line_numbers: np.ndarray, lines: Lines) -> np.ndarray:
+    """Mask of plausible intervals: finite, 20 ms to 1 h (the first bad one is named)."""
+    bad = ~np.isfinite(ibi_ms) | (ibi_ms < MIN_IBI_MS) | (ibi_ms > MAX_IBI_MS)
+    return lines.check(
+        bad,
+        line_numbers,
+        lambda k: f"the interval {ibi_ms[k]:g} ms is not a positive number from {MIN_IBI_MS:g} ms to 1 hour",
+        "fix or remove the line, or pass --skip-bad-lines",
+    )
+
+
+def merge_duplicates(
+    epoch_ms: np.ndarray, ibi_ms: np.ndarray, line_numbers: np.ndarray, lines: Lines
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Beats sorted by time, with repeats of one time resolved: the same interval again is merged (and counted),
+    another interval at the same time is a bad line (a beat has one interval). Returns (times, intervals, merged)."""
+    if epoch_ms.size < 2:
+        return epoch_ms, ibi_ms, 0
+    same = np.concatenate(([False], epoch_ms[1:] == epoch_ms[:-1]))
+    if not same.any():
+        return epoch_ms, ibi_ms, 0
+    # the interval of the first row of each run of one time, for every row of the run
+    first = np.maximum.accumulate(np.where(same, 0, np.arange(epoch_ms.size)))
+    conflict = same & (ibi_ms != ibi_ms[first])
+    lines.check(
+        conflict,
+        line_numbers,
+        lambda k: (
+            f"the beat at {_iso(float(epoch_ms[k]))} (time {epoch_ms[k]} ms) has the interval {ibi_ms[k]:g} ms here "
+            f"and {ibi_ms[first[k]]:g} ms on line {line_numbers[first[k]]}"
+        ),
+        "a beat has one interval: remove one of the two rows, or pass --skip-bad-lines",
+    )
+    merged = int((same & ~conflict).sum())
+    keep = ~same
+    return epoch_ms[keep], ibi_ms[keep], merged
+
+
+def finish(
+    epoch_ms: np.ndarray, ibi_ms: np.ndarray, line_numbers: np.ndarray, lines: Lines, fmt: str, **extra
+) -> RRRecording:
+    """A recording of a format with a clock, from beats already checked row by row: sorted (a clock going
+    backwards is a bad line), duplicates merged or refused, at least one beat."""
+    keep = check_clock(epoch_ms, line_numbers, lines)
+    if not keep.all():
+        epoch_ms, ibi_ms, line_numbers = epoch_ms[keep], ibi_ms[keep], line_numbers[keep]
+    epoch_ms, ibi_ms, merged = merge_duplicates(epoch_ms, ibi_ms, line_numbers, lines)
+    if not extra.get("sdnn_only"):
+        require_rows(epoch_ms.size, lines)
+    extra.pop("sdnn_only", None)
+    return RRRecording(epoch_ms, ibi_ms, fmt, lines.skipped, duplicates=merged, **extra)
+
+
+def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals in ms or s -> (ms float64, good mask). Units come from the values unless given: when most are
+    below 10 (the median), seconds. A file whose units were guessed must hold one unit: a value below 10 among
+    milliseconds, or a beat written in milliseconds among seconds (see ``milliseconds_among_seconds``), is a bad
+    line. ``line_numbers``: anything indexable by row."""
+    n = values.size
+    good = np.ones(n, dtype=bool)
+    if n == 0:
+        return values.astype(np.float64), good
+    explicit = units is not None
+    if units is None:
+        units = "s" if int(np.count_nonzero(values < 10)) * 2 > n else "ms"
+    if units not in ("ms", "s"):
+        raise lines.error(f"units {units!r} are not supported", fix="use --units ms or --units s")
+    scale = 1000.0 if units == "s" else 1.0
+    low, high = np.count_nonzero(values < 200.0 / scale), np.count_nonzero(values > 3000.0 / scale)
+    if low * 2 > n or high * 2 > n:
+        median_ms = float(np.median(values)) * scale
+        raise lines.error(
+            f"the median interval would be {median_ms:g} ms with units {units!r}, which is not a heart beat",
+            fix="check --units (ms or s)",
+        )
+    if not explicit:
+        other = "seconds in a file of milliseconds" if units == "ms" else "milliseconds in a file of seconds"
+        good = lines.check(
+            ((values >= 0.1) & (values < 10.0)) if units == "ms" else milliseconds_among_seconds(values),
+            line_numbers,
+            lambda k: f"the interval {values[k]:g} looks like {other}",
+            "write every interval in one unit (or pass --units if the file really holds such values)",
+        )
+    return (values * scale if units == "s" else values.astype(np.float64, copy=False)), good
+
+
+def milliseconds_among_seconds(seconds: np.ndarray) -> np.ndarray:
+    """Mask of the values in a file of seconds that are beats written in milliseconds. Size alone cannot tell:
+    clockless files write a recording gap as one long interval (PhysioNet nsr2db holds gaps of 100-570 s), so a
+    value of 100 or more is a beat in milliseconds only when, read as milliseconds, it lies within a quarter of
+    the beats around it (the median of up to ``_NEIGHBOURS`` beats on each side)."""
+    candidates = np.flatnonzero(seconds >= SECONDS_FILE_MAX_S)
+    bad = np.zeros(seconds.size, dtype=bool)
+    if candidates.size == 0:
+        return bad
+    beats = seconds < SECONDS_FILE_MAX_S
+    for k in candidates:  # few: gaps and mixed values only, so a loop over them costs nothing
+        lo, hi = max(0, k - _NEIGHBOURS), min(seconds.size, k + _NEIGHBOURS + 1)
+        around = seconds[lo:hi][beats[lo:hi]]
+        if around.size:
+            bad[k] = abs(seconds[k] / 1000.0 - float(np.median(around))) <= 0.25 * float(np.median(around))
+    return bad
+
+
+_NEIGHBOURS = 5
