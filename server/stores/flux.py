@@ -145,14 +145,17 @@ def last_windows(bucket: str, users: Sequence[str] | None, window: str) -> str:
 
 
 def newest_scores(bucket: str, users: Sequence[str] | None) -> str:
-    """Each user's newest ``score`` point (the newest score: its time is when it was scored): pivoted to one row
-    per point, grouped by user, the last by time (``last`` on ``_time``, which is never null: a calibrating
-    point without ``score`` is still the newest)."""
+    """Each user's newest ``score`` point (the newest score: its time is when it was scored). ``last()`` first,
+    per field series (pushed down to storage: one point per series read, never every score ever written);
+    pivoted, the fields of the newest point share its ``_time`` row, and a field that point lacks (``score``
+    while calibrating) is a row of an older time; grouped by user, the last row by ``_time`` is the newest
+    point, whole."""
     predicate = f"{_column('_measurement')} == {string(M_SCORE)}"
     if users is not None:
         predicate += f" and {users_predicate(users)}"
     return (
         _source(bucket, time(0), time(MAX_MS), predicate)  # to the end of time: a host whose clock runs ahead
+        + "  |> last()\n"
         + f"  |> {_PIVOT}\n"
         + f"  |> group(columns: [{string(USER_TAG)}])\n"
         + '  |> sort(columns: ["_time"])\n'

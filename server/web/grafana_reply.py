@@ -12,6 +12,7 @@ red base step; a user without a score gets no score numbers at all, so no panel 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -44,6 +45,8 @@ RESOLUTION_KEY = "resolution"  # label of every forecast field: "1h" (hourly win
 
 def clean(values: Iterable) -> list[float | None]:
     """Floats for JSON: NaN and infinities become null."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()  # Python floats at once: float() of each numpy scalar was most of a 10,000-user reply
     out: list[float | None] = []
     for v in values:
         f = float(v) if v is not None else math.nan
@@ -135,11 +138,19 @@ def forecast_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
     return _with_notice(frame, fc, state) if state == STALE else frame
 
 
+_THRESHOLDS = grafana_thresholds()  # one object shared by every frame of a reply (only serialised, never changed)
+
+
+@functools.cache
+def _no_score_mapping(state: str | None) -> list[dict]:
+    return grafana_no_score_mapping(state)
+
+
 def score_config(display_name: str | None = None, state: str | None = None) -> dict:
     """Field config of a score: 0-100, the zone thresholds, and value mappings that never show a missing
     score in the thresholds' red base step (a user without a score: its state's name)."""
-    mappings = grafana_no_score_mapping(None if state is None or has_score(state) else state)
-    config: dict = {"unit": "none", "min": 0, "max": 100, "thresholds": grafana_thresholds(), "mappings": mappings}
+    mappings = _no_score_mapping(None if state is None or has_score(state) else state)
+    config: dict = {"unit": "none", "min": 0, "max": 100, "thresholds": _THRESHOLDS, "mappings": mappings}
     if display_name is not None:
         config["displayName"] = display_name
     return config

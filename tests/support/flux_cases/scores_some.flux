@@ -5,6 +5,7 @@
 from(bucket: "biometrics")
   |> range(start: 1970-01-01T00:00:00.000Z, stop: 2262-04-11T23:47:16.853Z)
   |> filter(fn: (r) => r["_measurement"] == "score" and (r["user"] =~ /^(?:alice|carol_9)$/))
+  |> last()
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group(columns: ["user"])
   |> sort(columns: ["_time"])
