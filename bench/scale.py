@@ -7,7 +7,7 @@ Per store (a temporary SQLite file; a real influxd 1.6.7 on loopback) and number
 - the write-back scoring round in one process (users/s), and the next round with no new data (incremental);
 - through the real ``hrvcast serve`` (gunicorn, 2 workers, a real redis-server), cold (first request after the
   start, Redis empty) and warm (median of 5): ``GET /api/v1/score`` for every user, the overview's table
-  (``fatigue_zone``) and tiles (``fatigue_score``, hourly) for every user named, as Grafana's "All" sends them;
+  (``fatigue_zone``) and tiles (``fatigue_score``, hourly) for every user (`{"user": "*"}`, what "All" sends);
   peer: the bare store read of every user's stored score in this process;
 - the busiest worker's peak RSS (VmHWM) after those requests (goal < 600 MB);
 - on influxd: ``last_observation`` of N named users as one regex (what the adapter sends) against the ``OR``
@@ -164,7 +164,7 @@ def serve_figures(folder: Path, store_url: str, store, users: list[str], checkpo
             return resp
 
         def query(target: str):
-            body = {"targets": [{"refId": "A", "target": target, "payload": {"user": users}}]}
+            body = {"targets": [{"refId": "A", "target": target, "payload": {"user": "*"}}]}  # "All", as Grafana asks
             resp = session.post(base + "/grafana/query", json=body, timeout=300)
             resp.raise_for_status()
             return resp
