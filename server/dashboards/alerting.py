@@ -38,7 +38,7 @@ are committed under ``grafana-provisioning/`` and a test fails when they are sta
 
 from __future__ import annotations
 
-from model.schema import M_FORECAST, USER_TAG
+from model.schema import M_FORECAST, MODEL_TAG, USER_TAG
 from model.zones import RED_BELOW, zone_of
 from server.dashboards.common import INFINITY_TYPE, INFINITY_UID, INFLUX_INFLUXQL_UID, INFLUX_TYPE
 
@@ -64,9 +64,13 @@ LOOK_AHEAD_H = 7 * 24
 # 24 hours, so the rest of today counts). The explicit upper bound makes InfluxDB return future points (the
 # write-back's timestamps are the forecast hours); Grafana's $timeFilter would stop at now. Hourly users have
 # points up to 24 h ahead, daily users up to 7 days: the same steps as GET /api/v1/score's min_score.
+# Only the shipped LSTM pages: its model tags are its versions, lstm-<hash> (model.forecasters.model_tag); other
+# forecasters written back (hrvcast score --forecaster) and the last-value reference carry tags of their own.
+PAGING_MODEL = "/^lstm-/"
 INFLUXQL = (
     f'SELECT min("{SCORE_FIELD}") AS "{SCORE_FIELD}" FROM "{M_FORECAST}" '
-    f'WHERE time > now() - 1h AND time <= now() + {LOOK_AHEAD_H}h GROUP BY "{USER_TAG}"'
+    f'WHERE "{MODEL_TAG}" =~ {PAGING_MODEL} AND time > now() - 1h AND time <= now() + {LOOK_AHEAD_H}h '
+    f'GROUP BY "{USER_TAG}"'
 )
 REST_PATH = "/api/v1/score?scored=true"
 REST_SCORE_FIELD = "min_score"  # lowest score of the forecast hours not yet over
