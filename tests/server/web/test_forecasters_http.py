@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.grafana import post
-from tests.support.served import END_MS, H, NOW_MS
+from tests.support.served import END_MS, NOW_MS, H
 from tests.support.skill import USER, expected, live_record
 
 RANGE = {"from": "2026-01-01T00:00:00.000Z", "to": "2026-01-03T00:00:00.000Z"}
