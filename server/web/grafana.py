@@ -97,7 +97,8 @@ def _forecasters() -> list[str]:
 @bp.post("/variable")
 def variable():
     data = body(VariableSchema, "variable request")
-    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().store.list_users()))
+    users = services().store.list_users()
+    return jsonify(discovery.variable_reply(data["payload"], data["target"], users, _forecasters()))
 
 
 @bp.post("/tag-keys")

@@ -86,7 +86,9 @@ def payload_options_reply(
     return []
 
 
-def variable_reply(payload: object, legacy_target: str | None, users: Sequence[str]) -> list[dict]:
+def variable_reply(
+    payload: object, legacy_target: str | None, users: Sequence[str], forecasters: Sequence[str] = ()
+) -> list[dict]:
     """``/variable``: ``users`` (also for an empty query) or ``targets``; the query comes as ``{"target": ...}``
     (simPod, "Raw JSON" off), any parsed JSON object ("Raw JSON" on), a string, or the legacy ``target``."""
     if isinstance(payload, dict):
@@ -98,9 +100,14 @@ def variable_reply(payload: object, legacy_target: str | None, users: Sequence[s
     what = what.strip() if isinstance(what, str) else what
     if what in (None, "", "users"):
         return [{"__text": u, "__value": u} for u in users]
+    if what == "forecasters":  # the installed ones, the shipped LSTM first
+        return [{"__text": o["value"], "__value": o["value"]} for o in model_options(forecasters)]
     if what == "targets":
         return [{"__text": t.label, "__value": t.name} for t in TARGETS]
-    raise UnknownTarget(f'variable query {what!r} is not known: use {{"target": "users"}} or {{"target": "targets"}}')
+    raise UnknownTarget(
+        f'variable query {what!r} is not known: use {{"target": "users"}}, {{"target": "targets"}} '
+        'or {"target": "forecasters"}'
+    )
 
 
 def tag_keys_reply() -> list[dict]:

@@ -57,6 +57,7 @@ def skill_frame(target: TargetQuery, user: str, forecaster: str, skill: pd.DataF
             number("last_value_mae_ln", f"MAE last value ({who})", mae),
             number("coverage", f"p10-p90 coverage {forecaster} ({who})", share),
             number("last_value_coverage", f"p10-p90 coverage last value ({who})", share),
+            number("mae_ratio", f"MAE / last value {forecaster} ({who})", {"unit": "none", "decimals": 2, "min": 0}),
             field(
                 "hours", "number", [int(h) for h in skill["hours"]], {"displayName": f"matched hours ({who})"}, labels
             ),

@@ -124,7 +124,7 @@ def skill():
     args = load(SkillArgs, request.args.to_dict(), "query string")
     now = now_ms()
     last_day = min(args["to_ms"] if args["to_ms"] is not None else now, now)
-    first_day = args["from_ms"] if args["from_ms"] is not None else last_day - SKILL_DEFAULT_DAYS * 86_400_000
+    first_day = args["from_ms"] if args["from_ms"] is not None else last_day - (args["days"] - 1) * 86_400_000
     names = list(args["model"]) or None
     population = not args["user"] or EVERY_USER in args["user"]
     users = services().store.list_users() if population else list(args["user"])
@@ -137,9 +137,6 @@ def skill():
     else:
         found = skill_by_user(services().store, sizes, first_day, last_day, names)
     return jsonify(skill_rows(found))
-
-
-SKILL_DEFAULT_DAYS = 30  # GET /api/v1/skill without from: the last 30 days
 
 
 def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:

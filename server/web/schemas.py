@@ -316,8 +316,13 @@ class SkillArgs(Lenient):
         load_default=(),
         metadata={"description": "forecaster name(s), comma separated; default every one written back"},
     )
-    from_ms = EpochMs(data_key="from", load_default=None, metadata={"description": "first day (default to - 30 d)"})
+    from_ms = EpochMs(data_key="from", load_default=None, metadata={"description": "first day (default: see days)"})
     to_ms = EpochMs(data_key="to", load_default=None, metadata={"description": "last day (default now)"})
+    days = fields.Integer(
+        load_default=30,
+        validate=validate.Range(min=1, max=MAX_HISTORY_DAYS),
+        metadata={"description": "without from: this many days, ending with to (default 30)"},
+    )
 
     @validates_schema
     def _days(self, data, **kwargs):

@@ -90,3 +90,33 @@ def test_forecast_skill_and_the_rest_endpoint_give_the_same_track_record(client,
         ("*", "lstm"),
     ]
     assert NOW_MS < END_MS + H, "the app's clock: today is the only day with a row"
+
+
+def test_the_compare_row_overlays_the_two_chosen_forecasters(client):
+    import json
+
+    from tests.support.paths import REPO
+
+    board = json.loads((REPO / "dashboards" / "hrvcast-user.json").read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    listed = post(client, "/grafana/variable", {"payload": json.loads(variables["model_a"]["query"]["query"])})
+    names = [v["__value"] for v in listed.get_json()]
+    assert names[0] == "lstm" and "last_value" in names
+    assert (variables["model_a"]["current"]["value"], variables["model_b"]["current"]["value"]) == (
+        "lstm",
+        "last_value",
+    )
+    (row,) = [p for p in board["panels"] if p["type"] == "row" and p["title"] == "Compare two forecasters"]
+    (panel,) = [p for p in board["panels"] if p.get("gridPos", {}).get("y", -1) > row["gridPos"]["y"]]
+    sent = [
+        {
+            **t,
+            "payload": json.loads(
+                t["payload"].replace("$user", "u1").replace("$model_a", "lstm").replace("$model_b", "auto_ets")
+            ),
+        }
+        for t in panel["targets"]
+    ]
+    frames = query(client, *sent)
+    models = [f["fields"][1].get("labels", {}).get("model", "lstm") for f in frames if f.get("refId") in ("A", "B")]
+    assert models == ["lstm", "auto_ets"]
