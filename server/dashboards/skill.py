@@ -140,7 +140,11 @@ def population_panel() -> timeseries.Panel:
         .thresholds(above)
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE))
         .line_width(2)
-        .override_by_regexp("^(?!MAE / last value).*", [_hide()])
+        .with_transformation(
+            model.DataTransformerConfig(
+                id_val="filterFieldsByName", options={"include": {"pattern": "^(Time|MAE / last value .*)$"}}
+            )
+        )
         .override_by_regexp("^MAE / last value.*", [_prop("displayName", "${__field.labels.model}")])
         .span(24)
         .height(8)
