@@ -43,14 +43,24 @@ SKILL_COLUMNS = (
 )
 
 
-def _ln_quantiles(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """``rmssd_p10/p50/p90`` (ms) -> ``{prefix}p10_ln`` ... indexed by time; rows without a finite p50 dropped."""
-    out = pd.DataFrame(
-        {f"{prefix}{q}_ln": np.log(frame[f"rmssd_{q}"].to_numpy(dtype=np.float64)) for q in ("p10", "p50", "p90")},
-        index=frame["time"].to_numpy(dtype=np.int64),
-    )
-    out = out[np.isfinite(out[f"{prefix}p50_ln"].to_numpy())]
-    return out[~out.index.duplicated(keep="last")]
+def _latest(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by time, one per time (the last given), without rows whose first column is not finite."""
+    keep = np.isfinite(values[:, 0])
+    times, values = times[keep], values[keep]
+    _, last = np.unique(times[::-1], return_index=True)  # first in reverse = last given
+    idx = times.size - 1 - last
+    return times[idx], values[idx]
+
+
+def _quantiles(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``rmssd_p50, p10, p90`` (ms) -> (times, ln [p50, p10, p90]) by time."""
+    ms = frame[["rmssd_p50", "rmssd_p10", "rmssd_p90"]].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _latest(frame["time"].to_numpy(dtype=np.int64), np.log(ms))
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "time" else "float64") for c in MATCHED})
 
 
 def match(forecast: pd.DataFrame, reference: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -58,22 +68,31 @@ def match(forecast: pd.DataFrame, reference: pd.DataFrame, windows: pd.DataFrame
 
     ``forecast``/``reference``: rows ``time`` (ms), ``rmssd_p10``, ``rmssd_p50``, ``rmssd_p90`` (ms);
     ``windows``: rows ``start`` (ms), ``ln_rmssd`` and, when present, ``valid`` (invalid windows are no truth).
+    A time given twice counts once, with its last row. Plain numpy: a population is thousands of users.
     """
     if forecast.empty or reference.empty or windows.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "time" else "float64") for c in MATCHED})
-    ok = np.isfinite(windows["ln_rmssd"].to_numpy(dtype=np.float64))
+        return _empty()
+    ln = windows["ln_rmssd"].to_numpy(dtype=np.float64).copy()
     if "valid" in windows:
-        ok &= windows["valid"].to_numpy(dtype=bool)
-    observed = pd.Series(
-        windows["ln_rmssd"].to_numpy(dtype=np.float64)[ok],
-        index=windows["start"].to_numpy(dtype=np.int64)[ok],
-        name="observed_ln",
+        ln[~windows["valid"].to_numpy(dtype=bool)] = np.nan
+    obs_t, obs = _latest(windows["start"].to_numpy(dtype=np.int64), ln[:, None])
+    fc_t, fc = _quantiles(forecast)
+    ref_t, ref = _quantiles(reference)
+    both, i, j = np.intersect1d(fc_t, ref_t, assume_unique=True, return_indices=True)
+    times, k, m = np.intersect1d(both, obs_t, assume_unique=True, return_indices=True)
+    fc, ref = fc[i][k], ref[j][k]
+    return pd.DataFrame(
+        {
+            "time": times,
+            "observed_ln": obs[m, 0],
+            "p10_ln": fc[:, 1],
+            "p50_ln": fc[:, 0],
+            "p90_ln": fc[:, 2],
+            "ref_p10_ln": ref[:, 1],
+            "ref_p50_ln": ref[:, 0],
+            "ref_p90_ln": ref[:, 2],
+        }
     )
-    observed = observed[~observed.index.duplicated(keep="last")]
-    joined = _ln_quantiles(forecast, "").join(_ln_quantiles(reference, "ref_"), how="inner")
-    joined = joined.join(observed, how="inner")
-    joined.index.name = "time"
-    return joined.reset_index()[list(MATCHED)].sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def _per_day(matched: pd.DataFrame) -> pd.DataFrame:

@@ -56,8 +56,12 @@ def matched_hours(
         frame = stored.get(user)
         if frame is None or frame.empty or user not in windows:
             continue
-        by_name = frame.groupby(frame["model"].map(lambda tag: forecaster_of(tag, names)), sort=True)
-        parts = {name: part for name, part in by_name}
+        tags = frame["model"].to_numpy()
+        parts = {}
+        for tag in dict.fromkeys(tags):  # a handful of tags per user: one comparison each, not one per row
+            name = forecaster_of(tag, names)
+            part = frame[tags == tag]
+            parts[name] = part if name not in parts else pd.concat([parts[name], part])
         reference = parts.get(REFERENCE)
         if reference is None:
             continue
