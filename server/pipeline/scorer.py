@@ -173,13 +173,25 @@ class Scorer:
                 break
             batch = active[i : i + self.batch_size]
             for k, name in enumerate(self.forecasters):
-                for fc in self.service.forecasts(batch, self.horizon_h, forecaster=name).values():
+                served = self._servable(name, batch)
+                for fc in self.service.forecasts(served, self.horizon_h, forecaster=name).values():
                     if k == 0:  # the table and the round's summary: the first forecaster named
                         report.rows.append(score_row(fc, now_ms))
                     if self.write_back:
                         tag = model_tag(name, fc.model)
                         report.points += self.store.write_forecasts(fc.user, tag, forecast_points(fc, now_ms))
         return report
+
+    def _servable(self, forecaster: str, users: list[str]) -> list[str]:
+        """The users ``forecaster`` can forecast: those at a resolution it serves (a plugin may serve hourly
+        data only; spot-reading users then get the shipped model alone)."""
+        from model import forecasters as registry
+
+        if forecaster == "lstm":
+            return users
+        serves = registry.get(forecaster).resolutions
+        chosen = self.service.resolutions(users)
+        return [u for u in users if chosen[u] in serves]
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
         update = self._update_windows
