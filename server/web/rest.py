@@ -95,18 +95,15 @@ def score():
     every = not args["user"] or EVERY_USER in args["user"]
     users = services().store.list_users() if every else list(args["user"])
     now = now_ms()
-    if args["model"] and (args["as_of"] is not None or args["from_ms"] is not None):
-        raise bad_request_from(
-            ValidationError({"model": ["the score history is the shipped model's: drop model"]}), "query string"
-        )
+    forecaster = one_forecaster(args["model"])
     if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it
-        past = score_as_of(service, users, args["as_of"])
+        past = score_as_of(service, users, args["as_of"], forecaster)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for p in past.values() if p is not None]
     elif args["from_ms"] is not None:
-        history = score_history(service, users, args["from_ms"], args["to_ms"], now)
+        history = score_history(service, users, args["from_ms"], args["to_ms"], now, forecaster)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for found in history.values() for p in found]
     else:
-        forecasts = service.forecasts(users, skip_unobserved=every, forecaster=one_forecaster(args["model"]))
+        forecasts = service.forecasts(users, skip_unobserved=every, forecaster=forecaster)
         rows = [_score_row(fc, now) for fc in forecasts.values()]
         rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
     if args["scored"]:

@@ -120,3 +120,13 @@ def test_the_compare_row_overlays_the_two_chosen_forecasters(client):
     frames = query(client, *sent)
     models = [f["fields"][1].get("labels", {}).get("model", "lstm") for f in frames if f.get("refId") in ("A", "B")]
     assert models == ["lstm", "auto_ets"]
+
+
+def test_the_score_history_of_another_forecaster_is_from_the_same_origins(client):
+    (live,) = client.get("/api/v1/score?user=u1&model=history_mean").get_json()
+    (then,) = client.get(f"/api/v1/score?user=u1&model=history_mean&as_of={NOW_MS}").get_json()
+    (shipped,) = client.get(f"/api/v1/score?user=u1&as_of={NOW_MS}").get_json()
+    assert then["model"] == live["model"] != shipped["model"]
+    assert then["score"] == pytest.approx(live["score"], abs=1e-3), "the newest window is the same: the same forecast"
+    rows = client.get(f"/api/v1/score?user=u1&model=history_mean&from={NOW_MS - 6 * H}&to={NOW_MS}").get_json()
+    assert len(rows) == 6 and {r["model"] for r in rows} == {live["model"]}
