@@ -243,9 +243,11 @@ class ForecastService:
             return {}
         kinds = {(p.forecaster, p.resolution) for p in plans}
         horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
-        keys = {
+        from model.forecasters import model_tag  # the registry, loaded once the first forecast is served
+
+        keys = {  # name and version (the LSTM's version alone, as before): two plugins' "1" never share a key
             p: cache_key(
-                self.model_for(p.forecaster, p.resolution).version,
+                model_tag(p.forecaster, self.model_for(p.forecaster, p.resolution).version),
                 p.user,
                 p.resolution,
                 p.origin_ms,

@@ -18,6 +18,11 @@ where an InfluxDB alert rule reads them. Each round:
    days are written hour by hour: :func:`forecast_points`), then one upsert per user keyed by (user, model,
    hour): re-running a round with no new data writes the same points again, never duplicates.
 
+Each round runs the forecasters named (``--forecaster``, repeatable; the shipped LSTM by default), each
+written under its ``model`` tag (``model.forecasters.model_tag``: name and version; the LSTM's tag is its
+version, ``lstm-<hash>``, as always), and with write-back also ``last_value``: the peer of every forecaster's
+live track record (:mod:`server.pipeline.skill`), issued from the same origins in the same round.
+
 A calibrating user (too little history) and a stale one (``model.zones``: data stopped 24 h or more before
 the round) get the RMSSD quantiles but no ``fatigue_score`` (NaN, not stored): no invented or outdated score,
 so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
@@ -37,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from model.forecast.forecaster import Forecast
+from model.forecasters import REFERENCE, model_tag
 from model.schema import HOUR_MS
 from model.zones import CALIBRATING, has_score, status_of, zone_of
 from server.pipeline.forecasting import ForecastService
@@ -128,6 +134,7 @@ class Scorer:
         horizon_h: int = 24,
         update_windows: Callable | None = None,
         clock: Callable[[], float] = time.time,
+        forecasters: Sequence[str] = ("lstm",),
     ) -> None:
         self.store = store
         self.service = service
@@ -138,6 +145,9 @@ class Scorer:
         self._previous_round_ms: int | None = None
         self.active_within_ms = int(active_within_ms)
         self.horizon_h = service.horizon(int(horizon_h))  # BadHorizon now, not at the first round
+        self.forecasters = written_forecasters(forecasters, write_back)
+        for name in self.forecasters:  # an unknown or unfitted forecaster fails now, naming the fix
+            service.horizon(self.horizon_h, forecaster=name)
         self._update_windows = update_windows
         self._clock = clock
 
@@ -162,17 +172,40 @@ class Scorer:
                 report.abandoned = True
                 break
             batch = active[i : i + self.batch_size]
-            for fc in self.service.forecasts(batch, self.horizon_h).values():
-                report.rows.append(score_row(fc, now_ms))
-                if self.write_back:
-                    report.points += self.store.write_forecasts(fc.user, fc.model, forecast_points(fc, now_ms))
+            for k, name in enumerate(self.forecasters):
+                served = self._servable(name, batch)
+                for fc in self.service.forecasts(served, self.horizon_h, forecaster=name).values():
+                    if k == 0:  # the table and the round's summary: the first forecaster named
+                        report.rows.append(score_row(fc, now_ms))
+                    if self.write_back:
+                        tag = model_tag(name, fc.model)
+                        report.points += self.store.write_forecasts(fc.user, tag, forecast_points(fc, now_ms))
         return report
+
+    def _servable(self, forecaster: str, users: list[str]) -> list[str]:
+        """The users ``forecaster`` can forecast: those at a resolution it serves (a plugin may serve hourly
+        data only; spot-reading users then get the shipped model alone)."""
+        from model import forecasters as registry
+
+        if forecaster == "lstm":
+            return users
+        serves = registry.get(forecaster).resolutions
+        chosen = self.service.resolutions(users)
+        return [u for u in users if chosen[u] in serves]
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
         update = self._update_windows
         if update is None:
             from server.pipeline.ingest import update_windows as update  # the HRV pipeline, loaded when first needed
         update(self.store, since_ms, users=None if users is None else list(users))
+
+
+def written_forecasters(names: Sequence[str], write_back: bool) -> tuple[str, ...]:
+    """The forecasters a round runs, in order: ``names`` (the first one's results are the printed table), plus,
+    with write-back, the last-value reference that every live track record is measured against
+    (:mod:`model.evaluation.skill`), from the same origin in the same round."""
+    chosen = tuple(dict.fromkeys(names)) or ("lstm",)
+    return chosen + ((REFERENCE,) if write_back and REFERENCE not in chosen else ())
 
 
 def run_every(
