@@ -11,6 +11,7 @@ hrvcast's own are registered the same way in its ``pyproject.toml``, so ``hrvcas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 
@@ -93,6 +94,25 @@ def get(name: str) -> ForecasterSpec:
             f"forecaster {name!r} is not installed: use one of {', '.join(specs)} (hrvcast forecasters lists them)"
         )
     return specs[name]
+
+
+REFERENCE = "last_value"  # the peer of every live track record (model.evaluation.skill), written back beside each
+
+
+def model_tag(name: str, version: str) -> str:
+    """The ``forecast`` measurement's ``model`` tag of forecaster ``name`` at ``version``: its name and version.
+    A version that starts with the name already (``lstm-72ea3e3ba1d8``, ``last_value-1+lstm-...``) is the tag
+    as is, so the shipped LSTM's tag values are the ones alert rules and dashboards have always read."""
+    return version if version.startswith(f"{name}-") else f"{name}-{version}"
+
+
+def forecaster_of(tag: str, names: Sequence[str]) -> str:
+    """The forecaster name a ``model`` tag belongs to: the longest of ``names`` it carries (see
+    :func:`model_tag`), else the tag's part before its first ``-`` (a forecaster no longer installed)."""
+    for name in sorted(names, key=len, reverse=True):
+        if tag == name or tag.startswith(f"{name}-"):
+            return name
+    return tag.split("-", 1)[0]
 
 
 def _spec_of(ep: EntryPoint) -> ForecasterSpec:

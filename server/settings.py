@@ -110,8 +110,8 @@ class Settings:
         "HRVCAST_STORE",
         DEFAULT_STORE,
         _url(STORE_SCHEMES, "sqlite:///var/hrvcast.sqlite"),
-        "history store: `sqlite:///relative/path` or `sqlite:////absolute/path` (a new file is switched to WAL "
-        "under a lock file `FILE.lock` beside it), `influxdb://[user:password@]host:port/database`, `influxdb2://host:port?org=ORG&bucket=BUCKET`",
+        "history store: `sqlite:///relative/path` or `sqlite:////absolute/path`, "
+        "`influxdb://[user:password@]host:port/database`, `influxdb2://host:port?org=ORG&bucket=BUCKET`",
     )
     influx_token: str | None = setting(
         "HRVCAST_INFLUX_TOKEN", None, _text, "InfluxDB 2 API token (for `influxdb2://`)", secret=True

@@ -99,17 +99,19 @@ def milliseconds_among_seconds(seconds: np.ndarray) -> np.ndarray:
     """Mask of the values in a file of seconds that are beats written in milliseconds. Size alone cannot tell:
     clockless files write a recording gap as one long interval (PhysioNet nsr2db holds gaps of 100-570 s), so a
     value of 100 or more is a beat in milliseconds only when, read as milliseconds, it lies within a quarter of
-    the beats around it (the median of up to ``_NEIGHBOURS`` beats on each side)."""
+    the beats around it (the median of up to ``_NEIGHBOURS`` beats on each side; of the whole file's beats
+    inside a run of long values)."""
     candidates = np.flatnonzero(seconds >= SECONDS_FILE_MAX_S)
     bad = np.zeros(seconds.size, dtype=bool)
     if candidates.size == 0:
         return bad
     beats = seconds < SECONDS_FILE_MAX_S
+    overall = float(np.median(seconds[beats])) if beats.any() else 0.0
     for k in candidates:  # few: gaps and mixed values only, so a loop over them costs nothing
         lo, hi = max(0, k - _NEIGHBOURS), min(seconds.size, k + _NEIGHBOURS + 1)
         around = seconds[lo:hi][beats[lo:hi]]
-        if around.size:
-            bad[k] = abs(seconds[k] / 1000.0 - float(np.median(around))) <= 0.25 * float(np.median(around))
+        typical = float(np.median(around)) if around.size else overall  # a run of long values: the file's beats
+        bad[k] = abs(seconds[k] / 1000.0 - typical) <= 0.25 * typical
     return bad
 
 

@@ -42,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep scoring every DURATION (e.g. 15m) until SIGTERM/Ctrl-C; default: one round",
     )
     add_users(parser, "score only this user (repeatable); default: every user in the store")
+    parser.add_argument(
+        "--forecaster",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="forecaster to run (repeatable; hrvcast forecasters lists them; default lstm). With --write-back "
+        "each is written under its model tag, and last_value beside them: the peer of their live track record",
+    )
     parser.add_argument("--model", metavar="PATH", help="checkpoint to use (default: HRVCAST_MODEL)")
     parser.add_argument("--horizon", type=int, default=24, metavar="HOURS", help="hours ahead (default 24)")
     parser.add_argument(
@@ -120,6 +128,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         horizon_h=args.horizon,
         incremental=args.write_back and not args.full,
         rescore_after_ms=int(args.rescore_after * 1000),
+        forecasters=args.forecaster or ("lstm",),
     )
     stop = threading.Event()
     started = [time.monotonic()]
@@ -136,8 +145,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             log.info(
-                "scoring every %.0f s with model %s (write-back %s); SIGTERM stops after the batch in flight",
+                "scoring every %.0f s with %s (model %s; write-back %s); SIGTERM stops after the batch in flight",
                 args.every,
+                ", ".join(scorer.forecasters),
                 service.model.version,
                 "on" if args.write_back else "off",
             )

@@ -3,6 +3,7 @@
     hrvcast train --data-dir ../shared/data --out model/checkpoints/burnout-default.pt
     hrvcast train --from-store --out var/models/mine.pt
     hrvcast train --window 1d --data-dir ../shared/data --out model/checkpoints/burnout-daily.pt
+    hrvcast train --forecaster NAME      (another fitted forecaster: forecaster-NAME.pt beside HRVCAST_MODEL)
 
 Source: ``--from-store`` reads every user of ``HRVCAST_STORE``; ``--data-dir`` reads the shared recordings
 (default ``HRVCAST_DATA_DIR`` or ``../shared/data``). With neither flag the store is used when it has users,
@@ -31,11 +32,20 @@ def register(subparsers) -> None:
     )
     add_source_arguments(p, synthetic_help="add N synthetic multi-day users (1h)")
     p.add_argument("--out", type=Path, help="checkpoint path (default HRVCAST_MODEL)")
+    p.add_argument(
+        "--forecaster",
+        default="lstm",
+        metavar="NAME",
+        help="forecaster to fit (hrvcast forecasters lists them; default lstm). Any other is written to "
+        "forecaster-NAME.pt beside HRVCAST_MODEL, where the server and the scorer load it",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of users held out for validation")
     p.set_defaults(func=run)
 
 
 def run(args, settings) -> int:
+    if args.forecaster != "lstm":
+        return run_forecaster(args, settings)
     from model.forecast.checkpoint import save
     from model.training.recipes import train_config
     from model.training.train import fit_users
@@ -56,4 +66,28 @@ def run(args, settings) -> int:
         f"validation MAE ln RMSSD {val.get('mae_ln', float('nan')):.3f}, "
         f"p10-p90 coverage {val.get('coverage_p10_p90', float('nan')):.2f}"
     )
+    return 0
+
+
+def run_forecaster(args, settings) -> int:
+    """Fit a registered forecaster that needs a fitted state into ``forecaster-NAME.pt`` beside HRVCAST_MODEL
+    (the file ``server.pipeline.forecasting.ForecastService`` loads for ``model=NAME``)."""
+    from model import forecasters
+    from model.errors import UnknownForecaster
+    from model.training.train import split_by_user
+    from server.pipeline.training_data import gather
+
+    spec = forecasters.get(args.forecaster)
+    if not spec.needs_fit:
+        raise UnknownForecaster(f"forecaster {spec.name!r} needs no fitting: it is served as installed")
+    if args.window not in spec.resolutions:
+        raise UnknownForecaster(f"forecaster {spec.name!r} forecasts {', '.join(spec.resolutions)}, not {args.window}")
+    users = gather(source_of(args), settings, progress(args.quiet, "reading recordings"))
+    train_real, val_real = split_by_user(users.real, args.val_fraction, seed=args.seed)
+    train_syn, val_syn = split_by_user(users.synthetic, args.val_fraction if not users.real else 0.0, seed=args.seed)
+    fitted = spec.fit(train_real + train_syn, val_real + val_syn, args.window, args.seed)
+    out = args.out or Path(settings.model).parent / f"forecaster-{spec.name}.pt"
+    spec.save(fitted, out)
+    trained, validated = len(train_real) + len(train_syn), len(val_real) + len(val_syn)
+    print(f"wrote {out} ({fitted.version}): {trained} training users, {validated} validation users")
     return 0

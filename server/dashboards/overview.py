@@ -9,7 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 
 from model.zones import RED_BELOW
-from server.dashboards import user
+from server.dashboards import skill, user
 from server.dashboards.common import (
     hrvcast_query,
     no_score_mappings,
@@ -151,6 +151,7 @@ def build() -> dash.Dashboard:
         .with_panel(lowest_panel())
         .with_panel(table_panel())
         .with_panel(scores_panel())
+        .with_panel(skill.population_panel())
         .link(
             dash.DashboardLink("User dashboards")
             .type(model.DashboardLinkType.DASHBOARDS)

@@ -9,6 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 
 from model.zones import GREEN_FROM, RED_BELOW
+from server.dashboards import skill
 from server.dashboards.common import (
     UNITS,
     hrvcast_query,
@@ -238,7 +239,7 @@ def annotations() -> list[dict]:
 
 
 def build() -> dash.Dashboard:
-    return (
+    board = (
         dash.Dashboard(TITLE)
         .uid(UID)
         .description("One user's HRV history, 24 h forecast and fatigue score, with sleep, activity and data quality.")
@@ -258,7 +259,7 @@ def build() -> dash.Dashboard:
         .with_row(dash.Row("Context and data quality"))
         .with_panel(sleep_activity_panel())
         .with_panel(quality_panel())
-        .link(
-            dash.DashboardLink("All users").type(model.DashboardLinkType.DASHBOARDS).tags(["hrvcast"]).keep_time(True)
-        )
+    )
+    return skill.user_rows(board).link(
+        dash.DashboardLink("All users").type(model.DashboardLinkType.DASHBOARDS).tags(["hrvcast"]).keep_time(True)
     )

@@ -172,11 +172,12 @@ class ForecastService:
         10,000 users costs no query that names them.
         """
         now = self._now()
+        limit = self.last_seen_ttl_s if max_age_s is None else min(self.last_seen_ttl_s, max_age_s)  # 0: the store now
         out: dict[str, Newest] = {}
         ask = []
         for user in users:
             seen = self._last_seen.get(user)
-            if seen is not None and now - seen[0] < self.last_seen_ttl_s:
+            if seen is not None and now - seen[0] < limit:
                 out[user] = seen[1]
             else:
                 ask.append(user)
@@ -270,9 +271,11 @@ class ForecastService:
             return {}
         kinds = {(p.forecaster, p.resolution) for p in plans}
         horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
-        keys = {
+        from model.forecasters import model_tag  # the registry, loaded once the first forecast is served
+
+        keys = {  # name and version (the LSTM's version alone, as before): two plugins' "1" never share a key
             p: cache_key(
-                self.model_for(p.forecaster, p.resolution).version,
+                model_tag(p.forecaster, self.model_for(p.forecaster, p.resolution).version),
                 p.user,
                 p.resolution,
                 p.origin_ms,

@@ -18,7 +18,7 @@ Consecutive times with the same newest window share one plan, so a quiet stretch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from model.errors import BadRange
 from model.forecast.features import origin_after
 from model.schema import HOUR_MS
-from server.pipeline.forecasting import ForecastService, Plan
+from server.pipeline.forecasting import DEFAULT_FORECASTER, ForecastService, Plan
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
@@ -75,13 +75,22 @@ def past_plans(service: ForecastService, user_times: dict[str, np.ndarray]) -> d
     return out
 
 
-def _serve(service: ForecastService, plans: dict[str, list[tuple[int, Plan]]]) -> dict[str, list[PastScore]]:
+def _serve(
+    service: ForecastService, plans: dict[str, list[tuple[int, Plan]]], forecaster: str = DEFAULT_FORECASTER
+) -> dict[str, list[PastScore]]:
+    if forecaster != DEFAULT_FORECASTER:  # the same origins, another forecaster (model.forecasters)
+        plans = {u: [(t, replace(p, forecaster=forecaster)) for t, p in rows] for u, rows in plans.items()}
     served = service.serve([p for rows in plans.values() for _, p in rows])
     return {u: [PastScore(u, t, served[p]) for t, p in rows] for u, rows in plans.items()}
 
 
 def score_history(
-    service: ForecastService, users: Sequence[str], start_ms: int, end_ms: int, now_ms: int
+    service: ForecastService,
+    users: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    forecaster: str = DEFAULT_FORECASTER,
 ) -> dict[str, list[PastScore]]:
     """Every user's score at each step boundary of ``[start_ms, min(end_ms, now_ms)]``, in time order."""
     users = list(dict.fromkeys(users))
@@ -94,11 +103,14 @@ def score_history(
             f"a score history of {total} rows ({len(users)} user(s)) is more than {MAX_STEPS} in one request: "
             "ask a shorter range or fewer users"
         )
-    return _serve(service, past_plans(service, times))
+    return _serve(service, past_plans(service, times), forecaster)
 
 
-def score_as_of(service: ForecastService, users: Sequence[str], as_of_ms: int) -> dict[str, PastScore | None]:
+def score_as_of(
+    service: ForecastService, users: Sequence[str], as_of_ms: int, forecaster: str = DEFAULT_FORECASTER
+) -> dict[str, PastScore | None]:
     """Each user's score as shown at ``as_of_ms`` (None where no window lies in the lookback before it)."""
     users = list(dict.fromkeys(users))
-    found = _serve(service, past_plans(service, {u: np.array([int(as_of_ms)], dtype=np.int64) for u in users}))
+    times = {u: np.array([int(as_of_ms)], dtype=np.int64) for u in users}
+    found = _serve(service, past_plans(service, times), forecaster)
     return {u: (found[u][0] if found[u] else None) for u in users}

@@ -27,6 +27,11 @@ where an InfluxDB alert rule reads them. Each round:
 The batches of one round can run on many machines: :mod:`server.pipeline.distributed` (Celery) plans with
 :meth:`Scorer.plan` and runs :func:`~server.pipeline.scoring.score_batch` per task.
 
+Each round runs the forecasters named (``--forecaster``, repeatable; the shipped LSTM by default), each
+written under its ``model`` tag (``model.forecasters.model_tag``: name and version; the LSTM's tag is its
+version, ``lstm-<hash>``, as always), and with write-back also ``last_value``: the peer of every forecaster's
+live track record (:mod:`server.pipeline.skill`), issued from the same origins in the same round.
+
 A calibrating user (too little history) and a stale one (``model.zones``: data stopped 24 h or more before
 the round) get the RMSSD quantiles but no ``fatigue_score`` (NaN, not stored): no invented or outdated score,
 so no alert. A stop request (SIGTERM in the CLI) is honoured between batches:
@@ -44,6 +49,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from model.forecasters import DEFAULT, REFERENCE
 from model.schema import HOUR_MS
 from model.zones import CALIBRATING
 from server.pipeline.forecasting import ForecastService
@@ -152,6 +158,7 @@ class Scorer:
         rescore_after_ms: int = 24 * HOUR_MS,
         update_windows: Callable | None = None,
         clock: Callable[[], float] = time.time,
+        forecasters: Sequence[str] = (DEFAULT,),
     ) -> None:
         self.store = store
         self.service = service
@@ -164,6 +171,9 @@ class Scorer:
         self.horizon_h = service.horizon(int(horizon_h))  # BadHorizon now, not at the first round
         self.incremental = write_back if incremental is None else bool(incremental)
         self.rescore_after_ms = int(rescore_after_ms)
+        self.forecasters = written_forecasters(forecasters, write_back)
+        for name in self.forecasters:  # an unknown or unfitted forecaster fails now, naming the fix
+            service.horizon(self.horizon_h, forecaster=name)
         self._update_windows = update_windows
         self._clock = clock
 
@@ -208,20 +218,35 @@ class Scorer:
             if stop is not None and stop.is_set():
                 report.abandoned = True
                 break
-            rows, points = score_batch(
-                self.store,
-                self.service,
-                due[i : i + self.batch_size],
-                self.horizon_h,
-                write_back=self.write_back,
-                scored_ms=plan.started_ms,
-                observed=observed,
-            )
-            report.rows += rows
-            report.points += points
+            batch = due[i : i + self.batch_size]
+            for k, name in enumerate(self.forecasters):
+                rows, points = score_batch(
+                    self.store,
+                    self.service,
+                    self.servable(name, batch),
+                    self.horizon_h,
+                    write_back=self.write_back,
+                    scored_ms=plan.started_ms,
+                    observed=observed,
+                    forecaster=name,
+                )
+                if k == 0:  # the table and the round's summary: the first forecaster named
+                    report.rows += rows
+                report.points += points
         if self.write_back and report.rows:
             self.service.index.stale()  # population views show this round's scores at once, on every host
         return report
+
+    def servable(self, forecaster: str, users: list[str]) -> list[str]:
+        """The users ``forecaster`` can forecast: those at a resolution it serves (a plugin may serve hourly
+        data only; spot-reading users then get the shipped model alone)."""
+        from model import forecasters as registry
+
+        if forecaster == DEFAULT:
+            return users
+        serves = registry.get(forecaster).resolutions
+        chosen = self.service.resolutions(users)
+        return [u for u in users if chosen[u] in serves]
 
     def _windows(self, since_ms: int, users: Sequence[str] | None) -> None:
         """Window the raw beats stamped since ``since_ms`` and repair half-done writes: one query finds the users
@@ -237,6 +262,14 @@ class Scorer:
         update(self.store, since_ms, users=sorted(touched))
         for user in touched:
             self.service.forget(user)
+
+
+def written_forecasters(names: Sequence[str], write_back: bool) -> tuple[str, ...]:
+    """The forecasters a round runs, in order: ``names`` (the first one's results are the printed table), plus,
+    with write-back, the last-value reference that every live track record is measured against
+    (:mod:`model.evaluation.skill`), from the same origin in the same round."""
+    chosen = tuple(dict.fromkeys(names)) or (DEFAULT,)
+    return chosen + ((REFERENCE,) if write_back and REFERENCE not in chosen else ())
 
 
 def run_every(

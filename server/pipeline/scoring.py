@@ -16,6 +16,7 @@ import pandas as pd
 
 from model.forecast.features import step_ms_of
 from model.forecast.forecaster import Forecast
+from model.forecasters import DEFAULT, model_tag
 from model.schema import HOUR_MS
 from model.zones import has_score, status_of, zone_of
 from server.pipeline.forecasting import ForecastService
@@ -107,16 +108,21 @@ def score_batch(
     write_back: bool,
     scored_ms: int,
     observed: Mapping[str, Newest] | None = None,
+    forecaster: str = DEFAULT,
 ) -> tuple[list[ScoreRow], int]:
     """One batch: forecasts through the service (history reads in chunks, batched forward passes), then with
     write-back one batched write of the forecast points and one of the summaries. Returns (rows, points).
     ``observed``: each user's newest windows as the round planned them (what the forecast starts after);
-    ``scored_ms`` (the round's start) is the time the states are judged at and the summaries' timestamp."""
+    ``scored_ms`` (the round's start) is the time the states are judged at and the summaries' timestamp.
+    ``forecaster``: its points are written under its ``model`` tag (``model.forecasters.model_tag``); only the
+    default forecaster's results are the ``score`` summaries (what population views and incremental rounds read)."""
     if observed is not None:
         service.remember({u: observed[u] for u in users if u in observed})
-    fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True).values())
+    fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
     points = 0
     if write_back and fcs:
-        points = store.write_forecasts_many([(fc.user, fc.model, forecast_points(fc, scored_ms)) for fc in fcs])
-        store.write_scores(summary_rows(fcs, scored_ms, observed))  # after the points: a summary is never ahead
+        tagged = [(fc.user, model_tag(forecaster, fc.model), forecast_points(fc, scored_ms)) for fc in fcs]
+        points = store.write_forecasts_many(tagged)
+        if forecaster == DEFAULT:
+            store.write_scores(summary_rows(fcs, scored_ms, observed))  # after the points: never ahead of them
     return [score_row(fc, scored_ms) for fc in fcs], points

@@ -23,6 +23,7 @@ from server.web import grafana_reply as reply
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, parse_query
+from server.web.grafana_skill import skill_frames, with_forecaster
 from server.web.schemas import (
     EVERY_USER,
     AnnotationsSchema,
@@ -33,7 +34,7 @@ from server.web.schemas import (
     VariableSchema,
     instance,
 )
-from server.web.targets import HISTORY_TARGET, TARGET_NAMES
+from server.web.targets import DEFAULT_FORECASTER, HISTORY_TARGET, SKILL_TARGET, TARGET_NAMES
 
 bp = Blueprint("grafana", __name__, url_prefix="/grafana")
 
@@ -79,19 +80,25 @@ def metrics():
     users = services().users.users()
     if request.path.endswith("/search"):  # SimpleJson: a list of names; "users" serves template variables
         return jsonify(users if data["target"] == "users" else list(TARGET_NAMES))
-    return jsonify(discovery.metrics_reply(users))
+    return jsonify(discovery.metrics_reply(users, _forecasters()))
 
 
 @bp.post("/metric-payload-options")
 def metric_payload_options():
     data = body(PayloadOptionsSchema, "metric-payload-options request")
-    return jsonify(discovery.payload_options_reply(data["name"], services().users.users()))
+    return jsonify(discovery.payload_options_reply(data["name"], services().users.users(), _forecasters()))
+
+
+def _forecasters() -> list[str]:
+    from model import forecasters
+
+    return list(forecasters.available())
 
 
 @bp.post("/variable")
 def variable():
     data = body(VariableSchema, "variable request")
-    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().users.users()))
+    return jsonify(discovery.variable_reply(data["payload"], data["target"], services().users.users(), _forecasters()))
 
 
 @bp.post("/tag-keys")
@@ -139,17 +146,15 @@ def query():
     # Forecast targets: one batched pass per horizon over every user any target needs (many users: what the
     # scorer stored, server/pipeline/population.py; only the RMSSD band needs the stored forecast points).
     # Users expanded from "every user" may have no window yet: they are left out rather than failing the panel.
-    wanted: dict[tuple[int | None, bool], list[str]] = defaultdict(list)
-    quantiles: dict[tuple[int | None, bool], bool] = defaultdict(bool)
+    # The default forecaster's many-user requests read the scorer's summaries; another forecaster is computed.
+    wanted: dict[tuple[int | None, bool, str], list[str]] = defaultdict(list)
+    quantiles: dict[tuple[int | None, bool, str], bool] = defaultdict(bool)
     for t in req.targets:
         if t.forecast and t.target != HISTORY_TARGET:
-            key = (t.horizon_h, req.explicit(t))
+            key = (t.horizon_h, req.explicit(t), t.forecaster)
             wanted[key].extend(users_of[t.ref_id, t.target])
             quantiles[key] |= t.target == "rmssd_forecast"
-    forecasts = {
-        key: services().population.forecasts(us, key[0], skip_unobserved=not key[1], quantiles=quantiles[key])
-        for key, us in wanted.items()
-    }
+    forecasts = {key: _forecasts(us, *key, quantiles=quantiles[key]) for key, us in wanted.items()}
 
     out: list[dict] = []
     for t in req.targets:
@@ -157,10 +162,13 @@ def query():
         if t.target == HISTORY_TARGET:
             out.extend(_history(t, users, req, now))
             continue
+        if t.target == SKILL_TARGET:
+            out.extend(_skill(t, users, req, now))
+            continue
         if not t.forecast:
             out.extend(_observed(t, users, req.start_ms, req.end_ms))
             continue
-        computed = forecasts[t.horizon_h, req.explicit(t)]
+        computed = forecasts[t.horizon_h, req.explicit(t), t.forecaster]
         fcs = [computed[u] for u in users if u in computed]
         if t.target in ("fatigue_zone", "red_zone"):
             frame = (
@@ -172,9 +180,19 @@ def query():
             continue
         shape = reply.forecast_frame if t.target == "rmssd_forecast" else reply.score_frame
         for fc in fcs:
-            frame = shape(t, fc, now)
+            frame = with_forecaster(shape(t, fc, now), t.forecaster)
             out.append(reply.as_table(frame, fc.user) if t.table else frame)
     return jsonify(out)
+
+
+def _forecasts(users: list[str], horizon_h: int | None, explicit: bool, forecaster: str, *, quantiles: bool) -> dict:
+    """The default forecaster through the population view (many users: what the scorer stored; only the RMSSD
+    band reads the stored forecast points); another forecaster computed through the forecast service."""
+    if forecaster == DEFAULT_FORECASTER:
+        return services().population.forecasts(users, horizon_h, skip_unobserved=not explicit, quantiles=quantiles)
+    return (
+        services().forecast_service().forecasts(users, horizon_h, skip_unobserved=not explicit, forecaster=forecaster)
+    )
 
 
 def _users_of(req: QueryRequest) -> dict[tuple[str, str], list[str]]:
@@ -210,6 +228,21 @@ def _history(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> l
     past = score_history(services().forecast_service(), users, req.start_ms, req.end_ms, now)
     frames = [reply.history_frame(t, user, past[user]) for user in users]
     return [reply.as_table(f, u) if t.table else f for f, u in zip(frames, users, strict=True)]
+
+
+def _skill(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> list[dict]:
+    """``forecast_skill``: each named user's track record per forecaster, or with ``{"user": "*"}`` the
+    population's (every user's matched hours pooled), over the days of the panel's range."""
+    from server.pipeline.skill import POPULATION, population_skill, skill_by_user
+
+    if not users:
+        return []
+    store, last_day = services().store, min(req.end_ms, now)
+    names = t.forecasters or None
+    if t.every_user and not req.explicit(t):
+        found = population_skill(store, _window_sizes(users), req.start_ms, last_day, names)
+        return skill_frames(t, {(POPULATION, name): skill for name, skill in found.items()})
+    return skill_frames(t, skill_by_user(store, _window_sizes(users), req.start_ms, last_day, names))
 
 
 def _window_sizes(users: list[str]) -> dict[str, str]:

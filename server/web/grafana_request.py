@@ -30,7 +30,7 @@ from server.web.schemas import (
     instance,
     too_many_users,
 )
-from server.web.targets import TARGET_NAMES, TARGETS
+from server.web.targets import DEFAULT_FORECASTER, SKILL_TARGET, TARGET_NAMES, TARGETS
 
 DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range
 MAX_RANGE_MS = 400 * 24 * HOUR_MS
@@ -51,6 +51,12 @@ class TargetQuery:
     quantiles: tuple[str, ...]
     table: bool  # SimpleJson ``type: table``
     every_user: bool = False  # the payload said {"user": "*"}
+    forecasters: tuple[str, ...] = ()  # payload "model": registry names; () = the shipped LSTM (skill: every one)
+
+    @property
+    def forecaster(self) -> str:
+        """The forecaster of a forecast target: the payload's ``model``, else the shipped LSTM."""
+        return self.forecasters[0] if self.forecasters else DEFAULT_FORECASTER
 
     @property
     def forecast(self) -> bool:
@@ -114,6 +120,8 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
         every = EVERY_USER in named
         if not named and not include:
             raise _refuse(where, f"target {name!r} (refId {raw['refId']}) {NO_USER_HELP}")
+        if len(payload["model"]) > 1 and name != SKILL_TARGET:
+            raise _refuse(where, f"target {name!r} (refId {raw['refId']}) forecasts with one model, not several")
         targets.append(
             TargetQuery(
                 ref_id=raw["refId"],
@@ -123,6 +131,7 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
                 quantiles=payload["quantiles"],
                 table=(raw["type"] or "").lower() == "table",
                 every_user=every,
+                forecasters=payload["model"],
             )
         )
     named = {u for t in targets for u in t.users}.union(include, exclude)

@@ -66,7 +66,7 @@ def build_spec() -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name in (
         "QuerySchema", "MetricsSchema", "PayloadOptionsSchema", "VariableSchema", "TagValuesSchema",
-        "AnnotationsSchema", "BeatsBody", "UserRow", "ForecastRow", "ScoreRow", "IngestReply", "ErrorReply",
+        "AnnotationsSchema", "BeatsBody", "UserRow", "ForecastRow", "ScoreRow", "IngestReply", "ErrorReply", "SkillRow",
     ):  # fmt: skip
         spec.components.schema(name.removesuffix("Schema"), schema=getattr(schemas, name))
 
@@ -103,6 +103,8 @@ def build_spec() -> dict:
     get("/api/v1/forecast", "hourly forecast of one user", _array_of("ForecastRow"), 400, 401, 404, 503,
         args=schemas.ForecastArgs)  # fmt: skip
     get("/api/v1/score", "fatigue score per user", _array_of("ScoreRow"), 400, 401, 404, 503, args=schemas.ScoreArgs)
+    get("/api/v1/skill", "live forecast track record per day", _array_of("SkillRow"), 400, 401, 404, 503,
+        args=schemas.SkillArgs)  # fmt: skip
     post("/api/v1/rr", "BeatsBody", "push beats (all-or-nothing, idempotent)", _ref("IngestReply"), 400, 401, 422, 503)
     out = spec.to_dict()
     out["security"] = [{"bearer": []}]

@@ -22,7 +22,8 @@ from model.zones import has_score, status_of
 from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
-from server.web.schemas import EVERY_USER, BeatsBody, ForecastArgs, ScoreArgs, instance
+from server.web.schemas import EVERY_USER, BeatsBody, ForecastArgs, ScoreArgs, SkillArgs, instance
+from server.web.targets import DEFAULT_FORECASTER
 
 bp = Blueprint("rest", __name__, url_prefix="/api/v1")
 
@@ -36,6 +37,13 @@ def load(schema_cls, data, where: str) -> dict:
         return instance(schema_cls).load(data)
     except ValidationError as exc:
         raise bad_request_from(exc, where) from None
+
+
+def one_forecaster(names) -> str:
+    """The ``model`` parameter of a forecast or score: one forecaster name, the shipped LSTM by default."""
+    if len(names) > 1:
+        raise bad_request_from(ValidationError({"model": ["name one forecaster"]}), "query string")
+    return names[0] if names else DEFAULT_FORECASTER
 
 
 def _num(value) -> float | None:
@@ -53,7 +61,7 @@ def users():
 def forecast():
     args = load(ForecastArgs, request.args.to_dict(), "query string")
     service = services().forecast_service()
-    fc = service.forecasts([args["user"]], args["horizon"])[args["user"]]
+    fc = service.forecasts([args["user"]], args["horizon"], forecaster=one_forecaster(args["model"]))[args["user"]]
     status = status_of(fc, now_ms())  # stale or calibrating: the quantiles, but no score (model.zones)
     scored = has_score(status.state)
     rows = [
@@ -85,19 +93,48 @@ def score():
     every = not args["user"] or EVERY_USER in args["user"]
     users = services().users.users() if every else list(args["user"])
     now = now_ms()
+    forecaster = one_forecaster(args["model"])
     if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it
-        past = score_as_of(services().forecast_service(), users, args["as_of"])
+        past = score_as_of(services().forecast_service(), users, args["as_of"], forecaster)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for p in past.values() if p is not None]
     elif args["from_ms"] is not None:
-        history = score_history(services().forecast_service(), users, args["from_ms"], args["to_ms"], now)
+        history = score_history(services().forecast_service(), users, args["from_ms"], args["to_ms"], now, forecaster)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for found in history.values() for p in found]
-    else:  # many users: what the scorer stored (server/pipeline/population.py), with its age in scored_ms
-        forecasts = services().population.forecasts(users, skip_unobserved=every, quantiles=False)
+    else:  # many users: what the scorer stored (server/pipeline/population.py: the default forecaster's), with its age
+        if forecaster == DEFAULT_FORECASTER:
+            forecasts = services().population.forecasts(users, skip_unobserved=every, quantiles=False)
+        else:
+            forecasts = services().forecast_service().forecasts(users, skip_unobserved=every, forecaster=forecaster)
         rows = [_score_row(fc, now) for fc in forecasts.values()]
         rows.sort(key=lambda r: (r["time_ms"] is None, r["time_ms"] or 0, r["user"]))
     if args["scored"]:
         rows = [r for r in rows if r["score"] is not None]
     return jsonify(rows)
+
+
+@bp.get("/skill")
+def skill():
+    """The live track record (:mod:`server.pipeline.skill`): one row per day, user (``*``: the population,
+    every user pooled) and forecaster, sorted by day, forecaster, user; days with too few matched hours have
+    no row. Infinity's backend turns it into one series per (user, model) (``format: timeseries``)."""
+    from server.pipeline.skill import POPULATION, population_skill, skill_by_user, skill_rows
+
+    args = load(SkillArgs, request.args.to_dict(), "query string")
+    now = now_ms()
+    last_day = min(args["to_ms"] if args["to_ms"] is not None else now, now)
+    first_day = args["from_ms"] if args["from_ms"] is not None else last_day - (args["days"] - 1) * 86_400_000
+    names = list(args["model"]) or None
+    population = not args["user"] or EVERY_USER in args["user"]
+    users = services().store.list_users() if population else list(args["user"])
+    service = services().forecasts
+    sizes = service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
+    if population:
+        found = {
+            (POPULATION, n): s for n, s in population_skill(services().store, sizes, first_day, last_day, names).items()
+        }
+    else:
+        found = skill_by_user(services().store, sizes, first_day, last_day, names)
+    return jsonify(skill_rows(found))
 
 
 def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:

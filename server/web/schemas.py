@@ -115,6 +115,26 @@ class Quantiles(fields.Field):
         return tuple(q for q in QUANTILES if q in items) or QUANTILES
 
 
+_FORECASTER_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+
+
+class Forecasters(fields.Field):
+    """``model``: a forecaster name (``hrvcast forecasters`` lists them), a list, or a multi-value string in
+    Grafana's formats -> a tuple of names in order; empty or ``*`` -> () (the default: see each target)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is None:
+            return ()
+        items = _split_ids(value) if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(m, str) for m in items):
+            raise ValidationError("must be a forecaster name or a list of names (hrvcast forecasters lists them)")
+        names = [m.strip() for m in items if m.strip() and m.strip() != EVERY_USER]
+        bad = [m for m in names if not _FORECASTER_NAME.fullmatch(m)]
+        if bad:
+            raise ValidationError(f"{_short(bad[0])} is not a forecaster name (hrvcast forecasters lists them)")
+        return tuple(dict.fromkeys(names))
+
+
 _EPOCH_TEXT = re.compile(r"\s*-?[0-9]+\s*")  # ASCII digits only
 
 
@@ -184,6 +204,7 @@ class PayloadSchema(Lenient):
     # hours ahead, a positive whole number; how far is the model's own check (ForecastService.horizon)
     horizon = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
     quantiles = Quantiles(load_default=QUANTILES)
+    model = Forecasters(load_default=(), allow_none=True)  # forecaster name(s); () = the shipped LSTM
 
 
 class FilterSchema(Lenient):
@@ -248,6 +269,10 @@ class ForecastArgs(Lenient):
         validate=validate.Range(min=1),
         metadata={"description": "hours ahead: 1 to the model's horizon (24 for the shipped hourly model)"},
     )
+    model = Forecasters(
+        load_default=(),
+        metadata={"description": "forecaster name (hrvcast forecasters lists them); default lstm, the shipped model"},
+    )
 
 
 class ScoreArgs(Lenient):
@@ -266,6 +291,10 @@ class ScoreArgs(Lenient):
         metadata={"description": "with to: the score history, one row per day (daily) or hour (hourly)"},
     )
     to_ms = EpochMs(data_key="to", load_default=None, metadata={"description": "end of the history range"})
+    model = Forecasters(
+        load_default=(),
+        metadata={"description": "forecaster name (hrvcast forecasters lists them); default lstm, the shipped model"},
+    )
 
     @validates_schema
     def _one_time_question(self, data, **kwargs):
@@ -276,6 +305,30 @@ class ScoreArgs(Lenient):
             raise ValidationError("from and to go together: give both (ISO 8601 or epoch ms)", "from")
         if all(ranged) and not 0 < data["to_ms"] - data["from_ms"] <= MAX_HISTORY_DAYS * 86_400_000:
             raise ValidationError(f"from must be before to, and the range at most {MAX_HISTORY_DAYS} days", "from")
+
+
+class SkillArgs(Lenient):
+    user = Users(
+        load_default=(),
+        metadata={"description": "user id(s), comma separated; empty or * = the population (every user pooled)"},
+    )
+    model = Forecasters(
+        load_default=(),
+        metadata={"description": "forecaster name(s), comma separated; default every one written back"},
+    )
+    from_ms = EpochMs(data_key="from", load_default=None, metadata={"description": "first day (default: see days)"})
+    to_ms = EpochMs(data_key="to", load_default=None, metadata={"description": "last day (default now)"})
+    days = fields.Integer(
+        load_default=30,
+        validate=validate.Range(min=1, max=MAX_HISTORY_DAYS),
+        metadata={"description": "without from: this many days, ending with to (default 30)"},
+    )
+
+    @validates_schema
+    def _days(self, data, **kwargs):
+        both = data["from_ms"] is not None and data["to_ms"] is not None
+        if both and not 0 <= data["to_ms"] - data["from_ms"] <= MAX_HISTORY_DAYS * 86_400_000:
+            raise ValidationError(f"from must not be after to, and the range at most {MAX_HISTORY_DAYS} days", "from")
 
 
 class Beat(fields.Field):
@@ -363,6 +416,22 @@ class ScoreRow(Schema):
             "description": "when the scorer computed this score (epoch ms): its age; null when computed for this "
             "request (requests for more than 32 users read the scorer's stored results); absent with as_of or from/to"
         },
+    )
+
+
+class SkillRow(Schema):
+    time_ms = fields.Integer(
+        metadata={"description": "the UTC day (its midnight, epoch ms): the trailing 7 days end with it"}
+    )
+    user = fields.String(metadata={"description": "user id, or * for the population (every user pooled)"})
+    model = fields.String(metadata={"description": "forecaster name"})
+    hours = fields.Integer(metadata={"description": "matched hours: written-back forecasts whose window arrived"})
+    mae_ln = fields.Float(metadata={"description": "mean absolute error of ln RMSSD (p50)"})
+    coverage = fields.Float(metadata={"description": "share of observed hours inside p10-p90 (nominal 0.8)"})
+    last_value_mae_ln = fields.Float(metadata={"description": "the same for the last-value forecast, same hours"})
+    last_value_coverage = fields.Float(metadata={"description": "the last-value forecast's p10-p90 coverage"})
+    mae_ratio = fields.Float(
+        allow_none=True, metadata={"description": "mae_ln / last_value_mae_ln: above 1, behind the last value"}
     )
 
 

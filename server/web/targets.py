@@ -24,6 +24,9 @@ TARGETS: tuple[Target, ...] = (
     Target("fatigue_zone", "Fatigue zone (green/yellow/red/calibrating/stale)", "none", True),
     Target("red_zone", "Red-zone forecast periods (annotations)", "none", True),
     Target("fatigue_score_history", "Fatigue score as shown each past day (or hour)", "none", True),
+    Target(
+        "forecast_skill", "Forecast track record: MAE and p10-p90 coverage per day, beside last value", "none", False
+    ),
     Target("heart_rate", "Mean heart rate (observed, hourly)", "bpm", False),
     Target("coverage", "Beat coverage of each hour (0-1)", "percentunit", False),
     Target("artifact_pct", "Corrected beats (%)", "percent", False),
@@ -32,3 +35,6 @@ TARGETS: tuple[Target, ...] = (
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 HISTORY_TARGET = "fatigue_score_history"  # past scores over the panel's range, not a forecast ahead
+SKILL_TARGET = "forecast_skill"  # written-back forecasts against the windows that arrived (server.pipeline.skill)
+DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT: what a target without a ``model`` payload gets
+MODEL_TARGETS = ("rmssd_forecast", "fatigue_score")  # targets with the ``model`` payload option (one forecaster)

@@ -25,6 +25,7 @@ const LOOKS = {
   stale: { lowest: 'stale', score: 'no score', zone: 'stale', color: 'text', cell: 'text' },
 };
 const ALL = { customAll: JSON.stringify(['*']) }; // the overview's "All", sent as its allValue
+const MODELS = { model_a: 'lstm', model_b: 'last_value' }; // the user dashboard's forecaster variables, as shipped
 
 function panel(board, title) {
   const found = panelsOf(board).filter((p) => p.title === title);
@@ -94,8 +95,9 @@ for (const version of VERSIONS) {
       for (const [board, variables] of [
         [OVERVIEW, { users: ALL }],
         [OVERVIEW, { users: ['u1', 'new', 'gone'] }],
-        [USER, { user: 'u1' }],
-        [USER, { user: 'gone' }],
+        [USER, { user: 'u1', ...MODELS }],
+        [USER, { user: 'gone', ...MODELS }],
+        [USER, { user: CASE.skill.user, model_a: 'history_mean', model_b: 'lstm' }],
       ]) {
         const ds = datasource(grafana, variables);
         const queries = [...panelsOf(board).map((p) => p.targets ?? []), ...board.annotations.list.filter((a) => a.target).map((a) => [a.target])];
@@ -177,6 +179,25 @@ for (const version of VERSIONS) {
         const notices = data.flatMap((f) => f.meta?.notices ?? []).map((n) => n.text);
         assert.ok(notices.some((t) => t.includes('calibrating is calibrating')) && notices.some((t) => t.includes('stale is stale')));
       }
+    });
+
+    test('the track record: the forecast beside the last value per day, and the population per forecaster', async () => {
+      const { user } = CASE.skill;
+      const mine = panel(USER, 'How good has the forecast been for you');
+      const ds = datasource(grafana, { user, ...MODELS });
+      const data = await panelData(grafana, mine, await run(grafana, ds, mine.targets), srv);
+      const points = seriesPoints(grafana, data);
+      const near = (got, want, what) => assert.ok(Math.abs(got - want) < 1e-4, `${what}: ${got} against ${want}`);
+      near(points[`MAE lstm (${user})`][0].value, CASE.skill.mae_ln, 'MAE');
+      near(points[`MAE last value (${user})`][0].value, CASE.skill.last_value_mae_ln, 'MAE of the last value');
+      const coverage = data[0].fields.find((f) => f.config.displayName === `p10-p90 coverage lstm (${user})`);
+      assert.equal(grafana.data.formattedValueToString(coverage.display(coverage.values[0])), `${Math.round(100 * CASE.skill.coverage)}%`);
+      assert.deepEqual([coverage.config.unit, coverage.config.min, coverage.config.max], ['percentunit', 0, 1]); // the panel's override
+      const everyone = panel(OVERVIEW, 'Forecast skill, everyone: MAE against the last value, per forecaster');
+      const pooled = await panelData(grafana, everyone, await run(grafana, datasource(grafana, { users: ALL }), everyone.targets), srv);
+      const ratios = seriesPoints(grafana, pooled);
+      near(ratios.lstm[0].value, CASE.skill.mae_ratio, 'population ratio of the only user with a record');
+      assert.ok('history_mean' in ratios && !Object.keys(ratios).some((n) => n.startsWith('MAE ')), Object.keys(ratios).join());
     });
 
     test('red-zone annotations reach Grafana through /query', async () => {

@@ -101,6 +101,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name="hrvcast.score_batch", bind=True, acks_late=True, reject_on_worker_lost=True)
     def score_batch(self, info: dict, batch: list) -> dict:
+        from model.forecasters import DEFAULT
         from server.pipeline.resolution import Newest
         from server.pipeline.scoring import score_batch as run_batch
 
@@ -117,15 +118,22 @@ def register(app: Celery, settings: Settings) -> None:
             stored = eng.store.read_scores(users)
             done = sorted(stored.loc[stored["scored_ms"] >= info["started_ms"], "user"])
             todo = [u for u in users if u not in set(done)]  # scored by an earlier delivery of this batch
-            rows, points = run_batch(
-                eng.store,
-                eng.scorer.service,
-                todo,
-                eng.scorer.horizon_h,
-                write_back=True,
-                scored_ms=info["started_ms"],
-                observed={user: Newest(hourly, daily) for user, hourly, daily in batch},
-            )
+            observed = {user: Newest(hourly, daily) for user, hourly, daily in batch}
+            points = 0
+            # the default forecaster last: its summaries mark a user done, so a redelivered batch redoes the rest
+            names = sorted(eng.scorer.forecasters, key=lambda name: name == DEFAULT)
+            for name in names:
+                rows, written = run_batch(
+                    eng.store,
+                    eng.scorer.service,
+                    eng.scorer.servable(name, todo),
+                    eng.scorer.horizon_h,
+                    write_back=True,
+                    scored_ms=info["started_ms"],
+                    observed=observed,
+                    forecaster=name,
+                )
+                points += written
         finally:
             for lock in held:
                 lock.release()

@@ -126,6 +126,10 @@ def test_explicit_units_allow_what_guessed_units_refuse(tmp_path):
     with pytest.raises(BadRRFile, match="looks like milliseconds"):
         read_rr(path, ReadOptions(start=START))
     assert read_rr(path, ReadOptions(start=START, units="s")).ibi_ms.tolist() == [812.0, 790.0, 801_000.0, 805.0]
+    run = write(tmp_path, "run.txt", "0.812\n0.790\n" + "805\n" * 12 + "0.801\n" * 20)  # a run of millisecond beats
+    with pytest.raises(BadRRFile, match="interval 805 looks like milliseconds") as err:
+        read_rr(run, ReadOptions(start=START))
+    assert err.value.line == 3
 
 
 def test_polar_time_and_interval_columns_but_no_more(tmp_path):

@@ -30,8 +30,8 @@ def document() -> dict:
     return yaml.safe_load(ALERTING.read_text())
 
 
-def rules() -> dict[str, dict]:
-    return {r["uid"]: r for g in document()["groups"] for r in g["rules"]}
+def rules(group: str = "hrvcast-red-zone") -> dict[str, dict]:
+    return {r["uid"]: r for g in document()["groups"] if g["name"] == group for r in g["rules"]}
 
 
 def test_committed_alert_rules_are_what_the_generator_writes():
@@ -162,19 +162,23 @@ def test_influx_rule_query_fires_for_exactly_the_users_whose_forecast_ahead_dips
     lines = []
     for user, values in scores.items():
         for i, v in enumerate(values):
-            tags = f"{M_FORECAST},{USER_TAG}={user},{MODEL_TAG}=m1"
+            tags = f"{M_FORECAST},{USER_TAG}={user},{MODEL_TAG}=lstm-m1"
             lines.append(f"{tags} fatigue_score={v},rmssd_p50=40 {hour0 + i * HOUR_MS}")
     lines += [
-        f"{M_FORECAST},{USER_TAG}=past,{MODEL_TAG}=m1 fatigue_score=5 {hour0 - 5 * HOUR_MS}",  # already over
+        f"{M_FORECAST},{USER_TAG}=past,{MODEL_TAG}=lstm-m1 fatigue_score=5 {hour0 - 5 * HOUR_MS}",  # already over
         # a daily forecast (spot readings) reaches 7 days ahead, as GET /api/v1/score's min_score does: day 2 counts
-        f"{M_FORECAST},{USER_TAG}=later,{MODEL_TAG}=m1 fatigue_score=5 {hour0 + 30 * HOUR_MS}",
-        f"{M_FORECAST},{USER_TAG}=beyond,{MODEL_TAG}=m1 fatigue_score=5 {hour0 + 8 * 24 * HOUR_MS}",  # past 7 days
-        f"{M_FORECAST},{USER_TAG}=calibrating,{MODEL_TAG}=m1 rmssd_p50=40 {hour0}",  # no score stored
-        f"{M_FORECAST},{USER_TAG}=steady,{MODEL_TAG}=m1 fatigue_score=90 {hour0 + 26 * HOUR_MS}",
+        f"{M_FORECAST},{USER_TAG}=later,{MODEL_TAG}=lstm-m1 fatigue_score=5 {hour0 + 30 * HOUR_MS}",
+        f"{M_FORECAST},{USER_TAG}=beyond,{MODEL_TAG}=lstm-m1 fatigue_score=5 {hour0 + 8 * 24 * HOUR_MS}",  # past 7 days
+        f"{M_FORECAST},{USER_TAG}=calibrating,{MODEL_TAG}=lstm-m1 rmssd_p50=40 {hour0}",  # no score stored
+        f"{M_FORECAST},{USER_TAG}=steady,{MODEL_TAG}=lstm-m1 fatigue_score=90 {hour0 + 26 * HOUR_MS}",
         # a point counts until its hour is over (the current forecast hour), then no longer; half an hour of
         # margin either way, so no clock tick between writing and querying changes the answer
-        f"{M_FORECAST},{USER_TAG}=current,{MODEL_TAG}=m1 fatigue_score=12 {now_ms - 30 * 60_000}",
-        f"{M_FORECAST},{USER_TAG}=over,{MODEL_TAG}=m1 fatigue_score=12 {now_ms - 90 * 60_000}",
+        f"{M_FORECAST},{USER_TAG}=current,{MODEL_TAG}=lstm-m1 fatigue_score=12 {now_ms - 30 * 60_000}",
+        f"{M_FORECAST},{USER_TAG}=over,{MODEL_TAG}=lstm-m1 fatigue_score=12 {now_ms - 90 * 60_000}",
+        # other forecasters written back beside the LSTM (hrvcast score --forecaster, the last-value reference)
+        # never page: only the shipped model's score does
+        f"{M_FORECAST},{USER_TAG}=steady,{MODEL_TAG}=last_value-1+lstm-m1 fatigue_score=3 {hour0}",
+        f"{M_FORECAST},{USER_TAG}=baseline-only,{MODEL_TAG}=auto_ets-1+lstm-m1 fatigue_score=3 {hour0}",
     ]
     _write(influxd_server.url, db, lines)
     (query,) = [d for d in rules()["hrvcast-red-zone-influxdb"]["data"] if d["refId"] == "A"]

@@ -37,7 +37,7 @@ def targets(board: dict) -> list[dict]:
 def interpolate(payload: str, single: str, multi: list[str]) -> str:
     """What the simPod plugin sends in code mode: each $var replaced with Grafana's json format, a single
     value unquoted inside its string, a multi-value variable as a JSON list (DataSource.processPayload)."""
-    text = payload.replace("$users", json.dumps(multi))
+    text = payload.replace("$users", json.dumps(multi)).replace("$model_a", "lstm").replace("$model_b", "last_value")
     return text.replace("$user", single)
 
 
@@ -73,6 +73,9 @@ def test_payloads_become_users_the_server_accepts(name):
         assert target["editorMode"] == "code"
         sent = json.loads(interpolate(target["payload"], "u1", ["u1", "user.two"]))
         parsed = PayloadSchema().load(sent)
+        if target["target"] == "forecast_skill" and "$" not in target["payload"]:
+            assert parsed["user"] == ("*",), "the overview's track record is the population's"
+            continue
         assert parsed["user"] in (("u1",), ("u1", "user.two")), target
 
 
@@ -122,7 +125,7 @@ def test_user_dashboard_shades_the_forecast_band_and_the_score_zones():
     for panel in panels(board):
         for t in panel.get("targets", []):
             by_target.setdefault(t["target"], []).append(panel)
-    (rmssd,) = [p for p in by_target["rmssd_forecast"] if p["type"] == "timeseries"]
+    (rmssd,) = [p for p in by_target["rmssd_forecast"] if p["title"].startswith("RMSSD: observed")]
     assert "rmssd" in {t["target"] for t in rmssd["targets"]}, "observed RMSSD beside its forecast"
     fills = {
         o["matcher"]["options"]: p["value"]

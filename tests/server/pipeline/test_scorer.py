@@ -39,13 +39,16 @@ def test_write_back_stores_what_the_server_serves(store, forecaster, client):
         users=["u1", "u2", "new"]
     )
     assert not report.abandoned and report.stale == 0
-    assert report.points == 3 * 24
+    assert report.points == 2 * 3 * 24, "the LSTM's hours, and the last-value reference's beside them"
     stored = store.read_forecasts(["u1", "u2", "new"], END_MS - 10 * H, END_MS + 48 * H)
     for user in ("u1", "u2", "new"):
         rows = served(client, user)
-        frame = stored[user]
+        everything = stored[user]
+        reference = everything[everything["model"] != forecaster.version]
+        assert set(reference["model"]) == {f"last_value-1+{forecaster.version}"}
+        assert list(reference["time"]) == [r["time_ms"] for r in rows], "from the same origin, the same hours"
+        frame = everything[everything["model"] == forecaster.version].reset_index(drop=True)
         assert list(frame["time"]) == [r["time_ms"] for r in rows]
-        assert set(frame["model"]) == {forecaster.version}
         for column in ("rmssd_p10", "rmssd_p50", "rmssd_p90"):
             np.testing.assert_allclose(frame[column], [r[column] for r in rows], rtol=1e-3)
         if user == "new":  # calibrating: the RMSSD forecast is stored, a score never is
@@ -77,9 +80,9 @@ def test_a_stale_user_gets_its_rmssd_forecast_but_no_score(store, forecaster):
     )
     (row,) = report.rows
     assert (row.zone, row.score, row.min_score, row.min_zone) == ("stale", None, None, "stale")
-    assert report.red == [] and report.points == 24
+    assert report.red == [] and report.points == 2 * 24  # the LSTM's hours and the last-value reference's
     (stored,) = store.read_forecasts(["u1"], END_MS, END_MS + 48 * H).values()
-    assert stored["fatigue_score"].isna().all()  # nothing an alert rule could fire on
+    assert len(stored) == 48 and stored["fatigue_score"].isna().all()  # nothing an alert rule could fire on
     assert stored["rmssd_p50"].notna().all()
 
 
@@ -97,7 +100,7 @@ def test_a_second_round_writes_the_same_points(store, forecaster):
     scorer.run_round(users=["u1", "u2"])
     second = store.read_forecasts(["u1", "u2"], 0, END_MS + 48 * H)
     for user in ("u1", "u2"):
-        assert len(second[user]) == 24
+        assert len(second[user]) == 2 * 24  # the LSTM's and the last-value reference's
         assert second[user].equals(first[user])
 
 
@@ -169,7 +172,7 @@ def test_influx_write_back_is_idempotent_and_feeds_the_alert_query(influxd_serve
         scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: now_s)
 
         def count() -> dict[str, int]:
-            q = 'SELECT count("rmssd_p50") FROM "forecast" GROUP BY "user"'
+            q = f'SELECT count("rmssd_p50") FROM "forecast" WHERE "model" = \'{forecaster.version}\' GROUP BY "user"'
             resp = requests.post(f"{influxd_server.url}/query", params={"db": db, "q": q}, timeout=10).json()
             return {s["tags"]["user"]: s["values"][0][1] for s in resp["results"][0]["series"]}
 
@@ -181,7 +184,7 @@ def test_influx_write_back_is_idempotent_and_feeds_the_alert_query(influxd_serve
         lowest = {s["tags"]["user"]: s["values"][0][1] for s in resp.json()["results"][0]["series"]}
         # the rule looks from now on: the forecast hour in progress (it began before now) is not in it, and with
         # the newest hour carried forward that hour is often the lowest, so compare over the hours the rule sees
-        q = 'SELECT "fatigue_score" FROM "forecast" GROUP BY "user"'
+        q = f'SELECT "fatigue_score" FROM "forecast" WHERE "model" = \'{forecaster.version}\' GROUP BY "user"'
         stored = requests.post(f"{influxd_server.url}/query", params={"db": db, "q": q, "epoch": "ms"}, timeout=10)
         ahead = {
             s["tags"]["user"]: min(v for t, v in s["values"] if t >= now_s * 1000)
@@ -245,7 +248,7 @@ def test_worker_exits_0_on_sigterm_after_a_clean_round(tmp_path, checkpoint_path
     assert "stopped" in err
     check = SQLiteStore(db)
     try:
-        assert len(check.read_forecasts(["u1"], 0, END_MS + 48 * H)["u1"]) == 24
+        assert len(check.read_forecasts(["u1"], 0, END_MS + 48 * H)["u1"]) == 2 * 24  # and the reference's
     finally:
         check.close()
 

@@ -26,6 +26,7 @@ from server.web.grafana_request import TargetQuery
 from tests.support.grafana import make_forecast, served_app
 from tests.support.paths import REPO
 from tests.support.served import END_MS, NOW_MS, TOKEN, hourly_windows
+from tests.support.skill import USER, expected, live_record
 
 SUITE = REPO / "tests" / "grafana_js" / "conformance.test.mjs"
 DAY_MS = 86_400_000
@@ -66,8 +67,10 @@ def state_frames() -> dict[str, list[dict]]:
     }
 
 
-def test_grafana_frontend_conformance(app, store, tmp_path):
+def test_grafana_frontend_conformance(app, store, forecaster, tmp_path):
     node_path = node()
+    record = live_record(store, forecaster)  # the real scorer writes back, the hours arrive later
+    skill = expected(record["shown"][forecaster.version], record["shown"]["last_value-"], record["observed"])
     store.write_windows("gone", hourly_windows(21, END_MS - 3 * DAY_MS, 240))  # stale: data stopped 3 days ago
     store.write_windows("alice.b", hourly_windows(22, END_MS, 240))  # a dotted id (regex-escaped in builder mode)
     with served_app(app) as base:
@@ -79,6 +82,7 @@ def test_grafana_frontend_conformance(app, store, tmp_path):
             "withoutScore": {"new": "calibrating", "gone": "stale"},
             "dashboards": {p.name: json.loads(p.read_text()) for p in sorted((REPO / "dashboards").glob("*.json"))},
             "stateFrames": state_frames(),
+            "skill": {"user": USER, **skill, "mae_ratio": skill["mae_ln"] / skill["last_value_mae_ln"]},
         }
         path = tmp_path / "case.json"
         path.write_text(json.dumps(case))

@@ -11,5 +11,5 @@ def test_spec_documents_every_route(app, client):
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert spec["paths"]["/healthz"]["get"]["security"] == []
     forecast_params = {p["name"] for p in spec["paths"]["/api/v1/forecast"]["get"]["parameters"]}
-    assert forecast_params == {"user", "horizon"}
+    assert forecast_params == {"user", "horizon", "model"}
     assert set(spec["components"]["schemas"]["ForecastRow"]["properties"]) >= {"time_ms", "rmssd_p50", "zone"}

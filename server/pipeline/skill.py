@@ -1,0 +1,132 @@
+"""The live track record of every forecaster: what ``forecast_skill`` and ``GET /api/v1/skill`` serve.
+
+Reads, for the users asked, the ``forecast`` measurement that ``hrvcast score --write-back`` wrote (one row per
+user, model tag and hour) and the windows that arrived afterwards, at the resolution each user is forecast at
+(hourly windows; daily ones for spot-reading users, whose forecast day is written as its 24 hours and matched
+on the day's first hour), and hands them to :mod:`model.evaluation.skill`. The peer is the ``last_value``
+forecaster that the same round wrote beside it (``model.forecasters.REFERENCE``). Two store reads per
+resolution for any number of users: one of forecasts, one of windows.
+
+Nothing is cached: the figures change as windows arrive, and a 90-day read of one user is a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from model.evaluation.skill import DAY_MS, TRAILING_DAYS, daily_skill, match
+from model.forecasters import REFERENCE, forecaster_of
+from server.stores.base import HistoryStore
+
+POPULATION = "*"  # the ``user`` of a population row: every user's matched hours pooled
+
+
+def _installed() -> list[str]:
+    from model import forecasters
+
+    return list(forecasters.available())
+
+
+def matched_hours(
+    store: HistoryStore,
+    resolutions: Mapping[str, str],
+    start_ms: int,
+    end_ms: int,
+    forecasters: Sequence[str] | None = None,
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """``{forecaster: {user: matched hours}}`` over ``[start_ms, end_ms)`` for the users of ``resolutions``
+    (user -> "1h"/"1d"); every forecaster written back for them unless ``forecasters`` names some. The reference
+    itself is left out (beside itself it has a ratio of 1)."""
+    users = list(resolutions)
+    if not users:
+        return {}
+    names = _installed()
+    stored = store.read_forecasts(users, start_ms, end_ms)
+    windows: dict[str, pd.DataFrame] = {}
+    for resolution in dict.fromkeys(resolutions.values()):
+        windows.update(
+            store.read_windows([u for u in users if resolutions[u] == resolution], start_ms, end_ms, resolution)
+        )
+    out: dict[str, dict[str, pd.DataFrame]] = defaultdict(dict)
+    for user in users:
+        frame = stored.get(user)
+        if frame is None or frame.empty or user not in windows:
+            continue
+        tags = frame["model"].to_numpy()
+        parts = {}
+        for tag in dict.fromkeys(tags):  # a handful of tags per user: one comparison each, not one per row
+            name = forecaster_of(tag, names)
+            part = frame[tags == tag]
+            parts[name] = part if name not in parts else pd.concat([parts[name], part])
+        reference = parts.get(REFERENCE)
+        if reference is None:
+            continue
+        for name, part in parts.items():
+            if name == REFERENCE or (forecasters is not None and name not in forecasters):
+                continue
+            out[name][user] = match(part, reference, windows[user])
+    return dict(out)
+
+
+def span(first_day_ms: int, last_day_ms: int, days: int = TRAILING_DAYS) -> tuple[int, int]:
+    """The forecast hours the days ``first_day_ms..last_day_ms`` read: their trailing windows."""
+    first = int(first_day_ms) // DAY_MS * DAY_MS
+    return first - (days - 1) * DAY_MS, int(last_day_ms) // DAY_MS * DAY_MS + DAY_MS
+
+
+def skill_by_user(
+    store: HistoryStore,
+    resolutions: Mapping[str, str],
+    first_day_ms: int,
+    last_day_ms: int,
+    forecasters: Sequence[str] | None = None,
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """``{(user, forecaster): daily skill}`` (``model.evaluation.skill.SKILL_COLUMNS``), per person."""
+    found = matched_hours(store, resolutions, *span(first_day_ms, last_day_ms), forecasters)
+    return {
+        (user, name): daily_skill(hours, first_day_ms, last_day_ms)
+        for name in sorted(found)
+        for user, hours in found[name].items()
+    }
+
+
+def population_skill(
+    store: HistoryStore,
+    resolutions: Mapping[str, str],
+    first_day_ms: int,
+    last_day_ms: int,
+    forecasters: Sequence[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """``{forecaster: daily skill}`` over every user's matched hours pooled (each hour counts once)."""
+    found = matched_hours(store, resolutions, *span(first_day_ms, last_day_ms), forecasters)
+    return {name: daily_skill(list(found[name].values()), first_day_ms, last_day_ms) for name in sorted(found)}
+
+
+def skill_rows(found: Mapping[tuple[str, str], pd.DataFrame]) -> list[dict]:
+    """``GET /api/v1/skill`` rows (``server.web.schemas.SkillRow``), sorted by day, forecaster, user."""
+    rows = []
+    for (user, name), skill in found.items():
+        for r in skill.itertuples(index=False):
+            rows.append(
+                {
+                    "time_ms": int(r.day_ms),
+                    "user": user,
+                    "model": name,
+                    "hours": int(r.hours),
+                    **{c: _num(getattr(r, c)) for c in FIGURES},
+                }
+            )
+    rows.sort(key=lambda row: (row["time_ms"], row["model"], row["user"]))
+    return rows
+
+
+FIGURES = ("mae_ln", "coverage", "last_value_mae_ln", "last_value_coverage", "mae_ratio")
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return round(value, 4) if math.isfinite(value) else None
