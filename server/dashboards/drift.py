@@ -15,7 +15,7 @@ The rule links to the overview's population panel through ``dashboardUid`` and `
 
 from __future__ import annotations
 
-from server.dashboards.common import INFINITY_TYPE, INFINITY_UID
+from server.dashboards.common import infinity_alert_query
 
 GROUP = "hrvcast-forecast-drift"
 UID = "hrvcast-forecast-drift"
@@ -44,24 +44,7 @@ def _linked_panel() -> tuple[str, int]:
 
 
 def rule() -> dict:
-    query = {
-        "refId": "A",
-        "relativeTimeRange": {"from": 86400, "to": 0},
-        "datasourceUid": INFINITY_UID,
-        "model": {
-            "refId": "A",
-            "datasource": {"type": INFINITY_TYPE, "uid": INFINITY_UID},
-            "type": "json",
-            "source": "url",
-            "parser": "backend",  # the frontend parser cannot run in alert rules
-            "format": "timeseries",
-            "url": REST_PATH,
-            "url_options": {"method": "GET", "data": ""},
-            "root_selector": "",
-            "columns": [dict(c) for c in COLUMNS],
-            "filters": [],
-        },
-    }
+    query = infinity_alert_query(REST_PATH, COLUMNS, range_s=86400)
     reduce = {
         "refId": "B",
         "datasourceUid": "__expr__",

@@ -61,7 +61,7 @@ def skill_panel() -> timeseries.Panel:
         .title(SKILL_TITLE)
         .description(
             "Each day, over the 7 days before it: how far the forecast shown for each hour was from the hour that "
-            f"then came (mean absolute error of ln RMSSD; lower is better), beside the same for simply holding the "
+            "then came (mean absolute error of ln RMSSD; lower is better), beside the same for simply holding the "
             "last value, on the same hours; and the share of hours inside the forecast's p10-p90 band (8 of 10 "
             "is the promise). Needs hrvcast score --write-back running; empty until 24 hours have been matched."
         )
