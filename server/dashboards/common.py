@@ -94,6 +94,33 @@ def infinity_alert_query(path: str, columns, range_s: int) -> dict:
     }
 
 
+def reduce_and_threshold(source_ref: str, reducer: str, op: str, bound: float) -> list[dict]:
+    """Expressions B and C of an alert rule: B = ``reducer`` ("min", "last") of each series of ``source_ref``
+    (non-numbers dropped), C = B ``op`` ("lt", "gt") ``bound``, the rule's condition."""
+    reduce = {
+        "refId": "B",
+        "datasourceUid": "__expr__",
+        "model": {
+            "refId": "B",
+            "type": "reduce",
+            "expression": source_ref,
+            "reducer": reducer,
+            "settings": {"mode": "dropNN"},
+        },
+    }
+    threshold = {
+        "refId": "C",
+        "datasourceUid": "__expr__",
+        "model": {
+            "refId": "C",
+            "type": "threshold",
+            "expression": "B",
+            "conditions": [{"evaluator": {"type": op, "params": [bound]}}],
+        },
+    }
+    return [reduce, threshold]
+
+
 def hrvcast_query(ref_id: str, target: str, user_var: str = "user", *, multi: bool = False) -> Query:
     """Query ``target`` for the user(s) in the dashboard variable ``user_var``.
 

@@ -15,7 +15,7 @@ The rule links to the overview's population panel through ``dashboardUid`` and `
 
 from __future__ import annotations
 
-from server.dashboards.common import infinity_alert_query
+from server.dashboards.common import infinity_alert_query, reduce_and_threshold
 
 GROUP = "hrvcast-forecast-drift"
 UID = "hrvcast-forecast-drift"
@@ -45,27 +45,12 @@ def _linked_panel() -> tuple[str, int]:
 
 def rule() -> dict:
     query = infinity_alert_query(REST_PATH, COLUMNS, range_s=86400)
-    reduce = {
-        "refId": "B",
-        "datasourceUid": "__expr__",
-        "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "settings": {"mode": "dropNN"}},
-    }
-    threshold = {
-        "refId": "C",
-        "datasourceUid": "__expr__",
-        "model": {
-            "refId": "C",
-            "type": "threshold",
-            "expression": "B",
-            "conditions": [{"evaluator": {"type": "gt", "params": [BEHIND_ABOVE]}}],
-        },
-    }
     dashboard_uid, panel_id = _linked_panel()
     return {
         "uid": UID,
         "title": "Forecaster behind the last value (drift)",
         "condition": "C",
-        "data": [query, reduce, threshold],
+        "data": [query, *reduce_and_threshold("A", "last", "gt", BEHIND_ABOVE)],
         "dashboardUid": dashboard_uid,
         "panelId": panel_id,
         "noDataState": "OK",  # nothing matched yet: the scorer is not writing back, or it has just started
