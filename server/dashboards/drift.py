@@ -16,17 +16,13 @@ The rule links to the overview's population panel through ``dashboardUid`` and `
 from __future__ import annotations
 
 from server.dashboards.common import infinity_alert_query, reduce_and_threshold
+from server.dashboards.skill import BEHIND_ABOVE  # the panel's red line is the rule's bound
 
 GROUP = "hrvcast-forecast-drift"
 UID = "hrvcast-forecast-drift"
 INTERVAL = "1h"  # the figures are daily; hourly evaluation sees a new day within the hour
 REST_PATH = "/api/v1/skill?user=*&days=1"
 RATIO_FIELD = "mae_ratio"
-# Fires more than 10 % behind the last value, not at 1: the record holds the last forecast before each hour
-# was observed, which for a user whose beats stream in is the forecast 1 hour ahead, and there the healthy
-# shipped model runs about 3 % behind the last value (docs/model-card.md, Table 5: 0.263 against 0.255 on
-# MMASH, 0.203 against 0.197 on nsr2db). At 1 the rule would page on the shipped model from its first day.
-BEHIND_ABOVE = 1.1
 COLUMNS = (
     {"selector": "time_ms", "text": "time_ms", "type": "timestamp_epoch"},
     {"selector": "user", "text": "user", "type": "string"},
