@@ -6,7 +6,8 @@
 Folds are by subject, never by time inside a subject, and stratified by dataset (each fold holds about a
 fifth of the MMASH and a fifth of the nsr2db users). In each fold the LSTM is trained from scratch on the
 other real users plus the synthetic ones (``train_fn``, once per seed); the population baselines are fitted on
-the same users, once per input mode; every model then answers the fold's tasks in every input mode. The
+the same users, once per input mode, and so are the forecasters other installed packages register
+(:mod:`model.evaluation.installed`); every model then answers the fold's tasks in every input mode. The
 series baselines do not depend on the fold. The result is one long table of points
 (:func:`model.evaluation.backtest.evaluate`) with ``protocol``, ``inputs``, ``seed`` and ``fold`` columns;
 the LSTM and its structural part appear once per seed (``seed`` -1 for everything else).
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from model.errors import InsufficientHistory
-from model.evaluation import registry
+from model.evaluation import installed, registry
 from model.evaluation.backtest import ForecastFn, Task, baseline_fn, evaluate, forecaster_fn, user_folds
 from model.evaluation.inputs import INPUT_MODES, histories_in, tasks_in
 from model.evaluation.protocols import protocols_for, tasks_for
@@ -156,6 +157,10 @@ def _population_baselines(tasks: Mapping[str, list[Task]], training: Sequence[Us
         factories = registry.population_baselines(plan.window, mode)
         users = histories_in(mode, training)
         fitted = {n: baseline_fn(factories[n](users)) for n in _wanted(plan, factories)}
+        plugins = installed.specs(plan.window)
+        fitted |= {
+            n: installed.forecast_fn(installed.made(plugins[n], users, plan.window)) for n in _wanted(plan, plugins)
+        }
         for protocol, ts in tasks.items():
             if ts and fitted:
                 frames.append(_tag(evaluate(tasks_in(mode, ts), fitted), protocol, mode, -1))

@@ -70,6 +70,57 @@ class Query(cogbuilder.Builder[cogvariants.Dataquery]):
         return self._query
 
 
+def infinity_alert_query(path: str, columns, range_s: int) -> dict:
+    """Query A of an alert rule that reads hrvcast's REST API through Infinity: the backend parser (the frontend
+    one cannot run in alert rules) and ``format: timeseries``, so rows sorted by time become one labelled series
+    per string column's values, for one row as for many."""
+    return {
+        "refId": "A",
+        "relativeTimeRange": {"from": range_s, "to": 0},
+        "datasourceUid": INFINITY_UID,
+        "model": {
+            "refId": "A",
+            "datasource": {"type": INFINITY_TYPE, "uid": INFINITY_UID},
+            "type": "json",
+            "source": "url",
+            "parser": "backend",
+            "format": "timeseries",
+            "url": path,
+            "url_options": {"method": "GET", "data": ""},
+            "root_selector": "",
+            "columns": [dict(c) for c in columns],
+            "filters": [],
+        },
+    }
+
+
+def reduce_and_threshold(source_ref: str, reducer: str, op: str, bound: float) -> list[dict]:
+    """Expressions B and C of an alert rule: B = ``reducer`` ("min", "last") of each series of ``source_ref``
+    (non-numbers dropped), C = B ``op`` ("lt", "gt") ``bound``, the rule's condition."""
+    reduce = {
+        "refId": "B",
+        "datasourceUid": "__expr__",
+        "model": {
+            "refId": "B",
+            "type": "reduce",
+            "expression": source_ref,
+            "reducer": reducer,
+            "settings": {"mode": "dropNN"},
+        },
+    }
+    threshold = {
+        "refId": "C",
+        "datasourceUid": "__expr__",
+        "model": {
+            "refId": "C",
+            "type": "threshold",
+            "expression": "B",
+            "conditions": [{"evaluator": {"type": op, "params": [bound]}}],
+        },
+    }
+    return [reduce, threshold]
+
+
 def hrvcast_query(ref_id: str, target: str, user_var: str = "user", *, multi: bool = False) -> Query:
     """Query ``target`` for the user(s) in the dashboard variable ``user_var``.
 
@@ -111,9 +162,13 @@ def _mappings(raw: list[dict]) -> list[model.ValueMapping]:
             out.append(model.ValueMap(options=options))
         else:
             match = model.SpecialValueMatch(m["options"]["match"])
-            out.append(model.SpecialValueMap(options=model.DashboardSpecialValueMapOptions(
-                match=match, result=model.ValueMappingResult(**m["options"]["result"])
-            )))
+            out.append(
+                model.SpecialValueMap(
+                    options=model.DashboardSpecialValueMapOptions(
+                        match=match, result=model.ValueMappingResult(**m["options"]["result"])
+                    )
+                )
+            )
     return out
 
 

@@ -15,18 +15,14 @@ The rule links to the overview's population panel through ``dashboardUid`` and `
 
 from __future__ import annotations
 
-from server.dashboards.common import INFINITY_TYPE, INFINITY_UID
+from server.dashboards.common import infinity_alert_query, reduce_and_threshold
+from server.dashboards.skill import BEHIND_ABOVE  # the panel's red line is the rule's bound
 
 GROUP = "hrvcast-forecast-drift"
 UID = "hrvcast-forecast-drift"
 INTERVAL = "1h"  # the figures are daily; hourly evaluation sees a new day within the hour
 REST_PATH = "/api/v1/skill?user=*&days=1"
 RATIO_FIELD = "mae_ratio"
-# Fires more than 10 % behind the last value, not at 1: the record holds the last forecast before each hour
-# was observed, which for a user whose beats stream in is the forecast 1 hour ahead, and there the healthy
-# shipped model runs about 3 % behind the last value (docs/model-card.md, Table 5: 0.263 against 0.255 on
-# MMASH, 0.203 against 0.197 on nsr2db). At 1 the rule would page on the shipped model from its first day.
-BEHIND_ABOVE = 1.1
 COLUMNS = (
     {"selector": "time_ms", "text": "time_ms", "type": "timestamp_epoch"},
     {"selector": "user", "text": "user", "type": "string"},
@@ -44,45 +40,13 @@ def _linked_panel() -> tuple[str, int]:
 
 
 def rule() -> dict:
-    query = {
-        "refId": "A",
-        "relativeTimeRange": {"from": 86400, "to": 0},
-        "datasourceUid": INFINITY_UID,
-        "model": {
-            "refId": "A",
-            "datasource": {"type": INFINITY_TYPE, "uid": INFINITY_UID},
-            "type": "json",
-            "source": "url",
-            "parser": "backend",  # the frontend parser cannot run in alert rules
-            "format": "timeseries",
-            "url": REST_PATH,
-            "url_options": {"method": "GET", "data": ""},
-            "root_selector": "",
-            "columns": [dict(c) for c in COLUMNS],
-            "filters": [],
-        },
-    }
-    reduce = {
-        "refId": "B",
-        "datasourceUid": "__expr__",
-        "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "settings": {"mode": "dropNN"}},
-    }
-    threshold = {
-        "refId": "C",
-        "datasourceUid": "__expr__",
-        "model": {
-            "refId": "C",
-            "type": "threshold",
-            "expression": "B",
-            "conditions": [{"evaluator": {"type": "gt", "params": [BEHIND_ABOVE]}}],
-        },
-    }
+    query = infinity_alert_query(REST_PATH, COLUMNS, range_s=86400)
     dashboard_uid, panel_id = _linked_panel()
     return {
         "uid": UID,
         "title": "Forecaster behind the last value (drift)",
         "condition": "C",
-        "data": [query, reduce, threshold],
+        "data": [query, *reduce_and_threshold("A", "last", "gt", BEHIND_ABOVE)],
         "dashboardUid": dashboard_uid,
         "panelId": panel_id,
         "noDataState": "OK",  # nothing matched yet: the scorer is not writing back, or it has just started

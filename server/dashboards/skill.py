@@ -18,7 +18,6 @@ from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 
-from server.dashboards import drift
 from server.dashboards.common import HRVCAST, UNITS, Query, SimpodQuery
 from server.web.targets import DEFAULT_FORECASTER, SKILL_TARGET
 
@@ -27,6 +26,12 @@ COMPARE_ROW = "Compare two forecasters"
 POPULATION_TITLE = "Forecast skill, everyone: MAE against the last value, per forecaster"
 MODEL_A, MODEL_B = "model_a", "model_b"
 DEFAULT_B = "last_value"  # what a forecast is compared with unless someone picks another
+
+# Fires more than 10 % behind the last value, not at 1: the record holds the last forecast before each hour
+# was observed, which for a user whose beats stream in is the forecast 1 hour ahead, and there the healthy
+# shipped model runs about 3 % behind the last value (docs/model-card.md, Table 5: 0.263 against 0.255 on
+# MMASH, 0.203 against 0.197 on nsr2db). At 1 the rule would page on the shipped model from its first day.
+BEHIND_ABOVE = 1.1
 
 
 def _prop(id_: str, value: object) -> model.DynamicConfigValue:
@@ -61,7 +66,7 @@ def skill_panel() -> timeseries.Panel:
         .title(SKILL_TITLE)
         .description(
             "Each day, over the 7 days before it: how far the forecast shown for each hour was from the hour that "
-            f"then came (mean absolute error of ln RMSSD; lower is better), beside the same for simply holding the "
+            "then came (mean absolute error of ln RMSSD; lower is better), beside the same for simply holding the "
             "last value, on the same hours; and the share of hours inside the forecast's p10-p90 band (8 of 10 "
             "is the promise). Needs hrvcast score --write-back running; empty until 24 hours have been matched."
         )
@@ -128,7 +133,7 @@ def population_panel() -> timeseries.Panel:
         [
             model.Threshold(value=None, color="green"),
             model.Threshold(value=1.0, color="yellow"),
-            model.Threshold(value=drift.BEHIND_ABOVE, color="red"),
+            model.Threshold(value=BEHIND_ABOVE, color="red"),
         ]
     )
     return (

@@ -6,13 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from model import forecasters as registry
 from model.errors import UnknownForecaster
 from tests.support.paths import REPO
+from tests.support.plugins import install
 
 PLUGIN = '''
 """A third-party forecaster: tomorrow is like the user's median (a tiny plugin for the registry test)."""
@@ -39,35 +39,9 @@ SPEC = ForecasterSpec(
 )
 '''
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "hrvcast-median-plugin"
-version = "0.3.0"
-
-[project.entry-points."hrvcast.forecasters"]
-{entry}
-
-[tool.setuptools]
-py-modules = ["median_plugin"]
-"""
-
 
 def install_plugin(tmp_path, entry: str = 'median_plugin = "median_plugin:SPEC"', code: str = PLUGIN):
-    """Build and install a real distribution into a folder of its own (the test's venv stays untouched)."""
-    src, target = tmp_path / "src", tmp_path / "site"
-    src.mkdir()
-    (src / "median_plugin.py").write_text(textwrap.dedent(code))
-    (src / "pyproject.toml").write_text(PYPROJECT.format(entry=entry))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(src)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    return target
+    return install(tmp_path, "median_plugin", code, entry, name="hrvcast-median-plugin", version="0.3.0")
 
 
 def hrvcast(target, *args: str) -> subprocess.CompletedProcess:

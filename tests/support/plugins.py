@@ -13,8 +13,8 @@ requires = ["setuptools"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "hrvcast-{module}"
-version = "1.0.0"
+name = "{name}"
+version = "{version}"
 
 [project.entry-points."hrvcast.forecasters"]
 {entry}
@@ -68,12 +68,15 @@ SPEC = ForecasterSpec(
 '''
 
 
-def install(folder: Path, module: str, code: str, entry: str) -> Path:
-    """Build and install ``code`` as module ``module`` registering ``entry``; returns the folder for PYTHONPATH."""
+def install(folder: Path, module: str, code: str, entry: str, *, name: str = "", version: str = "1.0.0") -> Path:
+    """Build and install ``code`` as module ``module`` registering ``entry``, as distribution ``name`` (default
+    ``hrvcast-MODULE``) ``version``; returns the folder for PYTHONPATH (the test's venv stays untouched)."""
     src, target = folder / f"src-{module}", folder / f"site-{module}"
     src.mkdir(parents=True)
     (src / f"{module}.py").write_text(textwrap.dedent(code))
-    (src / "pyproject.toml").write_text(PYPROJECT.format(module=module, entry=entry))
+    (src / "pyproject.toml").write_text(
+        PYPROJECT.format(module=module, entry=entry, name=name or f"hrvcast-{module}", version=version)
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
          str(src)],
