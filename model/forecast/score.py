@@ -76,7 +76,7 @@ class ScoreWeights:
 # prints them as "fitted on its validation users").
 WEIGHTS: dict[str, ScoreWeights] = {
     "1h": ScoreWeights(),
-    "1d": ScoreWeights(forecast=27.1, trend=2.01, trend_steps=7, trend_prior=3.0, flat=True),
+    "1d": ScoreWeights(forecast=22.57, trend=2.0, trend_steps=7, trend_prior=3.0, flat=True),
 }
 
 
