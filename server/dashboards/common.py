@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from model.errors import UnknownTarget
 from model.zones import grafana_no_score_mapping, grafana_state_mappings, grafana_thresholds
-from server.web.schemas import EVERY_USER
+from server.web.schema_fields import EVERY_USER
 from server.web.targets import TARGET_NAMES, TARGETS
 
 # Data source uids provisioned by grafana-provisioning/datasources/hrvcast.yaml.

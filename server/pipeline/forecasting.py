@@ -26,12 +26,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from model.errors import CheckpointError, UnknownUser
+from model.errors import CheckpointError
 from model.forecast.features import no_window_yet, origin_after
 from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.computing import forward_passes
 from server.pipeline.flight import SingleFlight
+from server.pipeline.newest import NewestWindows
 from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo
 from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT, without importing the registry here
-INDEX_ABOVE = 64  # requests naming more users than this read the user index instead of naming them to the store
 
 
 class ForecastModel(Protocol):
@@ -99,8 +99,6 @@ class ForecastService:
         self.last_seen_ttl_s = last_seen_ttl_s
         self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
         self.artifact_dir = Path(artifact_dir)  # where fitted forecasters other than the default live
-        self._now = now  # seconds, monotonic; injectable so that tests need not sleep
-        self._last_seen: dict[str, tuple[float, Newest]] = {}  # user -> (looked up at, newest windows)
         hourly = self.models[HOURLY]
         self._resolution = ResolutionMemo(
             getattr(hourly, "calibrating_below", 24), hourly.lookback_h, daily_model=DAILY in self.models
@@ -108,6 +106,7 @@ class ForecastService:
         self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
         self._others_guard = threading.Lock()
         self.index = index if index is not None else UserIndex(store, ttl_s=last_seen_ttl_s)
+        self.newest = NewestWindows(store, self.index, daily=DAILY in self.models, ttl_s=last_seen_ttl_s, now=now)
 
     @property
     def model(self) -> ForecastModel:
@@ -163,36 +162,15 @@ class ForecastService:
         return {u: newest[u].hourly if newest[u].hourly is not None else newest[u].daily for u in users}
 
     def newest_windows(self, users: Sequence[str], *, max_age_s: float | None = None) -> dict[str, Newest]:
-        """Newest hourly and daily window per user; raises UnknownUser for ids the store has never seen.
-
-        Up to ``INDEX_ABOVE`` users are asked of the store by name (one query per window size, remembered in
-        this process for ``last_seen_ttl_s``, 1 s by default: the panels of one dashboard refresh share it, and
-        a new window is seen at most that much later). More users are answered from the :class:`UserIndex`
-        (bulk reads per index refresh for every request, at most ``max_age_s`` old), so a request naming
-        10,000 users costs no query that names them.
-        """
-        now = self._now()
-        limit = self.last_seen_ttl_s if max_age_s is None else min(self.last_seen_ttl_s, max_age_s)  # 0: the store now
-        out: dict[str, Newest] = {}
-        ask = []
-        for user in users:
-            seen = self._last_seen.get(user)
-            if seen is not None and now - seen[0] < limit:
-                out[user] = seen[1]
-            else:
-                ask.append(user)
-        if len(ask) > INDEX_ABOVE:
-            out.update(self._from_index(ask, max_age_s))
-        elif ask:
-            out.update(self._ask_store(ask))
-            self._last_seen.update({u: (now, out[u]) for u in ask})
-        return {u: out[u] for u in users}
+        """Newest hourly and daily window per user (:meth:`server.pipeline.newest.NewestWindows.get`: remembered
+        for ``last_seen_ttl_s``, from the user index above ``INDEX_ABOVE`` users); raises UnknownUser for ids the
+        store has never seen."""
+        return self.newest.get(users, max_age_s=max_age_s)
 
     def remember(self, observed: Mapping[str, Newest]) -> None:
         """The newest windows of some users, just read by the caller (the scorer's plan): used for the next
         ``last_seen_ttl_s`` instead of asking again, so a batch is forecast from exactly what was planned."""
-        now = self._now()
-        self._last_seen.update({u: (now, newest) for u, newest in observed.items()})
+        self.newest.remember(observed)
 
     def resolutions(self, users: Sequence[str]) -> dict[str, str]:
         """The resolution each user is forecast at (:mod:`server.pipeline.resolution`)."""
@@ -200,33 +178,7 @@ class ForecastService:
 
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest windows up again next time."""
-        self._last_seen.pop(user, None)
-        self.index.note(user)
-
-    def _from_index(self, users: list[str], max_age_s: float | None) -> dict[str, Newest]:
-        snapshot = self.index.snapshot(max_age_s)
-        known = set(snapshot.users)
-        out = {u: snapshot.newest(u) for u in users}
-        missing = [u for u in users if u not in known]
-        if missing:  # new since the snapshot, or unknown: ask the store about these alone
-            out.update(self._ask_store(missing))
-        return out
-
-    def _ask_store(self, users: list[str]) -> dict[str, Newest]:
-        hourly = self.store.last_observation(users, HOURLY)
-        daily = self.store.last_observation(users, DAILY) if DAILY in self.models else {}
-        missing = [u for u in users if u not in hourly and u not in daily]
-        if missing:
-            known = set(self.index.snapshot().users)
-            if any(u not in known for u in missing):
-                known = set(self.store.list_users())  # the rare path: an unknown id, or a user newer than the index
-            unknown = [u for u in missing if u not in known]
-            if unknown:
-                raise UnknownUser(
-                    f"user(s) {', '.join(map(repr, unknown))} have no data in the store: "
-                    "GET /api/v1/users lists the known ids"
-                )
-        return {u: Newest(hourly.get(u), daily.get(u)) for u in users}
+        self.newest.forget(user)
 
     # -- planning --------------------------------------------------------------------------------------------
     def plan(self, users: Sequence[str], *, skip_unobserved: bool = False) -> list[Plan]:

@@ -107,7 +107,7 @@ def population_skill(
 
 
 def skill_rows(found: Mapping[tuple[str, str], pd.DataFrame]) -> list[dict]:
-    """``GET /api/v1/skill`` rows (``server.web.schemas.SkillRow``), sorted by day, forecaster, user."""
+    """``GET /api/v1/skill`` rows (``server.web.reply_schemas.SkillRow``), sorted by day, forecaster, user."""
     rows = []
     for (user, name), skill in found.items():
         for r in skill.itertuples(index=False):

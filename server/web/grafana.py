@@ -24,16 +24,8 @@ from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, parse_query
 from server.web.grafana_skill import skill_frames, with_forecaster
-from server.web.schemas import (
-    EVERY_USER,
-    AnnotationsSchema,
-    MetricsSchema,
-    PayloadOptionsSchema,
-    TagValuesSchema,
-    Users,
-    VariableSchema,
-    instance,
-)
+from server.web.schema_fields import EVERY_USER, Users, instance
+from server.web.schemas import AnnotationsSchema, MetricsSchema, PayloadOptionsSchema, TagValuesSchema, VariableSchema
 from server.web.targets import DEFAULT_FORECASTER, HISTORY_TARGET, SKILL_TARGET, TARGET_NAMES
 
 bp = Blueprint("grafana", __name__, url_prefix="/grafana")

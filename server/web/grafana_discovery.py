@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from model.errors import UnknownTarget
 from server.web.grafana_request import USER_KEY
-from server.web.schemas import EVERY_USER, QUANTILES
+from server.web.schema_fields import EVERY_USER, QUANTILES
 from server.web.targets import DEFAULT_FORECASTER, HISTORY_TARGET, MODEL_TARGETS, SKILL_TARGET, TARGETS
 
 MULTI_USER_TARGETS = (

@@ -5,7 +5,7 @@ simPod): the whole ``DataQueryRequest`` with ``range``, ``targets`` and ``filter
 each target's ``payload`` (``data`` before) already parsed by the plugin, and many keys to ignore.
 
 Who a target asks for, in this order: the payload's ``user`` (a list in code mode, a regex such as
-``(u1|u2)`` in builder mode: :mod:`server.web.schemas`), else the ad-hoc filters ``user = X``, else, only when
+``(u1|u2)`` in builder mode: :mod:`server.web.schema_fields`), else the ad-hoc filters ``user = X``, else, only when
 the payload says ``{"user": "*"}``, every user. An empty payload is refused: simPod sends ``{}`` both for an
 empty editor and when the payload's JSON does not parse (``processPayload``'s ``catch``), so in a deployment
 with many people it must never widen a panel to all of them.
@@ -21,15 +21,8 @@ from marshmallow import ValidationError
 from model.errors import UnknownTarget
 from model.schema import HOUR_MS
 from server.web.errors import BadRequest, bad_request_from
-from server.web.schemas import (
-    EVERY_USER,
-    MAX_USERS_PER_REQUEST,
-    PayloadSchema,
-    QuerySchema,
-    Users,
-    instance,
-    too_many_users,
-)
+from server.web.schema_fields import EVERY_USER, MAX_USERS_PER_REQUEST, Users, instance, too_many_users
+from server.web.schemas import PayloadSchema, QuerySchema
 from server.web.targets import DEFAULT_FORECASTER, SKILL_TARGET, TARGET_NAMES, TARGETS
 
 DEFAULT_RANGE_MS = 7 * 24 * HOUR_MS  # when a request carries no range

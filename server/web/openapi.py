@@ -10,7 +10,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, jsonify
 
-from server.web import schemas
+from server.web import reply_schemas, schema_fields, schemas
 
 
 def _ref(name: str) -> dict:
@@ -38,17 +38,17 @@ def _errors(*statuses: int) -> dict:
 
 def _custom_fields(converter, field, **kwargs) -> dict:
     """OpenAPI types of our lenient fields (what a client may send)."""
-    if isinstance(field, schemas.Users):
+    if isinstance(field, schema_fields.Users):
         return {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
-    if isinstance(field, schemas.Quantiles):
+    if isinstance(field, schema_fields.Quantiles):
         return {
             "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string", "enum": ["p10", "p50", "p90"]}}]
         }
-    if isinstance(field, schemas.EpochMs):
+    if isinstance(field, schema_fields.EpochMs):
         return {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
-    if isinstance(field, schemas.JsonObject):
+    if isinstance(field, schema_fields.JsonObject):
         return {"oneOf": [{"type": "object"}, {"type": "string"}]}
-    if isinstance(field, schemas.Beat):
+    if isinstance(field, schema_fields.Beat):
         return {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
     return {}
 
@@ -64,11 +64,14 @@ def build_spec() -> dict:
     )
     plugin.converter.add_attribute_function(_custom_fields)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name in (
-        "QuerySchema", "MetricsSchema", "PayloadOptionsSchema", "VariableSchema", "TagValuesSchema",
-        "AnnotationsSchema", "BeatsBody", "UserRow", "ForecastRow", "ScoreRow", "IngestReply", "ErrorReply", "SkillRow",
+    for module, name in (
+        (schemas, "QuerySchema"), (schemas, "MetricsSchema"), (schemas, "PayloadOptionsSchema"),
+        (schemas, "VariableSchema"), (schemas, "TagValuesSchema"), (schemas, "AnnotationsSchema"),
+        (schemas, "BeatsBody"), (reply_schemas, "UserRow"), (reply_schemas, "ForecastRow"),
+        (reply_schemas, "ScoreRow"), (reply_schemas, "IngestReply"), (reply_schemas, "ErrorReply"),
+        (reply_schemas, "SkillRow"),
     ):  # fmt: skip
-        spec.components.schema(name.removesuffix("Schema"), schema=getattr(schemas, name))
+        spec.components.schema(name.removesuffix("Schema"), schema=getattr(module, name))
 
     def post(path: str, body: str, summary: str, reply: dict, *statuses: int) -> None:
         spec.path(

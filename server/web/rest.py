@@ -22,7 +22,8 @@ from model.zones import has_score, status_of
 from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
-from server.web.schemas import EVERY_USER, BeatsBody, ForecastArgs, ScoreArgs, SkillArgs, instance
+from server.web.schema_fields import EVERY_USER, instance
+from server.web.schemas import BeatsBody, ForecastArgs, ScoreArgs, SkillArgs
 from server.web.targets import DEFAULT_FORECASTER
 
 bp = Blueprint("rest", __name__, url_prefix="/api/v1")
@@ -138,7 +139,7 @@ def skill():
 
 
 def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:
-    """One row of GET /api/v1/score (schemas.ScoreRow): the state of ``fc`` at ``at_ms`` (``model.zones``: a
+    """One row of GET /api/v1/score (reply_schemas.ScoreRow): the state of ``fc`` at ``at_ms`` (``model.zones``: a
     calibrating or stale user has no score); ``as_of_ms`` only for past scores."""
     status = status_of(fc, at_ms)
     row: dict = {"user": fc.user}

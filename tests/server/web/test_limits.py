@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.web.nesting import MAX_JSON_DEPTH
-from server.web.schemas import MAX_USERS_PER_REQUEST
+from server.web.schema_fields import MAX_USERS_PER_REQUEST
 from tests.support.grafana import SIMPOD_QUERY, post
 from tests.support.served import END_MS, TOKEN
 
