@@ -48,3 +48,11 @@ def test_every_http_path_is_in_the_readme(tmp_path, store, forecaster):
 def test_every_grafana_target_is_in_the_readme():
     missing = sorted(t for t in TARGET_NAMES if f"`{t}`" not in README)
     assert not missing, f"Grafana targets missing from the README: {missing}"
+
+
+def test_every_source_path_the_docs_name_exists():
+    named = set(
+        re.findall(r"`((?:model|server|tests|bench|dashboards|grafana-provisioning)/[\w/.-]+\.(?:py|json|yaml))`", DOCS)
+    )
+    missing = sorted(p for p in named if not (REPO / p).exists())
+    assert not missing, f"README.md or docs/ name files that do not exist (moved?): {missing}"
