@@ -207,13 +207,16 @@ def main() -> int:
             many = {"targets": [{"target": "rmssd", "payload": {"user": [f"user-{i:06d}" for i in range(100_000)]}}]}
             cap = {"targets": [{"target": "rmssd", "payload": {"user": [f"user-{i:06d}" for i in range(1_000)]}}]}
             costs = {}
-            for name, body, expected in (("100,000 ids", many, 400), ("1,000 ids", cap, 200)):
+            # 1,000 ids at the cap: none is stored, so since issue 13 the answer is a 404 naming the unknown ones,
+            # after the server has parsed the list and looked every id up (the work this figure is about)
+            for name, body, expected in (("100,000 ids", many, 400), ("1,000 ids", cap, 404)):
                 cpu = worker_cpu_s(server.proc.pid)
                 status, _ = server.call("POST", "/grafana/query", body, token=TOKEN)
                 costs[name] = worker_cpu_s(server.proc.pid) - cpu
                 assert status == expected, (name, status)
             print(f"/grafana/query naming 100,000 user ids: {costs['100,000 ids']:.2f} s of server CPU, refused (400); "
-                  f"1,000 ids: {costs['1,000 ids']:.2f} s, served (was 127 s for 100,000)")  # fmt: skip
+                  f"1,000 ids: {costs['1,000 ids']:.2f} s, parsed, looked up and refused as unknown (404) "
+                  "(was 127 s for 100,000)")  # fmt: skip
 
         legacy = ("--worker-class", "gthread", "--threads", "4", "server.web.wsgi:app")
         with gunicorn(env, folder / "gthread", workers=args.workers, ready_status=503, extra=legacy) as old:
