@@ -15,6 +15,17 @@ H = 3_600_000
 END_MS = 1_767_312_000_000  # 2026-01-02T00:00:00Z
 NOW_MS = END_MS + 20 * 60_000  # the served app's clock: 20 minutes after u1's newest window ended
 TOKEN = "test-token-0123456789abcdef"
+POST_PATHS = (  # every POST endpoint: the hostile-input tests send each of them the same attacks
+    "/grafana/metrics",
+    "/grafana/search",
+    "/grafana/metric-payload-options",
+    "/grafana/variable",
+    "/grafana/tag-keys",
+    "/grafana/tag-values",
+    "/grafana/query",
+    "/grafana/annotations",
+    "/api/v1/rr",
+)
 
 
 def hourly_windows(seed: int, end_ms: int, hours: int) -> pd.DataFrame:

@@ -16,20 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from server.settings import Settings
 from server.stores.sqlite import SQLiteStore
 from server.web.app import create_app
-from tests.support.served import TOKEN, fill_store
+from tests.support.served import POST_PATHS, TOKEN, fill_store
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-POST_PATHS = [
-    "/grafana/metrics",
-    "/grafana/search",
-    "/grafana/metric-payload-options",
-    "/grafana/variable",
-    "/grafana/tag-keys",
-    "/grafana/tag-values",
-    "/grafana/query",
-    "/grafana/annotations",
-    "/api/v1/rr",
-]
 GET_PATHS = ["/api/v1/forecast", "/api/v1/score", "/api/v1/users", "/grafana/", "/readyz", "/openapi.json"]
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

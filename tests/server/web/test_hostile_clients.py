@@ -20,23 +20,12 @@ from server.stores.sqlite import SQLiteStore
 from server.web.nesting import MAX_JSON_DEPTH
 from tests.support.damage import damage_sqlite
 from tests.support.gunicorn import gunicorn
-from tests.support.served import TOKEN, fill_store
+from tests.support.served import POST_PATHS, TOKEN, fill_store
 from tests.support.slow_clients import slow_clients
 
 pytestmark = pytest.mark.slow
 PATIENCE_S = 20  # an answer within this while the hostile clients are connected; gthread gave none at all
 QUERY = {"targets": [{"refId": "A", "target": "rmssd_forecast", "payload": {"user": "u1"}}]}
-POST_PATHS = [
-    "/grafana/metrics",
-    "/grafana/search",
-    "/grafana/metric-payload-options",
-    "/grafana/variable",
-    "/grafana/tag-keys",
-    "/grafana/tag-values",
-    "/grafana/query",
-    "/grafana/annotations",
-    "/api/v1/rr",
-]
 
 
 @pytest.fixture(scope="module")

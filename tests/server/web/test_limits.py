@@ -13,19 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.web.nesting import MAX_JSON_DEPTH
 from server.web.schema_fields import MAX_USERS_PER_REQUEST
 from tests.support.grafana import SIMPOD_QUERY, post
-from tests.support.served import END_MS, TOKEN
+from tests.support.served import END_MS, POST_PATHS, TOKEN
 
-POST_PATHS = [
-    "/grafana/metrics",
-    "/grafana/search",
-    "/grafana/metric-payload-options",
-    "/grafana/variable",
-    "/grafana/tag-keys",
-    "/grafana/tag-values",
-    "/grafana/query",
-    "/grafana/annotations",
-    "/api/v1/rr",
-]
 DEEP = {
     "arrays": "[" * 960 + "]" * 960,  # about 2 KB: the body that answered 500 on every POST endpoint
     "objects": '{"a":' * 960 + "1" + "}" * 960,
