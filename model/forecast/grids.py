@@ -160,22 +160,34 @@ def _sleep(x: np.ndarray, histories: Sequence[UserHistory], t: np.ndarray, step:
     any_known = known.any(axis=1)  # [B]
     first = np.where(known, starts, big).min(axis=1)
     last = np.where(known, ends, small).max(axis=1)
+    cols = sleep_columns_at(t, step, starts, ends, known, any_known, first, last)
+    for name, values in zip(SLEEP_FEATURES, cols, strict=True):
+        x[:, :, FEATURE_INDEX[name]] = values
+
+
+def sleep_columns_at(t, step, starts, ends, known, any_known, first, last, old_end=None) -> tuple[np.ndarray, ...]:
+    """The formulas of ``features.sleep_columns`` for many rows of steps ``t`` [n, L] at once, with each row's
+    tracking bounds (``first``, ``last``, [n]) given. ``starts``/``ends`` are the episodes, one set for every
+    row ([e]) or one per row ([n, e], padding never ``known``); ``known`` [n, e] which of them each row may see;
+    ``old_end`` [n] a wake-up known from before the lookback (-1: none). Shared by the batch of users
+    (:func:`batch_inputs`) and the origins of one user (``model.forecast.origins``)."""
+    s = starts[:, None, :] if starts.ndim == 2 else starts[None, None, :]  # [n or 1, 1, e]
+    en = ends[:, None, :] if ends.ndim == 2 else ends[None, None, :]
     tracked = (
         any_known[:, None]
         & (t + step > np.where(any_known, first - SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
         & (t < np.where(any_known, last + SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
-    )  # [B, L]
-    tt = t[:, :, None]  # [B, L, 1]
-    k = known[:, None, :]  # [B, 1, E]
-    s, en = starts[:, None, :], ends[:, None, :]
-    overlap = np.minimum(tt + step, np.where(k, en, 0)) - np.maximum(tt, np.where(k, s, 0))  # [B, L, E], ms
-    asleep = np.where(k, np.clip(overlap, 0, None), 0).sum(axis=2) / step  # [B, L]
+    )  # [n, L]
+    tt = t[:, :, None]  # [n, L, 1]
+    k = known[:, None, :]  # [n, 1, e]
+    overlap = np.minimum(tt + step, np.where(k, en, 0)) - np.maximum(tt, np.where(k, s, 0))  # [n, L, e], ms
+    asleep = np.where(k, np.clip(overlap, 0, None), 0).sum(axis=2) / step  # [n, L]
     in_episode = (k & (tt >= s) & (tt < en)).any(axis=2)
-    prior_end = np.where(k & (en <= tt), en, -1).max(axis=2)
+    prior_end = np.where(k & (en <= tt), en, -1).max(axis=2, initial=-1)
+    if old_end is not None:
+        prior_end = np.maximum(prior_end, old_end[:, None])  # an old wake-up: known, and always before the lookback
     woke = tracked & (prior_end >= 0)
     since_h = np.where(prior_end >= 0, (t - prior_end) / HOUR_MS, 0.0)
     since_h = np.where(in_episode, 0.0, np.minimum(since_h, MAX_HOURS_SINCE_WAKE))
     awake_known = woke | (tracked & in_episode)
-    cols = (np.where(tracked, np.minimum(asleep, 1.0), 0.0), tracked, np.where(awake_known, since_h, 0.0), awake_known)
-    for name, values in zip(SLEEP_FEATURES, cols, strict=True):
-        x[:, :, FEATURE_INDEX[name]] = values
+    return (np.where(tracked, np.minimum(asleep, 1.0), 0.0), tracked, np.where(awake_known, since_h, 0.0), awake_known)

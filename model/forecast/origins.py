@@ -27,7 +27,7 @@ from model.forecast.features import (
     lookback_steps,
     step_ms_of,
 )
-from model.forecast.grids import batch_inputs
+from model.forecast.grids import batch_inputs, sleep_columns_at
 from model.history import UserHistory
 from model.schema import HOUR_MS
 
@@ -94,7 +94,7 @@ def _sleep(x: np.ndarray, history: UserHistory, t, step: int, known_ms: np.ndarr
     for i in range(0, len(order), size):
         rows = order[i : i + size]
         near = (ends >= reach[rows].min()) & (ends <= known_ms[rows].max())  # the chunk's episodes
-        cols = _columns(
+        cols = sleep_columns_at(
             t[rows],
             step,
             starts[near],
@@ -107,24 +107,3 @@ def _sleep(x: np.ndarray, history: UserHistory, t, step: int, known_ms: np.ndarr
         )
         for j, name in enumerate(SLEEP_FEATURES):
             x[rows, :, FEATURE_INDEX[name]] = cols[j]
-
-
-def _columns(t, step, starts, ends, known, any_known, first, last, old_end) -> tuple[np.ndarray, ...]:
-    """The formulas of ``features.sleep_columns``, with tracking bounds and the oldest wake-up given."""
-    tracked = (
-        any_known[:, None]
-        & (t + step > np.where(any_known, first - SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
-        & (t < np.where(any_known, last + SLEEP_TRACKING_MARGIN_MS, 0)[:, None])
-    )  # [n, L]
-    tt = t[:, :, None]  # [n, L, 1]
-    k = known[:, None, :]  # [n, 1, e]
-    overlap = np.minimum(tt + step, ends[None, None, :]) - np.maximum(tt, starts[None, None, :])
-    asleep = np.where(k, np.clip(overlap, 0, None), 0).sum(axis=2) / step  # [n, L]
-    in_episode = (k & (tt >= starts[None, None, :]) & (tt < ends[None, None, :])).any(axis=2)
-    prior_end = np.where(k & (ends[None, None, :] <= tt), ends[None, None, :], -1).max(axis=2, initial=-1)
-    prior_end = np.maximum(prior_end, old_end[:, None])  # an old wake-up: known, and always before the lookback
-    woke = tracked & (prior_end >= 0)
-    since_h = np.where(prior_end >= 0, (t - prior_end) / HOUR_MS, 0.0)
-    since_h = np.where(in_episode, 0.0, np.minimum(since_h, MAX_HOURS_SINCE_WAKE))
-    awake_known = woke | (tracked & in_episode)
-    return (np.where(tracked, np.minimum(asleep, 1.0), 0.0), tracked, np.where(awake_known, since_h, 0.0), awake_known)
