@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from server.stores.sqlite import SQLiteStore  # noqa: E402
-from tests.support.gunicorn import Gunicorn, gunicorn  # noqa: E402
+from tests.support.gunicorn import Gunicorn, gunicorn, worker_rss_mb  # noqa: E402
 from tests.support.served import TOKEN, fill_store  # noqa: E402
 from tests.support.slow_clients import slow_clients  # noqa: E402
 
@@ -116,21 +116,6 @@ def worker_cpu_s(master_pid: int) -> float:
         if int(stat[1]) == master_pid:  # ppid
             total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
     return total
-
-
-def worker_rss_mb(master_pid: int) -> list[float]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("PPid", "0").strip()) == master_pid:
-            out.append(int(fields["VmRSS"].split()[0]) / 1024)
-    return sorted(out)
 
 
 def random_methods(port: int, n: int, threads: int = 4) -> None:

@@ -34,6 +34,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.gunicorn import worker_rss_mb  # noqa: E402
+
 TOKEN = "bench-token-0123456789abcdef"
 HOUR_MS = 3_600_000
 
@@ -154,21 +156,6 @@ def throughput(call, seconds: float, max_requests: int, concurrency: int) -> flo
     for t in threads:
         t.join()
     return done / (time.perf_counter() - started)
-
-
-def worker_rss_mb(master_pid: int) -> list[float]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("PPid", "0").strip()) == master_pid:
-            out.append(int(fields["VmRSS"].split()[0]) / 1024)
-    return sorted(out)
 
 
 def main() -> int:

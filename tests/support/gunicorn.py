@@ -86,3 +86,19 @@ def gunicorn(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Resident memory (MiB) of each process whose parent is ``master_pid`` (gunicorn's workers), sorted."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == master_pid:
+            out.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return sorted(out)
