@@ -162,7 +162,10 @@ def _from_payload(payload: object, where: str) -> Checkpoint:
     try:
         config = ModelConfig.from_dict(payload["config"])
         model = BurnoutPredictor(config)
-        model.load_state_dict(payload["state_dict"])
+        state = dict(payload["state_dict"])
+        # written before the newest-value blend existed: no blend, which is what such a model computed
+        state.setdefault("newest_blend", torch.zeros(config.horizon))
+        model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(
             f"{where!r} does not match this hrvcast's model ({err}): retrain with `hrvcast train`"

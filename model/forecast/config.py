@@ -88,3 +88,5 @@ class Priors:
     hr_shift: float = 0.0  # change of the expected ln RMSSD per SD of the same (ln units)
     persistence: tuple[float, ...] = field(default_factory=tuple)  # [H] share of z_newest still there h steps on
     residual_scale: float = 1.0  # weight of the LSTM residual in p50 (0 = structure + persistence only)
+    newest_blend: tuple[float, ...] = field(default_factory=tuple)  # [H] share of the way from p50 to the newest
+    # observed ln RMSSD (0 = none), chosen on validation users per step (model.training.calibration.blend)

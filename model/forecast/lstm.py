@@ -5,6 +5,7 @@ only learns the population circadian profile). The forecast for step h is
 
     expected[h] = level + clock * profile(hour of step h)    the person's normal for that hour
     p50[h]      = expected[h] + sd * (persistence[h] * z_newest + residual_scale * r50[h])
+    p50[h]     += blend[h] * (ln_newest - p50[h])           only where the newest step is observed
     p10[h]      = p50[h] - sd * band_lo * softplus(g_lo[h])     monotone by construction
     p90[h]      = p50[h] + sd * band_hi * softplus(g_hi[h])
 
@@ -17,7 +18,10 @@ without one (its time columns are 0: ``model.forecast.features``), which gets no
 valid window) and ``persistence[h]`` how much of it is still there h steps later, fitted on the training
 users (``model.training.calibration.persistence``): the newest hour is always used, whatever the network
 learned. ``r50`` is the LSTM's residual and ``residual_scale`` (0-1) its weight, chosen on validation users
-so that the residual never makes their error worse than the structure beneath it. ``band_lo``/``band_hi``
+so that the residual never makes their error worse than the structure beneath it. ``blend[h]``
+(``newest_blend``) moves the median toward the newest observed value where validation users showed that it
+helps at that step (one hour ahead the last value is a hard baseline); the band moves with it.
+``band_lo``/``band_hi``
 are conformal factors set on validation users. All statistics are buffers: they travel in the checkpoint and
 in the Core ML export, so an app needs no scaler. The forward pass is traceable: no data-dependent Python
 control flow, no in-place ops on inputs, masked sums instead of ``nanmean``.
@@ -69,6 +73,7 @@ _VECTOR_PRIORS = {
     "hr_profile_cos": 0.0,
     "hr_profile_sin": 0.0,
     "persistence": 0.0,
+    "newest_blend": 0.0,
     "band_lo": 1.0,
     "band_hi": 1.0,
 }
@@ -110,6 +115,7 @@ class BurnoutPredictor(nn.Module):
         self.register_buffer("hr_profile_cos", torch.zeros(k))
         self.register_buffer("hr_profile_sin", torch.zeros(k))
         self.register_buffer("persistence", torch.zeros(config.horizon))
+        self.register_buffer("newest_blend", torch.zeros(config.horizon))
         self.register_buffer("band_lo", torch.ones(config.horizon))
         self.register_buffer("band_hi", torch.ones(config.horizon))
         self.set_priors(priors)
@@ -177,6 +183,8 @@ class BurnoutPredictor(nn.Module):
         scale = sd.unsqueeze(-1)  # [B, 1]
         newest = z[:, -1:]  # [B, 1]: 0 where the newest step has no valid window
         p50 = expected + scale * (self.persistence * newest + self.residual_scale * raw[:, :, 0])  # [B, H]
+        ln_newest = x_raw[:, -1:, _F["ln_rmssd"]] * mask[:, -1:]  # [B, 1]
+        p50 = p50 + self.newest_blend * mask[:, -1:] * (ln_newest - p50)
         p10 = p50 - scale * self.band_lo * nn.functional.softplus(raw[:, :, 1])
         p90 = p50 + scale * self.band_hi * nn.functional.softplus(raw[:, :, 2])
         q_ln = torch.stack([p10, p50, p90], dim=-1)  # [B, H, 3]

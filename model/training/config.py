@@ -29,6 +29,8 @@ class TrainConfig:
     persistence_scales: tuple[float, ...] = (0.0, 0.5, 1.0)  # multiples of the fitted persistence tried on
     # the validation users; with residual_scales' 0 among them, the structure alone is a candidate
     residual_scales: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # weights of the LSTM residual tried there
+    blend_candidates: tuple[float, ...] = (0.0,)  # shares of the way from p50 to the newest observed value
+    # tried per step on the validation users (model.training.calibration.blend); (0.0,) = never
     coverage: float = 0.8  # p10-p90 coverage the conformal calibration aims at on the validation users
     shrink_steps: float | None = None  # baseline shrinkage pseudo-observations; None = fitted on the training users
     threads: int | None = 1  # torch threads while training (restored after); None = as set. This LSTM is

@@ -13,7 +13,8 @@
    validation users as recorded and as RR alone) is kept; training stops after ``patience`` epochs without
    improvement. ``epochs=0`` keeps the model as initialised: the fitted structure.
 5. The gate on the validation users: the multiples of persistence and residual with the lowest MAE, the
-   structure alone among the candidates. Then conformal calibration of the band on the same users (split by
+   structure alone among the candidates; then, per step, how far to move the median toward the newest
+   observed value (``calibration.blend``). Then conformal calibration of the band on the same users (split by
    user, never by time), in both input modes. Metrics before and after go into the checkpoint.
 """
 
@@ -30,7 +31,15 @@ from tqdm.auto import tqdm
 from model.forecast.checkpoint import Checkpoint, make_checkpoint
 from model.forecast.lstm import BurnoutPredictor
 from model.history import UserHistory, valid_mask
-from model.training.calibration import conformal_bands, evaluate, gate, heart_rate_terms, persistence, pinball_loss
+from model.training.calibration import (
+    blend,
+    conformal_bands,
+    evaluate,
+    gate,
+    heart_rate_terms,
+    persistence,
+    pinball_loss,
+)
 from model.training.config import TrainConfig
 from model.training.priors import fit_priors
 from model.training.samples import Samples, make_samples, random_input_modes, user_grids
@@ -114,6 +123,7 @@ def _fit(train_histories, val_histories, config: TrainConfig, progress: bool) ->
     metrics = {"best_epoch": best[1], "epochs_run": len(history), "history": history}
     if len(val_set):
         metrics["gate"] = gate(model, modes, config.persistence_scales, config.residual_scales)
+        metrics["blend"] = blend(model, modes, config.blend_candidates)
         metrics["val_before_calibration"] = evaluate(model, monitor)
         model.set_priors(replace(model.priors(), **conformal_bands(model, monitor, config.coverage)))
         metrics["val"] = evaluate(model, monitor)

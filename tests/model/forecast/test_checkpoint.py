@@ -115,3 +115,16 @@ def test_saved_checkpoint_is_readable_by_other_users(tmp_path, saved):
     finally:
         os.umask(old)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_checkpoint_from_before_the_newest_value_blend_still_loads_and_forecasts_the_same(saved, tmp_path):
+    payload = torch.load(saved, weights_only=True)
+    older = dict(payload, state_dict=dict(payload["state_dict"]))
+    del older["state_dict"]["newest_blend"]  # what a checkpoint of the previous release holds
+    older["priors"] = {k: v for k, v in payload["priors"].items() if k != "newest_blend"}
+    torch.save(older, tmp_path / "older.pt")
+    old, new = load(tmp_path / "older.pt"), load(saved)
+    assert old.version == new.version and not any(old.model.priors().newest_blend)
+    x = torch.randn(2, new.config.lookback, len(new.config.features))
+    x[:, :, 1] = 1.0
+    torch.testing.assert_close(old.model(x)[0], new.model(x)[0])
