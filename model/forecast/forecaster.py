@@ -43,6 +43,7 @@ class Forecast:
     n_valid: int  # valid steps in the baseline window
     model: str = ""  # version of the model that made it (e.g. lstm-3af45bd7885c)
     resolution: str = "1h"  # step of times_ms: "1h" (hourly windows) or "1d" (daily readings)
+    trend_z: float = float("nan")  # the score's trend part: the recent steps against the baseline, SD units
 
     @property
     def lowest_score(self) -> float | None:
@@ -140,6 +141,7 @@ class Forecaster:
                     n_valid=int(out.n_valid[b]),
                     model=self.version,
                     resolution=self.resolution,
+                    trend_z=float(out.trend_z[b]),
                 )
             )
         return result

@@ -33,7 +33,7 @@ import pandas as pd
 from model.forecast.baselines import Baseline, QuantileForecast, SeriesContext
 from model.forecast.features import forecast_origins_ms, step_ms_of
 from model.forecast.forecaster import Forecast
-from model.forecast.score import fatigue_scores, score_or_calibrating
+from model.forecast.score import fatigue_scores, score_or_calibrating, weights_for
 from model.history import UserHistory, valid_mask
 from model.schema import HOUR_MS
 from model.zones import zone_of
@@ -166,7 +166,9 @@ class SeriesForecaster:
         if normal is None:
             return fc
         expected = np.asarray(normal.expected_ln, dtype=np.float64)[: times.size]
-        score, hourly = fatigue_scores(p50, expected, np.float64(normal.baseline_ln_sd))
+        trend = normal.trend_z if np.isfinite(normal.trend_z) else 0.0  # the person's trend, as the LSTM scores it
+        weights = weights_for(self.resolution)
+        score, hourly = fatigue_scores(p50, expected, np.float64(normal.baseline_ln_sd), trend, weights)
         shown, zone = (None, normal.zone) if normal.score is None else score_or_calibrating(float(score), 1, 0)
         return replace(
             fc,

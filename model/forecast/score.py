@@ -25,10 +25,14 @@ does. Every weight is >= 0, so the score is monotone in each part: a lower forec
 reading (its deviation) never raises any score. Anchors of ``d``: 0 -> 80 (green); -0.5 all horizon -> 55
 (yellow); -1 -> 35 (red); -1.5 -> 20.
 
-The weights differ by resolution (:data:`WEIGHTS`). Hourly (chest straps): the forecast alone, ``d = z``,
-the formula of the first release. Daily (spot readings): the forecast and the 7-day trend, each weighed by
-the inverse of its spread over the days of Welltory users the model never trained on and the sum scaled to a
-spread of 1 (:func:`fit_weights`): no self-report is used to set them. What this score tells about how people
+The weights differ by resolution (:data:`WEIGHTS`); no self-report is used to set them. Hourly (chest
+straps): ``d = z + trend``, the trend over the last 24 hours against the 7-day baseline, both in the person's
+own SD units, so the anchors below keep their meaning (``model.evaluation.score_weights`` says why the
+daily spread rule is not used there). The first release scored the forecast alone (``d = z``): it rose when a
+whole day was lower (a lower day widens the person's SD, against which the forecast is judged), and on the
+shared recordings' held-out hours it left green 2.4 % of the time. Daily (spot readings): the forecast and
+the 7-day trend, each weighed by the inverse of its spread over the days of Welltory users the model never
+trained on and the sum scaled to a spread of 1 (:func:`fit_weights`). What this score tells about how people
 said they felt, against the anchors' rules: ``docs/model-card.md``, "What the score means" (``hrvcast backtest
 --protocol outcomes``).
 
@@ -71,12 +75,14 @@ class ScoreWeights:
             raise ValueError(f"score weights must be >= 0 (the score must stay monotone): {self}")
 
 
+# Hourly: in the person's SD units (model.evaluation.score_weights prints the zones these and the alternatives give
+# on 963 every-hour cuts of 58 shared users, each scored by a model of the 5-fold split that held it out).
 # Daily: fit_weights on the shipped daily model's same-day cases of its validation users (shared Welltory users it
 # never trained on; hrvcast backtest --protocol outcomes --window 1d --checkpoint model/checkpoints/burnout-daily.pt
 # prints them as "fitted on its validation users").
 WEIGHTS: dict[str, ScoreWeights] = {
-    "1h": ScoreWeights(),
-    "1d": ScoreWeights(forecast=22.57, trend=2.0, trend_steps=7, trend_prior=3.0, flat=True),
+    "1h": ScoreWeights(forecast=1.0, trend=1.0, trend_steps=24, trend_prior=3.0),
+    "1d": ScoreWeights(forecast=12.56, trend=2.0, trend_steps=7, trend_prior=3.0, flat=True),
 }
 
 
@@ -107,7 +113,7 @@ def fatigue_scores(
     expected_ln: np.ndarray,
     sd_ln: np.ndarray,
     trend: np.ndarray | float = 0.0,
-    weights: ScoreWeights = WEIGHTS["1h"],
+    weights: ScoreWeights = ScoreWeights(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """numpy: ``(score [...], hourly_score [..., H])`` on 0-100 from ``p50_ln [..., H]``, ``expected_ln
     [..., H]``, ``sd_ln [...]`` and ``trend [...]``. No calibrating check here: see :func:`score_or_calibrating`."""
@@ -164,7 +170,7 @@ def fatigue_scores_torch(
     expected_ln: torch.Tensor,
     sd_ln: torch.Tensor,
     trend: torch.Tensor | None = None,
-    weights: ScoreWeights = WEIGHTS["1h"],
+    weights: ScoreWeights = ScoreWeights(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """torch twin of :func:`fatigue_scores` (traceable: elementwise ops and means only).
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Bump when a cached value's type or meaning changes (Forecast's fields, the score formula): every key changes,
 # so after a deploy no worker unpickles what an older release wrote into Redis.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5  # 5: Forecast.trend_z; the hourly score weighs the last day
 LOCAL_ENTRIES = 20_000  # about 2-3 KB per 24-hour forecast: some 50 MB per worker at most
 LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds the rest
 

@@ -31,9 +31,12 @@ from tests.support.histories import HOUR_MS, hourly_history, tiny_checkpoint, wi
 
 # Bounds of the issue: fp32 about 1e-6 (we allow float32 rounding of values up to 100), fp16 about 1e-3
 # relative (11 significant bits): q_ln in ln ms (about 2-5), scores on 0-100.
+# fp16: a score point at most. Since the hourly score reads the last day's trend (24 fp16 inputs summed, beside
+# the forecast) an fp16 ML Program's hourly score measured up to 0.61 off (docs/coreml.md): 1e-2 relative, as
+# the export's own check allows (model.coreml.parity.TOLERANCES), and below the integer a dashboard shows.
 BOUNDS = {
     "fp32": {"q_ln": 1e-5, "score": 1e-3, "hourly_score": 1e-3},
-    "fp16": {"q_ln": 0.02, "score": 0.5, "hourly_score": 0.5},
+    "fp16": {"q_ln": 0.02, "score": 1.0, "hourly_score": 1.0},
 }
 
 

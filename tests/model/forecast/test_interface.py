@@ -9,7 +9,7 @@ import pytest
 
 from model.errors import BadHorizon
 from model.forecast.forecaster import Forecaster
-from model.forecast.score import fatigue_scores
+from model.forecast.score import fatigue_scores, weights_for
 from model.forecasters import LAST_VALUE, PERSONAL_PROFILE
 from tests.support.histories import HOUR_MS, START_MS, hourly_history, tiny_checkpoint
 
@@ -36,7 +36,9 @@ def test_its_score_is_its_forecast_against_the_lstm_normal(lstm):
     history = hourly_history("u1", days=5, seed=3)
     (fc,) = LAST_VALUE.create("1h", normal=lstm).forecast_many([history], 24)
     (normal,) = lstm.forecast_many([history], 24)
-    score, hourly = fatigue_scores(np.log(fc.rmssd_p50), normal.expected_ln, np.float64(normal.baseline_ln_sd))
+    score, hourly = fatigue_scores(  # its forecast in place of the LSTM's; the person's trend and weights the same
+        np.log(fc.rmssd_p50), normal.expected_ln, np.float64(normal.baseline_ln_sd), normal.trend_z, weights_for("1h")
+    )
     assert fc.score == pytest.approx(float(score))
     assert fc.hourly_score == pytest.approx(hourly)
     assert fc.expected_ln == pytest.approx(normal.expected_ln) and fc.n_valid == normal.n_valid

@@ -183,7 +183,12 @@ def test_a_negative_weight_is_refused_because_the_score_must_stay_monotone():
         ScoreWeights(trend=-0.1)
 
 
-def test_the_hourly_score_is_the_first_releases_formula():
-    assert weights_for("1h") == ScoreWeights(forecast=1.0, trend=0.0)
-    p50, exp, sd = day_at(-1.0)
-    assert fatigue_scores(p50, exp, sd, trend=-3.0, weights=weights_for("1h"))[0] == pytest.approx(35.12, abs=0.01)
+def test_the_hourly_score_weighs_the_forecast_and_the_last_day_against_the_baseline():
+    hourly = weights_for("1h")
+    assert hourly.trend_steps == 24 and hourly.forecast > 0 and hourly.trend > 0 and not hourly.flat
+    p50, exp, sd = day_at(0.0)  # the next day forecast at the person's normal
+    at_normal = fatigue_scores(p50, exp, sd, trend=0.0, weights=hourly)[0]
+    half_low = fatigue_scores(p50, exp, sd, trend=-0.5, weights=hourly)[0]  # the last day half an SD low
+    sd_low = fatigue_scores(p50, exp, sd, trend=-1.0, weights=hourly)[0]  # a whole SD low
+    assert at_normal == pytest.approx(80.0)
+    assert zone_of(half_low) == "yellow" and zone_of(sd_low) == "red"  # the first release gave both 80: green
