@@ -16,13 +16,6 @@ from tests.support.beats import FAR, H, synthetic_beats, write_csv
 
 
 @pytest.fixture
-def store_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    monkeypatch.setenv("HRVCAST_STORE", url)
-    return url
-
-
-@pytest.fixture
 def rr_file(tmp_path):
     t, ibi = synthetic_beats(3, seed=7)
     path = tmp_path / "u.csv"

@@ -26,13 +26,6 @@ from tests.support.servers import unique_db
 
 
 @pytest.fixture
-def store_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    monkeypatch.setenv("HRVCAST_STORE", url)
-    return url
-
-
-@pytest.fixture
 def rr_file(tmp_path):
     t, ibi = synthetic_beats(2, seed=11)
     path = tmp_path / "u.csv"
