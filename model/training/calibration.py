@@ -150,8 +150,8 @@ def blend(model: BurnoutPredictor, samples: Sequence[Samples], candidates: Seque
     ln RMSSD with the lowest validation MAE at that step, each input mode in ``samples`` weighted equally; ties
     and steps no sample reaches go to the smallest share. A step's share is at most the previous step's: what
     the newest hour tells can only fade, and a share that reappears far ahead is the validation users' noise
-    (trained freely, one in three models moved hours 10-12 a quarter of the way, which cost 0.005 ln on the
-    nights after day one). Returns the chosen shares and, per step, the MAE without and with them."""
+    (chosen freely, one model in three moved hours 10-12 a quarter of the way). Returns the chosen shares and,
+    per step, the MAE without and with them."""
     was_training = model.training
     model.eval()
     priors = model.priors()
