@@ -30,7 +30,7 @@ straps): ``d = z + trend``, the trend over the last 24 hours against the 7-day b
 own SD units, so the anchors below keep their meaning (``model.evaluation.score_weights`` says why the
 daily spread rule is not used there). The first release scored the forecast alone (``d = z``): it rose when a
 whole day was lower (a lower day widens the person's SD, against which the forecast is judged), and on the
-shared recordings' held-out hours it left green 2.4 % of the time. Daily (spot readings): the forecast and
+shared recordings' held-out hours it left green 2.7 % of the time. Daily (spot readings): the forecast and
 the 7-day trend, each weighed by the inverse of its spread over the days of Welltory users the model never
 trained on and the sum scaled to a spread of 1 (:func:`fit_weights`). What this score tells about how people
 said they felt, against the anchors' rules: ``docs/model-card.md``, "What the score means" (``hrvcast backtest

