@@ -103,3 +103,15 @@ def test_an_actigraph_samples_outside_the_heart_rate_range_are_no_reading_but_ne
     negative = write(tmp_path, "neg.csv", header + "0,0,0,0,1,-45,0,1,0,0,0.0,1,10:00:00\n")
     with pytest.raises(BadRRFile, match="heart rate from 20 to 300 bpm"):
         covariates.read_mmash_actigraph(negative, ReadOptions(start_date="2020-03-02"))
+
+
+def test_a_plain_start_end_sleep_file_reads_whatever_its_milliseconds(tmp_path):
+    # These times (from a demo user's file) made (end - start) / 60,000 minutes come back a hair above the
+    # episode's length in floating point, and the file was refused: `make run` failed on such a night.
+    rows = ["2026-11-29T21:55:10.282Z,2026-11-30T06:04:19.210Z", "2026-11-30T22:10:09.899Z,2026-12-01T07:05:53.112Z"]
+    path = tmp_path / "sleep.csv"
+    path.write_text("start,end\n" + "\n".join(rows) + "\n")
+    episodes = covariates.read_sleep(path)
+    assert len(episodes) == 2
+    assert np.all(episodes["duration_min"] * 60_000 <= episodes["end"] - episodes["start"] + 1.0)
+    assert episodes["duration_min"].iloc[1] == pytest.approx(535.72, abs=0.01)
