@@ -160,7 +160,7 @@ def user_grid(
     grid = np.zeros((n_steps, len(FEATURES)), dtype=np.float32)  # [L, F]
     t = start_ms + step_ms * np.arange(n_steps, dtype=np.int64)  # [L] step starts, ms
     if history.has_clock:
-        _time_features(grid, t)
+        time_columns(grid, t)
     ln, present = observed_ln(history.windows, start_ms, n_steps, step_ms)
     grid[:, FEATURE_INDEX["ln_rmssd"]] = ln
     grid[:, FEATURE_INDEX["ln_rmssd_present"]] = present
@@ -181,12 +181,8 @@ def observed_ln(windows: pd.DataFrame, start_ms: int, n_steps: int, step_ms: int
     if windows.empty:
         return ln.astype(np.float32), present
     idx = _step_index(windows["start"], start_ms, n_steps, step_ms)
-    values = windows["ln_rmssd"].to_numpy(dtype=np.float64)
-    ok = (idx >= 0) & np.isfinite(values) & valid_mask(windows)
-    sums = np.bincount(idx[ok], weights=values[ok], minlength=n_steps)
-    counts = np.bincount(idx[ok], minlength=n_steps)
-    has = counts > 0
-    ln[has] = sums[has] / counts[has]
+    cells = np.where(valid_mask(windows), idx, -1)
+    ln, has = step_means(cells, windows["ln_rmssd"].to_numpy(dtype=np.float64), n_steps, "mean")
     present[has] = 1.0
     return ln.astype(np.float32), present
 
@@ -197,26 +193,33 @@ def _step_index(times: pd.Series, start_ms: int, n_steps: int, step_ms: int) -> 
     return np.where((idx >= 0) & (idx < n_steps), idx, -1)
 
 
-def _time_features(grid: np.ndarray, t: np.ndarray) -> None:
+def time_columns(x: np.ndarray, t: np.ndarray) -> None:
+    """Write the four time columns of ``x [..., F]`` (one grid ``[L, F]`` or a batch ``[B, L, F]``) from the
+    step starts ``t`` (ms, ``x``'s shape without F): UTC hour of day and weekday as sin/cos."""
     hour = (t // HOUR_MS) % 24
     weekday = (t // DAY_MS + _MONDAY_OFFSET_DAYS) % 7
-    grid[:, FEATURE_INDEX["hour_sin"]] = np.sin(2 * np.pi * hour / 24)
-    grid[:, FEATURE_INDEX["hour_cos"]] = np.cos(2 * np.pi * hour / 24)
-    grid[:, FEATURE_INDEX["dow_sin"]] = np.sin(2 * np.pi * weekday / 7)
-    grid[:, FEATURE_INDEX["dow_cos"]] = np.cos(2 * np.pi * weekday / 7)
+    x[..., FEATURE_INDEX["hour_sin"]] = np.sin(2 * np.pi * hour / 24)
+    x[..., FEATURE_INDEX["hour_cos"]] = np.cos(2 * np.pi * hour / 24)
+    x[..., FEATURE_INDEX["dow_sin"]] = np.sin(2 * np.pi * weekday / 7)
+    x[..., FEATURE_INDEX["dow_cos"]] = np.cos(2 * np.pi * weekday / 7)
+
+
+def step_means(cells: np.ndarray, values: np.ndarray, size: int, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (``how="mean"``) or sum of the finite ``values`` per cell (``cells`` in 0..size-1, -1 for none), and
+    where any exists: (float64[size], bool[size]). One user's steps or a batch's flattened user x step cells."""
+    ok = (cells >= 0) & np.isfinite(values)
+    sums = np.bincount(cells[ok], weights=values[ok], minlength=size)
+    counts = np.bincount(cells[ok], minlength=size)
+    has = counts > 0
+    out = np.zeros(size)
+    out[has] = sums[has] / counts[has] if how == "mean" else sums[has]
+    return out, has
 
 
 def _step_means(times: pd.Series, values: pd.Series, start_ms: int, n_steps: int, step_ms: int, how: str):
-    """Per-step mean or sum of the finite values, and where any exists: ([n], bool[n])."""
+    """Per-step mean or sum of the finite values of one user, and where any exists: ([n], bool[n])."""
     idx = _step_index(times, start_ms, n_steps, step_ms)
-    v = values.to_numpy(dtype=np.float64)
-    ok = (idx >= 0) & np.isfinite(v)
-    sums = np.bincount(idx[ok], weights=v[ok], minlength=n_steps)
-    counts = np.bincount(idx[ok], minlength=n_steps)
-    has = counts > 0
-    out = np.zeros(n_steps)
-    out[has] = sums[has] / counts[has] if how == "mean" else sums[has]
-    return out, has
+    return step_means(idx, values.to_numpy(dtype=np.float64), n_steps, how)
 
 
 def _heart_rate(grid: np.ndarray, history: UserHistory, start_ms: int, n_steps: int, step_ms: int) -> None:

@@ -24,12 +24,13 @@ from model.forecast.features import (
     SLEEP_TRACKING_MARGIN_MS,
     InputMeta,
     lookback_steps,
+    step_means,
     step_ms_of,
+    time_columns,
 )
 from model.history import UserHistory, valid_mask
-from model.schema import DAY_MS, HOUR_MS
+from model.schema import HOUR_MS
 
-_MONDAY_OFFSET_DAYS = 3  # as in features: 1970-01-01 was a Thursday
 TIME_COLUMNS = [FEATURE_INDEX[n] for n in ("hour_sin", "hour_cos", "dow_sin", "dow_cos")]
 
 
@@ -45,7 +46,7 @@ def batch_inputs(
     starts = ends - n_steps * step  # [B]
     t = starts[:, None] + step * np.arange(n_steps, dtype=np.int64)[None, :]  # [B, L] step starts, ms
     x = np.zeros((b, n_steps, len(FEATURES)), dtype=np.float32)  # [B, L, F]
-    _time_features(x, t)
+    time_columns(x, t)
     clockless = np.array([not h.has_clock for h in histories], dtype=bool)
     for column in TIME_COLUMNS:  # elapsed time only: no hour or weekday (features.user_grid)
         x[clockless, :, column] = 0.0
@@ -87,16 +88,6 @@ def _cells(users: np.ndarray, times: np.ndarray, starts: np.ndarray, n_steps: in
     return np.where((idx >= 0) & (idx < n_steps), users * n_steps + idx, -1)
 
 
-def _step_means(cells: np.ndarray, values: np.ndarray, size: int, how: str) -> tuple[np.ndarray, np.ndarray]:
-    ok = (cells >= 0) & np.isfinite(values)
-    sums = np.bincount(cells[ok], weights=values[ok], minlength=size)
-    counts = np.bincount(cells[ok], minlength=size)
-    has = counts > 0
-    out = np.zeros(size)
-    out[has] = sums[has] / counts[has] if how == "mean" else sums[has]
-    return out, has
-
-
 def _observed_ln(histories, users, starts_ms, starts, n_steps, step) -> tuple[np.ndarray, np.ndarray]:
     b = len(histories)
     cells = _cells(users, starts_ms, starts, n_steps, step)
@@ -120,27 +111,18 @@ def _valid(windows) -> np.ndarray:
 def _heart_rate_and_steps(x, histories, win_user, win_start, starts, n_steps, step) -> None:
     b = len(histories)
     size = b * n_steps
-    hr, has = _step_means(
+    hr, has = step_means(
         _cells(win_user, win_start, starts, n_steps, step), _column(histories, "windows", "mean_hr_bpm"), size, "mean"
     )
     act_user, act_time = _flat(histories, "activity", "time")
     act_cells = _cells(act_user, act_time, starts, n_steps, step)
-    act_hr, act_has = _step_means(act_cells, _column(histories, "activity", "heart_rate_bpm"), size, "mean")
+    act_hr, act_has = step_means(act_cells, _column(histories, "activity", "heart_rate_bpm"), size, "mean")
     hr = np.where(act_has, act_hr, hr)
     x[:, :, FEATURE_INDEX["heart_rate_bpm"]] = hr.reshape(b, n_steps)
     x[:, :, FEATURE_INDEX["heart_rate_present"]] = (has | act_has).reshape(b, n_steps)
-    steps, steps_has = _step_means(act_cells, _column(histories, "activity", "steps"), size, "sum")
+    steps, steps_has = step_means(act_cells, _column(histories, "activity", "steps"), size, "sum")
     x[:, :, FEATURE_INDEX["steps"]] = steps.reshape(b, n_steps)
     x[:, :, FEATURE_INDEX["steps_present"]] = steps_has.reshape(b, n_steps)
-
-
-def _time_features(x: np.ndarray, t: np.ndarray) -> None:
-    hour = (t // HOUR_MS) % 24
-    weekday = (t // DAY_MS + _MONDAY_OFFSET_DAYS) % 7
-    x[:, :, FEATURE_INDEX["hour_sin"]] = np.sin(2 * np.pi * hour / 24)
-    x[:, :, FEATURE_INDEX["hour_cos"]] = np.cos(2 * np.pi * hour / 24)
-    x[:, :, FEATURE_INDEX["dow_sin"]] = np.sin(2 * np.pi * weekday / 7)
-    x[:, :, FEATURE_INDEX["dow_cos"]] = np.cos(2 * np.pi * weekday / 7)
 
 
 def _sleep(x: np.ndarray, histories: Sequence[UserHistory], t: np.ndarray, step: int, known_ms: np.ndarray) -> None:
