@@ -43,6 +43,7 @@ from bench.server import model_path  # noqa: E402  (the checkpoint choice of the
 from model.schema import HOUR_MS  # noqa: E402
 from server.stores import influxql, lineprotocol, open_store  # noqa: E402
 from tests.support import servers  # noqa: E402
+from tests.support.gunicorn import gunicorn as run_gunicorn  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 DAYS = 8
@@ -155,7 +156,7 @@ def serve_figures(folder: Path, store_url: str, store, users: list[str], checkpo
            "HRVCAST_API_TOKEN": TOKEN, "HRVCAST_LOG_LEVEL": "WARNING", "HRVCAST_STORE_TIMEOUT": "60"}  # fmt: skip
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TOKEN}"
-    with servers.gunicorn_server(folder, env) as gunicorn:
+    with run_gunicorn(env, folder) as gunicorn:
         base = f"http://127.0.0.1:{gunicorn.port}"
 
         def get(path: str):

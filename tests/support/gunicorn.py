@@ -34,19 +34,32 @@ class Gunicorn:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The master's process id; its workers are its children."""
+        return self.proc.pid
+
     def call(
         self, method: str, path: str, body: object = None, token: str | None = None, timeout_s: float = 60
     ) -> tuple[int, bytes]:
-        data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        return http_call(self.port, method, path, body, token, timeout_s)
+
+
+def http_call(
+    port: int, method: str, path: str, body: object = None, token: str | None = None, timeout_s: float = 60
+) -> tuple[int, bytes]:
+    """(status, body bytes) of one request to a server on loopback ``port``; ``body`` JSON-encoded unless
+    bytes; an HTTP error status is returned, not raised."""
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 @contextlib.contextmanager
@@ -67,7 +80,7 @@ def gunicorn(
         )
     server = Gunicorn(proc, port, log_path)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
@@ -79,12 +92,12 @@ def gunicorn(
             time.sleep(0.1)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # quick shutdown: SIGTERM waits for idle keep-alive connections
+        if proc.poll() is None:  # its process group: the workers too, should the master hang
+            os.killpg(proc.pid, signal.SIGINT)  # quick shutdown: SIGTERM waits for idle keep-alive connections
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
 
 

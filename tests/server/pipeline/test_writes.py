@@ -14,8 +14,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 
 import pandas as pd
 import pytest
@@ -27,6 +25,7 @@ from server.stores.influx1 import Influx1Store
 from server.stores.retry import RetryPolicy
 from tests.support import servers
 from tests.support.beats import FAR, H, synthetic_beats
+from tests.support.gunicorn import http_call
 from tests.support.holding_proxy import HoldingProxy
 from tests.support.paths import REPO
 from tests.support.served import TOKEN
@@ -195,17 +194,12 @@ def gunicorn_children(master: int) -> list[int]:
 
 
 def push_over_http(port: int, user: str, t, ibi) -> tuple[int, dict | None]:
-    body = json.dumps({"user": user, "beats": [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/rr", data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {TOKEN}")
+    body = {"user": user, "beats": [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]}
     try:
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        status, raw = http_call(port, "POST", "/api/v1/rr", body, TOKEN, timeout_s=120)
     except OSError:
         return 0, None  # the worker died: no answer
+    return status, json.loads(raw)
 
 
 def test_a_gunicorn_worker_killed_mid_push_is_repaired_before_that_users_next_push(influxd, tmp_path):

@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.stores.sqlite import SQLiteStore
 from tests.support.gunicorn import gunicorn as run_gunicorn
+from tests.support.gunicorn import http_call
 from tests.support.paths import REPO
 from tests.support.served import END_MS, TOKEN, fill_store
 from tests.support.servers import free_port
@@ -26,16 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def call(port: int, method: str, path: str, body: object = None, token: str | None = TOKEN, timeout_s: float = 60):
-    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    return http_call(port, method, path, body, token, timeout_s)
 
 
 def metric_totals(port: int) -> dict[str, float]:

@@ -14,22 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.stores.sqlite import SQLiteStore
+from tests.support.gunicorn import gunicorn, http_call
 from tests.support.served import END_MS, TOKEN, fill_store
-from tests.support.servers import gunicorn_server
 
 pytestmark = pytest.mark.slow
 
 
 def call(port: int, method: str, path: str, body: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, raw = http_call(port, method, path, body, TOKEN, timeout_s=120)
+    return status, json.loads(raw)
 
 
 def computations(port: int) -> float:
@@ -61,7 +54,7 @@ def hosts(tmp_path_factory, checkpoint_path, redis):
         "HRVCAST_API_TOKEN": TOKEN,
         "HRVCAST_LOG_LEVEL": "WARNING",
     }
-    with gunicorn_server(tmp_path / "a", env) as a, gunicorn_server(tmp_path / "b", env) as b:
+    with gunicorn(env, tmp_path / "a") as a, gunicorn(env, tmp_path / "b") as b:
         yield a.port, b.port
 
 
