@@ -49,6 +49,11 @@ def _valid_readings(history) -> tuple[np.ndarray, np.ndarray]:
     return starts[order], ln[ok][order]
 
 
+def rule_deviations(c: Cases, rule) -> np.ndarray:
+    """float64[N] any rule ``(times_ms, ln, origin_ms) -> deviation`` per case (NaN before MIN_READINGS)."""
+    return _deviation(c, rule)
+
+
 def _deviation(c: Cases, rule) -> np.ndarray:
     out = np.full(len(c), np.nan)
     origins = c.events["origin_ms"].to_numpy(dtype=np.int64)
@@ -69,12 +74,12 @@ def today_z(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
     return (ln[-1] - before.mean()) / _sd(before)
 
 
-def rolling_against_normal(short_days: int) -> callable:
-    """Mean of the last ``short_days`` days against the mean and SD of the last :data:`NORMAL_DAYS` days."""
+def rolling_against_normal(short_days: int, normal_days: int = NORMAL_DAYS) -> callable:
+    """Mean of the last ``short_days`` days against the mean and SD of the last ``normal_days`` days."""
 
     def rule(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
         short = ln[times_ms >= origin_ms - short_days * DAY_MS]
-        normal = ln[times_ms >= origin_ms - NORMAL_DAYS * DAY_MS]
+        normal = ln[times_ms >= origin_ms - normal_days * DAY_MS]
         if short.size == 0 or normal.size < 2:
             return np.nan
         return (short.mean() - normal.mean()) / _sd(normal)

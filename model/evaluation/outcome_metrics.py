@@ -4,6 +4,9 @@ For each protocol, outcome and signal, on the cases where every signal has a sco
 
 - ``auc``: the chance that a bad report's score is lower than a good report's (pooled over users; 0.5 = no
   information; ties count half);
+- ``auc_within``: the same chance within a person, averaged over the users with both bad and good reports
+  (5+ cases): how well the signal tells a person's bad days from their own good ones, without the part of the
+  pooled AUC that comes from which people report bad days more often;
 - ``rate_red`` / ``rate_yellow`` / ``rate_green``: the share of bad reports among the cases in each zone, and
   ``ratio_red`` / ``ratio_yellow``: those rates over the green one;
 - ``spearman``: the mean over users (5+ cases, both varying) of the within-person Spearman correlation between
@@ -41,6 +44,11 @@ def auc(bad: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[bad].sum() - n_bad * (n_bad + 1) / 2) / (n_bad * n_good))
 
 
+def _within_auc(bad: np.ndarray, score: np.ndarray) -> float:
+    """One person's AUC (NaN with fewer than MIN_CASES_FOR_SPEARMAN cases or only one kind of report)."""
+    return auc(bad, score) if bad.size >= MIN_CASES_FOR_SPEARMAN else np.nan
+
+
 def _within_spearman(values: np.ndarray, outcome: np.ndarray) -> float:
     if values.size < MIN_CASES_FOR_SPEARMAN or np.ptp(values) == 0 or np.ptp(outcome) == 0:
         return np.nan
@@ -66,6 +74,7 @@ class _Signal:
         self.bads = np.array([[np.sum(self.bad[r] & (zone[r] == z)) for z in range(3)] for r in self.rows], float)
         outcome_values = part[outcome].to_numpy(float)
         self.rho = np.array([_within_spearman(self.score[r], outcome_values[r]) for r in self.rows])  # [U]
+        self.auc_user = np.array([_within_auc(self.bad[r], self.score[r]) for r in self.rows])  # [U]
 
     def figures(self, weights: np.ndarray, rows: np.ndarray) -> dict:
         """Figures of a draw: ``weights [U]`` times each user is drawn, ``rows`` the drawn cases."""
@@ -79,6 +88,10 @@ class _Signal:
         out |= {f"share_{z}": float(cases[k] / cases.sum()) for k, z in enumerate(ZONE_NAMES)}
         out |= {"ratio_red": float(ratio[0]), "ratio_yellow": float(ratio[1])}
         out["spearman"] = float(np.average(self.rho[rho_ok], weights=weights[rho_ok])) if rho_ok.any() else np.nan
+        auc_ok = np.isfinite(self.auc_user) & (weights > 0)
+        out["auc_within"] = (
+            float(np.average(self.auc_user[auc_ok], weights=weights[auc_ok])) if auc_ok.any() else np.nan
+        )
         return out
 
 
@@ -137,7 +150,15 @@ def format_tables(figures: pd.DataFrame) -> str:
         lines = [
             f"{protocol}, {kind}s: {int(first['n'])} cases of {int(first['users'])} users, {first['bad']:.1%} {what}",
         ]
-        header = ("signal", "AUC (95% CI)", "minus score", "red/yellow/green rate", "red:green (95% CI)", "Spearman")
+        header = (
+            "signal",
+            "AUC (95% CI)",
+            "minus score",
+            "within person",
+            "red/yellow/green rate",
+            "red:green (95% CI)",
+            "Spearman",
+        )
         table = [header]
         for _, row in part.iterrows():
             rates = "/".join(
@@ -149,6 +170,7 @@ def format_tables(figures: pd.DataFrame) -> str:
                     str(row["signal"]),
                     _ci(row, "auc"),
                     _ci(row, "delta_auc", "{:+.3f}"),
+                    _ci(row, "auc_within"),
                     f"{rates} (of {shares})",
                     _ci(row, "ratio_red", "{:.2f}"),
                     _ci(row, "spearman", "{:+.3f}"),

@@ -102,6 +102,31 @@ def test_figures_of_a_perfect_signal_and_of_no_information():
     assert figures.loc["good", "auc_lo"] <= 1.0 <= figures.loc["good", "auc_hi"]
 
 
+def test_a_signal_that_only_ranks_people_is_high_pooled_and_at_chance_within_a_person():
+    """A person who reports bad days more often gets a lower, constant score: the pooled AUC rewards that,
+    the within-person AUC says it cannot tell that person's bad days from their good ones."""
+    rows = []
+    for user, bad_days, level in (("often", 6, 30.0), ("sometimes", 3, 60.0), ("rarely", 1, 90.0)):
+        for k in range(10):
+            rows.append(
+                {
+                    "user": user,
+                    "protocol": "same_day",
+                    "kind": "reading",
+                    "bad": k < bad_days,
+                    "how_feel": -1.0 if k < bad_days else 1.0,
+                    "level": level,
+                    "own": 20.0 if k < bad_days else 80.0,
+                }
+            )
+    figures = evaluate(pd.DataFrame(rows), ["level", "own"], "own", resamples=100).set_index("signal")
+    # 10 bad x 20 good pairs: "often"'s 6 bad below 16 others' good days (96) and tied with its own 4 (12);
+    # "sometimes"' 3 below 9 (27), tied with 7 (10.5); "rarely"'s 1 tied with 9 (4.5): 150 / 200
+    assert figures.loc["level", "auc"] == pytest.approx(0.75)
+    assert figures.loc["level", "auc_within"] == 0.5
+    assert figures.loc["own", "auc_within"] == 1.0
+
+
 def test_rules_by_hand():
     times = START_MS + DAY_MS * np.arange(40)
     ln = np.r_[np.full(30, 3.5), np.full(10, 3.7)] + np.tile([0.1, -0.1], 20)

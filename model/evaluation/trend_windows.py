@@ -1,0 +1,160 @@
+"""Which short-against-long window of daily readings tells bad days best, and can 24 users choose one?
+
+    python -m model.evaluation.trend_windows --data-dir ../shared/data
+
+The rules of the readiness apps (:mod:`model.evaluation.anchors`) compare the mean of the last few days'
+readings with the person's normal: HRV4Training 7 days against 60, Oura 14 against 60. This runs every
+combination of :data:`SHORT_DAYS` and :data:`NORMAL_DAYS` on the same cases as ``hrvcast backtest --protocol
+outcomes`` (Welltory users with readings on 14+ days; the report's history just before it) and prints, for
+each protocol, each window's pooled and within-person AUC for a bad reading with 95 % intervals over users.
+
+A window picked as the best of that table is picked on the very reports it is judged on. So it also runs the
+honest version (:func:`nested`): for each of the 5 folds by user (the outcomes protocol's folds), the window
+with the highest pooled AUC on the *other* folds' users, judged on the fold's own users. If the chosen
+window's held-out AUC falls back to the anchors', the best window of the table was selection noise, and a
+score tuned to it would not carry the gain to new people. No model is trained: the rules read the histories.
+
+With ``--points FILE`` (the cases that ``hrvcast backtest --protocol outcomes --points FILE`` scored), it also
+splits the cases by whether the person's normal was *established* at the time: readings on 3 or more days
+from 15-30 days before the report (:func:`established`), and prints the score's and the rules' figures on
+each part, each signal judged on the same cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.evaluation import anchors
+from model.evaluation.cases import Cases, concat
+
+ESTABLISHED_MIN = 3  # readings from 15-30 days before the report: the person's normal is established
+SHORT_DAYS = (3, 7, 14)
+NORMAL_DAYS = (30, 60, 90, 365)
+FOLDS = 5
+
+
+def window_name(short: int, normal: int) -> str:
+    return f"{short}d_vs_{normal}d"
+
+
+def deviations(c: Cases) -> pd.DataFrame:
+    """``c.events`` with one column per window: the mean of the last ``short`` days against the mean and SD of
+    the last ``normal`` days (NaN before :data:`model.evaluation.anchors.MIN_READINGS` readings)."""
+    out = c.events.copy()
+    for short in SHORT_DAYS:
+        for normal in NORMAL_DAYS:
+            out[window_name(short, normal)] = anchors.rule_deviations(c, anchors.rolling_against_normal(short, normal))
+    return out
+
+
+def established(c: Cases) -> np.ndarray:
+    """bool[N]: readings on :data:`ESTABLISHED_MIN` or more days from 15-30 days before each case's origin."""
+    from model.schema import DAY_MS
+
+    def older(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
+        return float(np.sum((times_ms >= origin_ms - 30 * DAY_MS) & (times_ms < origin_ms - 14 * DAY_MS)))
+
+    counts = anchors.rule_deviations(c, older)
+    return np.nan_to_num(counts) >= ESTABLISHED_MIN
+
+
+def split_report(c: Cases, points: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> str:
+    """The scored signals of ``points`` (the outcomes protocol's cases, a column per signal) on the reading
+    cases with and without an established normal."""
+    from model.evaluation.outcome_metrics import evaluate
+
+    keys = ["user", "protocol", "kind", "time_ms"]
+    flags = c.events[keys].assign(established=established(c)).drop_duplicates(keys)
+    frame = points.merge(flags, on=keys, how="inner")
+    frame = frame[frame["kind"] == "reading"]
+    signals = [n for n in ("score", "forecast_only", "today_z", "hrv4training", "oura_balance") if n in frame]
+    lines = [f"{'protocol':<9} {'normal':<16} {'cases':>5}  " + "  ".join(f"{n:>19}" for n in signals)]
+    for protocol in ("same_day", "next_day"):
+        for flag, label in ((True, "established"), (False, "not established")):
+            part = frame[(frame["protocol"] == protocol) & (frame["established"] == flag)]
+            part = part[np.isfinite(part[signals].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+            if part["user"].nunique() < 3:
+                continue
+            figures = evaluate(part, signals, signals[0], resamples=resamples, seed=seed).set_index("signal")
+            cells = [f"{figures.loc[n, 'auc']:.3f} / {figures.loc[n, 'auc_within']:.3f}" for n in signals]
+            lines.append(f"{protocol:<9} {label:<16} {len(part):>5}  " + "  ".join(f"{x:>19}" for x in cells))
+    return "pooled AUC / within-person AUC for a bad reading\n" + "\n".join(lines)
+
+
+def nested(frame: pd.DataFrame, windows: list[str], folds: Mapping[str, int]) -> tuple[np.ndarray, list[str]]:
+    """The held-out deviation of the window each fold's training users choose (highest pooled AUC on them), in
+    units of its spread over them, float64[N], and the chosen window per fold. ``frame``: one protocol's
+    reading cases, every window finite; ``folds``: user -> fold."""
+    from model.evaluation.outcome_metrics import auc
+
+    fold = frame["user"].map(folds).to_numpy()
+    chosen_values, chosen = np.full(len(frame), np.nan), []
+    bad = frame["bad"].to_numpy(bool)
+    for k in sorted(set(fold)):
+        train = fold != k
+        best = max(windows, key=lambda w: auc(bad[train], frame[w].to_numpy(float)[train]))
+        chosen.append(best)
+        values = frame[best].to_numpy(float)
+        # in units of its spread over the training users, as the anchors' rules are scaled
+        # (model.evaluation.anchors.spread): folds that chose different windows are then pooled on one scale
+        chosen_values[~train] = values[~train] / np.std(values[train])
+    return chosen_values, chosen
+
+
+def report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
+    """The tables, as plain text."""
+    from model.evaluation.backtest import user_folds
+    from model.evaluation.outcome_metrics import evaluate
+
+    users = sorted(set(c.events["user"]))
+    folds = {u: k for k, held in enumerate(user_folds(users, FOLDS, seed=seed)) for u in held}
+    windows = [window_name(s, n) for s in SHORT_DAYS for n in NORMAL_DAYS]
+    frame = deviations(c)
+    blocks = []
+    for protocol in ("same_day", "next_day"):
+        part = frame[(frame["protocol"] == protocol) & (frame["kind"] == "reading")]
+        part = part[np.isfinite(part[windows].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+        if part.empty:
+            continue
+        part["chosen_on_other_folds"], chosen = nested(part, windows, folds)
+        names = [*windows, "chosen_on_other_folds"]
+        figures = evaluate(part, names, names[0], resamples=resamples, seed=seed).set_index("signal")
+        lines = [
+            f"{protocol}: {len(part)} readings of {part['user'].nunique()} users, {part['bad'].mean():.1%} bad; "
+            f"windows chosen per fold on the other folds' users: {', '.join(chosen)}",
+            f"{'window':<24} {'pooled AUC (95% CI)':<24} within-person AUC (95% CI)",
+        ]
+        for name in names:
+            row = figures.loc[name]
+            lines.append(
+                f"{name:<24} {row['auc']:.3f} ({row['auc_lo']:.3f}-{row['auc_hi']:.3f})      "
+                f"{row['auc_within']:.3f} ({row['auc_within_lo']:.3f}-{row['auc_within_hi']:.3f})"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model.evaluation import outcomes
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="the folder holding welltory_covid19/")
+    parser.add_argument("--min-days", type=int, default=14, help="Welltory users with readings on this many days")
+    parser.add_argument("--points", type=Path, help="the CSV of hrvcast backtest --protocol outcomes --points")
+    args = parser.parse_args(argv)
+    folder = args.data_dir / "welltory_covid19"
+    histories = outcomes.welltory_histories(folder, args.min_days)
+    cases = concat(list(outcomes.welltory_cases(histories, folder).values()))
+    print(report(cases))
+    if args.points:
+        print("\n" + split_report(cases, pd.read_csv(args.points)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
