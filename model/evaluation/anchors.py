@@ -33,7 +33,7 @@ NORMAL_DAYS = 60  # the "2-month" normal of HRV4Training and Oura
 
 def deviations(c: Cases, name: str) -> np.ndarray:
     """float64[N] the rule's deviation per case (NaN before MIN_READINGS readings)."""
-    return _deviation(c, RULES[name])
+    return rule_deviations(c, RULES[name])
 
 
 def _valid_readings(history) -> tuple[np.ndarray, np.ndarray]:
@@ -51,10 +51,6 @@ def _valid_readings(history) -> tuple[np.ndarray, np.ndarray]:
 
 def rule_deviations(c: Cases, rule) -> np.ndarray:
     """float64[N] any rule ``(times_ms, ln, origin_ms) -> deviation`` per case (NaN before MIN_READINGS)."""
-    return _deviation(c, rule)
-
-
-def _deviation(c: Cases, rule) -> np.ndarray:
     out = np.full(len(c), np.nan)
     origins = c.events["origin_ms"].to_numpy(dtype=np.int64)
     for i, history in enumerate(c.histories):
@@ -104,12 +100,12 @@ def spread(c: Cases, name: str) -> float:
 def rule_signal(name: str, unit: float = 1.0) -> Signal:
     """One rule as a 0-100 signal, its deviation divided by ``unit`` (NaN before MIN_READINGS readings)."""
     rule = RULES[name]
-    return lambda c: score_of_z(_deviation(c, rule) / unit)
+    return lambda c: score_of_z(rule_deviations(c, rule) / unit)
 
 
 def base_rate(c: Cases) -> np.ndarray:
     """No information: everyone at the person's normal, wherever a rule could be judged."""
-    known = ~np.isnan(_deviation(c, lambda t, ln, o: 0.0))
+    known = ~np.isnan(rule_deviations(c, lambda t, ln, o: 0.0))
     return np.where(known, score_of_z(np.zeros(len(c))), np.nan)
 
 
