@@ -28,7 +28,7 @@ from scipy.stats import rankdata, spearmanr
 from model.zones import ZONES
 
 ZONE_NAMES = ("red", "yellow", "green")
-MIN_CASES_FOR_SPEARMAN = 5
+MIN_CASES_PER_USER = 5  # a person's own figures (within-person AUC and Spearman) need this many cases
 MIN_USERS = 3  # fewer users than this: no figures (an interval over users needs users)
 PROTOCOL_ORDER = ("same_day", "next_day")
 OUTCOME_OF_KIND = {"reading": "how_feel", "survey": "fatigue"}
@@ -45,12 +45,12 @@ def auc(bad: np.ndarray, score: np.ndarray) -> float:
 
 
 def _within_auc(bad: np.ndarray, score: np.ndarray) -> float:
-    """One person's AUC (NaN with fewer than MIN_CASES_FOR_SPEARMAN cases or only one kind of report)."""
-    return auc(bad, score) if bad.size >= MIN_CASES_FOR_SPEARMAN else np.nan
+    """One person's AUC (NaN with fewer than MIN_CASES_PER_USER cases or only one kind of report)."""
+    return auc(bad, score) if bad.size >= MIN_CASES_PER_USER else np.nan
 
 
 def _within_spearman(values: np.ndarray, outcome: np.ndarray) -> float:
-    if values.size < MIN_CASES_FOR_SPEARMAN or np.ptp(values) == 0 or np.ptp(outcome) == 0:
+    if values.size < MIN_CASES_PER_USER or np.ptp(values) == 0 or np.ptp(outcome) == 0:
         return np.nan
     return float(spearmanr(values, outcome).statistic)
 
