@@ -27,6 +27,7 @@ from model.schema import DAY_MS
 
 MIN_READINGS = 7  # valid readings before a rule (and so every signal) is judged
 MIN_SD = 0.05  # floor of a person's SD of ln RMSSD, as the model's
+HR_MIN_SD = 1.0  # floor of a person's SD of the readings' heart rate, bpm
 Z_WINDOW = 30  # readings behind today's z-score
 NORMAL_DAYS = 60  # the "2-month" normal of HRV4Training and Oura
 
@@ -36,33 +37,35 @@ def deviations(c: Cases, name: str) -> np.ndarray:
     return rule_deviations(c, RULES[name])
 
 
-def _valid_readings(history) -> tuple[np.ndarray, np.ndarray]:
-    """(start ms, ln RMSSD) of the valid windows, by time (``valid_mask``'s rule, in plain numpy: this runs
-    once per case and rule, thousands of times)."""
+def _valid_readings(history, column: str = "ln_rmssd") -> tuple[np.ndarray, np.ndarray]:
+    """(start ms, ``column``) of the valid windows, by time (``valid_mask``'s rule, in plain numpy: this runs
+    once per case and rule, thousands of times); a window whose ``column`` is not finite is left out."""
     w = history.windows
     if w.empty:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     ln = w["ln_rmssd"].to_numpy(dtype=float)
-    ok = (w["valid"].to_numpy() == True) & np.isfinite(ln)  # noqa: E712  # None/NaN flags are not valid
+    values = w[column].to_numpy(dtype=float)
+    ok = (w["valid"].to_numpy() == True) & np.isfinite(ln) & np.isfinite(values)  # noqa: E712  # None/NaN: not valid
     starts = w["start"].to_numpy(dtype=np.int64)[ok]
     order = np.argsort(starts, kind="stable")
-    return starts[order], ln[ok][order]
+    return starts[order], values[ok][order]
 
 
-def rule_deviations(c: Cases, rule) -> np.ndarray:
-    """float64[N] any rule ``(times_ms, ln, origin_ms) -> deviation`` per case (NaN before MIN_READINGS)."""
+def rule_deviations(c: Cases, rule, column: str = "ln_rmssd") -> np.ndarray:
+    """float64[N] any rule ``(times_ms, values, origin_ms) -> deviation`` per case, on the valid readings'
+    ``column`` (ln RMSSD; ``mean_hr_bpm`` for the heart rate) known at the origin (NaN before MIN_READINGS)."""
     out = np.full(len(c), np.nan)
     origins = c.events["origin_ms"].to_numpy(dtype=np.int64)
     for i, history in enumerate(c.histories):
-        times, ln = _valid_readings(history)
+        times, ln = _valid_readings(history, column)
         keep = times < origins[i]
         if keep.sum() >= MIN_READINGS:
             out[i] = rule(times[keep], ln[keep], int(origins[i]))
     return out
 
 
-def _sd(values: np.ndarray) -> float:
-    return max(float(np.std(values, ddof=1)), MIN_SD) if values.size > 1 else np.nan
+def _sd(values: np.ndarray, floor: float = MIN_SD) -> float:
+    return max(float(np.std(values, ddof=1)), floor) if values.size > 1 else np.nan
 
 
 def today_z(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
@@ -70,15 +73,16 @@ def today_z(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
     return (ln[-1] - before.mean()) / _sd(before)
 
 
-def rolling_against_normal(short_days: int, normal_days: int = NORMAL_DAYS) -> callable:
-    """Mean of the last ``short_days`` days against the mean and SD of the last ``normal_days`` days."""
+def rolling_against_normal(short_days: int, normal_days: int = NORMAL_DAYS, sd_floor: float = MIN_SD) -> callable:
+    """Mean of the last ``short_days`` days against the mean and SD (at least ``sd_floor``) of the last
+    ``normal_days`` days."""
 
     def rule(times_ms: np.ndarray, ln: np.ndarray, origin_ms: int) -> float:
         short = ln[times_ms >= origin_ms - short_days * DAY_MS]
         normal = ln[times_ms >= origin_ms - normal_days * DAY_MS]
         if short.size == 0 or normal.size < 2:
             return np.nan
-        return (short.mean() - normal.mean()) / _sd(normal)
+        return (short.mean() - normal.mean()) / _sd(normal, sd_floor)
 
     return rule
 

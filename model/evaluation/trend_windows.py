@@ -18,6 +18,13 @@ With ``--points FILE`` (the cases that ``hrvcast backtest --protocol outcomes --
 splits the cases by whether the person's normal was *established* at the time: readings on 3 or more days
 from 15-30 days before the report (:func:`established`), and prints the score's and the rules' figures on
 each part, each signal judged on the same cases.
+
+With ``--heart-rate`` it also scores the readings' heart rate the same way (the resting-heart-rate trend that
+WHOOP's and Oura's readiness scores weigh beside HRV): the 7- and 14-day mean against the 60-day normal, a
+higher heart rate counting as worse, alone and added to the HRV trend, and with ``--points`` added to the
+shipped score (:func:`heart_rate_report`). Each signal's pooled AUC is also given without the user who holds
+the most cases: a pooled AUC weighs every report the same, so one person with hundreds of readings can carry
+it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ ESTABLISHED_MIN = 3  # readings from 15-30 days before the report: the person's 
 SHORT_DAYS = (3, 7, 14)
 NORMAL_DAYS = (30, 60, 90, 365)
 FOLDS = 5
+
+
+HEART_RATE_DAYS = (7, 14)  # short windows of the heart-rate trend, against NORMAL_DAYS_HR
+NORMAL_DAYS_HR = 60
 
 
 def window_name(short: int, normal: int) -> str:
@@ -106,6 +117,86 @@ def nested(frame: pd.DataFrame, windows: list[str], folds: Mapping[str, int]) ->
     return chosen_values, chosen
 
 
+def deviation_of_daily_score(score: np.ndarray) -> np.ndarray:
+    """The deviation ``d`` (SD units) behind each daily score: the inverse of
+    :func:`model.forecast.score.score_of_z`, exact for the daily score, whose deviation is the same on every day
+    ahead. A score that no constant deviation gives (just below the smallest worthwhile change), or NaN, is NaN."""
+    from model.forecast.score import BELOW_SWC_PENALTY, LOGIT_AT_BASELINE, SLOPE_PER_SD, SWC_SD
+
+    s = np.asarray(score, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logit = np.log(s / (100.0 - s))
+    above = (logit - LOGIT_AT_BASELINE) / SLOPE_PER_SD
+    below = (logit - LOGIT_AT_BASELINE + BELOW_SWC_PENALTY) / SLOPE_PER_SD
+    return np.where(above > SWC_SD, above, np.where(below <= SWC_SD, below, np.nan))
+
+
+def _in_spread_units(values: np.ndarray) -> np.ndarray:
+    """``values`` over their SD over the cases: the unit on the score's scale that the anchors use (no outcome read)."""
+    return values / np.nanstd(values)
+
+
+def heart_rate_deviations(c: Cases, points: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``c.events`` with the deviations of :func:`heart_rate_report`'s parts in columns ``d:NAME``: the HRV rules
+    (``d:hrv4training``, ``d:oura_balance``), the heart-rate trends ``d:hr_7d`` and ``d:hr_14d`` (sign flipped:
+    below 0 when the heart rate runs above the person's normal, worse, like a low HRV) and, with ``points``, the
+    shipped score's ``d:score`` (:func:`deviation_of_daily_score`; only the cases of ``points`` are kept)."""
+    frame = c.events.copy()
+    frame["d:hrv4training"] = anchors.rule_deviations(c, anchors.RULES["hrv4training"])
+    frame["d:oura_balance"] = anchors.rule_deviations(c, anchors.RULES["oura_balance"])
+    for short in HEART_RATE_DAYS:  # a higher heart rate than normal counts as worse: the sign is flipped
+        rule = anchors.rolling_against_normal(short, NORMAL_DAYS_HR, anchors.HR_MIN_SD)
+        frame[f"d:hr_{short}d"] = -anchors.rule_deviations(c, rule, "mean_hr_bpm")
+    if points is not None:
+        keys = ["user", "protocol", "kind", "time_ms"]
+        frame = frame.merge(points[[*keys, "score"]].drop_duplicates(keys), on=keys, how="inner")
+        frame["d:score"] = deviation_of_daily_score(frame["score"].to_numpy(float))
+    return frame
+
+
+def heart_rate_report(c: Cases, points: pd.DataFrame | None = None, resamples: int = 1000, seed: int = 0) -> str:
+    """The readings' heart-rate trend as a signal, alone and added to the HRV rules (and, with ``points``, to
+    the shipped score), each part in its spread units and the sum scaled to spread 1 (the score's own rule,
+    :func:`model.forecast.score.fit_weights`): pooled AUC (95 % CI), within-person AUC, the bad-reading rate in
+    red against green, and the pooled AUC without the user with the most cases."""
+    from model.evaluation.outcome_metrics import auc, evaluate
+    from model.forecast.score import score_of_z
+
+    frame = heart_rate_deviations(c, points)
+    blocks = []
+    for protocol in ("same_day", "next_day"):
+        part = frame[(frame["protocol"] == protocol) & (frame["kind"] == "reading")].copy()
+        parts = {n: [n] for n in ("hrv4training", "oura_balance", "hr_7d", "hr_14d")}
+        parts["hrv4training + hr_7d"] = ["hrv4training", "hr_7d"]
+        if points is not None:
+            parts = {"score": ["score"]} | parts | {"score + hr_7d": ["score", "hr_7d"]}
+        needed = sorted({f"d:{p}" for ps in parts.values() for p in ps})
+        part = part[np.isfinite(part[needed].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+        if part["user"].nunique() < 3:
+            continue
+        for name, columns in parts.items():
+            if name == "score":  # as shipped: its own zones
+                continue
+            total = sum(_in_spread_units(part[f"d:{col}"].to_numpy(float)) for col in columns)
+            part[name] = score_of_z(_in_spread_units(total))
+        figures = evaluate(part, list(parts), next(iter(parts)), resamples=resamples, seed=seed).set_index("signal")
+        largest = part["user"].value_counts().index[0]
+        rest = part[part["user"] != largest]
+        lines = [
+            f"{protocol}: {len(part)} readings of {part['user'].nunique()} users; the user with the most cases "
+            f"({largest}) holds {int((part['user'] == largest).sum())}",
+            f"{'signal':<22} {'pooled AUC (95% CI)':<22} {'within':>6} {'red:green':>9} {'without that user':>18}",
+        ]
+        for name in parts:
+            row = figures.loc[name]
+            lines.append(
+                f"{name:<22} {row['auc']:.3f} ({row['auc_lo']:.3f}-{row['auc_hi']:.3f})    {row['auc_within']:.3f}"
+                f" {row['ratio_red']:>9.2f} {auc(rest['bad'].to_numpy(bool), rest[name].to_numpy(float)):>18.3f}"
+            )
+        blocks.append("\n".join(lines))
+    return "heart rate (7 or 14 days against 60; higher counts as worse), alone and added\n" + "\n\n".join(blocks)
+
+
 def report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
     """The tables, as plain text."""
     from model.evaluation.backtest import user_folds
@@ -146,13 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="the folder holding welltory_covid19/")
     parser.add_argument("--min-days", type=int, default=14, help="Welltory users with readings on this many days")
     parser.add_argument("--points", type=Path, help="the CSV of hrvcast backtest --protocol outcomes --points")
+    parser.add_argument("--heart-rate", action="store_true", help="also score the readings' heart-rate trend")
     args = parser.parse_args(argv)
     folder = args.data_dir / "welltory_covid19"
     histories = outcomes.welltory_histories(folder, args.min_days)
     cases = concat(list(outcomes.welltory_cases(histories, folder).values()))
     print(report(cases))
-    if args.points:
-        print("\n" + split_report(cases, pd.read_csv(args.points)))
+    points = pd.read_csv(args.points) if args.points else None
+    if points is not None:
+        print("\n" + split_report(cases, points))
+    if args.heart_rate:
+        print("\n" + heart_rate_report(cases, points))
     return 0
 
 

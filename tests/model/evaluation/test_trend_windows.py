@@ -1,5 +1,6 @@
 """Which short-against-long window tells bad days best (model.evaluation.trend_windows): the window chosen for a
-fold is chosen on the other folds' users only, and a person's normal is established by older readings."""
+fold is chosen on the other folds' users only, a person's normal is established by older readings, and a heart
+rate above the person's normal counts as worse, as a low HRV does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 from model.evaluation import anchors
 from model.evaluation.cases import Cases
 from model.evaluation.outcome_metrics import auc
-from model.evaluation.trend_windows import established, nested
+from model.evaluation.trend_windows import (
+    deviation_of_daily_score,
+    established,
+    heart_rate_deviations,
+    heart_rate_report,
+    nested,
+)
+from model.forecast.score import SWC_SD, score_of_z
 from model.history import UserHistory
 from model.schema import DAY_MS
 from tests.support.histories import START_MS, windows_frame
@@ -51,3 +59,55 @@ def test_a_normal_is_established_by_three_readings_from_15_to_30_days_before(old
     c = Cases(pd.DataFrame({"origin_ms": [origin], "protocol": ["same_day"], "kind": ["reading"]}), (history,))
     assert len(days) >= anchors.MIN_READINGS  # the rules (and so the split) judge this case
     assert established(c).tolist() == [expected]
+
+
+def test_the_deviation_behind_a_daily_score_is_recovered_exactly():
+    """The heart-rate report adds the readings' heart rate to the shipped score through the score's deviation; a
+    wrong inverse would judge a different score than the one users see."""
+    d = np.round(np.arange(-3.0, 2.0, 0.01), 2)  # SWC_SD = -0.5 itself included: the penalty applies there
+    np.testing.assert_allclose(deviation_of_daily_score(score_of_z(d)), d, atol=1e-9)
+    just_above, at_swc = float(score_of_z(SWC_SD + 1e-9)), float(score_of_z(SWC_SD))
+    gap = (just_above + at_swc) / 2  # between them: a score that no constant deviation gives
+    assert np.isnan(deviation_of_daily_score(np.array([gap, np.nan]))).all()
+
+
+def _hr_user(user: str, days: int, hr_last_week: float, bad_last: bool) -> tuple[UserHistory, pd.DataFrame]:
+    """``days`` daily readings at ln RMSSD 3.7 and heart rate 60 (+-2 bpm), the last 7 days at ``hr_last_week``;
+    one same-day reading case on the last day."""
+    starts = START_MS + DAY_MS * np.arange(days)
+    frame = windows_frame(starts, np.full(days, 3.7))
+    frame["mean_hr_bpm"] = 60.0 + 2.0 * np.where(np.arange(days) % 2 == 0, 1.0, -1.0)
+    frame.loc[days - 7 :, "mean_hr_bpm"] = hr_last_week
+    event = {"user": user, "protocol": "same_day", "kind": "reading", "time_ms": int(starts[-1]) + 3_600_000}
+    event |= {"origin_ms": int(starts[-1]) + DAY_MS, "bad": bad_last, "how_feel": -2.0 if bad_last else 1.0}
+    return UserHistory(user, frame), pd.DataFrame([event])
+
+
+def test_a_heart_rate_above_the_persons_normal_counts_as_worse_and_leaves_the_hrv_rules_alone():
+    high, high_case = _hr_user("high", 40, 70.0, True)
+    low, low_case = _hr_user("low", 40, 52.0, False)
+    c = Cases(pd.concat([high_case, low_case], ignore_index=True), (high, low))
+    frame = heart_rate_deviations(c)
+    assert (frame["d:hr_7d"].to_numpy() < 0).tolist() == [True, False]  # above normal: worse, like a low HRV
+    assert (frame["d:hr_14d"].to_numpy() < 0).tolist() == [True, False]
+    np.testing.assert_allclose(frame["d:hrv4training"], 0.0, atol=1e-9)  # the same HRV every day: no HRV trend
+
+
+def test_the_report_names_the_largest_user_and_judges_the_rest_without_them():
+    """Bad days are exactly the days of a raised heart rate, for every user: the heart-rate trend tells them
+    perfectly, with and without the user who holds the most cases (whose name the report gives)."""
+    histories, events = [], []
+    for k, user in enumerate(["a", "b", "c", "d"]):
+        for bad in (True, False):  # each user's history, cut at a bad and at a good day
+            history, event = _hr_user(user, 40 + 5 * k, 72.0 if bad else 58.0, bad)
+            histories.append(history)
+            events.append(event)
+    days = 40 + 5 * 3
+    extra, event = _hr_user("d", days, 60.0, False)  # user d holds one more case
+    histories.append(extra)
+    events.append(event.assign(time_ms=event["time_ms"] + 1))
+    c = Cases(pd.concat(events, ignore_index=True), tuple(histories))
+    text = heart_rate_report(c, resamples=20)
+    assert "(d) holds 3" in text
+    row = next(line for line in text.splitlines() if line.startswith("hr_7d "))
+    assert row.split()[1] == "1.000" and row.split()[-1] == "1.000"  # pooled, and without user d
