@@ -22,7 +22,6 @@ import numpy as np
 from model.forecast.features import step_ms_of
 from model.schema import HOUR_MS
 from model.zones import (
-    CALIBRATING,
     RED_BELOW,
     STALE,
     ahead,
@@ -179,22 +178,30 @@ def score_frame(target: TargetQuery, fc: Forecast, now_ms: int) -> dict:
 
 
 def history_frame(target: TargetQuery, user: str, past: Sequence[PastScore]) -> dict:
-    """``fatigue_score_history``: the score as shown at each past step (day or hour) of the range; null where
-    the user was calibrating (a past score is never stale: it is what was shown then). Labelled with the
-    resolution of the model that scored it."""
+    """``fatigue_score_history``: the score as shown at each past step (day or hour) of the range, in the state it
+    had then (``model.zones.status_of`` at that step, as ``GET /api/v1/score?from=&to=`` gives it): null where
+    the user was calibrating or stale, so a user whose data stopped shows a gap, not their last zone's colour
+    for the weeks after. Labelled with the resolution of the model that scored it; a notice when no step of
+    the range has a score."""
     resolution = past[0].forecast.resolution if past else None
     labels = {USER_KEY: user} | ({RESOLUTION_KEY: resolution} if resolution else {})
+    statuses = [status_of(p.forecast, p.as_of_ms) for p in past]
     frame = {
         "name": f"{HISTORY_TARGET} {user}",
         "refId": target.ref_id,
         "fields": [
             field("Time", "time", [p.as_of_ms for p in past]),
-            field("score", "number", clean(p.forecast.score for p in past), score_config(f"score {user}"), labels),
+            field("score", "number", clean(s.score for s in statuses), score_config(f"score {user}"), labels),
         ],
     }
-    if past and all(p.forecast.score is None for p in past):
-        last = past[-1].forecast
-        frame["meta"] = _notice(user, CALIBRATING, last.last_observed_ms)
+    if past and all(s.score is None for s in statuses):
+        frame["meta"] = _notice(user, statuses[-1].state, past[-1].forecast.last_observed_ms)
+    elif not past:
+        text = (
+            f"user {user} has no fatigue score in this range: no HRV data lies in the model's lookback before it "
+            "(calibrating, or not recording yet)"
+        )
+        frame["meta"] = {"notices": [{"severity": "info", "text": text}]}
     return frame
 
 

@@ -69,3 +69,42 @@ def test_grafana_history_target_is_one_point_per_hour_of_the_range_with_zones(cl
 def test_the_history_target_is_advertised_without_a_horizon(client):
     metrics = {m["value"]: m for m in post(client, "/grafana/metrics", {}).get_json()}
     assert [p["name"] for p in metrics["fatigue_score_history"]["payloads"]] == ["user"]
+
+
+def test_the_history_target_leaves_a_gap_where_the_user_was_stale_as_the_rest_history_does(client, app):
+    """u1's data stops at END_MS; three days later its history must not keep the last zone's colour: the panel
+    gets null exactly where GET /api/v1/score?from=&to= says stale, the same score elsewhere, and a notice when
+    no step of the range has a score."""
+    from server.web.clock import CLOCK
+
+    app.extensions[CLOCK] = lambda: (END_MS + 3 * DAY) / 1000
+    start, end = END_MS - 2 * H, END_MS + 2 * DAY
+    body = {
+        "range": {"from": iso(start), "to": iso(end)},
+        "targets": [{"refId": "A", "target": "fatigue_score_history", "payload": {"user": "u1"}}],
+    }
+    (frame,) = post(client, "/grafana/query", body).get_json()
+    times, scores = frame["fields"]
+    rows = {r["as_of_ms"]: r for r in client.get(f"/api/v1/score?user=u1&from={start}&to={end}").get_json()}
+    assert times["values"] == sorted(rows)
+    zones = [rows[t]["zone"] for t in times["values"]]
+    assert "stale" in zones and zones[0] != "stale"  # scored at first, stale once its forecast hours passed
+    for t, value in zip(times["values"], scores["values"], strict=True):
+        expected = rows[t]["score"]
+        assert value == (None if expected is None else pytest.approx(expected, abs=1e-3)), (t, rows[t]["zone"])
+    assert "meta" not in frame  # some steps have a score: no notice
+
+    body["range"] = {"from": iso(END_MS + 30 * H), "to": iso(end)}
+    (frame,) = post(client, "/grafana/query", body).get_json()
+    assert frame["fields"][1]["values"] and all(v is None for v in frame["fields"][1]["values"])
+    assert "user u1 is stale" in frame["meta"]["notices"][0]["text"]
+
+
+def test_the_history_target_says_why_a_range_has_no_score(client):
+    body = {
+        "range": {"from": iso(END_MS - 2 * H), "to": iso(END_MS)},
+        "targets": [{"refId": "A", "target": "fatigue_score_history", "payload": {"user": "new"}}],
+    }
+    (frame,) = post(client, "/grafana/query", body).get_json()
+    assert all(v is None for v in frame["fields"][1]["values"])
+    assert "user new" in frame["meta"]["notices"][0]["text"]
