@@ -3,7 +3,8 @@ r"""The marshmallow fields and base schema every request schema shares: lenient 
 Rules that Grafana's plugins need: unknown keys are ignored (Grafana adds new ones every release), numbers
 sent as strings by the builder mode are accepted ("24"), a user may come as one id, a list of ids, or a
 Grafana multi-value string: ``u1,u2`` (csv), ``{u1,u2}`` (glob) or, from the simPod builder mode, which
-interpolates every payload value in Grafana's ``regex`` format, ``(u1|u2)`` with regex escapes (``alice\.b``).
+interpolates every payload value in Grafana's ``regex`` format, ``(u1|u2)`` with regex escapes (``alice\.b``),
+or a JSON list as text (``["*"]``: a dashboard's custom "All", which the regex format passes through raw).
 Every user id is checked against :data:`model.ids.USER_ID_PATTERN`, which allows none of ``,{}()|\``, so
 each format reads back unambiguously. ``*`` (or ``.*``, a regex "All") asks for every user explicitly.
 The schemas built from these fields are in :mod:`server.web.schemas` (requests) and
@@ -54,10 +55,27 @@ def _split_ids(text: str) -> list[str]:
     stripped = text.strip()
     if stripped in _EVERY_USER_FORMS:
         return [EVERY_USER]
+    if stripped[:1] == "[":  # a JSON list as text: a dashboard's custom "All" (allValue '["*"]'), which the
+        # builder mode's regex format passes through raw
+        listed = _json_list(stripped)
+        if listed is not None:
+            return [part.strip() for part in listed if part.strip()]
     if (stripped[:1], stripped[-1:]) in (("{", "}"), ("(", ")")):
         stripped = stripped[1:-1]
     parts = (_REGEX_ESCAPE.sub(r"\1", part.strip()) for part in _LIST_SEPARATORS.split(stripped))
     return [part for part in parts if part]
+
+
+def _json_list(text: str) -> list[str] | None:
+    """The strings of a JSON list of strings, or None when ``text`` is not one (it is then read as ids, and a
+    bracket fails the id check with the usual message)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
 
 
 class Users(fields.Field):

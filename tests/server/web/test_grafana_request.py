@@ -47,6 +47,8 @@ def test_legacy_shapes_data_adhoc_filters_and_table_type():
         ("alice\\.b", ("alice.b",)),
         ("(demo\\-1|alice\\.b)", ("demo-1", "alice.b")),
         (["(u1|u2)", "u3"], ("u1", "u2", "u3")),
+        # a dashboard's custom "All" or a code-mode list arriving as text through the builder's regex format
+        ('["u1", "u2"]', ("u1", "u2")),
     ],
 )
 def test_multi_value_users_in_every_grafana_format(value, users):
@@ -54,7 +56,7 @@ def test_multi_value_users_in_every_grafana_format(value, users):
     assert parse_query(body, NOW_MS).targets[0].users == users
 
 
-@pytest.mark.parametrize("every", ["*", ".*", ["*"], ["u1", "*"]])
+@pytest.mark.parametrize("every", ["*", ".*", ["*"], ["u1", "*"], '["*"]'])
 def test_every_user_is_asked_for_explicitly(every):
     (t,) = parse_query({"targets": [{"target": "fatigue_zone", "payload": {"user": every}}]}, NOW_MS).targets
     assert t.every_user and t.users == ()
