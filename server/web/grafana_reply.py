@@ -32,7 +32,7 @@ from model.zones import (
     status_of,
 )
 from server.web.grafana_request import USER_KEY, TargetQuery
-from server.web.targets import HISTORY_TARGET
+from server.web.targets import HISTORY_TARGET, UNITS
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
@@ -64,12 +64,15 @@ def series(target: TargetQuery, user: str, times_ms: Sequence, values: Sequence)
             [("Time", "time"), ("user", "string"), (target.target, "number")],
             [[t, user, v] for t, v in zip(times(times_ms), clean(values), strict=True)],
         )
-    return {
+    out = {
         "target": f"{target.target} {user}",
         "refId": target.ref_id,
         "tags": {USER_KEY: user},
         "datapoints": [[v, t] for v, t in zip(clean(values), times(times_ms), strict=True)],
     }
+    if target.target in UNITS:  # @grafana/data's convertTimeSeriesToDataFrame reads it into the field's config
+        out["unit"] = UNITS[target.target]
+    return out
 
 
 def table(columns: Sequence[tuple[str, str]], rows: list[list]) -> dict:

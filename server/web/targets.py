@@ -34,6 +34,7 @@ TARGETS: tuple[Target, ...] = (
     Target("steps", "Steps per hour", "none", False),
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
+UNITS: dict[str, str] = {t.name: t.unit for t in TARGETS if t.unit != "none"}  # sent with each series
 HISTORY_TARGET = "fatigue_score_history"  # past scores over the panel's range, not a forecast ahead
 SKILL_TARGET = "forecast_skill"  # written-back forecasts against the windows that arrived (server.pipeline.skill)
 DEFAULT_FORECASTER = "lstm"  # model.forecasters.DEFAULT: what a target without a ``model`` payload gets

@@ -225,6 +225,16 @@ for (const version of VERSIONS) {
       assert.deepEqual(data.map((f) => f.fields[1].labels.user), ['u1', 'alice.b']);
     });
 
+    test('builder mode with the overview\'s "All" (its allValue ["*"], passed through raw) answers every user, with units', async () => {
+      const ds = datasource(grafana, { users: ALL });
+      const target = { refId: 'A', target: 'rmssd', editorMode: 'builder', payload: { user: '$users' } };
+      assert.deepEqual(ds.processPayload(target.payload, 'builder', {}), { user: '["*"]' });
+      const data = await run(grafana, ds, [target]);
+      const users = data.map((f) => f.fields[1].labels.user);
+      assert.ok(users.includes('u1') && users.includes('u2'), users.join());
+      for (const frame of data) assert.equal(frame.fields[1].config.unit, 'ms', frame.name); // Explore shows ms
+    });
+
     test('errors are panel errors with the server\'s message', async () => {
       const quoted = datasource(grafana, { users: ['u1', 'u2'] }); // "$users" quoted: invalid JSON, so simPod sends {}
       const broken = { refId: 'A', target: 'fatigue_zone', editorMode: 'code', payload: '{"user": "$users"}' };

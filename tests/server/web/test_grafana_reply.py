@@ -137,6 +137,7 @@ def test_series_and_table_shapes():
         "refId": "A",
         "tags": {"user": "u1"},
         "datapoints": [[50.0, NOW_MS], [None, NOW_MS + H]],
+        "unit": "ms",  # Grafana reads it into the field's config: Explore and new panels show ms
     }
     table = gr.series(target("rmssd", table=True), "u1", [NOW_MS], [50.0])
     assert table["type"] == "table" and table["rows"] == [[NOW_MS, "u1", 50.0]]
