@@ -23,7 +23,7 @@ from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.schema_fields import EVERY_USER, instance
-from server.web.schemas import BeatsBody, ForecastArgs, ScoreArgs, SkillArgs
+from server.web.schemas import MAX_HISTORY_DAYS, BeatsBody, ForecastArgs, ScoreArgs, SkillArgs
 from server.web.targets import DEFAULT_FORECASTER
 
 bp = Blueprint("rest", __name__, url_prefix="/api/v1")
@@ -124,6 +124,9 @@ def skill():
     now = now_ms()
     last_day = min(args["to_ms"] if args["to_ms"] is not None else now, now)
     first_day = args["from_ms"] if args["from_ms"] is not None else last_day - (args["days"] - 1) * 86_400_000
+    if not 0 <= last_day - first_day <= MAX_HISTORY_DAYS * 86_400_000:  # from alone: against now (or to)
+        message = f"from must not be after to (or now), and the range at most {MAX_HISTORY_DAYS} days"
+        raise bad_request_from(ValidationError({"from": [message]}), "query string")
     names = list(args["model"]) or None
     population = not args["user"] or EVERY_USER in args["user"]
     users = services().store.list_users() if population else list(args["user"])

@@ -58,6 +58,9 @@ def test_a_chosen_forecaster_is_served_and_labelled(client, forecaster):
         ("/api/v1/forecast?user=u1&model=oracle", 400, "forecaster 'oracle' is not installed: use one of"),
         ("/api/v1/forecast?user=u1&model=lstm,auto_ets", 400, "name one forecaster"),
         ("/api/v1/score?user=u1&model=bad%20name", 400, "is not a forecaster name"),
+        # from alone reaches back to now: 31,700 years of days cost seconds and gigabytes before it was capped
+        ("/api/v1/skill?user=u1&from=-1000000000000000", 400, "the range at most 400 days"),
+        (f"/api/v1/skill?user=u1&from={NOW_MS + 2 * 86_400_000}", 400, "from must not be after to (or now)"),
     ],
 )
 def test_a_bad_model_is_refused_naming_the_fix(client, url, status, says):
