@@ -65,6 +65,12 @@ class BadRange(HrvcastError):
     code = "bad_range"
 
 
+class BadOption(HrvcastError):
+    """Command-line options that contradict each other (each option's own range is argparse's to check)."""
+
+    code = "bad_option"
+
+
 class StoreUnavailable(HrvcastError):
     """The history store did not answer in time or refused the connection; retrying later may succeed."""
 

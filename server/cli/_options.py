@@ -9,6 +9,7 @@ list.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -40,6 +41,21 @@ def count(low: int, high: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: use {low} to {high}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float, what: str = ""):
+    """An argument type: a finite number from ``low`` to ``high`` (``what``: its unit or meaning, for the message)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number from {low:g} to {high:g}{what}")
         return value
 
     return parse

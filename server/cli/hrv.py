@@ -11,10 +11,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from model.errors import BadOption
 from model.hrv.cleaning import CleaningConfig
 from model.hrv.windows import DEFAULT_VALIDITY, HrvConfig
 from model.schema import WINDOW_SIZES_MS
+from server.cli._options import number
 from server.settings import Settings
+
+MIN_IBI_OPTION_MS, MAX_IBI_OPTION_MS = 100.0, 10_000.0  # cleaning bounds an option may set (600 to 6 bpm)
 
 
 def add_reader_options(parser: argparse.ArgumentParser) -> None:
@@ -63,27 +67,34 @@ def read_options_from(args: argparse.Namespace):
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The cleaning and validity options of ``hrvcast hrv`` and ``hrvcast ingest``; a value out of range exits 2
+    naming it (re-ingesting with ``--min-ibi-ms nan`` once rewrote a user's valid windows as 100 % artifacts)."""
     parser.add_argument(
         "--min-ibi-ms",
-        type=float,
+        type=number(MIN_IBI_OPTION_MS, MAX_IBI_OPTION_MS, " ms"),
         default=CleaningConfig.min_ibi_ms,
         help="shortest physiological interval (default 300)",
     )
     parser.add_argument(
         "--max-ibi-ms",
-        type=float,
+        type=number(MIN_IBI_OPTION_MS, MAX_IBI_OPTION_MS, " ms"),
         default=CleaningConfig.max_ibi_ms,
         help="longest physiological interval (default 2000)",
     )
     parser.add_argument(
         "--min-coverage",
-        type=float,
+        type=number(0.0, 1.0, " (a fraction of the window)"),
         metavar="FRACTION",
         help="coverage below which a window is invalid (default: 0.5 for 5min and 1h, 0 for 1d)",
     )
 
 
 def config_from(args: argparse.Namespace) -> HrvConfig:
+    if not args.min_ibi_ms < args.max_ibi_ms:
+        raise BadOption(
+            f"--min-ibi-ms {args.min_ibi_ms:g} must be below --max-ibi-ms {args.max_ibi_ms:g}: every beat would be "
+            f"an artifact (defaults {CleaningConfig.min_ibi_ms:g} and {CleaningConfig.max_ibi_ms:g})"
+        )
     cleaning = replace(CleaningConfig(), min_ibi_ms=args.min_ibi_ms, max_ibi_ms=args.max_ibi_ms)
     validity = dict(DEFAULT_VALIDITY)
     if args.min_coverage is not None:

@@ -50,6 +50,7 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (errors.BadUserId, 400),
     (errors.BadHorizon, 400),
     (errors.BadRange, 400),
+    (errors.BadOption, 400),  # a command line's; never raised by a request
     (errors.UnknownTarget, 400),
     (errors.UnknownForecaster, 400),
     (errors.UnknownFormat, 400),

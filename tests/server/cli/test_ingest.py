@@ -200,3 +200,26 @@ def test_processes_writing_one_user_at_once_without_redis_leave_right_windows(tm
     store = open_store(url, timeout_s=10.0)
     assert store.read_beats("max", 0, FAR)[0].size == t.size
     assert_windows_of_stored_beats(store, "max")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--min-ibi-ms", "nan"], "argument --min-ibi-ms: 'nan' is not a number from 100 to 10000 ms"),
+        (["--max-ibi-ms", "inf"], "argument --max-ibi-ms: 'inf' is not a number"),
+        (["--min-coverage", "2"], "argument --min-coverage: '2' is not a number from 0 to 1"),
+        (["--min-ibi-ms", "2000", "--max-ibi-ms", "300"], "--min-ibi-ms 2000 must be below --max-ibi-ms 300"),
+    ],
+)
+def test_cleaning_options_out_of_range_exit_2_and_leave_the_stored_windows(store_url, rr_file, capsys, options, says):
+    """Re-ingesting with a typo'd cleaning option once rewrote a user's valid windows as 100 % artifacts."""
+    assert main(["ingest", "--user", "u", str(rr_file)]) == 0
+    store = open_store(store_url)
+    before = store.read_windows(["u"], 0, FAR)["u"]
+    capsys.readouterr()
+    try:
+        code = main(["ingest", "--user", "u", str(rr_file), *options])
+    except SystemExit as exc:  # argparse's own refusal of one option's value
+        code = exc.code
+    assert code == 2 and says in capsys.readouterr().err
+    pd.testing.assert_frame_equal(store.read_windows(["u"], 0, FAR)["u"], before)
