@@ -31,7 +31,8 @@ NO_CLOCK_START_MS = 0  # clockless formats without --start count from 1970-01-01
 
 EARLIEST_MS = 631_152_000_000  # 1990-01-01T00:00:00Z: no earlier recording is plausible without --any-time
 
-FUTURE_SLACK_MS = 2 * 86_400_000  # times up to two days ahead of this machine's clock (a device clock off by a zone)
+FUTURE_SLACK_MS = 3_600_000  # times up to an hour ahead of this machine's clock (clock drift); more is refused:
+# one push dated 40 h ahead once moved a user's forecast origin past the hours an alert must watch
 
 STORABLE_MS = (0, 4_102_444_800_000)  # 1970-01-01 to 2100-01-01: what every store keeps, --any-time or not
 

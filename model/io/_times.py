@@ -31,7 +31,10 @@ def check_time(epoch_ms: float, source: str, what: str, options: ReadOptions, li
 def _range_fix(options: ReadOptions) -> str:
     if options.any_time:
         return "every store keeps times from 1970 to 2099 only"
-    return "check the clock, --start or --start-date; pass --any-time for recordings before 1990"
+    return (
+        "check the clock (a local time read as UTC?), --start or --start-date; pass --any-time for recordings "
+        "before 1990"
+    )
 
 
 def check_times(

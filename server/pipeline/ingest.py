@@ -131,7 +131,7 @@ def _write_beats(
 
 def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Pushed beats checked like a file's lines: (times, intervals, exact repeats merged). Raises BadRRFile naming
-    the first bad beat (1-based): an interval outside 20 ms..1 h, a time outside 1990..now + 2 days, a clock
+    the first bad beat (1-based): an interval outside 20 ms..1 h, a time outside 1990..now + 1 hour, a clock
     going backwards, or one time sent twice with two intervals."""
     t = np.asarray(epoch_ms)
     ibi = np.asarray(ibi_ms, dtype=np.float64)
@@ -150,7 +150,10 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
     repeat = np.concatenate(([False], np.diff(t) == 0))
     problems = (
         (~np.isfinite(ibi) | (ibi < MIN_IBI_MS) | (ibi > MAX_IBI_MS), "the interval is not 20 ms to 1 h"),
-        ((t < PUSH_EARLIEST_MS) | (t > latest_ms), "the time is not epoch milliseconds between 1990 and now"),
+        (
+            (t < PUSH_EARLIEST_MS) | (t > latest_ms),
+            "the time is not epoch ms from 1990 to an hour ahead of now (a clock ahead, or local time sent as UTC?)",
+        ),
         (np.concatenate(([False], np.diff(t) < 0)), "the clock goes backwards (send beats sorted by time)"),
         (repeat & (ibi != np.roll(ibi, 1)), "the time of the beat before, with another interval (a beat has one)"),
     )
