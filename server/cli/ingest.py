@@ -58,6 +58,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
     if report.duplicates:
         print(f"{args.file}: merged {report.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
+    if report.resent:
+        print(
+            f"{args.file}: {report.resent} beat(s) already stored, with times 1-49 ms off here: kept as stored",
+            file=sys.stderr,
+        )
     windows = ", ".join(f"{n} {w} windows" for w, n in report.windows.items())
     print(
         f"{args.user}: {report.beats_written} beats, {windows or 'no windows'}, {report.sleep} sleep episodes, "

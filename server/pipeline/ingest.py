@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SDNN_WINDOW = "5min"  # Apple Health SDNN samples are stored as 5-minute windows holding sdnn_ms only
 PUSH_EARLIEST_MS = 631_152_000_000  # 1990-01-01: pushed beats are no older than this
+SAME_BEAT_MS = 50  # beats closer than this are one beat sent twice: no heart beats 1,200 times a minute
 _END_MS = 4_102_444_800_000  # 2100-01-01: "no upper bound" for store reads, inside every store's time range
 
 
@@ -52,6 +53,7 @@ class IngestReport:
     beats: int = 0  # beats read or pushed (distinct beats: exact repeats are merged and counted in duplicates)
     beats_written: int = 0  # beats stored: equals ``beats`` when the write succeeded
     duplicates: int = 0  # rows or pushed beats that repeated another exactly (same time and interval), merged
+    resent: int = 0  # beats of stored beats sent again with shifted times (1-49 ms off): the stored beats kept
     skipped_lines: int = 0
     windows: dict[str, int] = field(default_factory=dict)  # windows written per size
     sleep: int = 0
@@ -123,16 +125,45 @@ def _span(epoch_ms: np.ndarray, sdnn: pd.DataFrame | None) -> tuple[int, int]:
 def _write_beats(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, p: Progress, report: IngestReport, config
 ) -> None:
+    t, ibi, shifted = _without_stored_repeats(store, user, t, ibi)
+    report.beats -= shifted
+    report.resent += shifted
+    if not t.size:
+        return
     p.step = "beats"
     report.beats_written = store.write_beats(user, t, ibi)
     p.beats_stored, p.step = report.beats_written, "windows"
     report.windows = recompute_windows(store, user, int(t[0]), int(t[-1]), config)
 
 
+def _without_stored_repeats(
+    store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The beats that are not a stored beat sent again with a shifted time (1-49 ms off: a gateway re-sending an
+    hour with its times rounded or recomputed), and how many were. Those are dropped, the stored beat kept:
+    written next to it, each would have doubled the hour's beats and changed its RMSSD (35.6 to 39.7 ms, the
+    window still valid). A beat at exactly a stored time is an upsert, as always (re-ingesting changes nothing)."""
+    stored, _ = store.read_beats(user, int(t[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
+    if not stored.size:
+        return t, ibi, 0
+    stored = np.sort(stored)
+    k = np.searchsorted(stored, t)
+    before = np.abs(t - stored[np.clip(k - 1, 0, stored.size - 1)])
+    after = np.abs(stored[np.clip(k, 0, stored.size - 1)] - t)
+    nearest = np.minimum(before, after)
+    shifted = (nearest > 0) & (nearest < SAME_BEAT_MS)
+    if shifted.any():
+        log.warning(
+            "%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted.sum(), SAME_BEAT_MS
+        )
+    return t[~shifted], ibi[~shifted], int(shifted.sum())
+
+
 def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Pushed beats checked like a file's lines: (times, intervals, exact repeats merged). Raises BadRRFile naming
     the first bad beat (1-based): an interval outside 20 ms..1 h, a time outside 1990..now + 1 hour, a clock
-    going backwards, or one time sent twice with two intervals."""
+    going backwards, one time sent twice with two intervals, or a beat less than ``SAME_BEAT_MS`` after the one
+    before (the same beat sent twice with shifted times)."""
     t = np.asarray(epoch_ms)
     ibi = np.asarray(ibi_ms, dtype=np.float64)
     if t.ndim != 1 or t.shape != ibi.shape:
@@ -155,6 +186,11 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
             "the time is not epoch ms from 1990 to an hour ahead of now (a clock ahead, or local time sent as UTC?)",
         ),
         (np.concatenate(([False], np.diff(t) < 0)), "the clock goes backwards (send beats sorted by time)"),
+        (
+            np.concatenate(([False], (np.diff(t) > 0) & (np.diff(t) < SAME_BEAT_MS))),
+            f"less than {SAME_BEAT_MS} ms after the beat before, closer than any two heartbeats: one beat sent "
+            "twice with shifted times? (send each beat once)",
+        ),
         (repeat & (ibi != np.roll(ibi, 1)), "the time of the beat before, with another interval (a beat has one)"),
     )
     for bad, problem in problems:

@@ -76,7 +76,10 @@ class IngestReply(Schema):
         metadata={"description": "beats stored: always equals beats (a repeated push rewrites the same points)"}
     )
     duplicates = fields.Integer(
-        metadata={"description": "beats that repeated another exactly (same time and interval), merged into it"}
+        metadata={
+            "description": "beats sent twice: repeating another of the push exactly (same time and interval), merged "
+            "into it, or a stored beat sent again with its time 1-49 ms off, the stored beat kept"
+        }
     )
     windows = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "HRV windows recomputed per size"}

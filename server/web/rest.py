@@ -180,7 +180,7 @@ def push_beats():
             "user": report.user,
             "beats": report.beats,
             "written": report.beats_written,
-            "duplicates": report.duplicates,
+            "duplicates": report.duplicates + report.resent,
             "windows": report.windows,
         }
     )

@@ -223,3 +223,18 @@ def test_cleaning_options_out_of_range_exit_2_and_leave_the_stored_windows(store
         code = exc.code
     assert code == 2 and says in capsys.readouterr().err
     pd.testing.assert_frame_equal(store.read_windows(["u"], 0, FAR)["u"], before)
+
+
+def test_a_file_ingested_again_with_shifted_times_leaves_the_stored_beats_and_windows(store_url, tmp_path, capsys):
+    t, ibi = synthetic_beats(2, seed=12)
+    write_csv(tmp_path / "first.csv", t, ibi)
+    write_csv(tmp_path / "again.csv", t + 7, ibi)  # the same recording, its clock recomputed 7 ms later
+    assert main(["ingest", "--user", "w", str(tmp_path / "first.csv")]) == 0
+    store = open_store(store_url)
+    beats, windows = store.read_beats("w", 0, FAR)[0], store.read_windows(["w"], 0, FAR)["w"]
+    capsys.readouterr()
+    assert main(["ingest", "--user", "w", str(tmp_path / "again.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("w: 0 beats,") and f"{t.size} beat(s) already stored" in err
+    np.testing.assert_array_equal(store.read_beats("w", 0, FAR)[0], beats)
+    pd.testing.assert_frame_equal(store.read_windows(["w"], 0, FAR)["w"], windows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.support.served import END_MS, H
@@ -42,3 +43,29 @@ def test_beats_dated_hours_ahead_are_refused_naming_the_clock_and_minutes_ahead_
     assert "clock" not in store.list_users()
     fast = [[now + 10 * 60_000 + 800 * k, 800.0] for k in range(10)]
     assert client.post("/api/v1/rr", json={"user": "clock", "beats": fast}).status_code == 200
+
+
+def test_an_hour_sent_again_with_shifted_times_keeps_the_stored_beats_and_the_window(client, store):
+    """A gateway re-sending an hour with its times rounded or recomputed (here every time 1 ms later) once doubled
+    the hour's beats and changed its RMSSD, the window still valid. The stored beats win; the reply says how many
+    were sent again."""
+    t0 = END_MS - 20 * H
+    rng = np.random.default_rng(3)
+    ibi = 800.0 + rng.normal(0, 40, 4400)
+    times = t0 + np.cumsum(ibi).astype("int64")
+    beats = [[int(t), float(i)] for t, i in zip(times, ibi, strict=True)]
+    assert client.post("/api/v1/rr", json={"user": "resend", "beats": beats}).status_code == 200
+    before = store.read_windows(["resend"], 0, 2**62)["resend"]
+    again = client.post("/api/v1/rr", json={"user": "resend", "beats": [[t + 1, i] for t, i in beats]})
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["duplicates"] == len(beats) and again.get_json()["written"] == 0
+    assert store.read_beats("resend", 0, 2**62)[0].tolist() == times.tolist()
+    after = store.read_windows(["resend"], 0, 2**62)["resend"]
+    assert after[["start", "n_beats", "rmssd_ms", "valid"]].equals(before[["start", "n_beats", "rmssd_ms", "valid"]])
+
+
+def test_one_beat_sent_twice_in_a_push_with_shifted_times_is_refused(client, store):
+    t = END_MS - 10 * H
+    r = client.post("/api/v1/rr", json={"user": "twice", "beats": [[t, 800.0], [t + 1, 800.0], [t + 800, 800.0]]})
+    assert r.status_code == 422 and "one beat sent twice with shifted times" in r.get_json()["message"]
+    assert "twice" not in store.list_users()
