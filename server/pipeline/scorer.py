@@ -22,7 +22,8 @@ where an InfluxDB alert rule reads them. Each round:
    spot-reading users get the daily model, whose days are written hour by hour), then per batch one write of
    every user's forecast points (``write_forecasts_many``) and one of their summaries (``write_scores``,
    measurement ``score``: what population views read). Points are upserts keyed by (user, model, hour):
-   re-running a round writes the same points again, never duplicates.
+   re-running a round writes the same points again, never duplicates. A superseded round's hours ahead (another
+   model's, or scores of a user who has none now) are deleted first (:func:`server.pipeline.scoring.superseded`).
 
 The batches of one round can run on many machines: :mod:`server.pipeline.distributed` (Celery) plans with
 :meth:`Scorer.plan` and runs :func:`~server.pipeline.scoring.score_batch` per task.

@@ -99,6 +99,32 @@ def summary_rows(fcs: Sequence[Forecast], scored_ms: int, observed: Mapping[str,
     )
 
 
+def superseded(fcs: Sequence[Forecast], previous: pd.DataFrame, scored_ms: int) -> list[tuple[str, str, int]]:
+    """The default forecaster's forecast series a round must clear before it writes, as ``(user, model, from_ms)``
+    (``HistoryStore.delete_forecasts``), from each user's previous summary (``read_scores``):
+
+    - the previous round's model tag when it differs (a retrained model, or the user moved between the hourly and
+      the daily model): its future points would stay until their hours pass (up to 7 days for a daily forecast)
+      and the InfluxDB red-zone rule, the lowest over every ``lstm-*`` tag, would page on them;
+    - the new tag when the user lost their score (calibrating or stale now, scored before): the new points carry
+      no ``fatigue_score``, and InfluxDB keeps the old field of a rewritten point.
+
+    From the new forecast's first step, or the hour before the round if earlier: the hours an alert still looks at
+    (``time > now() - 1h``). Hours already over keep their points (the track record's)."""
+    rows = {row.user: row for row in previous.itertuples(index=False)} if not previous.empty else {}
+    cuts = []
+    for fc in fcs:
+        row = rows.get(fc.user)
+        if row is None:
+            continue
+        start = min(int(fc.times_ms[0]), int(scored_ms) - HOUR_MS) if len(fc.times_ms) else int(scored_ms) - HOUR_MS
+        if row.model != fc.model:
+            cuts.append((fc.user, str(row.model), start))
+        elif not has_score(status_of(fc, scored_ms).state) and np.isfinite(float(row.score)):
+            cuts.append((fc.user, fc.model, start))
+    return cuts
+
+
 def score_batch(
     store: HistoryStore,
     service: ForecastService,
@@ -121,6 +147,10 @@ def score_batch(
     fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
     points = 0
     if write_back and fcs:
+        if forecaster == DEFAULT:  # what the red-zone rule reads: no point of a superseded round may stay ahead
+            cuts = superseded(fcs, store.read_scores([fc.user for fc in fcs]), scored_ms)
+            if cuts:
+                store.delete_forecasts(cuts)
         tagged = [(fc.user, model_tag(forecaster, fc.model), forecast_points(fc, scored_ms)) for fc in fcs]
         points = store.write_forecasts_many(tagged)
         if forecaster == DEFAULT:

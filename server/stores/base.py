@@ -80,6 +80,11 @@ class HistoryStore(Protocol):
     def write_scores(self, scores: pd.DataFrame) -> int:
         """Store the scorer's summaries (measurement ``score``): one row per user in the scores frame shape."""
 
+    def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
+        """Remove the ``forecast`` points of each ``(user, model, from_ms)`` series at or after ``from_ms``: hours a
+        newer round no longer forecasts under that tag (the model changed, or the user lost their score: InfluxDB
+        keeps a field that a rewritten point leaves out, so an old red score would stay and page)."""
+
     # -- units of writes (see the module docstring) ------------------------------------------------------
     def unit(self, user: str, first_ms: int, last_ms: int) -> AbstractContextManager[None]:
         """Writes inside are one unit for ``user``'s beats in [first_ms, last_ms] and what is computed from them."""

@@ -179,6 +179,20 @@ def list_users(bucket: str) -> str:
     )
 
 
+DELETE_STOP = "2100-01-01T00:00:00.000Z"  # the delete API's stop: later than any point a store keeps
+
+
+def forecast_delete(user: str, model: str, from_ms: int) -> tuple[str, str]:
+    """The delete API's start and predicate for the ``forecast`` points of one (user, model) series at or after
+    ``from_ms``. The predicate language knows only ``=`` and ``AND`` of double-quoted values, and no escape: a
+    value holding ``"`` cannot be named (a user id never does; a model tag is refused here)."""
+    for what, value in (("user id", user), ("model tag", model)):
+        if '"' in value or "\\" in value:
+            raise ValueError(f"{what} {value!r} cannot be named in an InfluxDB 2 delete predicate (it holds a quote)")
+    predicate = f'_measurement="{M_FORECAST}" AND {USER_TAG}="{user}" AND {MODEL_TAG}="{model}"'  # the docs' form
+    return time(from_ms), predicate
+
+
 def read_pending(bucket: str) -> str:
     """Every record of the journal of pending units (server/stores/journal.py), one row each."""
     predicate = f"{_column('_measurement')} == {string('hrvcast_pending')}"

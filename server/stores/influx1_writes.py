@@ -17,7 +17,9 @@ import requests
 import urllib3
 
 from model.errors import StoreUnavailable, StoreWriteFailed
+from model.ids import validate_user
 from server.stores import influxql
+from server.stores.base import check_model
 from server.stores.influx1_http import Influx1Connection
 from server.stores.retry import Retryable, batches, with_retries
 
@@ -105,6 +107,12 @@ class Influx1Writes(Influx1Connection):
                 ) from exc
             written += len(batch)
         return written
+
+    def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
+        """One DELETE per series, 50 statements per request (InfluxDB runs the statements of a query in turn)."""
+        statements = [influxql.delete_forecasts(validate_user(u), check_model(m), int(t)) for u, m, t in cuts]
+        for i in range(0, len(statements), 50):
+            self.query("; ".join(statements[i : i + 50]))
 
     # -- the journal of pending units (server/stores/journal.py) ------------------------------------------
     def _journal_write(self, line: str, attempts: int | None = None) -> None:

@@ -37,6 +37,7 @@ from server.stores.base import (
     FORECAST_ROW_COLUMNS,
     FORECAST_ROW_ORDER,
     SLEEP_COLUMNS,
+    check_model,
     check_users,
     check_window,
     newest_per_user,
@@ -213,6 +214,16 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
             )
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unavailable(exc) from exc
+
+    def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
+        """One call of the delete API per series (its predicates know no regex or OR)."""
+        api = self._client().delete_api()
+        for user, model, from_ms in cuts:
+            start, predicate = flux.forecast_delete(validate_user(user), check_model(model), int(from_ms))
+            try:
+                api.delete(start, flux.DELETE_STOP, predicate, bucket=self.bucket, org=self.org)
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._unavailable(exc) from exc
 
     # -- reads ----------------------------------------------------------------------------------------
     def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -147,6 +147,14 @@ def delete_pending(key_ns: int) -> str:
     return f"DELETE FROM {ident('hrvcast_pending')} WHERE time >= {int(key_ns)} AND time <= {int(key_ns)}"
 
 
+def delete_forecasts(user: str, model: str, from_ms: int) -> str:
+    """The ``forecast`` points of one (user, model) series at or after ``from_ms``."""
+    return (
+        f"DELETE FROM {ident(M_FORECAST)} WHERE {ident(USER_TAG)} = {string(user)} AND {ident(MODEL_TAG)} = "
+        f"{string(model)} AND time >= {ms(from_ms)}"
+    )
+
+
 def create_database(database: str) -> str:
     return f"CREATE DATABASE {ident(database)}"
 

@@ -135,6 +135,10 @@ class SQLiteStore(SQLiteFile):
             sum(n for _, n, _ in parts),
         )
 
+    def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
+        rows = [(validate_user(user), check_model(model), int(from_ms)) for user, model, from_ms in cuts]
+        self._write("DELETE FROM forecast WHERE user = ? AND model = ? AND time >= ?", [rows], len(rows))
+
     def write_scores(self, scores: pd.DataFrame) -> int:
         """Summaries (the scores frame shape), the ``scored_ms`` column as each row's ``time``."""
         frame = frame_arrays(scores, SCORE_COLUMNS, ["user", "scored_ms"])

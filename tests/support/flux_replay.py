@@ -8,7 +8,8 @@
   ``/write`` (with the client's precision): the line protocol the client sends is parsed and stored by a real
   InfluxDB.
 - ``POST /api/v2/delete`` keeps every body and, when ``forward_to`` is set, runs it on influxd as an InfluxQL
-  ``DELETE`` of the predicate's measurement between start and stop (the only predicate hrvcast sends).
+  ``DELETE`` of the predicate's measurement and tags (``_measurement="m" AND tag="v" ...``, InfluxDB 2's
+  documented form, the only one hrvcast sends) between start and stop.
 - ``POST /write`` and ``/query`` (the v1 API) are passed to ``forward_to`` as they are: with ``fail_next`` it
   is a flaky proxy in front of a real influxd.
 - ``GET /ping`` answers 204. ``fail_next`` makes the next N requests answer 503; ``delay_s`` makes every
@@ -151,10 +152,13 @@ class ReplayServer:
                     self._reply(exc.code, exc.read())
 
             def _delete(self, request: dict) -> None:
-                match = re.fullmatch(r'_measurement="([A-Za-z_]+)"', request["predicate"])
-                assert match, f"the replay server deletes by measurement only, not {request['predicate']!r}"
+                documented = r'_measurement="([A-Za-z_]+)"((?: AND [A-Za-z_]+="[^"\\]*")*)'
+                match = re.fullmatch(documented, request["predicate"])
+                assert match, f"not a predicate of InfluxDB 2's documented form: {request['predicate']!r}"
+                tags = re.findall(r' AND ([A-Za-z_]+)="([^"]*)"', match.group(2))
+                where = "".join(f"\"{key}\" = '{value}' AND " for key, value in tags)
                 start, stop = request["start"], request["stop"]
-                statement = f"DELETE FROM \"{match.group(1)}\" WHERE time >= '{start}' AND time <= '{stop}'"
+                statement = f"DELETE FROM \"{match.group(1)}\" WHERE {where}time >= '{start}' AND time <= '{stop}'"
                 query = urllib.parse.urlencode({"q": statement, "db": server.forward_db})
                 urllib.request.urlopen(
                     urllib.request.Request(f"{server.forward_to}/query?{query}", method="POST"), timeout=10

@@ -12,6 +12,7 @@ import time
 import uuid
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 import yaml
@@ -20,7 +21,7 @@ from model.zones import lowest_ahead
 from server.pipeline.scorer import Scorer
 from server.pipeline.wiring import local_service
 from server.stores import open_store
-from server.stores.base import step_scores_array
+from server.stores.base import step_scores_array, step_scores_text
 from server.stores.sqlite import SQLiteStore
 from tests.support.paths import REPO
 from tests.support.served import END_MS, H, hourly_windows
@@ -194,6 +195,59 @@ def test_influx_write_back_is_idempotent_and_feeds_the_alert_query(influxd_serve
         for user, value in lowest.items():
             assert value == pytest.approx(ahead[user], abs=1e-6)
             assert value >= next(r.min_score for r in first.rows if r.user == user) - 1e-6  # over all 24 hours
+    finally:
+        store.close()
+
+
+def _earlier_red_round(store, user: str, model: str, first_ms: int, scored_ms: int) -> None:
+    """What an earlier round left for ``user``: 24 red hours from ``first_ms`` under ``model``, and its summary
+    (its forecast knew the windows up to ``first_ms - 1 h``)."""
+    hours = first_ms + H * np.arange(24)
+    red = pd.DataFrame({"time": hours, "rmssd_p10": 20.0, "rmssd_p50": 30.0, "rmssd_p90": 40.0, "fatigue_score": 15.0})
+    store.write_forecasts(user, model, red)
+    summary = {"user": user, "scored_ms": scored_ms, "model": model, "score": 20.0, "resolution": "1h"}
+    summary |= {"step_scores": step_scores_text(np.full(24, 15.0)), "first_ms": first_ms, "horizon_h": 24}
+    summary |= {"last_observed_ms": first_ms - H, "newest_window_ms": first_ms - H}
+    store.write_scores(pd.DataFrame([summary]))
+
+
+@pytest.mark.slow
+def test_the_red_zone_rule_never_pages_on_a_superseded_round(influxd_server, forecaster):
+    """The InfluxDB rule takes the lowest score ahead over every lstm-* tag. A round by a retrained model (user
+    "a": an earlier model's red hours lie ahead), and a round for a user who lost their score (user "c", now
+    calibrating: InfluxDB keeps the red field of a rewritten point) must clear those hours, or the rule pages
+    for a user every panel shows green or calibrating."""
+    db = f"scorer_{uuid.uuid4().hex[:8]}"
+    requests.post(f"{influxd_server.url}/query", params={"q": f'CREATE DATABASE "{db}"'}, timeout=10)
+    store = open_store(influxd_server.store_url(db), timeout_s=10)
+    now_s = time.time()
+    last_hour = int(now_s * 1000) // H * H
+    try:
+        store.write_windows("a", hourly_windows(11, last_hour, 120))
+        store.write_windows("c", hourly_windows(13, last_hour, 3))  # three hours: calibrating
+        _earlier_red_round(store, "a", "lstm-retired0000", last_hour + H, int(now_s * 1000) - 600_000)
+        _earlier_red_round(store, "c", forecaster.version, last_hour - H, int(now_s * 1000) - 3_600_000)
+        past = pd.DataFrame({"time": [last_hour - 5 * H], "rmssd_p10": 20.0, "rmssd_p50": 30.0, "rmssd_p90": 40.0})
+        store.write_forecasts("a", "lstm-retired0000", past.assign(fatigue_score=15.0))  # an hour long over
+
+        def alert() -> dict[str, float]:
+            resp = requests.post(f"{influxd_server.url}/query", params={"db": db, "q": _alert_query()}, timeout=10)
+            return {s["tags"]["user"]: s["values"][0][1] for s in resp.json()["results"][0].get("series", [])}
+
+        assert alert() == {"a": 15.0, "c": 15.0}  # the earlier rounds, as the rule saw them
+        rows = {
+            r.user: r
+            for r in Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: now_s)
+            .run_round(users=["a", "c"])
+            .rows
+        }
+        assert rows["c"].zone == "calibrating" and rows["a"].min_score is not None
+        lowest = alert()
+        assert "c" not in lowest, "calibrating: no score, so no alert"
+        assert lowest["a"] >= rows["a"].min_score - 1e-6  # the new model's hours only (over all 24 of them)
+        kept = store.read_forecasts(["a"], 0, last_hour + 48 * H)["a"]
+        retired = kept[kept["model"] == "lstm-retired0000"]
+        assert retired["time"].tolist() == [last_hour - 5 * H], "hours long over keep their points"
     finally:
         store.close()
 

@@ -172,3 +172,34 @@ def test_forecast_rows_are_every_users_forecasts_in_one_frame(loaded):
     assert list(rows.columns) == ["user", "time", "model", "rmssd_p10", "rmssd_p50", "rmssd_p90", "fatigue_score"]
     assert set(rows["user"]) == {ALICE}
     assert_frame(rows.drop(columns="user"), by_user[ALICE])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1", "influx2"])
+def test_deleting_a_series_ahead_keeps_its_past_and_every_other_series(make_store, kind):
+    """What the scorer clears before a round whose model changed or whose user lost their score: one (user,
+    model) series from a time on. Its earlier hours, the user's other model and another user's same model stay.
+    The Flux adapter's delete goes through InfluxDB 2's delete API to a real influxd (the replay server)."""
+    store = make_store(kind)
+    store.write_forecasts_many(
+        [
+            (ALICE, c.MODEL_A, c.ALICE_FORECAST_A),
+            (ALICE, c.MODEL_B, c.ALICE_FORECAST_B),
+            (BOB, c.MODEL_A, c.ALICE_FORECAST_A),
+        ]
+    )
+    store.delete_forecasts([(ALICE, c.MODEL_A, T0 + 4 * H)])
+    reader = store
+    if kind == "influx2":  # read back over InfluxQL: the replay server answers only the hand-written Flux reads
+        replay = store.replay
+        assert [d["predicate"] for d in replay.deletes] == [
+            f'_measurement="forecast" AND user="{ALICE}" AND model="{c.MODEL_A}"'
+        ]
+        reader = open_store(f"influxdb://{replay.forward_to.split('://')[1]}/{replay.forward_db}")
+    try:
+        got = reader.read_forecasts([ALICE, BOB], T0, T0 + 6 * H)
+    finally:
+        if reader is not store:
+            reader.close()
+    alice = got[ALICE].sort_values(["model", "time"])
+    assert list(zip(alice["model"], alice["time"], strict=True)) == [(c.MODEL_A, T0 + 3 * H), (c.MODEL_B, T0 + 3 * H)]
+    assert got[BOB]["time"].tolist() == c.ALICE_FORECAST_A["time"].tolist()

@@ -112,3 +112,11 @@ def test_a_query_that_differs_from_the_hand_written_one_fails(monkeypatch):
             ]
         finally:
             store.close()
+
+
+def test_a_forecast_delete_names_the_series_as_influxdb_2_documents_and_refuses_a_quote():
+    start, predicate = flux.forecast_delete("alice.b", "lstm-0.1.0", 1_767_312_000_000)
+    assert start == "2026-01-02T00:00:00.000Z"
+    assert predicate == '_measurement="forecast" AND user="alice.b" AND model="lstm-0.1.0"'
+    with pytest.raises(ValueError, match="cannot be named in an InfluxDB 2 delete predicate"):
+        flux.forecast_delete("alice", 'lstm-"x"', 0)

@@ -68,3 +68,10 @@ def test_identifiers_with_quotes_name_the_right_field_on_a_real_influxd(influxd_
     params = urllib.parse.urlencode({"q": "SHOW MEASUREMENTS", "db": store.database})
     with urllib.request.urlopen(f"{influxd_server.url}/query?{params}") as resp:
         assert b'"m"' in resp.read()
+
+
+def test_a_forecast_series_is_deleted_by_its_two_tags_from_a_time_on():
+    statement = influxql.delete_forecasts("alice.b", "lstm-0'1", 1_767_312_000_000)
+    assert statement == (
+        'DELETE FROM "forecast" WHERE "user" = \'alice.b\' AND "model" = \'lstm-0\\\'1\' AND time >= 1767312000000ms'
+    )
