@@ -106,6 +106,21 @@ def population_skill(
     return {name: daily_skill(list(found[name].values()), first_day_ms, last_day_ms) for name in sorted(found)}
 
 
+def check_names(names: Sequence[str] | None, found_names: set[str]) -> None:
+    """UnknownForecaster for a named forecaster that is neither installed nor in any record found: a typo (an
+    alert on ``?model=lstn`` would never fire); a forecaster since uninstalled keeps its records readable."""
+    from model.errors import UnknownForecaster
+    from model.forecasters import available
+
+    installed = available()
+    for name in names or ():
+        if name not in installed and name not in found_names:
+            raise UnknownForecaster(
+                f"forecaster {name!r} is not installed and has no track record here: use one of "
+                f"{', '.join(installed)} (hrvcast forecasters lists them)"
+            )
+
+
 def skill_rows(found: Mapping[tuple[str, str], pd.DataFrame]) -> list[dict]:
     """``GET /api/v1/skill`` rows (``server.web.reply_schemas.SkillRow``), sorted by day, forecaster, user."""
     rows = []

@@ -225,16 +225,19 @@ def _history(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> l
 def _skill(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> list[dict]:
     """``forecast_skill``: each named user's track record per forecaster, or with ``{"user": "*"}`` the
     population's (every user's matched hours pooled), over the days of the panel's range."""
-    from server.pipeline.skill import POPULATION, population_skill, skill_by_user
+    from server.pipeline.skill import POPULATION, check_names, population_skill, skill_by_user
 
     if not users:
         return []
     store, last_day = services().store, min(req.end_ms, now)
     names = t.forecasters or None
     if t.every_user and not req.explicit(t):
-        found = population_skill(store, _window_sizes(users), req.start_ms, last_day, names)
-        return skill_frames(t, {(POPULATION, name): skill for name, skill in found.items()})
-    return skill_frames(t, skill_by_user(store, _window_sizes(users), req.start_ms, last_day, names))
+        pooled = population_skill(store, _window_sizes(users), req.start_ms, last_day, names)
+        found = {(POPULATION, name): skill for name, skill in pooled.items()}
+    else:
+        found = skill_by_user(store, _window_sizes(users), req.start_ms, last_day, names)
+    check_names(names, {name for _, name in found})
+    return skill_frames(t, found)
 
 
 def _window_sizes(users: list[str]) -> dict[str, str]:

@@ -118,7 +118,7 @@ def skill():
     """The live track record (:mod:`server.pipeline.skill`): one row per day, user (``*``: the population,
     every user pooled) and forecaster, sorted by day, forecaster, user; days with too few matched hours have
     no row. Infinity's backend turns it into one series per (user, model) (``format: timeseries``)."""
-    from server.pipeline.skill import POPULATION, population_skill, skill_by_user, skill_rows
+    from server.pipeline.skill import POPULATION, check_names, population_skill, skill_by_user, skill_rows
 
     args = load(SkillArgs, request.args.to_dict(), "query string")
     now = now_ms()
@@ -138,6 +138,7 @@ def skill():
         }
     else:
         found = skill_by_user(services().store, sizes, first_day, last_day, names)
+    check_names(names, {name for _, name in found})
     return jsonify(skill_rows(found))
 
 

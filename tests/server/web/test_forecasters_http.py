@@ -61,6 +61,8 @@ def test_a_chosen_forecaster_is_served_and_labelled(client, forecaster):
         # from alone reaches back to now: 31,700 years of days cost seconds and gigabytes before it was capped
         ("/api/v1/skill?user=u1&from=-1000000000000000", 400, "the range at most 400 days"),
         (f"/api/v1/skill?user=u1&from={NOW_MS + 2 * 86_400_000}", 400, "from must not be after to (or now)"),
+        # a typo in a drift alert's URL would never fire: named, not an empty answer
+        ("/api/v1/skill?user=u1&model=lstn", 400, "forecaster 'lstn' is not installed and has no track record"),
     ],
 )
 def test_a_bad_model_is_refused_naming_the_fix(client, url, status, says):
