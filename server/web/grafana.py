@@ -147,6 +147,7 @@ def query():
             wanted[key].extend(users_of[t.ref_id, t.target])
             quantiles[key] |= t.target == "rmssd_forecast"
     forecasts = {key: _forecasts(us, *key, quantiles=quantiles[key]) for key, us in wanted.items()}
+    _check_history_rows(req, users_of, now)
 
     out: list[dict] = []
     for t in req.targets:
@@ -209,6 +210,19 @@ def _users_of(req: QueryRequest) -> dict[tuple[str, str], list[str]]:
                 )
         users_of[t.ref_id, t.target] = users
     return users_of
+
+
+def _check_history_rows(req: QueryRequest, users_of: dict, now: int) -> None:
+    """The row cap of score histories is per request: its every ``fatigue_score_history`` target added up (50
+    targets of one user each once answered 474,050 rows)."""
+    from server.pipeline.score_history import check_rows, history_rows
+
+    targets = [t for t in req.targets if t.target == HISTORY_TARGET and users_of[t.ref_id, t.target]]
+    if len(targets) < 2:
+        return  # one target: score_history checks it
+    service = services().forecast_service()
+    counts = [history_rows(service, users_of[t.ref_id, t.target], req.start_ms, req.end_ms, now) for t in targets]
+    check_rows(sum(counts), len({u for t in targets for u in users_of[t.ref_id, t.target]}))
 
 
 def _history(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> list[dict]:

@@ -108,3 +108,27 @@ def test_the_history_target_says_why_a_range_has_no_score(client):
     (frame,) = post(client, "/grafana/query", body).get_json()
     assert all(v is None for v in frame["fields"][1]["values"])
     assert "user new" in frame["meta"]["notices"][0]["text"]
+
+
+def test_the_row_cap_of_score_histories_is_per_request_not_per_target(client):
+    """30 targets of 721 hours each: every one under the cap, together over it (before, 50 such targets answered
+    474,050 rows in one request)."""
+    from server.pipeline.score_history import MAX_STEPS
+
+    targets = [{"refId": f"A{k}", "target": "fatigue_score_history", "payload": {"user": "u1"}} for k in range(30)]
+    body = {"range": {"from": iso(END_MS - 30 * DAY), "to": iso(END_MS)}, "targets": targets}
+    assert 721 < MAX_STEPS < 30 * 721
+    r = post(client, "/grafana/query", body)
+    assert r.status_code == 400 and f"is more than {MAX_STEPS} in one request" in r.get_json()["message"]
+    body["targets"] = targets[:2]
+    assert post(client, "/grafana/query", body).status_code == 200
+
+
+def test_a_history_by_another_forecaster_is_capped_lower_as_it_is_computed_origin_by_origin(client):
+    from server.pipeline.score_history import MAX_OTHER_STEPS
+
+    r = client.get(f"/api/v1/score?user=u1&model=auto_ets&from={END_MS - 11 * DAY}&to={END_MS}")
+    assert r.status_code == 400 and "by auto_ets (computed origin by origin) of 265 rows" in r.get_json()["message"]
+    assert f"is more than {MAX_OTHER_STEPS} in one request" in r.get_json()["message"]
+    short = client.get(f"/api/v1/score?user=u1&model=history_mean&from={END_MS - DAY}&to={END_MS}")
+    assert short.status_code == 200 and len(short.get_json()) == 25
