@@ -166,7 +166,11 @@ def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:
 @bp.post("/rr")
 def push_beats():
     raw = request.get_json(force=True, silent=True)
-    data = load(BeatsBody, raw if isinstance(raw, dict) else {"_": None}, "beats")
+    if not isinstance(raw, dict):
+        problem = "is not valid JSON" if raw is None else "must be a JSON object, not a JSON " + type(raw).__name__
+        fix = 'send {"user": ID, "beats": [[epoch_ms, ibi_ms], ...]} with Content-Type: application/json'
+        raise bad_request_from(ValidationError({"body": [f"{problem}: {fix}"]}), "beats")
+    data = load(BeatsBody, raw, "beats")
     from server.pipeline.ingest import ingest_beats  # the HRV pipeline, loaded on the first push only
 
     epoch_ms = np.fromiter((b[0] for b in data["beats"]), dtype=np.int64, count=len(data["beats"]))

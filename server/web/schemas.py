@@ -179,7 +179,7 @@ PUSH_SEMANTICS = (
 
 
 class BeatsBody(Lenient):
-    class Meta:
+    class Meta(Lenient.Meta):  # unknown keys ignored, as every request's (a gateway may add its own)
         description = PUSH_SEMANTICS
 
     user = OneUser(required=True, metadata={"description": "user id"})

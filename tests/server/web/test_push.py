@@ -69,3 +69,19 @@ def test_one_beat_sent_twice_in_a_push_with_shifted_times_is_refused(client, sto
     r = client.post("/api/v1/rr", json={"user": "twice", "beats": [[t, 800.0], [t + 1, 800.0], [t + 800, 800.0]]})
     assert r.status_code == 422 and "one beat sent twice with shifted times" in r.get_json()["message"]
     assert "twice" not in store.list_users()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [("not json", "body: is not valid JSON"), ("[[1, 800]]", "body: must be a JSON object, not a JSON list")],
+)
+def test_a_body_that_is_not_a_json_object_is_named_as_such(client, body, says):
+    r = client.post("/api/v1/rr", data=body, content_type="application/json")
+    assert r.status_code == 400 and says in r.get_json()["message"] and '{"user": ID' in r.get_json()["message"]
+
+
+def test_a_key_the_push_does_not_know_is_ignored_like_every_requests(client, store):
+    t = END_MS - 3 * H
+    r = client.post("/api/v1/rr", json={"user": "extra", "beats": [[t, 800.0]], "device": "polar h10"})
+    assert r.status_code == 200, r.get_json()
+    assert store.read_beats("extra", 0, 2**62)[0].tolist() == [t]
