@@ -24,6 +24,7 @@ from model.hrv.windows import DEFAULT_CONFIG, HrvConfig, empty_windows, window_s
 from model.ids import validate_user
 from model.io import ReadOptions, check_file, covariates, read_rr
 from model.io._common import DEFAULT_OPTIONS, FUTURE_SLACK_MS, MAX_IBI_MS, MIN_IBI_MS
+from model.schema import HOUR_MS
 from server.pipeline.rewindow import recompute_windows
 from server.pipeline.writes import Progress, repair_pending, unit
 from server.stores.base import HistoryStore
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SDNN_WINDOW = "5min"  # Apple Health SDNN samples are stored as 5-minute windows holding sdnn_ms only
 PUSH_EARLIEST_MS = 631_152_000_000  # 1990-01-01: pushed beats are no older than this
+MAX_PUSH_HOURS = 5_000  # distinct hours one push may touch: each is a window recomputed under the write lock (200,000
+# beats an hour apart took 45 s and failed every other push meanwhile; a backlog of 5,000 morning readings fits)
 SAME_BEAT_MS = 50  # beats closer than this are one beat sent twice: no heart beats 1,200 times a minute
 _END_MS = 4_102_444_800_000  # 2100-01-01: "no upper bound" for store reads, inside every store's time range
 
@@ -197,6 +200,13 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise BadRRFile(source, f"beat {k + 1} [{t[k]}, {ibi[k]:g}]: {problem}")
+    hours = int(np.unique(t // HOUR_MS).size)
+    if hours > MAX_PUSH_HOURS:
+        raise BadRRFile(
+            source,
+            f"the beats fall in {hours} different hours, more than {MAX_PUSH_HOURS} in one push",
+            fix="send a long backlog in several pushes, or ingest it as a file (hrvcast ingest)",
+        )
     return t[~repeat].astype(np.int64), ibi[~repeat], int(repeat.sum())
 
 

@@ -85,3 +85,14 @@ def test_a_key_the_push_does_not_know_is_ignored_like_every_requests(client, sto
     r = client.post("/api/v1/rr", json={"user": "extra", "beats": [[t, 800.0]], "device": "polar h10"})
     assert r.status_code == 200, r.get_json()
     assert store.read_beats("extra", 0, 2**62)[0].tolist() == [t]
+
+
+def test_a_push_spread_over_more_hours_than_a_push_may_touch_is_refused_and_stores_nothing(client, store):
+    """200,000 beats an hour apart once held the store's write lock for 45 s, failing every other push."""
+    from server.pipeline.ingest import MAX_PUSH_HOURS
+
+    sparse = [[END_MS - (MAX_PUSH_HOURS + 1 - k) * H, 800.0] for k in range(MAX_PUSH_HOURS + 1)]
+    r = client.post("/api/v1/rr", json={"user": "sparse", "beats": sparse})
+    assert r.status_code == 422 and f"more than {MAX_PUSH_HOURS} in one push" in r.get_json()["message"]
+    assert "sparse" not in store.list_users()
+    assert client.post("/api/v1/rr", json={"user": "sparse", "beats": sparse[1:]}).status_code == 200
