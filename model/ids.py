@@ -17,8 +17,9 @@ _USER_ID_RE = re.compile(USER_ID_PATTERN)
 def validate_user(user: object) -> str:
     """Return ``user`` if it matches :data:`USER_ID_PATTERN`, else raise :class:`BadUserId`."""
     if not isinstance(user, str) or not _USER_ID_RE.fullmatch(user):
+        shown = repr(user) if len(repr(user)) <= 80 else f"{repr(user)[:60]}... ({len(str(user))} characters)"
         raise BadUserId(
-            f"user id {user!r} is not valid: use 1-64 characters, letters, digits, '_', '.' or '-', "
+            f"user id {shown} is not valid: use 1-64 characters, letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
     return user

@@ -21,6 +21,9 @@ _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
 
+MAX_DURATION_S = 1_000 * 365 * 86_400  # a millennium already reaches before every store's first time (1970)
+
+
 def duration_s(text: str) -> float:
     """``15m`` -> 900.0; units s, m, h, d."""
     match = _DURATION.match(text)
@@ -28,7 +31,10 @@ def duration_s(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: use a positive number with s, m, h or d, e.g. 30s, 15m, 1h, 7d"
         )
-    return float(match.group(1)) * _UNITS_S[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS_S[match.group(2)]
+    if seconds > MAX_DURATION_S:  # later than every store's times: an internal overflow, not an answer
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than {MAX_DURATION_S // 86_400:.0f} days (1,000 years)")
+    return seconds
 
 
 def count(low: int, high: int):

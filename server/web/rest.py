@@ -95,6 +95,9 @@ def score():
     users = services().users.users() if every else list(args["user"])
     now = now_ms()
     forecaster = one_forecaster(args["model"])
+    if args["as_of"] is not None and args["as_of"] > now:  # a past view: a later time would be a projection
+        message = "is after now: as_of asks the score as shown at a past time (leave it out for the score now)"
+        raise bad_request_from(ValidationError({"as_of": [message]}), "query string")
     if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it
         past = score_as_of(services().forecast_service(), users, args["as_of"], forecaster)
         rows = [_score_row(p.forecast, p.as_of_ms, p.as_of_ms) for p in past.values() if p is not None]

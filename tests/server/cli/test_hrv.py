@@ -80,3 +80,14 @@ def test_ingest_refuses_a_clockless_file_without_start(tmp_path, store_url, caps
     assert main(["ingest", "--user", "cli-2", str(path)]) == 2
     assert "--start" in capsys.readouterr().err
     assert main(["ingest", "--user", "bad id!", str(path)]) == 2
+
+
+@pytest.mark.parametrize("since", ["999999999999999999999h", "100000000d"])
+def test_a_duration_longer_than_a_millennium_exits_2_naming_it(since, capsys, tmp_path, monkeypatch):
+    """It overflowed the store's integer times and ended in an internal error (or rewindowed every user)."""
+    from server.cli import main
+
+    monkeypatch.setenv("HRVCAST_STORE", f"sqlite:///{tmp_path / 'h.sqlite'}")
+    with pytest.raises(SystemExit) as info:
+        main(["windows", "--since", since])
+    assert info.value.code == 2 and "longer than 365000 days (1,000 years)" in capsys.readouterr().err

@@ -190,3 +190,9 @@ def test_a_full_disk_is_named_as_such(tmp_path, forecaster):
             assert len(client.get("/api/v1/users", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()) == 4
         finally:
             store.close()
+
+
+def test_a_huge_user_id_is_refused_without_echoing_it_whole(client):
+    r = client.get("/api/v1/score?user=" + "a" * 100_000)
+    assert r.status_code == 400 and "(100000 characters) is not valid" in r.get_json()["message"]
+    assert len(r.data) < 1_000

@@ -6,7 +6,7 @@ import pytest
 
 from server.pipeline.score_history import score_history
 from tests.support.grafana import post
-from tests.support.served import END_MS, H
+from tests.support.served import END_MS, NOW_MS, H
 
 DAY = 24 * H
 
@@ -44,6 +44,7 @@ def test_a_range_answers_one_row_per_hour_equal_to_the_service(client, app):
         (f"from={END_MS}&to={END_MS - DAY}", "from must be before to"),
         (f"from={END_MS - 500 * DAY}&to={END_MS}", "at most 400 days"),
         ("as_of=yesterday", "is not an ISO 8601 time"),
+        (f"as_of={NOW_MS + 6 * H}", "as_of: is after now"),
     ],
 )
 def test_bad_time_questions_get_a_400_naming_the_fix(client, query, message):
