@@ -8,6 +8,7 @@ request scores both, each with its resolution; REST and the write-back scorer sa
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -98,3 +99,39 @@ def test_rest_and_the_scorer_agree_with_the_panels(dashboard):
     stored = stored[~stored["model"].str.startswith("last_value-")]  # the track record's reference, beside it
     assert len(stored) == 7 * 24  # the daily model's week, written hour by hour for the InfluxDB rule
     assert stored["fatigue_score"].min() == pytest.approx(rows["spot"]["min_score"], abs=1e-3)
+
+
+def test_a_new_strap_shows_its_hours_and_morning_readings_no_misleading_coverage(dashboard):
+    """A chest strap with 12 valid hours is still forecast by the daily model (too few hours for the hourly
+    one), but its observed panels show its hours, not one daily point; a morning reader's coverage (a few
+    minutes of a day) is left out with a notice, not drawn as 0.3 %."""
+    from tests.support.beats import synthetic_beats
+
+    client, app, _, last_reading_ms, now_s = dashboard
+    hourly = app.extensions["hrvcast"].forecast_service().models["1h"]
+    hours = max(3, hourly.model.config.calibrating_below - 2)  # too few valid hours for the hourly model
+    start = int(now_s * 1000) // 3_600_000 * 3_600_000 - (hours + 1) * 3_600_000
+    t, ibi = synthetic_beats(hours, seed=5, start_ms=start)
+    pushed = client.post(
+        "/api/v1/rr", json={"user": "fresh", "beats": [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]}
+    )
+    assert pushed.status_code == 200, pushed.get_json()
+    zone = client.post(
+        "/grafana/query", json={"targets": [{"refId": "Z", "target": "fatigue_zone", "payload": {"user": "fresh"}}]}
+    ).get_json()[0]
+    assert {f["name"]: f["values"] for f in zone["fields"]}["resolution"] == ["1d"]
+    window = {"from": start - 3_600_000, "to": int(now_s * 1000)}
+    body = {
+        "range": window,
+        "targets": [
+            {"refId": "R", "target": "rmssd", "payload": {"user": "fresh"}},
+            {"refId": "C", "target": "coverage", "payload": {"user": "spot"}},
+        ],
+    }
+    rmssd, coverage = client.post("/grafana/query", json=body | {"range": window}).get_json()
+    shown = [p[1] for p in rmssd["datapoints"]]
+    assert len(shown) >= hours - 1 and all(h % 3_600_000 == 0 for h in shown) and set(np.diff(shown)) == {3_600_000}
+    days = {"from": last_reading_ms - 30 * DAY_MS, "to": last_reading_ms}
+    (coverage,) = client.post("/grafana/query", json={"range": days, "targets": [body["targets"][1]]}).get_json()
+    assert coverage["datapoints"] and all(v is None for v, _ in coverage["datapoints"])
+    assert "coverage is not shown for morning (spot) readings" in coverage["meta"]["notices"][0]["text"]

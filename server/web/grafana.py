@@ -261,6 +261,32 @@ def _window_sizes(users: list[str]) -> dict[str, str]:
     return service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
 
 
+DAILY_COVERAGE_NOTICE = (
+    "coverage is not shown for morning (spot) readings: a reading of a few minutes covers well under 1 % of its "
+    "day by design; a day with a valid reading counts"
+)
+
+
+def _observed_windows(store, users: list[str], start_ms: int, end_ms: int) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Each user's windows for the observed targets, with their size: hourly where the range holds a valid hourly
+    window (a chest strap from its first hour, while its forecast is still the daily model's until 24 valid hours
+    are known), else the windows of the resolution its forecast uses (spot readings: daily)."""
+    resolution = _window_sizes(users)
+    hourly = store.read_windows(users, start_ms, end_ms, "1h")
+    out: dict[str, tuple[pd.DataFrame, str]] = {}
+    rest: dict[str, list[str]] = defaultdict(list)
+    for user in users:
+        frame = hourly.get(user)
+        if resolution[user] == "1h" or (frame is not None and not frame.empty and valid_mask(frame).any()):
+            if frame is not None:
+                out[user] = (frame, "1h")
+        else:
+            rest[resolution[user]].append(user)
+    for size, group in rest.items():
+        out |= {u: (f, size) for u, f in store.read_windows(group, start_ms, end_ms, size).items()}
+    return out
+
+
 def _observed(t: TargetQuery, users: list[str], start_ms: int, end_ms: int) -> list[dict]:
     if not users:
         return []
@@ -268,19 +294,20 @@ def _observed(t: TargetQuery, users: list[str], start_ms: int, end_ms: int) -> l
     kind, column = OBSERVED[t.target]
     out = []
     if kind == "windows":
-        resolution = _window_sizes(users)
-        frames = {}
-        for size in dict.fromkeys(resolution.values()):
-            frames.update(store.read_windows([u for u in users if resolution[u] == size], start_ms, end_ms, size))
+        frames = _observed_windows(store, users, start_ms, end_ms)
         for user in users:
-            frame = frames.get(user)
+            frame, size = frames.get(user, (None, "1h"))
             if frame is None or frame.empty:
                 out.append(reply.series(t, user, [], []))
                 continue
             values = frame[column].astype("float64")
             if t.target in VALID_ONLY:
                 values = values.where(valid_mask(frame))
-            out.append(reply.series(t, user, frame["start"].to_numpy(), values.to_numpy()))
+            meta = None
+            if t.target == "coverage" and size == "1d":  # a reading of minutes covers 0.3 % of its day: not a fault
+                values = pd.Series(np.nan, index=values.index)
+                meta = {"notices": [{"severity": "info", "text": DAILY_COVERAGE_NOTICE}]}
+            out.append(reply.series(t, user, frame["start"].to_numpy(), values.to_numpy(), meta=meta))
     elif kind == "activity":
         frames = store.read_activity(users, start_ms, end_ms)
         for user in users:

@@ -57,8 +57,9 @@ def times(values: Iterable) -> list[int]:
     return [int(v) for v in values]
 
 
-def series(target: TargetQuery, user: str, times_ms: Sequence, values: Sequence) -> dict:
-    """One user's series as a SimpleJson time series, or as a table when the target asked for one."""
+def series(target: TargetQuery, user: str, times_ms: Sequence, values: Sequence, meta: dict | None = None) -> dict:
+    """One user's series as a SimpleJson time series, or as a table when the target asked for one; ``meta`` (a
+    frame notice) goes with the series (@grafana/data's convertTimeSeriesToDataFrame keeps it)."""
     if target.table:
         return table(
             [("Time", "time"), ("user", "string"), (target.target, "number")],
@@ -72,6 +73,8 @@ def series(target: TargetQuery, user: str, times_ms: Sequence, values: Sequence)
     }
     if target.target in UNITS:  # @grafana/data's convertTimeSeriesToDataFrame reads it into the field's config
         out["unit"] = UNITS[target.target]
+    if meta:
+        out["meta"] = meta
     return out
 
 
