@@ -61,13 +61,14 @@ def table_panel() -> table.Panel:
     organize = model.DataTransformerConfig(
         id_val="organize",
         options={
-            "indexByName": {"user": 0, "zone": 1, "score": 2, "min_score": 3, "Time": 4},
+            "indexByName": {"user": 0, "zone": 1, "score": 2, "min_score": 3, "Time": 4, "resolution": 5},
             "renameByName": {
                 "user": "User",
                 "zone": "Zone",
                 "score": "Score, next 24 h",
                 "min_score": "Lowest hour, next 24 h",
                 "Time": "Forecast from",
+                "resolution": "Model (1h hourly, 1d morning readings: 7 days ahead)",
             },
         },
     )

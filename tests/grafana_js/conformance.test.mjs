@@ -150,6 +150,7 @@ for (const version of VERSIONS) {
         const cell = color(grafana, look.cell ?? look.color);
         assert.deepEqual(row['Score, next 24 h'], { text: look.score, color: cell });
         assert.deepEqual(row['Lowest hour, next 24 h'], { text: look.cell ? 'no score' : look.lowest, color: cell });
+        assert.equal(row['Model (1h hourly, 1d morning readings: 7 days ahead)'].text, '1h'); // named, not "resolution"
       }
       const lowest = panel(USER, 'Lowest score, next 24 h');
       const zone = panel(USER, 'Zone');
