@@ -40,6 +40,28 @@ def load(schema_cls, data, where: str) -> dict:
         raise bad_request_from(exc, where) from None
 
 
+LIST_PARAMS = ("user", "model")  # repeated (user=a&user=b, OpenAPI's form style), they are one comma list
+
+
+def query_args(schema_cls) -> dict:
+    """The query string for ``schema_cls``: a repeated ``user`` or ``model`` joined into one list (``user=a&user=b``
+    kept only ``a``); any other parameter given twice, or a name the endpoint does not know (``USER=`` answered
+    every user), is a 400 naming the ones it knows. Names starting with ``_`` (cache busters) are ignored."""
+    known = sorted(f.data_key or name for name, f in instance(schema_cls).fields.items())
+    out: dict = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        if key.startswith("_"):
+            continue
+        if key not in known:
+            problem = f"unknown parameter {key[:40]!r}: use {', '.join(known)}"
+            raise bad_request_from(ValidationError({"query": [problem]}), "query string")
+        if len(values) > 1 and key not in LIST_PARAMS:
+            raise bad_request_from(ValidationError({key: [f"given {len(values)} times: give it once"]}), "query string")
+        out[key] = ",".join(values) if key in LIST_PARAMS else values[0]
+    return out
+
+
 def one_forecaster(names) -> str:
     """The ``model`` parameter of a forecast or score: one forecaster name, the shipped LSTM by default."""
     if len(names) > 1:
@@ -60,7 +82,7 @@ def users():
 
 @bp.get("/forecast")
 def forecast():
-    args = load(ForecastArgs, request.args.to_dict(), "query string")
+    args = load(ForecastArgs, query_args(ForecastArgs), "query string")
     service = services().forecast_service()
     fc = service.forecasts([args["user"]], args["horizon"], forecaster=one_forecaster(args["model"]))[args["user"]]
     status = status_of(fc, now_ms())  # stale or calibrating: the quantiles, but no score (model.zones)
@@ -90,7 +112,7 @@ def score():
     hourly score ahead (null unless scored), sorted by first forecast hour then user. Infinity's backend turns
     rows sorted by time into one labelled series per user (``format: timeseries``); ``scored=true`` leaves out
     calibrating and stale users, whose null score would reduce to NaN, which Grafana's alerting counts as firing."""
-    args = load(ScoreArgs, request.args.to_dict(), "query string")
+    args = load(ScoreArgs, query_args(ScoreArgs), "query string")
     every = not args["user"] or EVERY_USER in args["user"]
     users = services().users.users() if every else list(args["user"])
     now = now_ms()
@@ -123,7 +145,7 @@ def skill():
     no row. Infinity's backend turns it into one series per (user, model) (``format: timeseries``)."""
     from server.pipeline.skill import POPULATION, check_names, population_skill, skill_by_user, skill_rows
 
-    args = load(SkillArgs, request.args.to_dict(), "query string")
+    args = load(SkillArgs, query_args(SkillArgs), "query string")
     now = now_ms()
     last_day = min(args["to_ms"] if args["to_ms"] is not None else now, now)
     first_day = args["from_ms"] if args["from_ms"] is not None else last_day - (args["days"] - 1) * 86_400_000

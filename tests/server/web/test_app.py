@@ -196,3 +196,15 @@ def test_a_huge_user_id_is_refused_without_echoing_it_whole(client):
     r = client.get("/api/v1/score?user=" + "a" * 100_000)
     assert r.status_code == 400 and "(100000 characters) is not valid" in r.get_json()["message"]
     assert len(r.data) < 1_000
+
+
+def test_repeated_users_are_one_list_and_an_unknown_or_repeated_parameter_is_named(client):
+    """user=a&user=b (OpenAPI's form style for the documented array) kept only a; USER= answered every user."""
+    both = client.get("/api/v1/score?user=u1&user=u2").get_json()
+    assert sorted(r["user"] for r in both) == ["u1", "u2"]
+    typo = client.get("/api/v1/score?USER=u1")
+    assert typo.status_code == 400 and "unknown parameter 'USER': use" in typo.get_json()["message"]
+    assert "user" in typo.get_json()["message"]
+    twice = client.get("/api/v1/forecast?user=u1&horizon=6&horizon=12")
+    assert twice.status_code == 400 and "horizon: given 2 times: give it once" in twice.get_json()["message"]
+    assert client.get("/api/v1/score?user=u1&_=1767312000").status_code == 200  # a cache buster is ignored
