@@ -99,9 +99,12 @@ def ingest_file(
     first_ms, last_ms = _span(rec.epoch_ms, rec.sdnn)
     repair_pending(store, config, [user])
     progress = Progress(f"ingest of {files.rr} for {user}", user, report.beats, first_ms, last_ms)
+    t, ibi = rec.epoch_ms, rec.ibi_ms
+    if t.size:
+        t, ibi = _against_stored(store, user, t, ibi, str(files.rr), report)
     with unit(store, progress):
         if rec.epoch_ms.size:
-            _write_beats(store, user, rec.epoch_ms, rec.ibi_ms, progress, report, config)
+            _write_beats(store, user, t, ibi, progress, report, config)
         progress.step = "covariates"
         if rec.sdnn is not None and not rec.sdnn.empty:
             report.sdnn_samples = store.write_windows(user, _sdnn_windows(rec.sdnn), SDNN_WINDOW)
@@ -128,10 +131,7 @@ def _span(epoch_ms: np.ndarray, sdnn: pd.DataFrame | None) -> tuple[int, int]:
 def _write_beats(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, p: Progress, report: IngestReport, config
 ) -> None:
-    t, ibi, shifted = _without_stored_repeats(store, user, t, ibi)
-    report.beats -= shifted
-    report.resent += shifted
-    if not t.size:
+    if not t.size:  # every beat was stored already (_against_stored)
         return
     p.step = "beats"
     report.beats_written = store.write_beats(user, t, ibi)
@@ -139,26 +139,50 @@ def _write_beats(
     report.windows = recompute_windows(store, user, int(t[0]), int(t[-1]), config)
 
 
-def _without_stored_repeats(
-    store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The beats that are not a stored beat sent again with a shifted time (1-49 ms off: a gateway re-sending an
-    hour with its times rounded or recomputed), and how many were. Those are dropped, the stored beat kept:
-    written next to it, each would have doubled the hour's beats and changed its RMSSD (35.6 to 39.7 ms, the
-    window still valid). A beat at exactly a stored time is an upsert, as always (re-ingesting changes nothing)."""
-    stored, _ = store.read_beats(user, int(t[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
+def _against_stored(
+    store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, source: str, report: IngestReport
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beats to write, checked against the beats stored over their span (one read, before anything is
+    written):
+
+    - a beat at exactly a stored time with the stored interval is an upsert, as always (re-ingesting changes
+      nothing); with another interval (more than 1 ms off) it is refused, naming both: a beat has one interval,
+      and the stored one is not silently rewritten (the rule inside one push or file);
+    - a stored beat sent again with a shifted time (1-49 ms off: a gateway re-sending an hour with its times
+      rounded or recomputed) is dropped, the stored beat kept, and counted in ``report.resent``: written next to
+      it, each would have doubled the hour's beats and changed its RMSSD (35.6 to 39.7 ms, the window still
+      valid)."""
+    stored, stored_ibi = store.read_beats(user, int(t[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
     if not stored.size:
-        return t, ibi, 0
-    stored = np.sort(stored)
+        return t, ibi
+    order = np.argsort(stored, kind="stable")
+    stored, stored_ibi = stored[order], np.asarray(stored_ibi, dtype=np.float64)[order]
+    at = np.searchsorted(stored, t)
+    same = (at < stored.size) & (stored[np.clip(at, 0, stored.size - 1)] == t)
+    other = same & (np.abs(stored_ibi[np.clip(at, 0, stored.size - 1)] - ibi) > 1.0)
+    if other.any():
+        i = int(np.flatnonzero(other)[0])
+        raise BadRRFile(
+            source,
+            f"beat {i + 1} [{t[i]}, {ibi[i]:g}]: a beat is stored at that time with the interval "
+            f"{stored_ibi[at[i]]:g} ms (a beat has one interval)",
+            fix="send the beat as stored, or under another user id if it is another recording",
+        )
+    t, ibi, shifted = _without_stored_repeats(stored, t, ibi)
+    if shifted:
+        log.warning("%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted, SAME_BEAT_MS)
+    report.beats -= shifted
+    report.resent += shifted
+    return t, ibi
+
+
+def _without_stored_repeats(stored: np.ndarray, t: np.ndarray, ibi: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``t`` and ``ibi`` without the beats 1-49 ms from a ``stored`` beat (sorted), and how many they were."""
     k = np.searchsorted(stored, t)
     before = np.abs(t - stored[np.clip(k - 1, 0, stored.size - 1)])
     after = np.abs(stored[np.clip(k, 0, stored.size - 1)] - t)
     nearest = np.minimum(before, after)
     shifted = (nearest > 0) & (nearest < SAME_BEAT_MS)
-    if shifted.any():
-        log.warning(
-            "%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted.sum(), SAME_BEAT_MS
-        )
     return t[~shifted], ibi[~shifted], int(shifted.sum())
 
 
@@ -220,6 +244,7 @@ def ingest_beats(
     report = IngestReport(user, "beats", beats=int(t.size), duplicates=repeats)
     repair_pending(store, config, [user])
     progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
+    t, ibi = _against_stored(store, user, t, ibi, f"beats pushed for {user}", report)
     with unit(store, progress):
         _write_beats(store, user, t, ibi, progress, report, config)
     return report

@@ -168,13 +168,14 @@ PUSH_SEMANTICS = (
     "batch is validated before anything is written (intervals 20 ms to 1 h, times from 1990 to an hour ahead of the "
     "server's clock, sorted; a time sent twice with one interval is merged and counted in `duplicates`, with two "
     "intervals it is refused, as are two beats less than 50 ms apart; a stored beat sent again with its time 1-49 ms "
-    "off is kept as stored and counted in `duplicates`): a 422 stores nothing. On SQLite the push is one transaction:"
-    " a 503 means nothing of it was stored. InfluxDB has no transactions: a push cut short (the store failed, or the "
-    "worker died) is recorded in the store as pending, and the windows of whatever beats it stored are recomputed "
-    "before the next push or ingest of that user and by the next scoring round at the latest, so no beat is ever left"
-    " without its windows; the 503 says exactly how many beats are stored and how many may be (sent in a request "
-    "InfluxDB never answered). Retrying a push is always safe: every point is an upsert keyed by user and time. A 200"
-    " means every beat and its windows are stored: `written` equals `beats`."
+    "off is kept as stored and counted in `duplicates`, and one sent again at its time with another interval is "
+    "refused): a 422 stores nothing. On SQLite the push is one transaction: a 503 means nothing of it was stored. "
+    "InfluxDB has no transactions: a push cut short (the store failed, or the worker died) is recorded in the store "
+    "as pending, and the windows of whatever beats it stored are recomputed before the next push or ingest of that "
+    "user and by the next scoring round at the latest, so no beat is ever left without its windows; the 503 says "
+    "exactly how many beats are stored and how many may be (sent in a request InfluxDB never answered). Retrying a "
+    "push is always safe: every point is an upsert keyed by user and time. A 200 means every beat and its windows are"
+    " stored: `written` equals `beats`."
 )
 
 

@@ -96,3 +96,16 @@ def test_a_push_spread_over_more_hours_than_a_push_may_touch_is_refused_and_stor
     assert r.status_code == 422 and f"more than {MAX_PUSH_HOURS} in one push" in r.get_json()["message"]
     assert "sparse" not in store.list_users()
     assert client.post("/api/v1/rr", json={"user": "sparse", "beats": sparse[1:]}).status_code == 200
+
+
+def test_a_stored_beat_sent_again_with_another_interval_is_refused_naming_both(client, store):
+    """It silently rewrote the stored interval, where the same conflict inside one push is refused."""
+    t0 = END_MS - 30 * H
+    first = [[t0 + 800 * k, 800.0] for k in range(10)]
+    assert client.post("/api/v1/rr", json={"user": "conflict", "beats": first}).status_code == 200
+    r = client.post("/api/v1/rr", json={"user": "conflict", "beats": [[t0, 900.0]]})
+    assert r.status_code == 422
+    assert f"beat 1 [{t0}, 900]: a beat is stored at that time with the interval 800 ms" in r.get_json()["message"]
+    assert store.read_beats("conflict", 0, 2**62)[1].tolist() == [800.0] * 10
+    same = client.post("/api/v1/rr", json={"user": "conflict", "beats": first})  # sent again as stored: fine
+    assert same.status_code == 200 and same.get_json()["written"] == 10
