@@ -236,9 +236,18 @@ def hourly_asleep(
     nothing is known: an hour without any data, and every hour still to come, is no evidence of being awake."""
     first = start_ms - start_ms % HOUR_MS
     hours = np.arange(first, end_ms, HOUR_MS, dtype=np.int64)  # [T]
-    starts = np.asarray(starts_ms, dtype=np.int64)[:, None]  # [E, 1]
-    ends = np.asarray(ends_ms, dtype=np.int64)[:, None]
-    asleep = ((starts < hours[None, :] + HOUR_MS) & (ends > hours[None, :])).any(axis=0)  # [T]
+    # Hour i overlaps an episode when start < hour_i + 1 h and end > hour_i: i from floor((start - first) / 1 h)
+    # to ceil((end - first) / 1 h), exclusive. One +1/-1 per episode and a running sum: O(E + T) (an [E, T]
+    # comparison took 350 MB for a year of Apple Health's per-stage sleep records).
+    starts = np.asarray(starts_ms, dtype=np.int64)
+    ends = np.asarray(ends_ms, dtype=np.int64)
+    lo = np.clip((starts - first) // HOUR_MS, 0, hours.size)
+    hi = np.clip(-((first - ends) // HOUR_MS), 0, hours.size)
+    keep = lo < hi
+    edges = np.zeros(hours.size + 1, dtype=np.int64)
+    np.add.at(edges, lo[keep], 1)
+    np.add.at(edges, hi[keep], -1)
+    asleep = np.cumsum(edges[:-1]) > 0  # [T]
     observed_hours = np.asarray(observed_ms, dtype=np.int64)
     observed = np.isin(hours, observed_hours - observed_hours % HOUR_MS)  # [T]
     values = [1.0 if a else (0.0 if o else None) for a, o in zip(asleep, observed, strict=True)]

@@ -159,3 +159,18 @@ def test_a_frame_as_a_simplejson_table():
     table = gr.as_table(gr.forecast_frame(target("rmssd_forecast", ("p50",), True), make_forecast(), NOW_MS), "u1")
     assert [c["text"] for c in table["columns"]] == ["Time", "user", "p50"]
     assert table["rows"][0] == [NOW_MS, "u1", 40.0] and len(table["rows"]) == 5
+
+
+def test_hourly_asleep_equals_the_overlap_rule_on_many_random_episodes():
+    """The per-hour sweep against the rule written out (an episode overlaps an hour when it starts before the
+    hour ends and ends after it starts), on episodes that start and end on, inside and outside the hours."""
+    rng = np.random.default_rng(7)
+    start, end = NOW_MS - 30 * H + 17_000, NOW_MS + 10 * H
+    starts = NOW_MS - 40 * H + rng.integers(0, 55 * H, 400)
+    starts[:40] = NOW_MS - rng.integers(0, 30, 40) * H  # on the hour
+    ends = starts + rng.integers(0, 3 * H, 400)
+    ends[40:60] = starts[40:60]  # zero-length
+    hours, values = gr.hourly_asleep(starts, ends, np.array([], dtype=np.int64), start, end)
+    for h, v in zip(hours, values, strict=True):
+        overlaps = any(s < h + H and e > h for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+        assert v == (1.0 if overlaps else None), h
