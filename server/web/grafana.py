@@ -22,7 +22,7 @@ from server.web import grafana_discovery as discovery
 from server.web import grafana_reply as reply
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
-from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, parse_query
+from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, check_range, parse_query
 from server.web.grafana_skill import skill_frames, with_forecaster
 from server.web.schema_fields import EVERY_USER, Users, instance
 from server.web.schemas import AnnotationsSchema, MetricsSchema, PayloadOptionsSchema, TagValuesSchema, VariableSchema
@@ -111,6 +111,7 @@ def annotations():
     data = body(AnnotationsSchema, "annotations request")
     now = now_ms()
     rng = data["range"] or {"from_ms": now - DEFAULT_RANGE_MS, "to_ms": now + 2 * DEFAULT_RANGE_MS}
+    check_range(rng["from_ms"], rng["to_ms"])  # as /query's: a reversed range is a 400, not an empty list
     query = (data["annotation"] or {}).get("query") or ""
     try:
         named = Users().deserialize(query) if query.strip() else (EVERY_USER,)

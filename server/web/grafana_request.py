@@ -86,6 +86,13 @@ def _refuse(where: str, message: str) -> BadRequest:
     return bad_request_from(ValidationError({where: [message]}), "query")
 
 
+def check_range(start_ms: int, end_ms: int) -> None:
+    """A panel's range: ``from`` before ``to``, at most :data:`MAX_RANGE_MS` (``/query`` and ``/annotations``)."""
+    if end_ms <= start_ms or end_ms - start_ms > MAX_RANGE_MS:
+        days = MAX_RANGE_MS // (24 * HOUR_MS)
+        raise _refuse("range", f"from must be before to and the range at most {days} days")
+
+
 def parse_query(body: object, now_ms: int) -> QueryRequest:
     """A ``/query`` body from any plugin version -> :class:`QueryRequest`; bad input -> BadRequest/UnknownTarget."""
     try:
@@ -96,9 +103,7 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
         start_ms, end_ms = now_ms - DEFAULT_RANGE_MS, now_ms
     else:
         start_ms, end_ms = data["range"]["from_ms"], data["range"]["to_ms"]
-    if end_ms <= start_ms or end_ms - start_ms > MAX_RANGE_MS:
-        days = MAX_RANGE_MS // (24 * HOUR_MS)
-        raise _refuse("range", f"from must be before to and the range at most {days} days")
+    check_range(start_ms, end_ms)
     include, exclude = parse_filters(data["filters"] if data["filters"] is not None else data["adhocFilters"] or [])
     targets = []
     for i, raw in enumerate(data["targets"]):

@@ -304,3 +304,9 @@ def test_malformed_or_huge_epoch_times_are_a_400(client, bad):
     response = client.post("/grafana/query", json=body)
     assert response.status_code == 400
     assert "epoch" in response.get_json()["message"] or "ISO 8601" in response.get_json()["message"]
+
+
+def test_annotations_refuse_a_reversed_range_as_query_does(client):
+    body = {"range": {"from": "2026-01-03T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "annotation": {"query": "u1"}}
+    r = post(client, "/grafana/annotations", body)
+    assert r.status_code == 400 and "from must be before to" in r.get_json()["message"]
