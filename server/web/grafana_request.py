@@ -138,6 +138,9 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
     return QueryRequest(start_ms, end_ms, tuple(targets), include, exclude)
 
 
+INCLUDING, EXCLUDING = ("=", "=|"), ("!=", "!=|")  # =| / !=|: one of several values (Grafana 11+, a values list)
+
+
 def parse_filters(filters: Iterable[Mapping]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Ad-hoc filters on ``user`` -> (included, excluded); any other key or operator is explained, not ignored."""
     include: list[str] = []
@@ -145,13 +148,14 @@ def parse_filters(filters: Iterable[Mapping]) -> tuple[tuple[str, ...], tuple[st
     for f in filters:
         if f["key"] != USER_KEY:
             raise _refuse("filters", f"filter key {f['key']!r} is not supported: filter on 'user'")
-        if f["operator"] not in ("=", "!="):
-            raise _refuse("filters", f"operator {f['operator']!r} is not supported: use = or !=")
+        if f["operator"] not in INCLUDING + EXCLUDING:
+            raise _refuse("filters", f"operator {f['operator']!r} is not supported: use =, !=, =| or !=|")
+        multi = f["operator"] in ("=|", "!=|") and isinstance(f.get("values"), list) and f["values"]
         try:
-            users = Users().deserialize(f["value"])
+            users = Users().deserialize(f["values"] if multi else f["value"])
         except ValidationError as exc:
             raise bad_request_from(ValidationError({"filters": exc.messages}), "query") from None
         if EVERY_USER in users:
             raise _refuse("filters", "an ad-hoc filter names one user id, not '*'")
-        (include if f["operator"] == "=" else exclude).extend(users)
+        (include if f["operator"] in INCLUDING else exclude).extend(users)
     return tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude))

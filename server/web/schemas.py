@@ -43,6 +43,7 @@ class FilterSchema(Lenient):
     key = fields.String(required=True)
     operator = fields.String(load_default="=")
     value = fields.Raw(load_default="")
+    values = fields.Raw(load_default=None, allow_none=True)  # Grafana 11+'s multi-value operators =| and !=|
 
 
 class TargetSchema(Lenient):

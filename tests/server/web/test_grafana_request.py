@@ -107,7 +107,7 @@ def test_empty_and_hidden_targets_are_skipped_and_no_range_means_the_last_week()
         ({"range": {"from": "yesterday", "to": "now"}}, "ISO 8601"),
         ({"range": {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}, "range"),
         ({"filters": [{"key": "city", "operator": "=", "value": "Berlin"}]}, "filter on 'user'"),
-        ({"filters": [{"key": "user", "operator": "=~", "value": "u.*"}]}, "use = or !="),
+        ({"filters": [{"key": "user", "operator": "=~", "value": "u.*"}]}, "use =, !=, =| or !=|"),
         ({"filters": [{"key": "user", "operator": "=", "value": "*"}]}, "not '*'"),
         ({"targets": "rmssd"}, "targets"),
     ],
@@ -124,3 +124,12 @@ def test_unknown_target_names_the_accepted_ones():
     assert (
         "vo2max" in info.value.message and "rmssd_forecast" in info.value.message and "red_zone" in info.value.message
     )
+
+
+def test_grafana_11_multi_value_filters_include_and_exclude_every_value():
+    filters = [
+        {"key": "user", "operator": "=|", "value": "u1", "values": ["u1", "u2"]},
+        {"key": "user", "operator": "!=|", "value": "u3", "values": ["u3", "u4"]},
+    ]
+    req = parse_query({"targets": [{"target": "fatigue_zone", "payload": {"user": "*"}}], "filters": filters}, NOW_MS)
+    assert req.include_users == ("u1", "u2") and req.exclude_users == ("u3", "u4")
