@@ -35,6 +35,7 @@ SDNN_WINDOW = "5min"  # Apple Health SDNN samples are stored as 5-minute windows
 PUSH_EARLIEST_MS = 631_152_000_000  # 1990-01-01: pushed beats are no older than this
 MAX_PUSH_HOURS = 5_000  # distinct hours one push may touch: each is a window recomputed under the write lock (200,000
 # beats an hour apart took 45 s and failed every other push meanwhile; a backlog of 5,000 morning readings fits)
+STORED_CHUNK = 200_000  # new beats checked against the store per read (a push is one chunk)
 SAME_BEAT_MS = 50  # beats closer than this are one beat sent twice: no heart beats 1,200 times a minute
 _END_MS = 4_102_444_800_000  # 2100-01-01: "no upper bound" for store reads, inside every store's time range
 
@@ -152,9 +153,25 @@ def _against_stored(
       rounded or recomputed) is dropped, the stored beat kept, and counted in ``report.resent``: written next to
       it, each would have doubled the hour's beats and changed its RMSSD (35.6 to 39.7 ms, the window still
       valid)."""
+    keep = np.ones(t.size, dtype=bool)
+    for lo in range(0, t.size, STORED_CHUNK):  # bounded memory: a re-ingested 200 MB file holds 47 M beats
+        part = slice(lo, min(lo + STORED_CHUNK, t.size))
+        keep[part] = _kept_against_stored(store, user, t[part], ibi[part], lo, source)
+    shifted = int((~keep).sum())
+    if shifted:
+        log.warning("%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted, SAME_BEAT_MS)
+    report.beats -= shifted
+    report.resent += shifted
+    return t[keep], ibi[keep]
+
+
+def _kept_against_stored(
+    store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, offset: int, source: str
+) -> np.ndarray:
+    """bool mask of the beats of one chunk (``offset``: its first beat's index) to write; see _against_stored."""
     stored, stored_ibi = store.read_beats(user, int(t[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
     if not stored.size:
-        return t, ibi
+        return np.ones(t.size, dtype=bool)
     order = np.argsort(stored, kind="stable")
     stored, stored_ibi = stored[order], np.asarray(stored_ibi, dtype=np.float64)[order]
     at = np.searchsorted(stored, t)
@@ -164,26 +181,15 @@ def _against_stored(
         i = int(np.flatnonzero(other)[0])
         raise BadRRFile(
             source,
-            f"beat {i + 1} [{t[i]}, {ibi[i]:g}]: a beat is stored at that time with the interval "
+            f"beat {offset + i + 1} [{t[i]}, {ibi[i]:g}]: a beat is stored at that time with the interval "
             f"{stored_ibi[at[i]]:g} ms (a beat has one interval)",
             fix="send the beat as stored, or under another user id if it is another recording",
         )
-    t, ibi, shifted = _without_stored_repeats(stored, t, ibi)
-    if shifted:
-        log.warning("%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted, SAME_BEAT_MS)
-    report.beats -= shifted
-    report.resent += shifted
-    return t, ibi
-
-
-def _without_stored_repeats(stored: np.ndarray, t: np.ndarray, ibi: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``t`` and ``ibi`` without the beats 1-49 ms from a ``stored`` beat (sorted), and how many they were."""
-    k = np.searchsorted(stored, t)
+    k = np.searchsorted(stored, t)  # the nearest stored beat, on either side
     before = np.abs(t - stored[np.clip(k - 1, 0, stored.size - 1)])
     after = np.abs(stored[np.clip(k, 0, stored.size - 1)] - t)
     nearest = np.minimum(before, after)
-    shifted = (nearest > 0) & (nearest < SAME_BEAT_MS)
-    return t[~shifted], ibi[~shifted], int(shifted.sum())
+    return ~((nearest > 0) & (nearest < SAME_BEAT_MS))
 
 
 def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

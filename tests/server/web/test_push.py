@@ -109,3 +109,22 @@ def test_a_stored_beat_sent_again_with_another_interval_is_refused_naming_both(c
     assert store.read_beats("conflict", 0, 2**62)[1].tolist() == [800.0] * 10
     same = client.post("/api/v1/rr", json={"user": "conflict", "beats": first})  # sent again as stored: fine
     assert same.status_code == 200 and same.get_json()["written"] == 10
+
+
+def test_beats_checked_against_the_store_in_chunks_name_the_right_beat_and_keep_the_rest(client, store, monkeypatch):
+    """A big file is checked against the stored beats a chunk at a time (bounded memory); chunk edges must not
+    change which beats are dropped or which one a refusal names."""
+    import server.pipeline.ingest as ingest
+
+    monkeypatch.setattr(ingest, "STORED_CHUNK", 7)
+    t0 = END_MS - 40 * H
+    first = [[t0 + 800 * k, 800.0] for k in range(30)]
+    assert client.post("/api/v1/rr", json={"user": "chunks", "beats": first}).status_code == 200
+    shifted = [[t + 3, i] for t, i in first[:20]] + [[t0 + 800 * k, 800.0] for k in range(30, 40)]
+    r = client.post("/api/v1/rr", json={"user": "chunks", "beats": shifted})
+    assert r.status_code == 200 and r.get_json()["duplicates"] == 20 and r.get_json()["written"] == 10
+    assert store.read_beats("chunks", 0, 2**62)[0].tolist() == [t0 + 800 * k for k in range(40)]
+    conflict = [[t0 + 800 * k, 800.0] for k in range(40)]
+    conflict[17][1] = 900.0
+    r = client.post("/api/v1/rr", json={"user": "chunks", "beats": conflict})
+    assert r.status_code == 422 and f"beat 18 [{t0 + 800 * 17}, 900]" in r.get_json()["message"]
