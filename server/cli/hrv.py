@@ -47,7 +47,7 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--any-time",
         action="store_true",
-        help="accept beat times before 1990 or more than two days ahead (still 1970-2099, what every store keeps)",
+        help="accept beat times before 1990 or more than an hour ahead (still 1970-2099, what every store keeps)",
     )
 
 
