@@ -135,3 +135,20 @@ def test_a_new_strap_shows_its_hours_and_morning_readings_no_misleading_coverage
     (coverage,) = client.post("/grafana/query", json={"range": days, "targets": [body["targets"][1]]}).get_json()
     assert coverage["datapoints"] and all(v is None for v, _ in coverage["datapoints"])
     assert "coverage is not shown for morning (spot) readings" in coverage["meta"]["notices"][0]["text"]
+
+
+def test_one_valid_workout_hour_does_not_hide_a_morning_readers_days(dashboard):
+    from tests.support.beats import synthetic_beats
+
+    client, _, _, last_reading_ms, _ = dashboard
+    days = {"from": last_reading_ms - 30 * DAY_MS, "to": last_reading_ms}
+    target = {"refId": "R", "target": "rmssd", "payload": {"user": "spot"}}
+    (before,) = client.post("/grafana/query", json={"range": days, "targets": [target]}).get_json()
+    readings = [p for p in before["datapoints"] if p[0] is not None]
+    assert len(readings) >= 5 and {t % DAY_MS for _, t in before["datapoints"]} == {0}  # one point per day
+    hour = last_reading_ms - 5 * DAY_MS - last_reading_ms % 3_600_000
+    t, ibi = synthetic_beats(1.2, seed=9, start_ms=hour)
+    beats = [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]
+    assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
+    (after,) = client.post("/grafana/query", json={"range": days, "targets": [target]}).get_json()
+    assert {t % DAY_MS for _, t in after["datapoints"]} == {0} and len(after["datapoints"]) >= len(readings)

@@ -99,12 +99,12 @@ def ingest_file(
     )
     first_ms, last_ms = _span(rec.epoch_ms, rec.sdnn)
     repair_pending(store, config, [user])
-    progress = Progress(f"ingest of {files.rr} for {user}", user, report.beats, first_ms, last_ms)
     t, ibi = rec.epoch_ms, rec.ibi_ms
     if t.size:
         t, ibi = _against_stored(store, user, t, ibi, str(files.rr), report)
+    progress = Progress(f"ingest of {files.rr} for {user}", user, report.beats, first_ms, last_ms)
     with unit(store, progress):
-        if rec.epoch_ms.size:
+        if t.size:
             _write_beats(store, user, t, ibi, progress, report, config)
         progress.step = "covariates"
         if rec.sdnn is not None and not rec.sdnn.empty:
@@ -212,6 +212,7 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
         t = t_float.astype(np.int64)
     latest_ms = int(time.time() * 1000) + FUTURE_SLACK_MS
     repeat = np.concatenate(([False], np.diff(t) == 0))
+    gap = np.diff(t).astype(np.float64)  # a spurious beat 30 ms after the last one says 30 ms: an artifact, kept
     problems = (
         (~np.isfinite(ibi) | (ibi < MIN_IBI_MS) | (ibi > MAX_IBI_MS), "the interval is not 20 ms to 1 h"),
         (
@@ -220,8 +221,8 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
         ),
         (np.concatenate(([False], np.diff(t) < 0)), "the clock goes backwards (send beats sorted by time)"),
         (
-            np.concatenate(([False], (np.diff(t) > 0) & (np.diff(t) < SAME_BEAT_MS))),
-            f"less than {SAME_BEAT_MS} ms after the beat before, closer than any two heartbeats: one beat sent "
+            np.concatenate(([False], (gap > 0) & (gap < SAME_BEAT_MS) & (np.abs(ibi[1:] - gap) >= SAME_BEAT_MS))),
+            f"less than {SAME_BEAT_MS} ms after the beat before while its interval says otherwise: one beat sent "
             "twice with shifted times? (send each beat once)",
         ),
         (repeat & (ibi != np.roll(ibi, 1)), "the time of the beat before, with another interval (a beat has one)"),
@@ -249,8 +250,10 @@ def ingest_beats(
     t, ibi, repeats = validate_beats(f"beats pushed for {user}", epoch_ms, ibi_ms)
     report = IngestReport(user, "beats", beats=int(t.size), duplicates=repeats)
     repair_pending(store, config, [user])
-    progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
     t, ibi = _against_stored(store, user, t, ibi, f"beats pushed for {user}", report)
+    if not t.size:  # every beat stored already (sent again with shifted times): nothing to write
+        return report
+    progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
     with unit(store, progress):
         _write_beats(store, user, t, ibi, progress, report, config)
     return report

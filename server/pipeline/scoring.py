@@ -8,20 +8,24 @@ InfluxDB alert rules read: :func:`forecast_points`) and its ``score`` summary (w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from model.errors import StoreUnavailable
 from model.forecast.features import step_ms_of
 from model.forecast.forecaster import Forecast
 from model.forecasters import DEFAULT, model_tag
 from model.schema import HOUR_MS
-from model.zones import has_score, status_of, zone_of
+from model.zones import has_score, state_of, status_of, zone_of
 from server.pipeline.forecasting import ForecastService
 from server.pipeline.resolution import Newest
 from server.stores.base import HistoryStore, step_scores_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,20 +113,29 @@ def superseded(fcs: Sequence[Forecast], previous: pd.DataFrame, scored_ms: int) 
     - the new tag when the user lost their score (calibrating or stale now, scored before): the new points carry
       no ``fatigue_score``, and InfluxDB keeps the old field of a rewritten point.
 
-    From the new forecast's first step, or the hour before the round if earlier: the hours an alert still looks at
-    (``time > now() - 1h``). Hours already over keep their points (the track record's)."""
+    From the hour in progress at the round on: the hours an alert still looks at (``time > now() - 1h``). Hours
+    already over keep their points (the track record's). Only the shipped model's tags are touched."""
     rows = {row.user: row for row in previous.itertuples(index=False)} if not previous.empty else {}
+    start = int(scored_ms) - HOUR_MS + 1  # the hours not over at the round: what the rule still reads
     cuts = []
     for fc in fcs:
         row = rows.get(fc.user)
         if row is None:
             continue
-        start = min(int(fc.times_ms[0]), int(scored_ms) - HOUR_MS) if len(fc.times_ms) else int(scored_ms) - HOUR_MS
         if row.model != fc.model:
             cuts.append((fc.user, str(row.model), start))
-        elif not has_score(status_of(fc, scored_ms).state) and np.isfinite(float(row.score)):
+        elif not has_score(status_of(fc, scored_ms).state) and _had_score(row):
             cuts.append((fc.user, fc.model, start))
     return cuts
+
+
+def _had_score(row) -> bool:
+    """Whether a stored summary gave its user a score when it was written (a stale user's summary keeps the
+    model's number, but no panel or rule showed it: clearing again on every rescore would be one DELETE a day)."""
+    score = float(row.score)
+    if not np.isfinite(score):
+        return False
+    return has_score(state_of(score, int(row.first_ms), int(row.scored_ms), str(row.resolution)))
 
 
 def score_batch(
@@ -150,7 +163,11 @@ def score_batch(
         if forecaster == DEFAULT:  # what the red-zone rule reads: no point of a superseded round may stay ahead
             cuts = superseded(fcs, store.read_scores([fc.user for fc in fcs]), scored_ms)
             if cuts:
-                store.delete_forecasts(cuts)
+                try:
+                    store.delete_forecasts(cuts)
+                except (StoreUnavailable, RuntimeError, ValueError) as exc:  # best effort: the round still writes
+                    # (a store that refuses DELETE, e.g. InfluxDB 3 through the v1 API, or no delete right)
+                    log.warning("could not clear %d superseded forecast series, writing anyway: %s", len(cuts), exc)
         tagged = [(fc.user, model_tag(forecaster, fc.model), forecast_points(fc, scored_ms)) for fc in fcs]
         points = store.write_forecasts_many(tagged)
         if forecaster == DEFAULT:

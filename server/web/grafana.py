@@ -269,22 +269,29 @@ DAILY_COVERAGE_NOTICE = (
 
 
 def _observed_windows(store, users: list[str], start_ms: int, end_ms: int) -> dict[str, tuple[pd.DataFrame, str]]:
-    """Each user's windows for the observed targets, with their size: hourly where the range holds a valid hourly
-    window (a chest strap from its first hour, while its forecast is still the daily model's until 24 valid hours
-    are known), else the windows of the resolution its forecast uses (spot readings: daily)."""
+    """Each user's windows for the observed targets, with their size: those of the resolution its forecast uses,
+    except that a user on the daily model whose range holds more valid hours than valid days is shown by the hour
+    (a chest strap from its first hour, while its forecast is still the daily model's until 24 valid hours are
+    known; a morning reader's one valid workout hour does not hide their days)."""
     resolution = _window_sizes(users)
     hourly = store.read_windows(users, start_ms, end_ms, "1h")
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     rest: dict[str, list[str]] = defaultdict(list)
     for user in users:
-        frame = hourly.get(user)
-        if resolution[user] == "1h" or (frame is not None and not frame.empty and valid_mask(frame).any()):
-            if frame is not None:
-                out[user] = (frame, "1h")
+        if resolution[user] == "1h":
+            if user in hourly:
+                out[user] = (hourly[user], "1h")
         else:
             rest[resolution[user]].append(user)
     for size, group in rest.items():
-        out |= {u: (f, size) for u, f in store.read_windows(group, start_ms, end_ms, size).items()}
+        for user, frame in store.read_windows(group, start_ms, end_ms, size).items():
+            out[user] = (frame, size)
+        for user in group:  # more valid hours than valid days: a strap (one workout hour leaves readings daily)
+            mine, theirs = hourly.get(user), out.get(user, (None, size))[0]
+            hours = int(valid_mask(mine).sum()) if mine is not None and not mine.empty else 0
+            days = int(valid_mask(theirs).sum()) if theirs is not None and not theirs.empty else 0
+            if hours > days:
+                out[user] = (mine, "1h")
     return out
 
 

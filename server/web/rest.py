@@ -40,6 +40,7 @@ def load(schema_cls, data, where: str) -> dict:
         raise bad_request_from(exc, where) from None
 
 
+AS_OF_SLACK_MS = 60_000  # a client's clock a minute ahead of the server's still asks for "now"
 LIST_PARAMS = ("user", "model")  # repeated (user=a&user=b, OpenAPI's form style), they are one comma list
 
 
@@ -117,7 +118,7 @@ def score():
     users = services().users.users() if every else list(args["user"])
     now = now_ms()
     forecaster = one_forecaster(args["model"])
-    if args["as_of"] is not None and args["as_of"] > now:  # a past view: a later time would be a projection
+    if args["as_of"] is not None and args["as_of"] > now + AS_OF_SLACK_MS:  # a past view, not a projection
         message = "is after now: as_of asks the score as shown at a past time (leave it out for the score now)"
         raise bad_request_from(ValidationError({"as_of": [message]}), "query string")
     if args["as_of"] is not None:  # the score as shown then: its state at that time, from data before it

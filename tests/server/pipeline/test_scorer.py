@@ -252,6 +252,26 @@ def test_the_red_zone_rule_never_pages_on_a_superseded_round(influxd_server, for
         store.close()
 
 
+class _RefusesDelete(SQLiteStore):
+    """A store that answers every call but DELETE (InfluxDB 3 through the v1 API, or a user without the right)."""
+
+    def delete_forecasts(self, cuts):
+        raise RuntimeError("InfluxQL DELETE is not supported")
+
+
+def test_a_store_that_refuses_the_delete_still_gets_the_round_written(tmp_path, forecaster, caplog):
+    store = _RefusesDelete(tmp_path / "h.sqlite")
+    store.write_windows("u1", hourly_windows(1, END_MS, 240))
+    _earlier_red_round(store, "u1", "lstm-retired0000", END_MS, int(NOW_S * 1000) - 600_000)
+    report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: NOW_S).run_round(
+        users=["u1"]
+    )
+    stored = store.read_forecasts(["u1"], END_MS, END_MS + 48 * H)["u1"]
+    assert report.points > 0 and (stored["model"] == forecaster.version).sum() == 24
+    assert "could not clear 1 superseded forecast series, writing anyway" in caplog.text
+    store.close()
+
+
 @pytest.mark.slow
 def test_worker_exits_0_on_sigterm_after_a_clean_round(tmp_path, checkpoint_path):
     db = tmp_path / "worker.sqlite"

@@ -128,3 +128,12 @@ def test_beats_checked_against_the_store_in_chunks_name_the_right_beat_and_keep_
     conflict[17][1] = 900.0
     r = client.post("/api/v1/rr", json={"user": "chunks", "beats": conflict})
     assert r.status_code == 422 and f"beat 18 [{t0 + 800 * 17}, 900]" in r.get_json()["message"]
+
+
+def test_a_spurious_beat_whose_interval_matches_its_gap_is_kept_for_the_cleaning(client, store):
+    """A 30 ms beat stamped 30 ms after the last one is an artifact the cleaning handles, not a beat sent twice."""
+    t = END_MS - 12 * H
+    beats = [[t, 800.0], [t + 30, 30.0], [t + 830, 800.0]]
+    r = client.post("/api/v1/rr", json={"user": "spurious", "beats": beats})
+    assert r.status_code == 200, r.get_json()
+    assert store.read_beats("spurious", 0, 2**62)[0].tolist() == [t, t + 30, t + 830]
