@@ -143,8 +143,8 @@ def _write_beats(
 def _against_stored(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, source: str, report: IngestReport
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The beats to write, checked against the beats stored over their span (one read, before anything is
-    written):
+    """The beats to write, checked against the beats stored over their span (one read per ``STORED_CHUNK`` new
+    beats, before anything is written):
 
     - a beat at exactly a stored time with the stored interval is an upsert, as always (re-ingesting changes
       nothing); with another interval (more than 1 ms off) it is refused, naming both: a beat has one interval,
