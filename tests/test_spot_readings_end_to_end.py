@@ -152,3 +152,12 @@ def test_one_valid_workout_hour_does_not_hide_a_morning_readers_days(dashboard):
     assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
     (after,) = client.post("/grafana/query", json={"range": days, "targets": [target]}).get_json()
     assert {t % DAY_MS for _, t in after["datapoints"]} == {0} and len(after["datapoints"]) >= len(readings)
+
+
+def test_a_bad_horizon_for_a_morning_reader_says_whose_horizon_it_is(dashboard):
+    client, *_ = dashboard
+    r = client.get("/api/v1/forecast?user=spot&horizon=25")
+    assert r.status_code == 400
+    assert (
+        "horizon is the hourly model's: morning readings always get the daily model's 7 days" in r.get_json()["message"]
+    )

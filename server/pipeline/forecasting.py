@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from model.errors import CheckpointError
+from model.errors import BadHorizon, CheckpointError
 from model.forecast.features import no_window_yet, origin_after
 from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
@@ -149,8 +149,14 @@ class ForecastService:
         model's own (its score is defined over that week)."""
         model = self.model_for(forecaster, resolution)
         if horizon_h is None or resolution != HOURLY:
-            if horizon_h is not None:
-                self.model_for(forecaster, HOURLY).horizon_steps(horizon_h)  # a bad horizon is refused for all
+            if horizon_h is not None:  # a bad horizon is refused for all, named as the hourly model's
+                try:
+                    self.model_for(forecaster, HOURLY).horizon_steps(horizon_h)
+                except BadHorizon as exc:
+                    raise BadHorizon(
+                        f"{exc.message}; horizon is the hourly model's: morning readings always get the daily "
+                        f"model's {model.horizon_h // 24} days"
+                    ) from None
             return model.horizon_h
         model.horizon_steps(horizon_h)
         return int(horizon_h)
