@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from server.web.grafana_reply import clean, field, times
+from server.web.grafana_reply import as_table, clean, field, times
 from server.web.grafana_request import USER_KEY, TargetQuery
 from server.web.targets import DEFAULT_FORECASTER, SKILL_TARGET
 
@@ -66,5 +66,15 @@ def skill_frame(target: TargetQuery, user: str, forecaster: str, skill: pd.DataF
 
 
 def skill_frames(target: TargetQuery, found: Mapping[tuple[str, str], pd.DataFrame]) -> list[dict]:
-    """Every (user, forecaster) frame in the order found; a target with nothing matched yet gets no frame."""
-    return [skill_frame(target, user, name, skill) for (user, name), skill in found.items()]
+    """Every (user, forecaster) frame in the order found; a target with nothing matched yet gets no frame. A
+    ``type: table`` target gets them as SimpleJson tables, with ``user`` and ``model`` columns, as every target."""
+    frames = [skill_frame(target, user, name, skill) for (user, name), skill in found.items()]
+    if not target.table:
+        return frames
+    tables = []
+    for (user, name), frame in zip(found, frames, strict=True):
+        t = as_table(frame, user)
+        t["columns"].insert(2, {"text": MODEL_KEY, "type": "string"})
+        t["rows"] = [[row[0], row[1], name, *row[2:]] for row in t["rows"]]
+        tables.append(t)
+    return tables

@@ -89,6 +89,12 @@ def test_forecast_skill_and_the_rest_endpoint_give_the_same_track_record(client,
     assert fields["mae_ln"]["values"] == [pytest.approx(want["mae_ln"], abs=1e-4)]
     assert fields["last_value_coverage"]["values"] == [pytest.approx(want["last_value_coverage"], abs=1e-4)]
     assert fields["mae_ln"]["labels"] == {"user": USER, "model": "lstm"}
+    as_table = {"refId": "T", "target": "forecast_skill", "type": "table", "payload": {"user": USER, "model": "lstm"}}
+    (table,) = query(client, as_table)  # type: table is honoured, as by every other target
+    columns = [c["text"] for c in table["columns"]]
+    assert table["type"] == "table" and columns[:3] == ["Time", "user", "model"] and "mae_ln" in columns
+    assert table["rows"][0][:3] == [END_MS, USER, "lstm"]
+    assert table["rows"][0][columns.index("mae_ln")] == pytest.approx(want["mae_ln"], abs=1e-4)
     everyone = query(client, {"refId": "P", "target": "forecast_skill", "payload": {"user": "*"}})
     assert sorted((f["fields"][1]["labels"]["user"], f["fields"][1]["labels"]["model"]) for f in everyone) == [
         ("*", "history_mean"),
