@@ -105,7 +105,7 @@ def _aggregate(epoch_ms: np.ndarray, clean: CleanBeats, window: str, config: Hrv
         n_diffs = np.bincount(w_d, minlength=n_w)
         rmssd = np.sqrt(np.bincount(w_d, weights=diffs**2, minlength=n_w) / n_diffs)
         pnn50 = 100.0 * np.bincount(w_d, weights=(np.abs(diffs) > 50.0), minlength=n_w) / n_diffs
-        ln_rmssd = np.log(rmssd)
+        ln_rmssd = np.where(rmssd > 0, np.log(rmssd), np.nan)  # constant RR: no ln (was -inf: SQLite kept it)
         mean_hr = 60_000.0 / mean_rr
     coverage = np.minimum(sum_rr / size_ms, 1.0)
     artifact_pct = 100.0 * n_artifact / n_total

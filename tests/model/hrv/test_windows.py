@@ -102,3 +102,17 @@ def test_csv_and_jsonl_outputs():
 def test_no_beats_gives_no_windows():
     w = compute_windows(np.array([], dtype=np.int64), np.array([]))
     assert w.empty and list(w.columns) == list(WINDOW_COLUMNS)
+
+
+def test_a_window_of_constant_intervals_has_no_ln_rmssd_and_stores_the_same_everywhere(tmp_path):
+    """RMSSD 0 (a metronome, a stuck sensor) has no logarithm: NaN, not -inf (SQLite kept -inf, InfluxDB's line
+    protocol drops it), and the window is invalid."""
+    from server.stores.sqlite import SQLiteStore
+
+    t = 1_767_225_600_000 + 800 * np.arange(1, 4501, dtype=np.int64)
+    w = compute_windows(t, np.full(4500, 800.0), "1h")
+    assert w["rmssd_ms"].iloc[0] == 0.0 and math.isnan(w["ln_rmssd"].iloc[0]) and not w["valid"].iloc[0]
+    store = SQLiteStore(tmp_path / "h.sqlite")
+    store.write_windows("metronome", w)
+    assert math.isnan(store.read_windows(["metronome"], 0, 2**62)["metronome"]["ln_rmssd"].iloc[0])
+    store.close()
