@@ -17,6 +17,7 @@ from model.errors import BadRRFile, UnknownFormat
 from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording
 from model.io._times import parse_start, parse_start_date
 from model.io.apple import read_apple_health
+from model.io.chunks import UTF16_FIX, looks_utf16
 from model.io.tabular import (
     RR_COLUMNS,
     TIME_COLUMNS,
@@ -51,9 +52,21 @@ def check_file(path: Path | str, what: str = "file") -> Path:
     return path
 
 
+def _refuse_utf16(path: Path) -> None:
+    """BadRRFile for a UTF-16 file: read as UTF-8 it is mojibake that matches no format, or NUL-laden fields."""
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(200)
+    except OSError as exc:
+        raise BadRRFile(str(path), f"cannot be read ({exc.strerror})") from None
+    if looks_utf16(head):
+        raise BadRRFile(str(path), "the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
+
+
 def detect_format(path: Path | str) -> str:
     """Guess the format from the first lines; raise UnknownFormat when no rule or several rules match."""
     path = Path(path)
+    _refuse_utf16(path)
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
             head = [fh.readline() for _ in range(20)]
@@ -104,6 +117,7 @@ def read_rr(path: Path | str, options: ReadOptions = DEFAULT_OPTIONS) -> RRRecor
     """Read and validate one RR recording (``options``: format, clock, units, subject, bad-line policy)."""
     path = check_file(path, "RR file")
     source = str(path)
+    _refuse_utf16(path)
     fmt = options.fmt
     chosen = detect_format(path) if fmt == "auto" else fmt
     if chosen not in FORMATS:

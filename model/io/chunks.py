@@ -25,9 +25,26 @@ BLOCK_BYTES = 4 << 20  # text read per chunk: about 1 M short lines, 60 MB of Py
 _PARSER_LINE = re.compile(r"line (\d+)")
 
 
+UTF16_FIX = "save it as UTF-8 (e.g. iconv -f utf-16 -t utf-8 FILE > FILE.csv)"
+
+
+def looks_utf16(head: bytes) -> bool:
+    """A UTF-16 byte-order mark, or ASCII text in UTF-16 without one (every other byte NUL, the rest not: a
+    binary file has NULs anywhere)."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    sample = head[: len(head) // 2 * 2][:200]
+    if len(sample) < 8:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return (odd.count(0) == len(odd) and even.count(0) == 0) or (even.count(0) == len(even) and odd.count(0) == 0)
+
+
 def utf8_error(lines: Lines, data: bytes, exc: UnicodeDecodeError, first_line: int):
     line = first_line + data.count(b"\n", 0, exc.start)
     bad = data[exc.start : exc.start + 1].hex()
+    if first_line == 1 and looks_utf16(data):
+        return lines.error("the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
     return lines.error(
         f"the file is not UTF-8 text (byte 0x{bad} at line {line})",
         line=line,

@@ -178,3 +178,13 @@ def test_covariate_files_that_are_missing_directories_or_not_utf8(tmp_path):
     with pytest.raises(BadRRFile, match="not UTF-8") as err:
         covariates.read_sleep(write(tmp_path, "s.csv", b"start,end\n2026-11-10T00:00:00Z,\xff\n"))
     assert err.value.line == 2
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("fmt", ["auto", "csv"])
+def test_a_utf16_file_is_named_as_utf16_with_the_command_that_converts_it(tmp_path, encoding, fmt):
+    """A Windows export in UTF-16 read as 'mojibake' (auto) or 'not UTF-8 ... iconv -f latin1' (csv): both wrong."""
+    path = tmp_path / "rr.csv"
+    path.write_bytes("timestamp,rr_ms\n2026-11-10T03:00:00Z,800\n2026-11-10T03:00:01Z,810\n".encode(encoding))
+    with pytest.raises(BadRRFile, match=r"the file is UTF-16 text, not UTF-8 .*iconv -f utf-16 -t utf-8"):
+        read_rr(path, ReadOptions(fmt=fmt))
