@@ -36,7 +36,9 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         metavar="ISO-TIME",
         help="clock of a format that has none (plain, physionet, polar), e.g. 2026-11-10T07:00:00Z",
     )
-    parser.add_argument("--start-date", metavar="YYYY-MM-DD", help="calendar date of MMASH's day 1 (UTC)")
+    parser.add_argument(
+        "--start-date", metavar="YYYY-MM-DD", type=calendar_date, help="calendar date of MMASH's day 1 (UTC)"
+    )
     parser.add_argument("--units", choices=("ms", "s"), help="interval units (default: from the median)")
     parser.add_argument("--subject", metavar="CODE", help="Welltory user_code to read from a multi-user file")
     parser.add_argument(
@@ -49,6 +51,26 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept beat times before 1990 or more than an hour ahead (still 1970-2099, what every store keeps)",
     )
+
+
+def calendar_date(text: str) -> str:
+    """``--start-date``: a real calendar date (2026-02-30 was taken and silently ignored by every non-MMASH file)."""
+    from datetime import date
+
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a calendar date: use YYYY-MM-DD, e.g. 2020-03-02") from None
+    return text.strip()
+
+
+def unused_start_date(args: argparse.Namespace, rr_format: str, covariates: bool = False) -> None:
+    """Say on stderr that ``--start-date`` was not used: it dates MMASH's day numbers, and this file has its own."""
+    if getattr(args, "start_date", None) and rr_format != "mmash" and not covariates:
+        print(
+            f"{args.file}: --start-date is for MMASH files; this {rr_format} file has its own dates (ignored)",
+            file=sys.stderr,
+        )
 
 
 def read_options_from(args: argparse.Namespace):
@@ -135,6 +157,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     rec = read_rr(args.file, read_options_from(args))
     report_reading(args.file, args.format, rec)
+    unused_start_date(args, rec.format)
     if rec.sdnn is not None and not rec.sdnn.empty and rec.epoch_ms.size == 0:
         print(
             f"{args.file}: {len(rec.sdnn)} SDNN samples and no beats; SDNN is not RMSSD, no window to print",

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from server.cli.hrv import add_config_options, add_reader_options, config_from, read_options_from
+from server.cli.hrv import add_config_options, add_reader_options, config_from, read_options_from, unused_start_date
 from server.settings import Settings
 
 
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     if args.format == "auto":
         print(f"{args.file}: read as {report.format}", file=sys.stderr)
+    unused_start_date(args, report.format, covariates=bool(args.sleep or args.actigraph))
     if report.skipped_lines:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
     if report.duplicates:

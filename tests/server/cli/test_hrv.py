@@ -91,3 +91,16 @@ def test_a_duration_longer_than_a_millennium_exits_2_naming_it(since, capsys, tm
     with pytest.raises(SystemExit) as info:
         main(["windows", "--since", since])
     assert info.value.code == 2 and "longer than 365000 days (1,000 years)" in capsys.readouterr().err
+
+
+def test_start_date_must_be_a_calendar_date_and_says_when_a_file_does_not_use_it(tmp_path, capsys):
+    """2026-02-30 was taken, and for a CSV (which has its own dates) --start-date was ignored without a word."""
+    from server.cli import main
+
+    path = tmp_path / "rr.csv"
+    path.write_text("timestamp,rr_ms\n2026-11-10T03:00:00Z,800\n2026-11-10T03:00:00.800Z,810\n")
+    with pytest.raises(SystemExit) as info:
+        main(["hrv", str(path), "--start-date", "2026-02-30"])
+    assert info.value.code == 2 and "'2026-02-30' is not a calendar date: use YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["hrv", str(path), "--start-date", "2026-02-28"]) == 0
+    assert "--start-date is for MMASH files; this csv file has its own dates (ignored)" in capsys.readouterr().err
