@@ -161,6 +161,30 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")  # ASCII digits only: int() also takes "1_0" and full-width digits
+
+
+class WholeNumber(fields.Integer):
+    """A whole number: a JSON integer, a float that is whole (24.0), or ASCII digits as text ("24", what the
+    builder mode sends). 2.5 (which ``int`` cut to 2), "1_0" and full-width digits are refused, and a refusal
+    never echoes more than a few dozen characters of what was sent."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("must be a whole number, not true or false")
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ValidationError(f"{_short(value)} is not a whole number")
+        if isinstance(value, str) and not _WHOLE.fullmatch(value):
+            raise ValidationError(f"{_short(value)} is not a whole number (use digits 0-9)")
+        try:
+            number = super()._deserialize(int(value) if isinstance(value, float) else value, attr, data, **kwargs)
+        except ValidationError:
+            raise ValidationError(f"{_short(value)} is not a whole number") from None
+        if abs(number) > 10**15:  # no count or duration here is that large; a 300-digit echo helps nobody
+            raise ValidationError(f"{_short(value)} is far out of range")
+        return number
+
+
 class EpochMs(fields.Field):
     """A time as ISO 8601 (``2026-01-01T00:00:00.000Z``; no zone = UTC) or as epoch milliseconds."""
 

@@ -18,6 +18,7 @@ from server.web.schema_fields import (
     OneUser,
     Quantiles,
     Users,
+    WholeNumber,
 )
 
 MAX_BEATS = 200_000  # one push: about two days of beats
@@ -34,7 +35,7 @@ class PayloadSchema(Lenient):
     user = Users(load_default=())
     users = Users(load_default=())  # an alias that some dashboards use
     # hours ahead, a positive whole number; how far is the model's own check (ForecastService.horizon)
-    horizon = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    horizon = WholeNumber(load_default=None, allow_none=True, validate=validate.Range(min=1))
     quantiles = Quantiles(load_default=QUANTILES)
     model = Forecasters(load_default=(), allow_none=True)  # forecaster name(s); () = the shipped LSTM
 
@@ -97,7 +98,7 @@ class AnnotationsSchema(Lenient):
 # -- REST ------------------------------------------------------------------------------------------------
 class ForecastArgs(Lenient):
     user = OneUser(required=True, metadata={"description": "user id"})
-    horizon = fields.Integer(
+    horizon = WholeNumber(
         load_default=None,
         validate=validate.Range(min=1),
         metadata={"description": "hours ahead: 1 to the model's horizon (24 for the shipped hourly model)"},
@@ -151,7 +152,7 @@ class SkillArgs(Lenient):
     )
     from_ms = EpochMs(data_key="from", load_default=None, metadata={"description": "first day (default: see days)"})
     to_ms = EpochMs(data_key="to", load_default=None, metadata={"description": "last day (default now)"})
-    days = fields.Integer(
+    days = WholeNumber(
         load_default=30,
         validate=validate.Range(min=1, max=MAX_HISTORY_DAYS),
         metadata={"description": "without from: this many days, ending with to (default 30)"},

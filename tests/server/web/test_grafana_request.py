@@ -133,3 +133,26 @@ def test_grafana_11_multi_value_filters_include_and_exclude_every_value():
     ]
     req = parse_query({"targets": [{"target": "fatigue_zone", "payload": {"user": "*"}}], "filters": filters}, NOW_MS)
     assert req.include_users == ("u1", "u2") and req.exclude_users == ("u3", "u4")
+
+
+@pytest.mark.parametrize(
+    ("horizon", "says"),
+    [
+        (2.5, "2.5 is not a whole number"),
+        ("1_0", "'1_0' is not a whole number"),
+        ("３", "is not a whole number"),
+        (1e300, "is far out of range"),
+        (True, "not true or false"),
+    ],
+)
+def test_a_horizon_is_a_whole_number_in_ascii_digits_and_never_echoed_long(horizon, says):
+    """2.5 was cut to 2, "1_0" read as 10 and full-width digits taken (int()'s rules); 1e300 echoed 300 digits."""
+    with pytest.raises(BadRequest) as info:
+        parse_query({"targets": [{"target": "fatigue_zone", "payload": {"user": "u1", "horizon": horizon}}]}, NOW_MS)
+    assert says in info.value.message and len(info.value.message) < 300
+
+
+def test_a_horizon_in_the_builder_modes_text_or_as_a_whole_float_is_read():
+    for horizon in ("12", 12.0, " 12 "):
+        body = {"targets": [{"target": "fatigue_zone", "payload": {"user": "u1", "horizon": horizon}}]}
+        assert parse_query(body, NOW_MS).targets[0].horizon_h == 12
