@@ -49,6 +49,13 @@ HEART_RATE_DAYS = (7, 14)  # short windows of the heart-rate trend, against NORM
 NORMAL_DAYS_HR = 60
 
 
+def readings(frame: pd.DataFrame, protocol: str, columns: list[str]) -> pd.DataFrame:
+    """The reading cases of ``protocol`` in ``frame`` on which every one of ``columns`` is finite, re-indexed: what
+    each table of this module judges its signals on (every signal on the same cases)."""
+    part = frame[(frame["protocol"] == protocol) & (frame["kind"] == "reading")]
+    return part[np.isfinite(part[columns].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+
+
 def window_name(short: int, normal: int) -> str:
     return f"{short}d_vs_{normal}d"
 
@@ -82,13 +89,11 @@ def split_report(c: Cases, points: pd.DataFrame, resamples: int = 1000, seed: in
     keys = ["user", "protocol", "kind", "time_ms"]
     flags = c.events[keys].assign(established=established(c)).drop_duplicates(keys)
     frame = points.merge(flags, on=keys, how="inner")
-    frame = frame[frame["kind"] == "reading"]
     signals = [n for n in ("score", "forecast_only", "today_z", "hrv4training", "oura_balance") if n in frame]
     lines = [f"{'protocol':<9} {'normal':<16} {'cases':>5}  " + "  ".join(f"{n:>19}" for n in signals)]
     for protocol in ("same_day", "next_day"):
         for flag, label in ((True, "established"), (False, "not established")):
-            part = frame[(frame["protocol"] == protocol) & (frame["established"] == flag)]
-            part = part[np.isfinite(part[signals].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+            part = readings(frame[frame["established"] == flag], protocol, signals)
             if part["user"].nunique() < 3:
                 continue
             figures = evaluate(part, signals, signals[0], resamples=resamples, seed=seed).set_index("signal")
@@ -165,13 +170,11 @@ def heart_rate_report(c: Cases, points: pd.DataFrame | None = None, resamples: i
     frame = heart_rate_deviations(c, points)
     blocks = []
     for protocol in ("same_day", "next_day"):
-        part = frame[(frame["protocol"] == protocol) & (frame["kind"] == "reading")].copy()
         parts = {n: [n] for n in ("hrv4training", "oura_balance", "hr_7d", "hr_14d")}
         parts["hrv4training + hr_7d"] = ["hrv4training", "hr_7d"]
         if points is not None:
             parts = {"score": ["score"]} | parts | {"score + hr_7d": ["score", "hr_7d"]}
-        needed = sorted({f"d:{p}" for ps in parts.values() for p in ps})
-        part = part[np.isfinite(part[needed].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+        part = readings(frame, protocol, sorted({f"d:{p}" for ps in parts.values() for p in ps}))
         if part["user"].nunique() < 3:
             continue
         for name, columns in parts.items():
@@ -208,8 +211,7 @@ def report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
     frame = deviations(c)
     blocks = []
     for protocol in ("same_day", "next_day"):
-        part = frame[(frame["protocol"] == protocol) & (frame["kind"] == "reading")]
-        part = part[np.isfinite(part[windows].to_numpy(float)).all(axis=1)].reset_index(drop=True)
+        part = readings(frame, protocol, windows)
         if part.empty:
             continue
         part["chosen_on_other_folds"], chosen = nested(part, windows, folds)
