@@ -33,6 +33,10 @@ NO_USER_HELP = (
     'its quotes: {"user": "$user"} for one user, {"user": $users} (no quotes) for a multi-value variable. '
     'Ask for every user explicitly with {"user": "*"}'
 )
+EMPTY_USER_HELP = (
+    'names no user: its "user" is empty, as when a dashboard variable has no value selected (or the variable '
+    'has no users yet: ingest one first). Pick a user, or ask for every user with {"user": "*"}'
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,9 @@ def parse_query(body: object, now_ms: int) -> QueryRequest:
         named = tuple(dict.fromkeys(payload["user"] + payload["users"]))  # linear, whatever the number of ids
         every = EVERY_USER in named
         if not named and not include:
-            raise _refuse(where, f"target {name!r} (refId {raw['refId']}) {NO_USER_HELP}")
+            given = raw["payload"] if raw["payload"] is not None else raw["data"]
+            keyed = isinstance(given, Mapping) and ("user" in given or "users" in given)
+            raise _refuse(where, f"target {name!r} (refId {raw['refId']}) {EMPTY_USER_HELP if keyed else NO_USER_HELP}")
         if len(payload["model"]) > 1 and name != SKILL_TARGET:
             raise _refuse(where, f"target {name!r} (refId {raw['refId']}) forecasts with one model, not several")
         targets.append(

@@ -64,8 +64,8 @@ def test_every_user_is_asked_for_explicitly(every):
 
 @pytest.mark.parametrize(
     "payload",
-    [None, {}, "", {"horizon": 6}, {"user": []}],
-    ids=["missing", "empty (what simPod sends when the payload JSON does not parse)", "empty text", "no user", "[]"],
+    [None, {}, "", {"horizon": 6}],
+    ids=["missing", "empty (what simPod sends when the payload JSON does not parse)", "empty text", "no user"],
 )
 def test_a_payload_that_names_no_user_is_refused_with_the_fix(payload):
     target = {"refId": "B", "target": "fatigue_zone"} | ({} if payload is None else {"payload": payload})
@@ -74,6 +74,16 @@ def test_a_payload_that_names_no_user_is_refused_with_the_fix(payload):
     message = info.value.message
     assert "targets.0.payload" in message and "'fatigue_zone' (refId B) names no user" in message
     assert '{"user": "*"}' in message and "not valid JSON" in message
+
+
+@pytest.mark.parametrize("payload", [{"user": ""}, {"user": []}, {"users": []}, {"user": "", "horizon": 6}])
+def test_a_payload_whose_user_is_empty_says_so_not_that_the_payload_is_empty(payload):
+    """A variable with nothing selected sends "user": "" or []: the payload parsed, so quotes are not the fault."""
+    with pytest.raises(BadRequest) as info:
+        parse_query({"targets": [{"refId": "A", "target": "rmssd", "payload": payload}]}, NOW_MS)
+    message = info.value.message
+    assert "names no user" in message and '"user" is empty' in message and '{"user": "*"}' in message
+    assert "payload is empty" not in message and "not valid JSON" not in message
 
 
 def test_an_ad_hoc_filter_names_the_users_of_a_payload_without_users():
