@@ -42,7 +42,8 @@ def lowest_panel() -> stat.Panel:
         .title("Lowest fatigue score in the next 24 h")
         .description(
             f"One tile per user, coloured by zone; red (below {RED_BELOW:.0f}) is what alerts page on. "
-            "Calibrating (blue) and stale (grey) users have no score. Click a tile for that user's dashboard."
+            "Calibrating (blue) and stale (grey) users have no score. For people taking morning readings the "
+            "tile is the lowest day of the next 7. Click a tile for that user's dashboard."
         )
         .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
@@ -83,6 +84,7 @@ def table_panel() -> table.Panel:
         .title("Fatigue by user")
         .description(
             "Per user: the fatigue score of the next 24 h, its lowest hour ahead and the zone; lowest first. "
+            "For people taking morning readings (Model 1d) the score and lowest point cover the next 7 days. "
             "Users with too little history show as calibrating, users whose data stopped a day ago or more as "
             "stale; neither has a score."
         )

@@ -43,7 +43,8 @@ def rmssd_panel() -> timeseries.Panel:
         .title("RMSSD: observed and 24 h forecast (p10-p90 band)")
         .description(
             "Observed hourly RMSSD (ms), then the model's forecast: the median (p50) and the band between the "
-            "10th and 90th percentiles, inside which 8 of 10 future hours should fall."
+            "10th and 90th percentiles, inside which 8 of 10 future hours should fall. For people taking morning "
+            "readings (the daily model): one point a day, and the forecast covers the next 7 days."
         )
         .with_target(hrvcast_query("A", "rmssd"))
         .with_target(hrvcast_query("B", "rmssd_forecast"))
@@ -90,7 +91,8 @@ def score_panel() -> timeseries.Panel:
         score_scale(timeseries.Panel())
         .title("Fatigue score forecast (0-100)")
         .description(
-            f"Hourly fatigue score over the next 24 h. Green {GREEN_FROM:.0f}-100 primed, yellow "
+            f"Hourly fatigue score over the next 24 h (for people taking morning readings: one score a day over "
+            f"the next 7 days). Green {GREEN_FROM:.0f}-100 primed, yellow "
             f"{RED_BELOW:.0f}-{GREEN_FROM - 1:.0f} strain, red below {RED_BELOW:.0f} burnout risk (alerts fire "
             "there). Empty while the user is calibrating (too little history) or stale (no data for a day)."
         )
@@ -129,6 +131,10 @@ def score_now_panel() -> stat.Panel:
     return (
         score_scale(stat.Panel())
         .title("Lowest score, next 24 h")
+        .description(
+            "The lowest forecast score ahead: the next 24 hours, or for people taking morning readings the "
+            "next 7 days. \"calibrating\": too little history yet; \"stale\": no data for a day or more."
+        )
         .with_target(hrvcast_query("A", "fatigue_score"))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
         .color_mode(cm.BigValueColorMode.BACKGROUND)
