@@ -245,3 +245,17 @@ def check_model(model: str) -> str:
     if not isinstance(model, str) or not 0 < len(model) <= 128 or "\\" in model or not model.isprintable():
         raise ValueError(f"model tag {model!r} cannot be stored: use 1-128 printable characters without backslashes")
     return model
+
+
+def one_beat_per_time(times: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beats sorted by time with one beat per time (the first in stored order).
+
+    InfluxDB keeps a user's beats written with an extra tag (Telegraf adds ``host`` unless ``omit_hostname``)
+    in another series, and a read by ``user`` merges every series: the same beats pushed again through hrvcast
+    would count twice (an hour's 4,377 beats read as 8,726, RMSSD changed, the window still valid)."""
+    order = np.argsort(times, kind="stable")
+    times, ibi_ms = times[order], ibi_ms[order]
+    if times.size > 1:
+        first = np.concatenate(([True], times[1:] != times[:-1]))
+        times, ibi_ms = times[first], ibi_ms[first]
+    return times, ibi_ms

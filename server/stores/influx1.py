@@ -8,6 +8,7 @@ and read the answer as CSV while it streams in.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import requests
 import urllib3
 
-from model.ids import validate_user
+from model.ids import servable_users, validate_user
 from model.schema import MODEL_TAG, RR_FIELD, USER_TAG, WINDOW_COLUMNS
 from server.stores import influx_errors, influxql
 from server.stores.base import (
@@ -27,6 +28,7 @@ from server.stores.base import (
     check_users,
     check_window,
     newest_per_user,
+    one_beat_per_time,
     shape_frame,
     split_by_user,
 )
@@ -34,6 +36,8 @@ from server.stores.influx1_http import CHUNK_ROWS
 from server.stores.influx1_writes import Influx1Writes
 from server.stores.journal import JournaledUnits
 from server.stores.lpwrites import LineProtocolWrites
+
+log = logging.getLogger(__name__)
 
 
 class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
@@ -80,8 +84,7 @@ class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
         frame = self._frame(influxql.select_beats(validate_user(user), start_ms, end_ms))
         if frame.empty:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        frame = frame.sort_values("time", kind="stable")
-        return frame["time"].to_numpy(dtype=np.int64), frame[RR_FIELD].to_numpy(dtype=np.float64)
+        return one_beat_per_time(frame["time"].to_numpy(dtype=np.int64), frame[RR_FIELD].to_numpy(dtype=np.float64))
 
     def read_windows(
         self, users: Sequence[str], start_ms: int, end_ms: int, window: str = "1h"
@@ -132,13 +135,13 @@ class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
 
     def users_with_beats_since(self, since_ms: int) -> list[str]:
         frame = self._frame(influxql.users_with_beats_since(since_ms))
-        return sorted(_tag_users(frame)) if not frame.empty else []
+        return servable_users(_tag_users(frame), log) if not frame.empty else []
 
     def list_users(self) -> list[str]:
         users = set()
         for _, frame in influxql.series_frames(self.query(influxql.show_users())):
             users.update(frame["value"].astype(str))
-        return sorted(users)
+        return servable_users(users, log)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
         if users is not None:
@@ -149,7 +152,8 @@ class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
         frame = self._frame(influxql.last_windows(users, check_window(window)))
         if frame.empty:
             return {}
-        return dict(zip(_tag_users(frame), frame["time"].astype("int64").tolist(), strict=True))
+        last = dict(zip(_tag_users(frame), frame["time"].astype("int64").tolist(), strict=True))
+        return last if users is not None else {u: last[u] for u in servable_users(last, log)}
 
     # -- InfluxDB's own forecast (a baseline for the backtest; not part of the protocol) ------------------
     def holt_winters(self, user: str, start_ms: int, end_ms: int, horizon_h: int, season_h: int = 24) -> pd.DataFrame:

@@ -11,6 +11,7 @@ raises :class:`model.errors.StoreUnavailable` at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from influxdb_client.client.write_api import WritePrecision
 from influxdb_client.rest import ApiException
 
 from model.errors import StoreUnavailable, StoreWriteFailed
-from model.ids import validate_user
+from model.ids import servable_users, validate_user
 from model.schema import (
     RR_FIELD,
     USER_TAG,
@@ -41,12 +42,15 @@ from server.stores.base import (
     check_users,
     check_window,
     newest_per_user,
+    one_beat_per_time,
     shape_frame,
     split_by_user,
 )
 from server.stores.journal import JournaledUnits
 from server.stores.lpwrites import LineProtocolWrites
 from server.stores.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -230,8 +234,7 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
         frame = self._frame(flux.read_beats(self.bucket, validate_user(user), start_ms, end_ms))
         if frame.empty:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        frame = frame.sort_values("_time", kind="stable")
-        return frame["_time"].to_numpy(dtype=np.int64), frame[RR_FIELD].to_numpy(dtype=np.float64)
+        return one_beat_per_time(frame["_time"].to_numpy(dtype=np.int64), frame[RR_FIELD].to_numpy(dtype=np.float64))
 
     def read_windows(
         self, users: Sequence[str], start_ms: int, end_ms: int, window: str = "1h"
@@ -278,11 +281,11 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
 
     def users_with_beats_since(self, since_ms: int) -> list[str]:
         tables = self._query("query", flux.users_with_beats_since(self.bucket, since_ms)) or []
-        return sorted({str(record.get_value()) for table in tables for record in table.records})
+        return servable_users({str(record.get_value()) for table in tables for record in table.records}, log)
 
     def list_users(self) -> list[str]:
         tables = self._query("query", flux.list_users(self.bucket)) or []
-        return sorted({str(record.get_value()) for table in tables for record in table.records})
+        return servable_users({str(record.get_value()) for table in tables for record in table.records}, log)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
         if users is not None:
@@ -295,4 +298,4 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
             for record in table.records:
                 ms = int(_to_ms(pd.Series([record.get_time()])).iloc[0])
                 last[str(record[USER_TAG])] = max(ms, last.get(str(record[USER_TAG]), ms))
-        return last
+        return last if users is not None else {u: last[u] for u in servable_users(last, log)}
