@@ -59,9 +59,16 @@ class Population:
     """Forecasts for any number of users without running the model for each (see the module docstring)."""
 
     def __init__(
-        self, store: HistoryStore, service: ForecastService | None, index: UserIndex, *, live_limit: int = LIVE_LIMIT
+        self,
+        store: HistoryStore,
+        service: ForecastService | None,
+        index: UserIndex,
+        *,
+        live_limit: int = LIVE_LIMIT,
+        model_error: str | None = None,
     ) -> None:
         self.store = store
+        self.model_error = model_error  # why the model did not load: every refusal names it and its fix
         self.service = service
         self.index = index
         self.live_limit = int(live_limit)
@@ -109,7 +116,8 @@ class Population:
 
     def _live(self) -> ForecastService:
         if self.service is None:
-            raise CheckpointError("no forecasts: the model is not loaded")
+            why = f" ({self.model_error})" if self.model_error else ""
+            raise CheckpointError(f"no forecasts: the model is not loaded{why}")
         return self.service
 
     def _hourly_steps(self, horizon_h: int | None) -> int | None:

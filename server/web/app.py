@@ -94,7 +94,7 @@ def create_app(
     flight = flight_for(settings, client)
     index = user_index(settings, store, metrics, client=client, flight=flight)
     service = forecast_service(settings, store, metrics, models, client=client, index=index) if models else None
-    population = Population(store, service, index)
+    population = Population(store, service, index, model_error=model_error)
     app.extensions["hrvcast"] = Services(settings, store, metrics, flight, service, model_error, index, population)
 
     from server.web import grafana, openapi, rest
@@ -170,6 +170,17 @@ def _store_problem(s: Services) -> str | None:
     return None
 
 
+def readiness_problems(s: Services) -> list[str]:
+    """What keeps the service from answering (the store, the model), each with its fix; [] when ready. Used by
+    ``/readyz`` and by Grafana's "Save & test", so neither says "working" while every panel would fail."""
+    problems = []
+    if (store_problem := _store_problem(s)) is not None:
+        problems.append(f"store {s.store.url}: {store_problem}")
+    if s.model is None:
+        problems.append(f"model: {s.model_error}")
+    return problems
+
+
 def _operations(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
@@ -178,11 +189,7 @@ def _operations(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         s: Services = app.extensions["hrvcast"]
-        problems = []
-        if (store_problem := _store_problem(s)) is not None:
-            problems.append(f"store {s.store.url}: {store_problem}")
-        if s.model is None:
-            problems.append(f"model: {s.model_error}")
+        problems = readiness_problems(s)
         if problems:
             return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
         return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version})

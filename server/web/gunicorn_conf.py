@@ -38,6 +38,7 @@ graceful_timeout = 20
 keepalive = 5
 backlog = 2048
 max_requests = 0  # a worker keeps its loaded model; restart is by deploy, not by count
+control_socket_disable = True  # gunicorn 23+ shares one $HOME/.gunicorn/gunicorn.ctl: a second serve's exit removed it
 accesslog = None  # the app logs each request as JSON with its request id
 
 

@@ -23,9 +23,14 @@ def test_readyz_and_forecasts_say_why_when_the_model_is_missing(tmp_path, store)
     r = client.get("/readyz")
     assert r.status_code == 503 and "missing.pt" in r.get_json()["message"]
     r = post(client, "/grafana/query", {"targets": [{"target": "rmssd_forecast", "payload": {"user": "u1"}}]})
-    assert r.status_code == 503 and "model" in r.get_json()["message"]
+    assert r.status_code == 503 and "missing.pt" in r.get_json()["message"]  # the panel names the file, too
+    for many in ({"user": "*"}, {"user": ["u1", "u2"]}):  # the population path: the same reason
+        r = post(client, "/grafana/query", {"targets": [{"target": "fatigue_score", "payload": many}]})
+        assert r.status_code == 503 and "missing.pt" in r.get_json()["message"], r.get_json()
     r = post(client, "/grafana/query", {"targets": [{"target": "rmssd", "payload": {"user": "u1"}}]})
     assert r.status_code == 200  # observed data still flows
+    r = client.get("/grafana")  # Grafana's "Save & test" must not say "working" here
+    assert r.status_code == 503 and "missing.pt" in r.get_json()["message"] and "not ready" in r.get_json()["message"]
 
 
 def test_readyz_is_503_when_the_store_is_unreachable(tmp_path, forecaster):
@@ -143,11 +148,12 @@ def damaged(tmp_path, forecaster):
     store.close()
 
 
-def test_readyz_reads_and_is_not_ready_on_a_damaged_file(damaged):
-    client, path = damaged
-    r = client.get("/readyz")
+@pytest.mark.parametrize("path", ["/readyz", "/grafana", "/grafana/"])
+def test_readyz_and_save_and_test_read_and_are_not_ready_on_a_damaged_file(damaged, path):
+    client, db = damaged
+    r = client.get(path)
     assert r.status_code == 503 and r.get_json()["error"] == "not_ready"
-    assert str(path) in r.get_json()["message"] and "malformed" in r.get_json()["message"]
+    assert str(db) in r.get_json()["message"] and "malformed" in r.get_json()["message"]
 
 
 DAMAGED_REQUESTS = [
