@@ -59,7 +59,35 @@ def finish(
     if not extra.get("sdnn_only"):
         require_rows(epoch_ms.size, lines)
     extra.pop("sdnn_only", None)
-    return RRRecording(epoch_ms, ibi_ms, fmt, lines.skipped, duplicates=merged, **extra)
+    restamped = stamped_at_start(epoch_ms, ibi_ms)
+    if restamped:
+        epoch_ms = epoch_ms + np.rint(ibi_ms).astype(np.int64)  # the beat that ends each interval
+    return RRRecording(epoch_ms, ibi_ms, fmt, lines.skipped, duplicates=merged, restamped=restamped, **extra)
+
+
+START_STAMP_MIN_PAIRS = 50  # fewer adjacent beats say too little about the file's convention
+START_STAMP_AGREE = 0.8  # of the pairs, the share whose time step matches the earlier interval
+START_STAMP_MARGIN = 0.3  # ... beyond the share that matches their own interval (the convention we store)
+
+
+def stamped_at_start(epoch_ms: np.ndarray, ibi_ms: np.ndarray, tolerance_ms: float = 10.0) -> bool:
+    """True when the times mark the beat that *starts* each interval, not the one that ends it.
+
+    Both conventions exist in exports (a phone logger often stamps the beat it last saw). Stored as they are,
+    start stamps break the gap rule (``|t[k] - t[k-1] - ibi[k]|`` within 10 ms) for every pair whose intervals
+    differ by more than 10 ms, so only the smallest successive differences would survive: an hour's RMSSD read
+    6.3 ms instead of 27.8, still valid. The convention is told by which interval each time step matches:
+    ``t[k] - t[k-1]`` equals ``ibi[k]`` (end stamps) or ``ibi[k-1]`` (start stamps). A recording of very even
+    intervals matches both and stays as it is (either reading gives the same figures)."""
+    if epoch_ms.size <= START_STAMP_MIN_PAIRS:
+        return False
+    step = np.diff(epoch_ms).astype(np.float64)
+    plausible = step <= 3000.0  # pairs across a gap match neither and say nothing
+    if int(plausible.sum()) < START_STAMP_MIN_PAIRS:
+        return False
+    ends = np.abs(step - ibi_ms[1:])[plausible] <= tolerance_ms
+    starts = np.abs(step - ibi_ms[:-1])[plausible] <= tolerance_ms
+    return bool(starts.mean() >= START_STAMP_AGREE and starts.mean() - ends.mean() >= START_STAMP_MARGIN)
 
 
 def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> tuple[np.ndarray, np.ndarray]:

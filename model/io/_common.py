@@ -72,6 +72,7 @@ class RRRecording:
     sdnn: pd.DataFrame | None = None  # Apple Health SDNN samples: time_ms, sdnn_ms (no beats behind them)
     has_clock: bool = True  # False when the file has no clock and no start was given (times from 1970)
     duplicates: int = 0  # rows that repeated an earlier beat exactly (same time, same interval): merged into it
+    restamped: bool = False  # the file's times marked each interval's start: moved to the beat that ends it
 
 
 class Lines:

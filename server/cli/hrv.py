@@ -124,6 +124,13 @@ def config_from(args: argparse.Namespace) -> HrvConfig:
     return HrvConfig(cleaning=cleaning, validity=validity)
 
 
+def restamped_note(path: Path) -> str:
+    return (
+        f"{path}: its times mark the beat that starts each interval (each time step equals the interval before "
+        "it); read as the beat that ends it, the convention hrvcast stores"
+    )
+
+
 def report_reading(path: Path, requested: str, rec) -> None:
     if requested == "auto":
         print(f"{path}: read as {rec.format}", file=sys.stderr)
@@ -131,6 +138,8 @@ def report_reading(path: Path, requested: str, rec) -> None:
         print(f"{path}: skipped {rec.skipped_lines} bad line(s)", file=sys.stderr)
     if rec.duplicates:
         print(f"{path}: merged {rec.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
+    if rec.restamped:
+        print(restamped_note(path), file=sys.stderr)
     if not rec.has_clock:
         print(f"{path}: the file has no clock; times count from 1970-01-01T00:00:00Z (pass --start)", file=sys.stderr)
 

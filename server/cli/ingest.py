@@ -15,7 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from server.cli.hrv import add_config_options, add_reader_options, config_from, read_options_from, unused_start_date
+from server.cli.hrv import (
+    add_config_options,
+    add_reader_options,
+    config_from,
+    read_options_from,
+    restamped_note,
+    unused_start_date,
+)
 from server.settings import Settings
 
 
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     unused_start_date(args, report.format, covariates=bool(args.sleep or args.actigraph))
     if report.skipped_lines:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
+    if report.restamped:
+        print(restamped_note(args.file), file=sys.stderr)
     if report.duplicates:
         print(f"{args.file}: merged {report.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
     if report.resent:

@@ -59,6 +59,7 @@ class IngestReport:
     duplicates: int = 0  # rows or pushed beats that repeated another exactly (same time and interval), merged
     resent: int = 0  # beats of stored beats sent again with shifted times (1-49 ms off): the stored beats kept
     skipped_lines: int = 0
+    restamped: bool = False  # the file's times marked each interval's start (model.io._beats.stamped_at_start)
     windows: dict[str, int] = field(default_factory=dict)  # windows written per size
     sleep: int = 0
     activity: int = 0
@@ -95,7 +96,12 @@ def ingest_file(
     if files.actigraph:
         activity.append(covariates.read_mmash_actigraph(files.actigraph, options))
     report = IngestReport(
-        user, rec.format, beats=int(rec.epoch_ms.size), duplicates=rec.duplicates, skipped_lines=rec.skipped_lines
+        user,
+        rec.format,
+        beats=int(rec.epoch_ms.size),
+        duplicates=rec.duplicates,
+        skipped_lines=rec.skipped_lines,
+        restamped=rec.restamped,
     )
     first_ms, last_ms = _span(rec.epoch_ms, rec.sdnn)
     repair_pending(store, config, [user])
