@@ -116,12 +116,26 @@ def _read_values(path: Path, lines: Lines, fmt: str) -> tuple[np.ndarray, LineMa
     return store.values[: store.n], store.numbers
 
 
+NO_INTERVAL_MS = 65535.0  # 0xFFFF ms
+
+
 def _checked_intervals(
     values: np.ndarray, numbers: LineMap | _Shifted, units: str | None, lines: Lines
 ) -> tuple[np.ndarray, np.ndarray | LineMap]:
-    """Values -> intervals in ms, every line checked; bad lines dropped (only with skip_bad_lines)."""
+    """Values -> intervals in ms, every line checked; bad lines dropped (only with skip_bad_lines).
+
+    In these clockless formats each interval is also elapsed time, so 65535 (the largest 16-bit value: what RR
+    loggers write for "no interval") is a bad line, as 0 is: taken as 65.5 s, it moved every later beat 65.5 s
+    (nine of them pushed 590 s of beats into the next hour). In a file with a clock it is an artifact like any
+    other long interval and the range filter removes it."""
     ibi_ms, good = to_ms(values, units, lines, numbers)
     good &= check_intervals(ibi_ms if good.all() else np.where(good, ibi_ms, 1000.0), numbers, lines)
+    good &= lines.check(
+        good & (np.abs(ibi_ms - NO_INTERVAL_MS) < 0.5),
+        numbers,
+        lambda k: f"the interval {ibi_ms[k]:g} ms is 0xFFFF, the 16-bit value RR loggers write for 'no interval'",
+        "remove the line (or pass --skip-bad-lines): in a file without a clock it would count as 65.5 s",
+    )
     if good.all():
         return ibi_ms, numbers
     return ibi_ms[good], numbers.array()[good]

@@ -241,3 +241,15 @@ def test_epoch_seconds_and_epoch_milliseconds_give_the_same_beats(tmp_path):
     a, b = read_rr(seconds), read_rr(millis)
     assert b.epoch_ms.tolist() == t_ms
     assert a.epoch_ms.tolist() == t_ms  # not 1970-01-20, which reading seconds as ms would give
+
+
+@pytest.mark.parametrize("fmt", ["plain", "polar"])
+def test_a_16_bit_no_interval_value_in_a_clockless_file_is_a_bad_line_not_65_seconds(tmp_path, fmt):
+    header = "Polar RR export\nRR (ms)\n" if fmt == "polar" else ""
+    path = write(tmp_path, f"{fmt}.txt", header + "800\n810\n65535\n790\n800\n")
+    with pytest.raises(BadRRFile) as info:
+        read_rr(path, ReadOptions(fmt=fmt, start="2026-11-10T07:00:00Z"))
+    assert "line" in info.value.message and "0xFFFF" in info.value.message
+    rec = read_rr(path, ReadOptions(fmt=fmt, start="2026-11-10T07:00:00Z", skip_bad_lines=True))
+    assert rec.ibi_ms.tolist() == [800, 810, 790, 800] and rec.skipped_lines == 1
+    assert rec.epoch_ms[-1] - rec.epoch_ms[0] == 810 + 790 + 800  # no 65.5 s of time that never passed
