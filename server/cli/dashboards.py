@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dashboards",
         help="write Grafana dashboards (JSON) and alert rules (YAML) generated from Python",
         description="Generate the hrvcast Grafana dashboards and red-zone alert rules with grafana-foundation-sdk. "
-        "Zones come from model/zones.py, targets from server/targets.py.",
+        "Zones come from model/zones.py, targets from server/web/targets.py.",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("dashboards"), help="folder for <uid>.json (default: dashboards)"
@@ -25,7 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--alerting",
         type=Path,
         default=DEFAULT_ALERTING,
-        help=f"alert provisioning file to write (default: {DEFAULT_ALERTING}); '-' to skip",
+        help=f"alert provisioning file to write (default: {DEFAULT_ALERTING}); '-' to skip. The contact point "
+        "and policy go to ../../notifications/hrvcast-notifications.yaml beside its folder",
+    )
+    parser.add_argument(
+        "--alert-rules",
+        choices=["both", "rest", "influxdb"],
+        default="both",
+        help="which red-zone rules the file holds (default: both). 'rest' without InfluxDB: the InfluxDB rule would "
+        "fail every evaluation and page a DatasourceError; 'influxdb' when only the write-back is read",
     )
     parser.add_argument(
         "--check",
@@ -46,15 +54,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     alerting = None if str(args.alerting) == "-" else args.alerting
+    sources = ("influxdb", "rest") if args.alert_rules == "both" else (args.alert_rules,)
     if args.check:
         expected = {args.out / name: dashboard_text(board) for name, board in dashboards().items()}
         if alerting is not None:
-            expected[alerting] = alerting_text()
+            expected[alerting] = alerting_text(sources)
             expected[notifications_file(alerting)] = notifications_text()
         stale = [p for p, text in expected.items() if not p.is_file() or p.read_text() != text]
         for path in stale:
             print(f"stale: {path} (run `make dashboards` and commit the result)", file=sys.stderr)
         return 1 if stale else 0
-    for path in write_all(args.out, alerting):
+    for path in write_all(args.out, alerting, sources):
         print(path)
     return 0

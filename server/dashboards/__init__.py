@@ -27,11 +27,14 @@ def dashboard_text(board: dict) -> str:
     return json.dumps(board, indent=2, sort_keys=True) + "\n"
 
 
-def alerting_text() -> str:
-    """The exact text of the alert rule provisioning file."""
+ALL_RULES = ("influxdb", "rest")
+
+
+def alerting_text(sources: tuple[str, ...] = ALL_RULES) -> str:
+    """The exact text of the alert rule provisioning file (``sources``: the red-zone rules it holds)."""
     from server.dashboards.alerting import HEADER, provisioning
 
-    return HEADER + _yaml(provisioning())
+    return HEADER + _yaml(provisioning(sources))
 
 
 def notifications_text() -> str:
@@ -53,7 +56,7 @@ def notifications_file(alerting_file: Path) -> Path:
 NOTIFICATIONS_NAME = "hrvcast-notifications.yaml"
 
 
-def write_all(out_dir: Path, alerting_file: Path | None) -> list[Path]:
+def write_all(out_dir: Path, alerting_file: Path | None, sources: tuple[str, ...] = ALL_RULES) -> list[Path]:
     """Write every dashboard under ``out_dir`` (and the alert files beside ``alerting_file``); return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -62,7 +65,7 @@ def write_all(out_dir: Path, alerting_file: Path | None) -> list[Path]:
         path.write_text(dashboard_text(board))
         written.append(path)
     if alerting_file is not None:
-        for path, text in ((alerting_file, alerting_text()), (notifications_file(alerting_file), notifications_text())):
+        for path, text in ((alerting_file, alerting_text(sources)), (notifications_file(alerting_file), notifications_text())):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             written.append(path)

@@ -18,7 +18,11 @@ hours not yet over is below ``model.zones.RED_BELOW``, and neither fires on a ca
   ``buildResult`` (``pkg/services/ngalert/eval/eval.go``) counts a non-zero condition, NaN included, as firing.
 
 Both fire on the lowest hour ahead, so both fire whenever the 24 h score itself is red (``model.forecast.score``:
-the score always lies between the lowest and the highest hourly score). Both carry ``zone=red``.
+the score always lies between the lowest and the highest hourly score), and they also fire for a user whose
+24 h score, and so whose zone, is still yellow or green while one hour ahead is red: the "Lowest score" tiles,
+coloured by that hour, show red too. That is the early warning the product is for ("hours ahead"); the summary
+says "a forecast hour ahead", not that the user is in the red zone. Both carry ``zone=red`` (the red hour's
+zone, which the notification policy matches).
 
 The rules link to the user dashboard's score panel through the rule fields ``dashboardUid`` and ``panelId``
 (``pkg/services/provisioning/alerting/rules_types.go``, ``AlertRuleV1``), never through a lone
@@ -90,11 +94,15 @@ def _expressions(source_ref: str) -> list[dict]:
 
 def _annotations(source: str) -> dict:
     return {
-        "summary": f"{{{{ $labels.user }}}}: fatigue score forecast below {RED_BELOW:.0f} (red zone, burnout risk)",
+        "summary": (
+            f"{{{{ $labels.user }}}}: a forecast hour ahead has a fatigue score below {RED_BELOW:.0f} "
+            "(red, burnout risk)"
+        ),
         "description": (
             f"The lowest fatigue score forecast ahead (next {HORIZON_H} h; 7 days for daily readings) of user "
             f"{{{{ $labels.user }}}} is "
-            f"{{{{ humanize $values.B.Value }}}}, below {RED_BELOW:.0f}. Source: {source}."
+            f"{{{{ humanize $values.B.Value }}}}, below {RED_BELOW:.0f}: an early warning, which can come while "
+            f"the zone of the whole forecast (its mean) is still yellow. Source: {source}."
         ),
     }
 
@@ -161,12 +169,18 @@ def _rule(uid: str, title: str, query: dict, source: str) -> dict:
     }
 
 
-def provisioning() -> dict:
-    """The alert rules document (grafana-provisioning/alerting/): valid with no environment variable set."""
+RULE_SOURCES = {"influxdb": influx_rule, "rest": rest_rule}  # hrvcast dashboards --alert-rules
+
+
+def provisioning(sources: tuple[str, ...] = tuple(RULE_SOURCES)) -> dict:
+    """The alert rules document (grafana-provisioning/alerting/): valid with no environment variable set.
+    ``sources``: which red-zone rules it holds. Without InfluxDB, the InfluxDB rule would fail every evaluation
+    on a data source with no URL, and ``execErrState: Error`` pages a DatasourceError each time."""
+    rules = [RULE_SOURCES[name]() for name in RULE_SOURCES if name in sources]
     return {
         "apiVersion": 1,
         "groups": [
-            {"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": [influx_rule(), rest_rule()]},
+            {"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": rules},
             drift.group(),  # a forecaster behind the last value (server/dashboards/drift.py)
         ],
     }

@@ -302,7 +302,8 @@ def describe(report: RoundReport, seconds: float) -> str:
     return (
         f"round {state} in {seconds:.1f} s: {len(report.rows)} of {report.users} users scored "
         f"({report.calibrating} calibrating, {report.stale} without recent data, {report.unchanged} unchanged since "
-        f"their last score), {len(report.red)} in the red zone, {report.points} forecast points written"
+        f"their last score), {len(report.red)} of them with a red hour ahead (the alert rules page these), "
+        f"{report.points} forecast points written"
     )
 
 

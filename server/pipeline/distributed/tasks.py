@@ -172,7 +172,8 @@ def register(app: Celery, settings: Settings) -> None:
         seconds = time.time() - info["started_ms"] / 1000
         log.info(
             "round done in %.1f s on %d worker(s): %d of %d users scored (%d calibrating, %d without recent data, "
-            "%d unchanged since their last score), %d in the red zone, %d forecast points written",
+            "%d unchanged since their last score), %d of them with a red hour ahead (the alert rules page these), "
+            "%d forecast points written",
             seconds,
             len(summary["hosts"]),
             summary["scored"],

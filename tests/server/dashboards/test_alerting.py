@@ -45,6 +45,34 @@ def test_grafana_accepts_the_rules_with_no_environment_variable_set():
     assert "${" not in ALERTING.read_text(), "the rules must not depend on Grafana's environment"
 
 
+@pytest.mark.parametrize(
+    ("choice", "uids"), [("rest", ["hrvcast-red-zone-rest"]), ("influxdb", ["hrvcast-red-zone-influxdb"])]
+)
+def test_an_operator_without_influxdb_can_provision_the_rest_rule_alone(tmp_path, choice, uids):
+    """With SQLite only, the InfluxDB rule would fail every evaluation on a data source without a URL."""
+    from server.cli import main
+
+    target = tmp_path / "provisioning" / "alerting" / "alerts.yaml"
+    assert main(["dashboards", "--out", str(tmp_path / "d"), "--alerting", str(target), "--alert-rules", choice]) == 0
+    doc = yaml.safe_load(target.read_text())
+    (red,) = [g for g in doc["groups"] if g["name"] == "hrvcast-red-zone"]
+    assert [r["uid"] for r in red["rules"]] == uids
+    assert document_errors(doc, env={}) == []  # still a file Grafana accepts
+    assert (
+        main(
+            ["dashboards", "--out", str(tmp_path / "d"), "--alerting", str(target), "--alert-rules", choice, "--check"]
+        )
+        == 0
+    )
+
+
+def test_the_alert_says_an_hour_ahead_is_red_not_that_the_user_is_in_the_red_zone():
+    """The rules fire on the lowest hour ahead, which can be red while the zone (the 24 h score) is yellow."""
+    for rule in rules().values():
+        summary = rule["annotations"]["summary"]
+        assert "hour ahead" in summary and "red zone" not in summary
+
+
 def test_the_rules_link_the_user_dashboards_score_panel_with_both_fields():
     board = json.loads((REPO / "dashboards" / "hrvcast-user.json").read_text())
     (panel,) = [p for p in board["panels"] if p["title"] == "Fatigue score forecast (0-100)"]
@@ -111,7 +139,7 @@ def _rest_rule() -> dict:
 def test_rest_rule_frames_keep_the_user_label_for_one_user_and_for_many(client, users):
     model = _rest_rule()
     rows = client.get(f"{model['url']}&user={','.join(users)}").get_json()
-    assert [r["user"] for r in rows] == sorted(users, key=lambda u: ({"u1": 1, "u2": 0}[u]))  # sorted by time
+    assert [r["user"] for r in rows] == sorted(users, key=lambda u: {"u1": 1, "u2": 0}[u])  # sorted by time
     frame = infinity.post_process(infinity.frame_of(rows, model["columns"]), model["format"])
     everyone = infinity.alert_instances(frame, threshold_below=101)  # a bound every score is under: all fire
     assert sorted(dict(i.labels)["user"] for i in everyone if i.firing) == sorted(users)
