@@ -14,6 +14,7 @@ import sys
 
 from server.cli._options import add_listen
 from server.settings import Settings
+from server.stores import store_from_settings
 from server.web.auth import check_exposure
 
 CONFIG = "python:server.web.gunicorn_conf"  # gunicorn reads a config module from the package
@@ -44,6 +45,9 @@ def gunicorn_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     check_exposure([args.host], settings)  # fail here with one clear line, before gunicorn starts
+    # the same for a store setting that cannot work (influxdb2:// without a token, a malformed URL): in the
+    # workers it was a traceback each and exit 3, which a restart policy loops on. Nothing is connected here.
+    store_from_settings(settings).close()
     argv = gunicorn_argv(args, settings)
     os.execv(argv[0], argv)  # gunicorn takes over this process: signals reach its master directly
     return 0  # pragma: no cover

@@ -58,10 +58,15 @@ logconfig_dict = _logconfig()
 def on_starting(server):
     """Fail before binding: a bad setting, or an open server beyond loopback without a token."""
     from server.settings import Settings
+    from server.stores import store_from_settings
     from server.web.auth import bind_hosts, check_exposure
 
     settings = Settings.from_env()
     check_exposure(bind_hosts(server.cfg.bind), settings)
+    # A store setting that cannot work (influxdb2:// without HRVCAST_INFLUX_TOKEN, a malformed URL) is one line and
+    # status 2 here; in the workers it was a traceback per worker and "Worker failed to boot" (exit 3), which a
+    # container restart policy loops on. Opening connects nothing: an unreachable server is /readyz's to report.
+    store_from_settings(settings).close()
     for name in os.listdir(_metrics_dir):  # values of a previous run must not be summed in
         path = os.path.join(_metrics_dir, name)
         if os.path.isfile(path):

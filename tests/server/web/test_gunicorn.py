@@ -114,6 +114,23 @@ def test_refuses_an_open_server_beyond_loopback(tmp_path):
     assert direct.returncode != 0 and "HRVCAST_API_TOKEN" in direct.stderr
 
 
+def test_a_store_setting_that_cannot_work_is_one_line_before_any_worker_starts():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRVCAST_")}
+    env["HRVCAST_STORE"] = "influxdb2://127.0.0.1:9?org=a"  # no HRVCAST_INFLUX_TOKEN
+    serve = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(free_port())],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert serve.returncode == 2 and "HRVCAST_INFLUX_TOKEN is not set" in serve.stderr
+    assert "Traceback" not in serve.stderr and len(serve.stderr.strip().splitlines()) == 1
+    bind = f"127.0.0.1:{free_port()}"
+    direct = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "python:server.web.gunicorn_conf", "--bind", bind],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert direct.returncode != 0 and "HRVCAST_INFLUX_TOKEN" in direct.stderr and "Booting worker" not in direct.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stopping_ends_the_workers_without_killing_them(tmp_path, sig):
     db = tmp_path / "store.sqlite"
