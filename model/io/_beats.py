@@ -33,14 +33,22 @@ def merge_duplicates(
     # the interval of the first row of each run of one time, for every row of the run
     first = np.maximum.accumulate(np.where(same, 0, np.arange(epoch_ms.size)))
     conflict = same & (ibi_ms != ibi_ms[first])
+    # times in whole seconds put two beats of one second at one time: the cause to name, not the rows
+    seconds = bool(conflict.any()) and bool(np.all(epoch_ms % 1000 == 0))
     lines.check(
         conflict,
         line_numbers,
         lambda k: (
             f"the beat at {_iso(float(epoch_ms[k]))} (time {epoch_ms[k]} ms) has the interval {ibi_ms[k]:g} ms here "
             f"and {ibi_ms[first[k]]:g} ms on line {line_numbers[first[k]]}"
+            + (": the file's times are whole seconds, so beats of one second share a time" if seconds else "")
         ),
-        "a beat has one interval: remove one of the two rows, or pass --skip-bad-lines",
+        (
+            "a beat has one interval: export the times in milliseconds, or pass the intervals alone (one per line, "
+            "--format plain --start)"
+            if seconds
+            else "a beat has one interval: remove one of the two rows, or pass --skip-bad-lines"
+        ),
     )
     merged = int((same & ~conflict).sum())
     keep = ~same

@@ -253,3 +253,10 @@ def test_a_16_bit_no_interval_value_in_a_clockless_file_is_a_bad_line_not_65_sec
     rec = read_rr(path, ReadOptions(fmt=fmt, start="2026-11-10T07:00:00Z", skip_bad_lines=True))
     assert rec.ibi_ms.tolist() == [800, 810, 790, 800] and rec.skipped_lines == 1
     assert rec.epoch_ms[-1] - rec.epoch_ms[0] == 810 + 790 + 800  # no 65.5 s of time that never passed
+
+
+def test_times_in_whole_seconds_are_named_as_the_cause(tmp_path):
+    rows = ["timestamp,rr_ms"] + [f"2026-11-10T07:00:{s:02d}Z,{rr}" for s, rr in [(1, 800), (1, 810), (2, 790)]]
+    with pytest.raises(BadRRFile) as info:
+        read_rr(write(tmp_path, "seconds.csv", "\n".join(rows) + "\n"))
+    assert "whole seconds" in info.value.message and "milliseconds" in info.value.message
