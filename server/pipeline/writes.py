@@ -77,6 +77,12 @@ def failed(store: HistoryStore, p: Progress, exc: StoreUnavailable) -> StoreUnav
         stored = p.beats if p.step in ("windows", "covariates") else p.beats_stored
         uncertain = p.beats_uncertain if p.step == "beats" else 0
     cause = exc.cause if isinstance(exc, StoreWriteFailed) else exc.message
+    if "field type conflict" in cause:  # InfluxDB keeps one type per field and shard: no retry can pass
+        account = account.replace("is safe", "is safe but cannot succeed yet") + (
+            " The refusal is not transient: another writer created one of these fields with another type in the "
+            "current shard (for example ibi_ms as an integer, 800i). Make that writer send floats (ibi_ms=800.0); "
+            "the shard keeps the conflict until it expires or is dropped, so write into a new database meanwhile."
+        )
     message = f"{cause.rstrip('.')}. {account}"
     if isinstance(exc, StoreCorrupt | StoreFull):
         return type(exc)(message)

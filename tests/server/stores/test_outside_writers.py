@@ -46,3 +46,20 @@ def test_beats_also_written_with_an_extra_tag_count_once(influxd_server):
     store.write_beats("carol", times, intervals)  # the same beats pushed through hrvcast, no host tag
     got_t, got_ibi = store.read_beats("carol", T0, T0 + 60_000)
     assert got_t.tolist() == times.tolist() and got_ibi.tolist() == intervals.tolist()
+
+
+@pytest.mark.slow
+def test_a_field_type_conflict_left_by_another_writer_is_named_as_permanent(influxd_server):
+    """An integer ibi_ms (800i) written by another writer makes every later float write of the shard fail."""
+    from model.errors import StoreUnavailable
+    from model.hrv.windows import HrvConfig
+    from server.pipeline.ingest import ingest_beats
+
+    store = Influx1Store(influxd_server.url, unique_db())
+    store.write_lines([f"rr,user=other ibi_ms=800i {T0}"])
+    times = T0 + 1_000 + np.cumsum(np.full(20, 800))
+    with pytest.raises(StoreUnavailable) as info:
+        ingest_beats(store, "dave", times, np.full(20, 800.0), HrvConfig())
+    message = info.value.message
+    assert "field type conflict" in message and "not transient" in message and "ibi_ms=800.0" in message
+    assert "cannot succeed yet" in message
