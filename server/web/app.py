@@ -47,6 +47,7 @@ class Services:
     model_error: str | None = None
     users: UserIndex | None = None  # which users have data and since when (no store query per request)
     population: Population | None = None  # many users: what the scorer computed (server/pipeline/population.py)
+    redis: object | None = None  # the shared cache's client (HRVCAST_CACHE=redis://...), for /readyz
 
     @property
     def model(self) -> ForecastModel | None:
@@ -95,7 +96,9 @@ def create_app(
     index = user_index(settings, store, metrics, client=client, flight=flight)
     service = forecast_service(settings, store, metrics, models, client=client, index=index) if models else None
     population = Population(store, service, index, model_error=model_error)
-    app.extensions["hrvcast"] = Services(settings, store, metrics, flight, service, model_error, index, population)
+    app.extensions["hrvcast"] = Services(
+        settings, store, metrics, flight, service, model_error, index, population, redis=client
+    )
 
     from server.web import grafana, openapi, rest
 
@@ -170,6 +173,18 @@ def _store_problem(s: Services) -> str | None:
     return None
 
 
+def _cache_state(s: Services) -> str:
+    """The shared cache as /readyz reports it. Redis down is not "not ready" (every answer goes on without it,
+    only slower), but an operator should see it here and not only in a warning per request."""
+    if s.redis is None:
+        return s.settings.cache.split("://", 1)[0]  # simple or null: nothing shared to reach
+    try:
+        s.redis.ping()
+    except Exception as exc:  # redis-py raises RedisError or OSError subclasses; any failure reads the same
+        return f"redis unreachable, serving without the shared cache: {exc}"
+    return "redis"
+
+
 def readiness_problems(s: Services) -> list[str]:
     """What keeps the service from answering (the store, the model), each with its fix; [] when ready. Used by
     ``/readyz`` and by Grafana's "Save & test", so neither says "working" while every panel would fail."""
@@ -192,7 +207,7 @@ def _operations(app: Flask) -> None:
         problems = readiness_problems(s)
         if problems:
             return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
-        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version})
+        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version, "cache": _cache_state(s)})
 
     @app.get("/metrics")
     def metrics_endpoint():

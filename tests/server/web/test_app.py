@@ -214,3 +214,16 @@ def test_repeated_users_are_one_list_and_an_unknown_or_repeated_parameter_is_nam
     twice = client.get("/api/v1/forecast?user=u1&horizon=6&horizon=12")
     assert twice.status_code == 400 and "horizon: given 2 times: give it once" in twice.get_json()["message"]
     assert client.get("/api/v1/score?user=u1&_=1767312000").status_code == 200  # a cache buster is ignored
+
+
+def test_readyz_says_when_the_shared_cache_is_unreachable(redis, store, forecaster):
+    """Redis down costs only speed (ready stays 200), but the operator sees it in /readyz, not only in logs."""
+    from tests.support.servers import free_port
+
+    up = create_app(Settings(cache=redis.url(3)), store=store, forecaster=forecaster).test_client()
+    assert up.get("/readyz").get_json()["cache"] == "redis"
+    down = create_app(Settings(cache=f"redis://127.0.0.1:{free_port()}/0"), store=store, forecaster=forecaster)
+    r = down.test_client().get("/readyz")
+    assert r.status_code == 200 and r.get_json()["cache"].startswith("redis unreachable")
+    local = create_app(Settings(), store=store, forecaster=forecaster).test_client().get("/readyz")
+    assert local.get_json()["cache"] == "simple"
