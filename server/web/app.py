@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, jsonify, request
 
-from model.errors import CheckpointError, HrvcastError, StoreUnavailable
+from model.errors import CheckpointError, StoreUnavailable
 from server import logs
 from server.metrics import Metrics, method_label
 from server.pipeline.cache import redis_client
@@ -29,6 +29,7 @@ from server.stores.base import HistoryStore
 from server.web import auth
 from server.web import errors as http_errors
 from server.web.nesting import too_deep
+from server.web.readiness import cache_state, readiness_problems
 
 log = logging.getLogger("hrvcast.server")
 MAX_BODY_BYTES = 16 * 1024 * 1024  # 200,000 beats as JSON fit comfortably
@@ -154,48 +155,6 @@ def _install_hooks(app: Flask, settings: Settings, metrics: Metrics) -> None:
         logs.request_id.set(None)
 
 
-def _store_problem(s: Services) -> str | None:
-    """Why the store cannot serve, from a real read (the user list every panel starts with), or None.
-
-    A ping alone said ready while a damaged SQLite file failed every read. Any failure here means not ready:
-    an error the store did not name is logged with its traceback and reported with its type (a readiness
-    probe must never answer 500 or say ready because a read failed in an unexpected way)."""
-    try:
-        s.store.ping()
-        s.store.list_users()
-    except HrvcastError as exc:
-        s.metrics.store_errors.labels("/readyz", exc.code).inc()
-        return exc.message
-    except Exception as exc:  # not a blanket 200: reported as not ready, traceback in the log
-        log.exception("readiness read failed with an error the store did not name")
-        s.metrics.store_errors.labels("/readyz", "unnamed").inc()
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _cache_state(s: Services) -> str:
-    """The shared cache as /readyz reports it. Redis down is not "not ready" (every answer goes on without it,
-    only slower), but an operator should see it here and not only in a warning per request."""
-    if s.redis is None:
-        return s.settings.cache.split("://", 1)[0]  # simple or null: nothing shared to reach
-    try:
-        s.redis.ping()
-    except Exception as exc:  # redis-py raises RedisError or OSError subclasses; any failure reads the same
-        return f"redis unreachable, serving without the shared cache: {exc}"
-    return "redis"
-
-
-def readiness_problems(s: Services) -> list[str]:
-    """What keeps the service from answering (the store, the model), each with its fix; [] when ready. Used by
-    ``/readyz`` and by Grafana's "Save & test", so neither says "working" while every panel would fail."""
-    problems = []
-    if (store_problem := _store_problem(s)) is not None:
-        problems.append(f"store {s.store.url}: {store_problem}")
-    if s.model is None:
-        problems.append(f"model: {s.model_error}")
-    return problems
-
-
 def _operations(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
@@ -204,10 +163,10 @@ def _operations(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         s: Services = app.extensions["hrvcast"]
-        problems = readiness_problems(s)
+        problems = readiness_problems(s, "/readyz")
         if problems:
             return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
-        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version, "cache": _cache_state(s)})
+        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version, "cache": cache_state(s)})
 
     @app.get("/metrics")
     def metrics_endpoint():

@@ -20,11 +20,11 @@ from model.history import valid_mask
 from model.schema import HOUR_MS
 from server.web import grafana_discovery as discovery
 from server.web import grafana_reply as reply
-from server.web.app import readiness_problems
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, check_range, parse_query
 from server.web.grafana_skill import skill_frames, with_forecaster
+from server.web.readiness import readiness_problems
 from server.web.schema_fields import EVERY_USER, Users, instance
 from server.web.schemas import AnnotationsSchema, MetricsSchema, PayloadOptionsSchema, TagValuesSchema, VariableSchema
 from server.web.targets import DEFAULT_FORECASTER, HISTORY_TARGET, SKILL_TARGET, TARGET_NAMES
@@ -65,7 +65,7 @@ def test_connection():
     """Grafana's "Save & test": reachable, authenticated, and ready (the store reads, the model is loaded). A 503
     with the reason shows as a red banner in Grafana; "working" while every panel fails would send the operator
     looking elsewhere."""
-    problems = readiness_problems(services())
+    problems = readiness_problems(services(), "/grafana")
     if problems:
         return jsonify({"message": "hrvcast is not ready: " + "; ".join(problems), "error": "not_ready"}), 503
     return jsonify({"status": "ok", "message": "hrvcast data source is working"})
