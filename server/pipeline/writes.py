@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +68,27 @@ def _journaled_account(p: Progress) -> str:
     )
 
 
+_CONFLICT = re.compile(  # InfluxDB's text, its quotes escaped when it came inside a JSON body
+    r'field \\?"([^"\\]+)\\?" on measurement \\?"([^"\\]+)\\?" is type (\w+), already exists as type (\w+)'
+)
+
+
+def _field_conflict_help(cause: str) -> str:
+    """What to do about InfluxDB's "field type conflict", named from its own message when it parses."""
+    found = _CONFLICT.search(cause)
+    if found is None:
+        which, fix = "one of these fields with another type", "send the type hrvcast writes"
+    else:
+        field_name, measurement, ours, theirs = found.groups()
+        which = f"{measurement}.{field_name} as {theirs} (hrvcast writes {ours})"
+        fix = f"make that writer send {field_name} as {ours}"
+    return (
+        f"The refusal is not transient: another writer created {which} in the current shard, and InfluxDB keeps "
+        f"one type per field and shard. {fix.capitalize()}; the shard keeps the conflict until it expires or is "
+        "dropped, so write into a new database (InfluxDB 2: bucket) meanwhile."
+    )
+
+
 def failed(store: HistoryStore, p: Progress, exc: StoreUnavailable) -> StoreUnavailable:
     """The error that reports a unit cut short by ``exc``: the cause, exactly what is stored, and what to do."""
     if store.atomic:
@@ -78,11 +100,7 @@ def failed(store: HistoryStore, p: Progress, exc: StoreUnavailable) -> StoreUnav
         uncertain = p.beats_uncertain if p.step == "beats" else 0
     cause = exc.cause if isinstance(exc, StoreWriteFailed) else exc.message
     if "field type conflict" in cause:  # InfluxDB keeps one type per field and shard: no retry can pass
-        account = account.replace("is safe", "is safe but cannot succeed yet") + (
-            " The refusal is not transient: another writer created one of these fields with another type in the "
-            "current shard (for example ibi_ms as an integer, 800i). Make that writer send floats (ibi_ms=800.0); "
-            "the shard keeps the conflict until it expires or is dropped, so write into a new database meanwhile."
-        )
+        account = account.replace("is safe", "is safe but cannot succeed yet") + " " + _field_conflict_help(cause)
     message = f"{cause.rstrip('.')}. {account}"
     if isinstance(exc, StoreCorrupt | StoreFull):
         return type(exc)(message)

@@ -63,8 +63,8 @@ def body(schema_cls, where: str) -> dict:
 @bp.get("/", strict_slashes=False)
 def test_connection():
     """Grafana's "Save & test": reachable, authenticated, and ready (the store reads, the model is loaded). A 503
-    with the reason shows as a red banner in Grafana; "working" while every panel fails would send the operator
-    looking elsewhere."""
+    shows as a red banner in Grafana ("got response code 503": the simPod plugin drops the body, which names the
+    reason and its fix, as /readyz does); "working" while every panel fails sent the operator looking elsewhere."""
     problems = readiness_problems(services(), "/grafana")
     if problems:
         return jsonify({"message": "hrvcast is not ready: " + "; ".join(problems), "error": "not_ready"}), 503

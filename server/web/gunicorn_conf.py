@@ -63,9 +63,10 @@ def on_starting(server):
 
     settings = Settings.from_env()
     check_exposure(bind_hosts(server.cfg.bind), settings)
-    # A store setting that cannot work (influxdb2:// without HRVCAST_INFLUX_TOKEN, a malformed URL) is one line and
-    # status 2 here; in the workers it was a traceback per worker and "Worker failed to boot" (exit 3), which a
-    # container restart policy loops on. Opening connects nothing: an unreachable server is /readyz's to report.
+    # A store setting that cannot work (influxdb2:// without HRVCAST_INFLUX_TOKEN, a malformed URL) stops the master
+    # here, before any worker boots (`hrvcast serve` refuses it earlier still, in one line and status 2); in the
+    # workers it was a traceback each and "Worker failed to boot" (exit 3), which a restart policy loops on.
+    # Opening connects nothing: an unreachable server is /readyz's to report.
     store_from_settings(settings).close()
     for name in os.listdir(_metrics_dir):  # values of a previous run must not be summed in
         path = os.path.join(_metrics_dir, name)

@@ -93,7 +93,7 @@ def build_spec() -> dict:
 
     get("/healthz", "alive (no token needed)", _ref("ErrorReply"))
     get("/readyz", "store reachable and model loaded", _any_json(), 401, 503)
-    get("/grafana/", "Grafana's Save & test", _any_json(), 401)
+    get("/grafana/", "Grafana's Save & test (503 when not ready, as /readyz)", _any_json(), 401, 503)
     post("/grafana/metrics", "Metrics", "targets with their payload definitions", _any_json(), 400, 401, 503)
     post("/grafana/search", "Metrics", "SimpleJson: target names, or users", _any_json(), 400, 401, 503)
     post("/grafana/metric-payload-options", "PayloadOptions", "options of one payload", _any_json(), 400, 401, 503)

@@ -61,5 +61,5 @@ def test_a_field_type_conflict_left_by_another_writer_is_named_as_permanent(infl
     with pytest.raises(StoreUnavailable) as info:
         ingest_beats(store, "dave", times, np.full(20, 800.0), HrvConfig())
     message = info.value.message
-    assert "field type conflict" in message and "not transient" in message and "ibi_ms=800.0" in message
-    assert "cannot succeed yet" in message
+    assert "field type conflict" in message and "not transient" in message and "cannot succeed yet" in message
+    assert "rr.ibi_ms as integer (hrvcast writes float)" in message and "send ibi_ms as float" in message
