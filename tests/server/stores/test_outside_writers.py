@@ -13,9 +13,13 @@ from tests.support.servers import unique_db
 from tests.support.store_cases import T0
 
 
-def test_tag_values_that_are_not_ids_are_skipped_and_named_once():
+def test_tag_values_that_are_not_ids_are_skipped_and_named_once(caplog):
     log = logging.getLogger("test.outside")
-    assert servable_users(["demo-1", ".*", "alice@example.com", "bad id", "b2"], log) == ["b2", "demo-1"]
+    ids = ["demo-1", ".* once", "carol@example.com", "bad id 2", "b2"]
+    with caplog.at_level(logging.WARNING):
+        assert servable_users(ids, log) == ["b2", "demo-1"]
+        assert servable_users(ids, log) == ["b2", "demo-1"]  # a scorer round every 15 minutes: no new warning
+    assert len([r for r in caplog.records if "not valid hrvcast ids" in r.getMessage()]) == 1
 
 
 @pytest.mark.slow
