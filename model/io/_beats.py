@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.hrv.cleaning import CleaningConfig
 from model.io._common import MAX_IBI_MS, MIN_IBI_MS, SECONDS_FILE_MAX_S, Lines, RRRecording, _iso, require_rows
 from model.io._times import check_clock
 
@@ -83,11 +84,14 @@ START_STAMP_AGREE = 0.8  # of the telling pairs, the share whose time step match
 START_STAMP_AT_MOST = 0.1  # ... and at most this share matching their own interval (the convention we store)
 
 
-def stamped_at_start(epoch_ms: np.ndarray, ibi_ms: np.ndarray, tolerance_ms: float = 10.0) -> bool:
+def stamped_at_start(
+    epoch_ms: np.ndarray, ibi_ms: np.ndarray, tolerance_ms: float = CleaningConfig.gap_tolerance_ms
+) -> bool:
     """True when the times mark the beat that *starts* each interval, not the one that ends it.
 
     Both conventions exist in exports (a phone logger often stamps the beat it last saw). Stored as they are,
-    start stamps break the gap rule (``|t[k] - t[k-1] - ibi[k]|`` within 10 ms) for every pair whose intervals
+    start stamps break the gap rule (``|t[k] - t[k-1] - ibi[k]|`` within ``CleaningConfig.gap_tolerance_ms``,
+    the tolerance used here too) for every pair whose intervals
     differ by more than 10 ms, so only the smallest successive differences would survive: an hour of nsr004 read
     RMSSD 6.3 ms instead of 34.1, still valid. The convention is told by which interval each time step matches,
     ``ibi[k]`` (end stamps) or ``ibi[k-1]`` (start stamps), on the pairs where the two differ by more than the
