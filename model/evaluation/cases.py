@@ -3,7 +3,7 @@
 For every report, two histories, each exactly what the store held at the time (:func:`cases`):
 
 - ``same_day`` (readiness): the history including that morning's reading. The day's window is recomputed
-  from that day's readings up to and including the reported one (the store's daily window pools a day's
+  from that day's readings up to and including the reported one (the store's daily window averages a day's
   readings as they arrive), so a later reading of the same day never leaks in. A survey (a date only) sees
   its whole day.
 - ``next_day``: the history up to the end of the day before (``UserHistory.until`` at midnight UTC).

@@ -38,9 +38,27 @@ DEFAULT_VALIDITY: dict[str, ValidityRule] = {
 
 
 @dataclass(frozen=True)
+class DailyReading:
+    """How a day's readings make its daily window: each reading is computed alone and the readings averaged.
+
+    A day often holds several spot readings (Welltory: 580 of 1,572 user-days hold 2-16). Pooling them as one
+    recording is not a short-term measurement: the successive differences mix an evening with a morning, and SDNN
+    mixes the readings' different means (the pooled SDNN was a median 1.4x a single reading's, up to 6.9x).
+    Averaging the readings' ln RMSSD is the established alternative (Plews et al. 2013, Sports Med 43:773, average
+    ln RMSSD over readings). A reading ends at a hole longer than ``break_ms``; a longer run of beats (a strap worn
+    for hours) is cut into readings of ``max_ms``, the Task Force's short-term recording (1996), so its daily
+    figures are those of 5-minute readings, like a spot reader's (its SDNN is then the SDNN index).
+    """
+
+    break_ms: int = 60_000  # no beat for a minute: the reading has ended (Welltory's readings are >= 62 s apart)
+    max_ms: int = 5 * 60_000  # readings of at most 5 minutes (Task Force 1996 short-term recording)
+
+
+@dataclass(frozen=True)
 class HrvConfig:
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)  # range filter, gap tolerance, artifact correction
     validity: Mapping[str, ValidityRule] = field(default_factory=lambda: dict(DEFAULT_VALIDITY))
+    daily: DailyReading = field(default_factory=DailyReading)  # how a day's readings make its 1d window
 
 
 DEFAULT_CONFIG = HrvConfig()
@@ -84,31 +102,53 @@ def compute_many(
 
 def _aggregate(epoch_ms: np.ndarray, clean: CleanBeats, window: str, config: HrvConfig) -> pd.DataFrame:
     size_ms = window_size_ms(window)
-    rule = config.validity[window]
-    starts, inverse_all = np.unique(epoch_ms // size_ms, return_inverse=True)  # [W], [N]
-    n_w = starts.size
-    n_total = np.bincount(inverse_all, minlength=n_w)
-    n_artifact = np.bincount(np.searchsorted(starts, clean.artifact_epoch_ms // size_ms), minlength=n_w)
+    if window == "1d":
+        return _daily(epoch_ms, clean, config)
+    keys, sums = _sums(epoch_ms // size_ms, clean.epoch_ms // size_ms, clean.artifact_epoch_ms // size_ms, clean)
+    return _frame(keys * size_ms, _figures(sums, size_ms, config.validity[window]))
 
-    w = np.searchsorted(starts, clean.epoch_ms // size_ms)  # [M] window of every clean beat
+
+def _sums(key_all: np.ndarray, key_clean: np.ndarray, key_artifact: np.ndarray, clean: CleanBeats) -> tuple:
+    """Per window key (sorted, every key of ``key_all``): beat counts, sums of intervals and of squared
+    deviations, and the successive differences' count, sum of squares and NN50."""
+    keys, inverse_all = np.unique(key_all, return_inverse=True)  # [W], [N]
+    n_w = keys.size
+    w = np.searchsorted(keys, key_clean)  # [M] window of every clean beat
     rr = clean.ibi_ms
     n_beats = np.bincount(w, minlength=n_w)
     sum_rr = np.bincount(w, weights=rr, minlength=n_w)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_rr = sum_rr / n_beats
         sq_dev = np.bincount(w, weights=(rr - mean_rr[w]) ** 2, minlength=n_w)
-        sdnn = np.sqrt(sq_dev / (n_beats - 1))
+    pair = clean.successive[1:] & (w[1:] == w[:-1])  # [M-1] both beats successive, same window
+    diffs = np.diff(rr)[pair]
+    w_d = w[1:][pair]
+    sums = {
+        "n_total": np.bincount(inverse_all, minlength=n_w),
+        "n_artifact": np.bincount(np.searchsorted(keys, key_artifact), minlength=n_w),
+        "n_beats": n_beats,
+        "sum_rr": sum_rr,
+        "sq_dev": sq_dev,
+        "n_diffs": np.bincount(w_d, minlength=n_w),
+        "sum_sq_diff": np.bincount(w_d, weights=diffs**2, minlength=n_w),
+        "nn50": np.bincount(w_d, weights=(np.abs(diffs) > 50.0), minlength=n_w),
+    }
+    return keys, sums
+
+
+def _figures(sums: dict[str, np.ndarray], size_ms: int, rule: ValidityRule) -> dict[str, np.ndarray]:
+    """The Task Force figures and validity of windows from their :func:`_sums`."""
+    n_beats, n_diffs = sums["n_beats"], sums["n_diffs"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_rr = sums["sum_rr"] / n_beats
+        sdnn = np.sqrt(sums["sq_dev"] / (n_beats - 1))
         sdnn[n_beats < 2] = np.nan
-        pair = clean.successive[1:] & (w[1:] == w[:-1])  # [M-1] both beats successive, same window
-        diffs = np.diff(rr)[pair]
-        w_d = w[1:][pair]
-        n_diffs = np.bincount(w_d, minlength=n_w)
-        rmssd = np.sqrt(np.bincount(w_d, weights=diffs**2, minlength=n_w) / n_diffs)
-        pnn50 = 100.0 * np.bincount(w_d, weights=(np.abs(diffs) > 50.0), minlength=n_w) / n_diffs
+        rmssd = np.sqrt(sums["sum_sq_diff"] / n_diffs)
+        pnn50 = 100.0 * sums["nn50"] / n_diffs
         ln_rmssd = np.where(rmssd > 0, np.log(rmssd), np.nan)  # constant RR: no ln (was -inf: SQLite kept it)
         mean_hr = 60_000.0 / mean_rr
-    coverage = np.minimum(sum_rr / size_ms, 1.0)
-    artifact_pct = 100.0 * n_artifact / n_total
+    coverage = np.minimum(sums["sum_rr"] / size_ms, 1.0)
+    artifact_pct = 100.0 * sums["n_artifact"] / sums["n_total"]
     valid = (
         (coverage >= rule.min_coverage)
         & (artifact_pct <= rule.max_artifact_pct)
@@ -116,22 +156,93 @@ def _aggregate(epoch_ms: np.ndarray, clean: CleanBeats, window: str, config: Hrv
         & (n_diffs >= 2)
         & np.isfinite(ln_rmssd)
     )
-    return pd.DataFrame(
-        {
-            "start": starts * size_ms,
-            "n_beats": n_beats.astype(np.int64),
-            "coverage": coverage,
-            "artifact_pct": artifact_pct,
-            "mean_rr_ms": mean_rr,
-            "mean_hr_bpm": mean_hr,
-            "rmssd_ms": rmssd,
-            "ln_rmssd": ln_rmssd,
-            "sdnn_ms": sdnn,
-            "pnn50": pnn50,
-            "valid": valid,
-        },
-        columns=list(WINDOW_COLUMNS),
-    )
+    return {
+        "n_beats": n_beats.astype(np.int64),
+        "coverage": coverage,
+        "artifact_pct": artifact_pct,
+        "mean_rr_ms": mean_rr,
+        "mean_hr_bpm": mean_hr,
+        "rmssd_ms": rmssd,
+        "ln_rmssd": ln_rmssd,
+        "sdnn_ms": sdnn,
+        "pnn50": pnn50,
+        "valid": valid,
+    }
+
+
+def _frame(start_ms: np.ndarray, figures: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame({"start": start_ms, **figures}, columns=list(WINDOW_COLUMNS))
+
+
+def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
+    """int64[N]: the reading of every beat (sorted ``epoch_ms``), numbered from 0 (:class:`DailyReading`).
+
+    A reading ends at a hole longer than ``break_ms``, at UTC midnight, and after ``max_ms``; a longer run of
+    beats is cut into readings of ``max_ms`` from its first beat."""
+    day = epoch_ms // window_size_ms("1d")
+    run_start = np.ones(epoch_ms.size, dtype=bool)
+    run_start[1:] = (day[1:] != day[:-1]) | (np.diff(epoch_ms) > daily.break_ms)
+    run = np.cumsum(run_start) - 1
+    since = epoch_ms - epoch_ms[run_start][run]  # ms since the run's first beat
+    piece = since // daily.max_ms
+    new = run_start.copy()
+    new[1:] |= piece[1:] != piece[:-1]
+    return np.cumsum(new) - 1
+
+
+def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.DataFrame:
+    """Daily windows: each reading computed alone, the day's figures from its valid readings (:class:`DailyReading`).
+
+    No library computes this: neurokit2's ``hrv_time`` gives one recording's figures, not the combination of a
+    day's readings, so it is written here on the same sums as the other windows.
+    ln RMSSD is the mean of the readings' ln RMSSD (RMSSD their geometric mean) and SDNN the mean of their SDNN
+    (the SDNN index of a long recording); mean RR, heart rate and pNN50 pool the valid readings' beats and
+    differences; beats, coverage and artifacts count the whole day. A day with no valid reading is invalid and
+    its figures pool every reading."""
+    day_ms = window_size_ms("1d")
+    reading = reading_ids(epoch_ms, config.daily)
+    starts = np.flatnonzero(np.r_[True, reading[1:] != reading[:-1]])
+    first_ms = epoch_ms[starts]  # [R] first beat of each reading
+
+    def reading_of(t: np.ndarray) -> np.ndarray:  # times inside [first beat of a reading, next reading)
+        return np.clip(np.searchsorted(first_ms, t, side="right") - 1, 0, first_ms.size - 1)
+
+    _, per = _sums(reading, reading_of(clean.epoch_ms), reading_of(clean.artifact_epoch_ms), clean)
+    rule = config.validity["1d"]
+    fig = _figures(per, day_ms, rule)
+    days, day_of = np.unique(first_ms // day_ms, return_inverse=True)  # [D], [R]
+    n_d = days.size
+    day_valid = np.bincount(day_of, weights=fig["valid"], minlength=n_d) > 0
+    use = fig["valid"] | ~day_valid[day_of]  # [R] the readings a day's figures come from
+    finite = use & np.isfinite(fig["ln_rmssd"])
+    finite_sd = use & np.isfinite(fig["sdnn_ms"])
+
+    def total(name: str, mask: np.ndarray | None = None) -> np.ndarray:
+        values = per[name] if mask is None else np.where(mask, per[name], 0)
+        return np.bincount(day_of, weights=values, minlength=n_d)
+
+    def mean_of(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.bincount(day_of, weights=np.where(mask, values, 0.0), minlength=n_d) / np.bincount(
+                day_of, weights=mask, minlength=n_d
+            )
+
+    pooled = _figures({name: total(name, use) for name in per}, day_ms, rule)
+    whole = _figures({name: total(name) for name in per}, day_ms, rule)
+    ln_rmssd = mean_of(fig["ln_rmssd"], finite)
+    figures = {
+        "n_beats": whole["n_beats"],
+        "coverage": whole["coverage"],
+        "artifact_pct": whole["artifact_pct"],
+        "mean_rr_ms": pooled["mean_rr_ms"],
+        "mean_hr_bpm": pooled["mean_hr_bpm"],
+        "rmssd_ms": np.exp(ln_rmssd),
+        "ln_rmssd": ln_rmssd,
+        "sdnn_ms": mean_of(fig["sdnn_ms"], finite_sd),
+        "pnn50": pooled["pnn50"],
+        "valid": day_valid,
+    }
+    return _frame(days * day_ms, figures)
 
 
 # -- output formatting (``hrvcast hrv``) ------------------------------------------------------------------

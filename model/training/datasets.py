@@ -15,7 +15,7 @@ Clocks (every dataset is stored as UTC epoch ms):
   the profile out of phase: shared/research/forecast-notes.md, second run).
 - Welltory stamps are taken as UTC (the dataset does not document the zone). Readings are spot readings
   (100-300 beats), so they make daily windows only (``--window 1d``), the way commercial readiness scores
-  use morning readings: a day's window pools that day's readings (most days hold one).
+  use morning readings: a day's window averages that day's readings, each computed alone (most days hold one).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def welltory_users(path: Path, min_days: int = WELLTORY_MIN_DAYS) -> list[str]:
 
 
 def _welltory(source: Source) -> UserHistory:
-    """Daily windows: every reading of a UTC day pooled (successive differences never span two readings)."""
+    """Daily windows: the readings of a UTC day, each computed alone, then averaged (model.hrv.windows.DailyReading)."""
     from model.hrv.windows import compute_windows
     from model.io import ReadOptions, read_rr
 

@@ -116,3 +116,79 @@ def test_a_window_of_constant_intervals_has_no_ln_rmssd_and_stores_the_same_ever
     store.write_windows("metronome", w)
     assert math.isnan(store.read_windows(["metronome"], 0, 2**62)["metronome"]["ln_rmssd"].iloc[0])
     store.close()
+
+
+# -- the daily window: each reading alone, then averaged (model.hrv.windows.DailyReading) ----------------------
+
+
+def _reading(start_ms: int, mean_rr: float, jitter: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A spot reading: ``n`` beats from ``start_ms`` alternating +-``jitter`` around ``mean_rr``, a little noise."""
+    rng = np.random.default_rng(seed)
+    ibi = mean_rr + jitter * np.where(np.arange(n) % 2, 1.0, -1.0) + rng.normal(0, 3, n)
+    return start_ms + np.cumsum(ibi).astype(np.int64), ibi
+
+
+def _by_hand(ibi: np.ndarray) -> tuple[float, float]:
+    """ln RMSSD and SDNN of one uninterrupted reading, straight from the Task Force definitions."""
+    return math.log(math.sqrt(np.mean(np.diff(ibi) ** 2))), float(np.std(ibi, ddof=1))
+
+
+def test_a_day_of_two_readings_averages_their_ln_rmssd_instead_of_pooling_them():
+    """A calm morning reading and a tired evening one: the day is their mean in ln RMSSD, and SDNN is the mean of
+    the readings' SDNN, not the spread of both readings' beats together (which mixes their different means)."""
+    t1, ibi1 = _reading(T0 + 7 * 3_600_000, 1000.0, 30.0, 120, seed=1)  # 07:00, RMSSD about 60 ms
+    t2, ibi2 = _reading(T0 + 21 * 3_600_000, 700.0, 8.0, 150, seed=2)  # 21:00, faster and about 16 ms
+    day = compute_windows(np.r_[t1, t2], np.r_[ibi1, ibi2], "1d", RAW).iloc[0]
+    (ln1, sd1), (ln2, sd2) = _by_hand(ibi1), _by_hand(ibi2)
+    assert day["ln_rmssd"] == pytest.approx((ln1 + ln2) / 2)
+    assert day["rmssd_ms"] == pytest.approx(math.exp((ln1 + ln2) / 2))
+    assert day["sdnn_ms"] == pytest.approx((sd1 + sd2) / 2)
+    pooled_sdnn = float(np.std(np.r_[ibi1, ibi2], ddof=1))
+    assert pooled_sdnn > 4 * day["sdnn_ms"]  # what the pooled day used to store
+    assert day["n_beats"] == 270 and bool(day["valid"])
+    assert day["mean_rr_ms"] == pytest.approx(np.r_[ibi1, ibi2].mean())  # every beat of the valid readings
+
+
+def test_readings_are_split_at_a_minute_without_beats_and_a_shorter_hole_stays_inside_one():
+    t, ibi = _reading(T0 + 8 * 3_600_000, 900.0, 25.0, 200, seed=3)
+    short_hole = t.copy()
+    short_hole[100:] += 40_000  # 40 s without a beat: the same reading, no difference across the hole
+    long_hole = t.copy()
+    long_hole[100:] += 90_000  # a minute and a half: two readings
+    one = compute_windows(short_hole, ibi, "1d", RAW).iloc[0]
+    two = compute_windows(long_hole, ibi, "1d", RAW).iloc[0]
+    keep = np.ones(199, dtype=bool)
+    keep[99] = False  # the pair across the hole
+    assert one["ln_rmssd"] == pytest.approx(math.log(math.sqrt(np.mean(np.diff(ibi)[keep] ** 2))))
+    assert one["sdnn_ms"] == pytest.approx(float(np.std(ibi, ddof=1)))
+    assert two["ln_rmssd"] == pytest.approx((_by_hand(ibi[:100])[0] + _by_hand(ibi[100:])[0]) / 2)
+    assert two["sdnn_ms"] == pytest.approx((_by_hand(ibi[:100])[1] + _by_hand(ibi[100:])[1]) / 2)
+
+
+def test_an_hour_of_strap_data_gives_the_figures_of_its_five_minute_readings():
+    """A strap worn for an hour: the day's figures are those of 5-minute readings (SDNN becomes the SDNN index),
+    comparable with a spot reader's, not a 1-hour SDNN that a slow drift in heart rate inflates."""
+    rng = np.random.default_rng(4)
+    ibi = 800 + np.linspace(-150, 150, 4500) + rng.normal(0, 20, 4500)  # heart rate drifting over the hour
+    t = T0 + 10 * 3_600_000 + np.cumsum(ibi).astype(np.int64)
+    day = compute_windows(t, ibi, "1d", RAW).iloc[0]
+    piece = (t - t[0]) // 300_000
+    pieces = [ibi[piece == k] for k in np.unique(piece)]
+    figures = [_by_hand(p) for p in pieces if p.size >= 60]  # a last piece of a few beats is not a reading
+    assert len(figures) == 12  # 4,500 beats of about 800 ms: twelve 5-minute readings
+    assert day["ln_rmssd"] == pytest.approx(np.mean([f[0] for f in figures]))
+    assert day["sdnn_ms"] == pytest.approx(np.mean([f[1] for f in figures]))
+    assert day["sdnn_ms"] < 0.5 * float(np.std(ibi, ddof=1))
+
+
+def test_a_reading_too_short_to_trust_is_left_out_of_a_day_that_has_a_good_one():
+    good_t, good_ibi = _reading(T0 + 7 * 3_600_000, 1000.0, 30.0, 120, seed=5)
+    short_t, short_ibi = _reading(T0 + 12 * 3_600_000, 600.0, 5.0, 30, seed=6)  # 30 beats: under the 60 of a reading
+    day = compute_windows(np.r_[good_t, short_t], np.r_[good_ibi, short_ibi], "1d", RAW).iloc[0]
+    assert bool(day["valid"])
+    assert day["ln_rmssd"] == pytest.approx(_by_hand(good_ibi)[0])
+    assert day["mean_rr_ms"] == pytest.approx(good_ibi.mean())
+    assert day["n_beats"] == 150  # the day's beats are all counted
+    alone = compute_windows(short_t, short_ibi, "1d", RAW).iloc[0]
+    assert not bool(alone["valid"])  # a day of one reading too short to trust
+    assert alone["ln_rmssd"] == pytest.approx(_by_hand(short_ibi)[0])  # still shown, as before
