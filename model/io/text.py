@@ -6,7 +6,9 @@ at a time into one preallocated array (8 bytes a value), so a 200 MB file needs 
 
 A line holds one interval; a Polar / Kubios line may hold a time or index field before it (``12.5,812``: the
 interval is the last field), but no more: a line of five values (``812;790;805;801;799``) is an error, not one
-interval kept and four dropped.
+interval kept and four dropped. When every line's first field is the beat's time (its steps are the intervals,
+in seconds or ms: Kubios' ``Time(s) RR(s)``), the beats are placed at those times from ``start``, so a hole in
+the recording stays a hole (:func:`_beat_times`); an index field is not a time and the beats are laid end to end.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.io._beats import check_intervals, to_ms
+from model.hrv.cleaning import CleaningConfig
+from model.io._beats import check_intervals, finish, to_ms
 from model.io._common import (
     NO_CLOCK_START_MS,
     Lines,
@@ -45,22 +48,27 @@ def _count_lines(path: Path, lines: Lines) -> int:
 
 
 class _Values:
-    """Numbers of the value lines of a file, in a preallocated float64 array, with their line numbers."""
+    """Numbers of the value lines of a file, in a preallocated float64 array, with their line numbers, and the
+    field before each value where a line has one (NaN where not; ``times`` is allocated for Polar files only)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, with_times: bool = False) -> None:
         self.values = np.empty(capacity, dtype=np.float64)
+        self.times = np.empty(capacity, dtype=np.float64) if with_times else None
         self.numbers = LineMap()
         self.n = 0
 
-    def add(self, values: np.ndarray, numbers: np.ndarray) -> None:
+    def add(self, values: np.ndarray, numbers: np.ndarray, times: np.ndarray) -> None:
         self.values[self.n : self.n + values.size] = values
+        if self.times is not None:
+            self.times[self.n : self.n + values.size] = times
         self.numbers.extend(numbers)
         self.n += values.size
 
 
-def _slow_line(text: str, number: int, fmt: str, state: dict, lines: Lines) -> float | None:
+def _slow_line(text: str, number: int, fmt: str, state: dict, lines: Lines) -> tuple[float, float] | None:
     """A line pandas did not read as one number: a decimal comma, a leading time field, a header (Polar) or a bad
-    line. Returns the interval, or None for a line that holds none (raises or counts it when it is bad)."""
+    line. Returns (the interval, the field before it or NaN), or None for a line that holds none (raises or
+    counts it when it is bad)."""
     line = text.strip()
     if not line:
         return None
@@ -88,16 +96,23 @@ def _slow_line(text: str, number: int, fmt: str, state: dict, lines: Lines) -> f
         lines.check(np.array([True]), np.array([number]), problem, fix)
         return None
     state["seen_value"] = True
-    return float(numbers[-1])
+    return float(numbers[-1]), float(numbers[0]) if len(fields) == 2 else np.nan
 
 
 def _read_values(path: Path, lines: Lines, fmt: str) -> tuple[np.ndarray, LineMap]:
-    """Numbers from each value line, with their line numbers; blank lines (and Polar's header lines) ignored.
+    """Numbers from each value line, with their line numbers; blank lines (and Polar's header lines) ignored."""
+    values, numbers, _ = _read_fields(path, lines, fmt)
+    return values, numbers
+
+
+def _read_fields(path: Path, lines: Lines, fmt: str) -> tuple[np.ndarray, LineMap, np.ndarray | None]:
+    """:func:`_read_values` and, for Polar files, the field before each value (NaN where a line has none).
     pandas reads a chunk's plain numbers at C speed; only the other lines are looked at one by one."""
-    store = _Values(_count_lines(path, lines))
+    store = _Values(_count_lines(path, lines), with_times=fmt == "polar")
     state = {"seen_value": False, "previous_time": None}
     for first, rows in text_chunks(path, lines):
         values = strict_numbers(pd.Series(rows, dtype=object))
+        times = np.full(values.size, np.nan)
         numbers = np.arange(len(rows), dtype=np.int64) + first
         odd = np.flatnonzero(np.isnan(values))
         if odd.size:
@@ -109,11 +124,12 @@ def _read_values(path: Path, lines: Lines, fmt: str) -> tuple[np.ndarray, LineMa
                 if value is None:
                     keep[k] = False
                 else:
-                    values[k] = value
-            values, numbers = values[keep], numbers[keep]
+                    values[k], times[k] = value
+            values, numbers, times = values[keep], numbers[keep], times[keep]
         state["seen_value"] = state["seen_value"] or bool(values.size)
-        store.add(values, numbers)
-    return store.values[: store.n], store.numbers
+        store.add(values, numbers, times)
+    times = None if store.times is None else store.times[: store.n]
+    return store.values[: store.n], store.numbers, times
 
 
 NO_INTERVAL_MS = 65535.0  # 0xFFFF ms
@@ -122,6 +138,13 @@ NO_INTERVAL_MS = 65535.0  # 0xFFFF ms
 def _checked_intervals(
     values: np.ndarray, numbers: LineMap | _Shifted, units: str | None, lines: Lines
 ) -> tuple[np.ndarray, np.ndarray | LineMap]:
+    ibi_ms, numbers, _ = _checked_with_mask(values, numbers, units, lines)
+    return ibi_ms, numbers
+
+
+def _checked_with_mask(
+    values: np.ndarray, numbers: LineMap | _Shifted, units: str | None, lines: Lines
+) -> tuple[np.ndarray, np.ndarray | LineMap, np.ndarray | None]:
     """Values -> intervals in ms, every line checked; bad lines dropped (only with skip_bad_lines).
 
     In these clockless formats each interval is also elapsed time, so 65535 (the largest 16-bit value: what RR
@@ -137,8 +160,8 @@ def _checked_intervals(
         "remove the line (or pass --skip-bad-lines): in a file without a clock it would count as 65.5 s",
     )
     if good.all():
-        return ibi_ms, numbers
-    return ibi_ms[good], numbers.array()[good]
+        return ibi_ms, numbers, None
+    return ibi_ms[good], numbers.array()[good], good
 
 
 def _laid_end_to_end(ibi_ms: np.ndarray, origin_ms: float) -> np.ndarray:
@@ -205,9 +228,46 @@ class _Shifted:
 
 
 def read_polar(path: Path, start_ms: int | None, options: ReadOptions, lines: Lines) -> RRRecording:
-    """Polar Flow / Elite HRV / Kubios RR text: optional header lines, then one interval per line (last field)."""
-    values, numbers = _read_values(path, lines, "polar")
+    """Polar Flow / Elite HRV / Kubios RR text: optional header lines, then one interval per line (last field),
+    at the times of a time field before it where the file has one (:func:`_beat_times`)."""
+    values, numbers, times = _read_fields(path, lines, "polar")
     require_rows(values.size, lines)
-    ibi_ms, _ = _checked_intervals(values, numbers, options.units, lines)
+    ibi_ms, kept_numbers, good = _checked_with_mask(values, numbers, options.units, lines)
     require_rows(ibi_ms.size, lines)
-    return _recording(ibi_ms, start_ms, 0.0, "polar", lines, options)
+    at_ms = _beat_times(times if good is None else times[good], ibi_ms)
+    if at_ms is None:
+        return _recording(ibi_ms, start_ms, 0.0, "polar", lines, options)
+    origin = NO_CLOCK_START_MS if start_ms is None else start_ms
+    epoch_ms = origin + np.rint(at_ms).astype(np.int64)
+    if start_ms is not None:
+        check_time(float(epoch_ms[0]), lines.source, "the first beat's time (start + its time field)", options)
+        check_time(float(epoch_ms[-1]), lines.source, "the last beat's time (start + its time field)", options)
+    line_numbers = kept_numbers.array() if isinstance(kept_numbers, LineMap) else np.asarray(kept_numbers)
+    return finish(epoch_ms, ibi_ms, line_numbers, lines, "polar", has_clock=start_ms is not None)
+
+
+BEAT_TIMES_AGREE = 0.8  # of the pairs less than 3 s apart, the share whose time step must be an interval
+BEAT_TIME_TOLERANCE_MS = CleaningConfig.gap_tolerance_ms + 1.0  # the gap rule's, plus a time written in whole ms
+
+
+def _beat_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> np.ndarray | None:
+    """The time field in ms from the recording's start when it holds the beats' times, else None.
+
+    Kubios and neurokit2 (``intervals_to_peaks`` with ``intervals_time``) place beats at the file's times; laid
+    end to end instead, every beat after a hole moved back by the hole and a difference spanned it (HRV review
+    M1: a 60 s hole read as none). The field is a time when every line has one and its steps match the intervals
+    (the one it ends, or the one it starts: ``finish`` moves start stamps) on at least 80 % of the pairs less
+    than 3 s apart, read in seconds or in ms, whichever matches; an index field (steps of 1) is not."""
+    if times is None or times.size < 2 or np.isnan(times).any():
+        return None
+    for scale in (1000.0, 1.0):  # seconds (Kubios' Time(s)), then ms
+        at_ms = times * scale
+        step = np.diff(at_ms)
+        near = (step > 0) & (step <= 3000.0)
+        if not near.any() or np.any(step < 0):
+            continue
+        ends = np.abs(step - ibi_ms[1:]) <= BEAT_TIME_TOLERANCE_MS
+        starts = np.abs(step - ibi_ms[:-1]) <= BEAT_TIME_TOLERANCE_MS
+        if float((ends | starts)[near].mean()) >= BEAT_TIMES_AGREE:
+            return at_ms
+    return None

@@ -104,6 +104,46 @@ def test_polar_export_with_header_lines(tmp_path):
     assert rec.format == "polar" and rec.ibi_ms.tolist() == [812.0, 790.0]
 
 
+def _kubios(ibi_ms: np.ndarray, hole_after: int, hole_s: float, start_stamped: bool = False) -> str:
+    """A Kubios-style ``Time(s) RR(s)`` export: each beat's time (the R peak ending its interval, or with
+    ``start_stamped`` the one starting it), with ``hole_s`` seconds of lost signal after beat ``hole_after``."""
+    t = np.cumsum(ibi_ms) / 1000.0
+    t[hole_after:] += hole_s
+    if start_stamped:
+        t = t - ibi_ms / 1000.0
+    return "Kubios HRV RR export\nTime(s)\tRR(s)\n" + "".join(
+        f"{a:.3f}\t{b / 1000:.3f}\n" for a, b in zip(t, ibi_ms, strict=True)
+    )
+
+
+@pytest.mark.parametrize("start_stamped", [False, True])
+def test_kubios_time_column_keeps_a_hole_in_the_recording(tmp_path, start_stamped):
+    """The file's beat times are used: the beats after a 60 s hole stay 60 s later, and no successive
+    difference spans the hole (laid end to end, the hole closed and a difference of -82 ms spanned it)."""
+    from model.hrv.cleaning import CleaningConfig
+    from model.hrv.windows import HrvConfig, compute_windows
+
+    rng = np.random.default_rng(0)
+    ibi = np.round(900 + rng.normal(0, 40, 400))
+    text = _kubios(ibi, hole_after=200, hole_s=60.0, start_stamped=start_stamped)
+    rec = read_rr(write(tmp_path, "kubios.txt", text), ReadOptions(fmt="polar", start=T0_ISO))
+    assert rec.ibi_ms.tolist() == pytest.approx(ibi.tolist())
+    expected = T0 + np.rint(np.cumsum(ibi)).astype(np.int64)
+    expected[200:] += 60_000
+    assert np.abs(rec.epoch_ms - expected).max() <= 1  # each beat at the end of its interval, the hole kept
+    raw = HrvConfig(cleaning=CleaningConfig(correct=False))  # the gap rule alone
+    hour = compute_windows(rec.epoch_ms, rec.ibi_ms, "1h", raw).iloc[0]
+    d = np.diff(ibi)
+    assert hour["rmssd_ms"] == pytest.approx(np.sqrt(np.mean(np.delete(d, 199) ** 2)))  # none across the hole
+
+
+def test_a_polar_index_field_is_not_a_time_and_the_beats_are_laid_end_to_end(tmp_path):
+    text = "RR export\nindex\tRR\n" + "".join(f"{k + 1}\t{800 + 30 * (k % 3)}\n" for k in range(60))
+    rec = read_rr(write(tmp_path, "indexed.txt", text), ReadOptions(fmt="polar", start=T0_ISO))
+    ibi = np.array([800 + 30 * (k % 3) for k in range(60)], dtype=float)
+    assert rec.epoch_ms.tolist() == (T0 + np.cumsum(ibi).astype(np.int64)).tolist()
+
+
 APPLE = """<?xml version="1.0" encoding="UTF-8"?>
 <HealthData locale="en_US">
  <Record type="HKQuantityTypeIdentifierHeartRate" unit="count/min" startDate="2026-11-10 04:00:00 +0100" value="60"/>
