@@ -37,7 +37,19 @@ import numpy as np
 import pandas as pd
 
 from model.ids import validate_user
-from model.schema import SCORE_FIELDS, WINDOW_SIZES_MS
+from model.schema import M_ACTIVITY, M_FORECAST, M_HRV, M_RR, M_SCORE, M_SLEEP, SCORE_FIELDS, WINDOW_SIZES_MS
+
+RECORDED_MEASUREMENTS: tuple[str, ...] = (M_RR, M_HRV, M_SLEEP, M_ACTIVITY)  # what a recording put in the store
+USER_MEASUREMENTS: tuple[str, ...] = (*RECORDED_MEASUREMENTS, M_FORECAST, M_SCORE)  # every point of a user
+
+
+def deleted_measurements(start_ms: int | None, end_ms: int | None) -> tuple[str, ...]:
+    """What ``delete_user`` removes: everything of the user without a span, the recorded measurements in one."""
+    if (start_ms is None) != (end_ms is None):
+        raise ValueError("delete_user takes both start_ms and end_ms, or neither")
+    if start_ms is not None and not start_ms < end_ms:
+        raise ValueError(f"the span to delete is empty: start {start_ms} is not before end {end_ms}")
+    return USER_MEASUREMENTS if start_ms is None else RECORDED_MEASUREMENTS
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,12 @@ class HistoryStore(Protocol):
 
     def write_scores(self, scores: pd.DataFrame) -> int:
         """Store the scorer's summaries (measurement ``score``): one row per user in the scores frame shape."""
+
+    def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
+        """Remove a user's points: with no span, every point of every measurement (``USER_MEASUREMENTS``); with
+        ``[start_ms, end_ms)``, the recorded ones (``RECORDED_MEASUREMENTS``: beats, windows, sleep, activity)
+        stamped in it. Callers recompute the windows at the span's edges (``hrvcast delete``)."""
+        ...
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """Remove the ``forecast`` points of each ``(user, model, from_ms)`` series at or after ``from_ms``: hours a

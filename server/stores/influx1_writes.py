@@ -19,7 +19,7 @@ import urllib3
 from model.errors import StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
 from server.stores import influxql
-from server.stores.base import check_model
+from server.stores.base import check_model, deleted_measurements
 from server.stores.influx1_http import Influx1Connection
 from server.stores.retry import Retryable, batches, with_retries
 
@@ -107,6 +107,12 @@ class Influx1Writes(Influx1Connection):
                 ) from exc
             written += len(batch)
         return written
+
+    def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
+        """One DELETE per measurement, all in one request (InfluxDB runs them in turn; a repeat is harmless)."""
+        measurements = deleted_measurements(start_ms, end_ms)
+        user = validate_user(user)
+        self.query("; ".join(influxql.delete_user(user, m, start_ms, end_ms) for m in measurements))
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """One DELETE per series, 50 statements per request (InfluxDB runs the statements of a query in turn)."""

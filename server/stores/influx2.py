@@ -41,6 +41,7 @@ from server.stores.base import (
     check_model,
     check_users,
     check_window,
+    deleted_measurements,
     newest_per_user,
     one_beat_per_time,
     shape_frame,
@@ -218,6 +219,18 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
             )
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unavailable(exc) from exc
+
+    def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
+        """One call of the delete API per measurement (a predicate names one measurement, and never deletes
+        another program's points in a shared bucket)."""
+        api = self._client().delete_api()
+        user = validate_user(user)
+        for measurement in deleted_measurements(start_ms, end_ms):
+            start, stop, predicate = flux.user_delete(user, measurement, start_ms, end_ms)
+            try:
+                api.delete(start, stop, predicate, bucket=self.bucket, org=self.org)
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._unavailable(exc) from exc
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """One call of the delete API per series (its predicates know no regex or OR)."""

@@ -147,6 +147,14 @@ def delete_pending(key_ns: int) -> str:
     return f"DELETE FROM {ident('hrvcast_pending')} WHERE time >= {int(key_ns)} AND time <= {int(key_ns)}"
 
 
+def delete_user(user: str, measurement: str, start_ms: int | None, end_ms: int | None) -> str:
+    """The points of one measurement of ``user``, all of them or those in [start_ms, end_ms)."""
+    where = f"{ident(USER_TAG)} = {string(user)}"
+    if start_ms is not None:
+        where += f" AND {time_range(start_ms, end_ms)}"
+    return f"DELETE FROM {ident(measurement)} WHERE {where}"
+
+
 def delete_forecasts(user: str, model: str, from_ms: int) -> str:
     """The ``forecast`` points of one (user, model) series at or after ``from_ms``."""
     return (

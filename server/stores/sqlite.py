@@ -9,6 +9,7 @@ live in :mod:`server.stores.sqlite_schema`. This module holds what is written an
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from server.stores.base import (
     check_model,
     check_users,
     check_window,
+    deleted_measurements,
     frame_arrays,
     newest_per_user,
     shape_frame,
@@ -62,6 +64,16 @@ def _rows(columns: Sequence[np.ndarray | list], n: int, prefix: tuple = ()) -> I
             else:
                 parts.append(part.tolist() if isinstance(part, np.ndarray) else list(part))
         yield [prefix + row for row in zip(*parts, strict=True)]
+
+
+TIME_COLUMN = {  # each table's timestamp column (the point's time in InfluxDB)
+    "rr": "epoch_ms",
+    "hrv": "start",
+    "sleep": "start",
+    "activity": "time",
+    "forecast": "time",
+    "score": "time",
+}
 
 
 class SQLiteStore(SQLiteFile):
@@ -134,6 +146,24 @@ class SQLiteStore(SQLiteFile):
             ),
             sum(n for _, n, _ in parts),
         )
+
+    def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
+        """One transaction: every table's rows of ``user`` (in the span, for the recorded tables)."""
+        validate_user(user)
+        measurements = deleted_measurements(start_ms, end_ms)
+        with self.unit(user, start_ms or 0, end_ms or 0):
+            conn = self._connection()
+            for table in measurements:
+                if start_ms is None:
+                    statement, params = f"DELETE FROM {table} WHERE user = ?", (user,)
+                else:
+                    column = TIME_COLUMN[table]
+                    statement = f"DELETE FROM {table} WHERE user = ? AND {column} >= ? AND {column} < ?"
+                    params = (user, int(start_ms), int(end_ms))
+                try:
+                    conn.execute(statement, params)
+                except sqlite3.Error as exc:
+                    raise self._failure(exc, "deleting from") from exc
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         rows = [(validate_user(user), check_model(model), int(from_ms)) for user, model, from_ms in cuts]

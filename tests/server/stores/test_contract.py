@@ -203,3 +203,80 @@ def test_deleting_a_series_ahead_keeps_its_past_and_every_other_series(make_stor
     alice = got[ALICE].sort_values(["model", "time"])
     assert list(zip(alice["model"], alice["time"], strict=True)) == [(c.MODEL_A, T0 + 3 * H), (c.MODEL_B, T0 + 3 * H)]
     assert got[BOB]["time"].tolist() == c.ALICE_FORECAST_A["time"].tolist()
+
+
+def _read_back(store, kind: str):
+    """The store to read from: the Flux adapter's replay server answers only hand-written reads, so what its
+    deletes left is read over InfluxQL from the real influxd behind it."""
+    if kind != "influx2":
+        return store
+    replay = store.replay
+    return open_store(f"influxdb://{replay.forward_to.split('://')[1]}/{replay.forward_db}")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1", "influx2"])
+def test_deleting_a_user_removes_every_point_of_theirs_and_nothing_of_anyone_else(make_store, kind):
+    """``hrvcast delete --user``: every measurement of that user goes; another user keeps everything."""
+    store = make_store(kind)
+    c.load(store)
+    store.write_beats(BOB, c.ALICE_BEATS_MS, c.ALICE_IBI_MS)
+    store.delete_user(ALICE)
+    reader = _read_back(store, kind)
+    try:
+        assert ALICE not in reader.list_users() and BOB in reader.list_users()
+        assert reader.read_beats(ALICE, T0 - 10 * H, T0 + 10 * H)[0].size == 0
+        assert reader.read_beats(BOB, T0 - 10 * H, T0 + 10 * H)[0].tolist() == c.ALICE_BEATS_MS.tolist()
+        for window in ("1h", "5min"):
+            assert ALICE not in reader.read_windows([ALICE, BOB], T0 - 10 * H, T0 + 10 * H, window=window)
+        assert_frame(reader.read_windows([BOB], T0, T0 + 3 * H)[BOB], expected_windows(c.BOB_1H))
+        assert list(reader.read_sleep([ALICE, BOB], T0 - 20 * H, T0 + 10 * H)) == [BOB]
+        assert list(reader.read_activity([ALICE, BOB], T0 - 20 * H, T0 + 10 * H)) == [BOB]
+        assert reader.read_forecasts([ALICE], T0 - 20 * H, T0 + 20 * H) == {}
+        assert reader.read_scores().query("user == @ALICE").empty
+        assert not reader.read_scores().query("user == @BOB").empty
+    finally:
+        if reader is not store:
+            reader.close()
+    if kind == "influx2":  # one call per measurement, never a predicate that would reach another program's points
+        assert sorted(d["predicate"] for d in store.replay.deletes) == sorted(
+            f'_measurement="{m}" AND user="{ALICE}"' for m in ("rr", "hrv", "sleep", "activity", "forecast", "score")
+        )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1", "influx2"])
+def test_deleting_a_span_removes_the_recorded_points_in_it_and_keeps_forecasts_and_the_rest(make_store, kind):
+    """``hrvcast delete --from --to``: beats, windows, sleep and activity stamped in [start, end) go; what lies
+    outside, and the forecasts and scores (the track record), stay."""
+    store = make_store(kind)
+    c.load(store)
+    start, end = T0 + 2000, T0 + H + 1  # beats from +2400 ms on, the window and the activity hour at +1 h
+    store.delete_user(ALICE, start, end)
+    reader = _read_back(store, kind)
+    try:
+        assert reader.read_beats(ALICE, T0 - H, T0 + 10 * H)[0].tolist() == [T0 + 800, T0 + 1610]
+        assert reader.read_windows([ALICE], T0 - H, T0 + 10 * H)[ALICE]["start"].tolist() == [T0, T0 + 2 * H]
+        assert reader.read_activity([ALICE], T0 - H, T0 + 10 * H)[ALICE]["time"].tolist() == [T0]
+        assert reader.read_sleep([ALICE], T0 - 20 * H, T0 + 10 * H)[ALICE]["start"].tolist() == [T0 - H]
+        assert len(reader.read_forecasts([ALICE], T0 - 20 * H, T0 + 20 * H)[ALICE]) == len(c.ALICE_FORECAST_A) + len(
+            c.ALICE_FORECAST_B
+        )
+        assert_frame(reader.read_windows([BOB], T0, T0 + 3 * H)[BOB], expected_windows(c.BOB_1H))
+    finally:
+        if reader is not store:
+            reader.close()
+    if kind == "influx2":
+        from server.stores import flux
+
+        assert {(d["start"], d["stop"]) for d in store.replay.deletes} == {(flux.time(start), flux.time(end - 1))}
+        assert len(store.replay.deletes) == 4  # rr, hrv, sleep, activity
+
+
+def test_a_span_to_delete_must_be_given_whole_and_not_empty(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'hrv.sqlite'}")
+    try:
+        with pytest.raises(ValueError, match="both"):
+            store.delete_user(ALICE, T0, None)
+        with pytest.raises(ValueError, match="empty"):
+            store.delete_user(ALICE, T0, T0)
+    finally:
+        store.close()

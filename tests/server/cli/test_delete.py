@@ -1,0 +1,101 @@
+"""``hrvcast delete`` as a user runs it: nothing goes without ``--yes``; a whole user, or whole UTC days of a
+user, go and nothing else; and a recording is replaced by deleting its days and ingesting the new file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.hrv.windows import compute_windows
+from model.schema import DAY_MS
+from server.cli import main
+from server.stores import open_store
+from tests.support.beats import FAR, T0, synthetic_beats, write_csv
+
+DAY2 = "2026-11-11"  # T0 is 2026-11-10T00:00Z
+
+
+def _three_mornings(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two hours of beats at 06:00 UTC on 10, 11 and 12 Nov."""
+    parts = [synthetic_beats(2, seed=seed + d, start_ms=T0 + d * DAY_MS + 6 * 3_600_000) for d in range(3)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _windows(url: str, user: str, window: str) -> pd.DataFrame:
+    store = open_store(url)
+    try:
+        return store.read_windows([user], 0, FAR, window=window).get(user, pd.DataFrame())
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def ingested(tmp_path, store_url, capsys):
+    t, ibi = _three_mornings(seed=1)
+    path = tmp_path / "three.csv"
+    write_csv(path, t, ibi)
+    for user in ("alice", "bob"):
+        assert main(["ingest", "--user", user, str(path)]) == 0
+    capsys.readouterr()
+    return store_url, t, ibi
+
+
+def test_nothing_is_deleted_without_yes(ingested, capsys):
+    url, _, _ = ingested
+    before = _windows(url, "alice", "1h")
+    assert main(["delete", "--user", "alice"]) == 1
+    assert "would delete every stored point of 'alice'" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(_windows(url, "alice", "1h"), before)
+
+
+def test_deleting_a_user_leaves_the_others(ingested, capsys):
+    url, _, _ = ingested
+    bob = _windows(url, "bob", "1h")
+    assert main(["delete", "--user", "alice", "--yes"]) == 0
+    store = open_store(url)
+    try:
+        assert store.list_users() == ["bob"]
+    finally:
+        store.close()
+    pd.testing.assert_frame_equal(_windows(url, "bob", "1h"), bob)
+    assert main(["delete", "--user", "alice", "--yes"]) == 2  # gone: a clear error, not a silent success
+    assert "has no data" in capsys.readouterr().err
+
+
+def test_a_recording_is_replaced_by_deleting_its_day_and_ingesting_the_new_file(ingested, tmp_path, capsys):
+    """The 11 Nov recording was wrong (say, stamped with the wrong clock): its day goes, the new file goes in, and
+    the store then holds exactly what the three mornings with the new one give; 10 and 12 Nov never change."""
+    url, t, ibi = ingested
+    hourly, daily = _windows(url, "alice", "1h"), _windows(url, "alice", "1d")
+    assert main(["delete", "--user", "alice", "--from", DAY2, "--to", DAY2, "--yes"]) == 0
+    assert "from 2026-11-11 to 2026-11-11" in capsys.readouterr().out
+    left = _windows(url, "alice", "1h")
+    day2 = (left["start"] >= T0 + DAY_MS) & (left["start"] < T0 + 2 * DAY_MS)
+    assert not day2.any()
+    kept = (hourly["start"] < T0 + DAY_MS) | (hourly["start"] >= T0 + 2 * DAY_MS)
+    pd.testing.assert_frame_equal(left.reset_index(drop=True), hourly[kept].reset_index(drop=True))
+    assert _windows(url, "alice", "1d")["start"].tolist() == [T0, T0 + 2 * DAY_MS]
+
+    new_t, new_ibi = synthetic_beats(2, seed=99, start_ms=T0 + DAY_MS + 8 * 3_600_000)  # 08:00, other beats
+    path = tmp_path / "day2.csv"
+    write_csv(path, new_t, new_ibi)
+    assert main(["ingest", "--user", "alice", str(path)]) == 0
+    others = (t < T0 + DAY_MS) | (t >= T0 + 2 * DAY_MS)
+    all_t = np.concatenate([t[others], new_t])
+    all_ibi = np.concatenate([ibi[others], new_ibi])
+    order = np.argsort(all_t, kind="stable")
+    for window, before in (("1h", hourly), ("1d", daily)):
+        expected = compute_windows(all_t[order], all_ibi[order], window)
+        got = _windows(url, "alice", window)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_exact=False)
+        assert len(got) == len(before) or window == "1h"  # same days; the new morning has its own hours
+
+
+def test_a_span_needs_both_ends_in_order(ingested, capsys):
+    assert main(["delete", "--user", "alice", "--from", DAY2, "--yes"]) == 2
+    assert "both --from and --to" in capsys.readouterr().err
+    assert main(["delete", "--user", "alice", "--from", "2026-11-12", "--to", DAY2, "--yes"]) == 2
+    assert "before --from" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["delete", "--user", "alice", "--from", "11/11/2026", "--to", DAY2])
