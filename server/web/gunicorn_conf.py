@@ -16,6 +16,7 @@
 
 import os
 import shutil
+import signal
 import tempfile
 
 from server.settings import Settings
@@ -75,6 +76,12 @@ def on_starting(server):
 
 
 def post_fork(server, worker):
+    # Until the worker installs its own signal handlers (after this hook), the forked child still runs the
+    # master's: they queue a stop signal for the master's loop, which this process never runs, so a stop sent
+    # while the worker imported torch (seconds on a loaded machine) was lost, and the worker was killed with
+    # SIGKILL after graceful_timeout. A worker that has loaded nothing yet may simply die of the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
     import torch  # in the worker, before the app (and its model) is loaded
 
     torch.set_num_threads(1)

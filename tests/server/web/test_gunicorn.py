@@ -145,3 +145,28 @@ def test_stopping_ends_the_workers_without_killing_them(tmp_path, sig):
     log = server.log.read_text()
     assert "Worker exiting" in log or "was sent SIGTERM" in log
     assert "SIGKILL" not in log  # a worker that ignored the stop sat until graceful_timeout, then was killed
+
+
+BOOTING_WORKER = """
+import os, signal, sys, time
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):  # what a forked worker inherits from the master:
+    signal.signal(sig, lambda *_: None)                      # handlers that queue the signal for the master's loop
+from server.web import gunicorn_conf
+gunicorn_conf.post_fork(None, None)                          # the worker imports torch here, before its own handlers
+os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+time.sleep(10)
+print("still running")
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGQUIT"])
+def test_a_worker_stopped_while_it_boots_stops_at_once(name):
+    """The master stops workers with SIGTERM (graceful) or SIGQUIT (SIGINT to the master). A worker that got it
+    during post_fork (importing torch, seconds on a loaded machine) ignored it with the master's handlers, ran on
+    and was killed with SIGKILL after graceful_timeout (20 s): a CI run saw it. Now it dies of the signal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRVCAST_")}
+    child = subprocess.run(
+        [sys.executable, "-c", BOOTING_WORKER, name], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == -getattr(signal, name), child.stdout + child.stderr
+    assert "still running" not in child.stdout
