@@ -127,9 +127,15 @@ def to_ms(values: np.ndarray, units: str | None, lines: Lines, line_numbers) -> 
     low, high = np.count_nonzero(values < 200.0 / scale), np.count_nonzero(values > 3000.0 / scale)
     if low * 2 > n or high * 2 > n:
         median_ms = float(np.median(values)) * scale
+        fix = "check --units (ms or s)"
+        if n >= 3 and bool(np.all(np.diff(values) > 0)):  # 0.81, 1.62, 2.44, ...: times, not intervals
+            fix = (
+                "the values grow line after line, so they look like beat times, not intervals: write the "
+                "differences between successive times (or a CSV with a timestamp column and an RR column)"
+            )
         raise lines.error(
             f"the median interval would be {median_ms:g} ms with units {units!r}, which is not a heart beat",
-            fix="check --units (ms or s)",
+            fix=fix,
         )
     if not explicit:
         other = "seconds in a file of milliseconds" if units == "ms" else "milliseconds in a file of seconds"

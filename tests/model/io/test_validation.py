@@ -188,3 +188,15 @@ def test_a_utf16_file_is_named_as_utf16_with_the_command_that_converts_it(tmp_pa
     path.write_bytes("timestamp,rr_ms\n2026-11-10T03:00:00Z,800\n2026-11-10T03:00:01Z,810\n".encode(encoding))
     with pytest.raises(BadRRFile, match=r"the file is UTF-16 text, not UTF-8 .*iconv -f utf-16 -t utf-8"):
         read_rr(path, ReadOptions(fmt=fmt))
+
+
+def test_a_file_of_beat_times_is_named_as_such(tmp_path):
+    """A beats file (``a01.beats.txt``: each beat's time in seconds) is not a file of intervals; the message says
+    so instead of pointing at --units alone (HRV review L3)."""
+    times = np.cumsum(np.full(40, 0.85))
+    path = write(tmp_path, "a01.beats.txt", "".join(f"{t:.3f}\n" for t in times))
+    with pytest.raises(BadRRFile, match="look like beat times, not intervals: write the differences"):
+        read_rr(path, ReadOptions(start=START))
+    intervals = write(tmp_path, "slow.txt", "".join(f"{v}\n" for v in [5000, 4000, 6000, 5000]))
+    with pytest.raises(BadRRFile, match=r"not a heart beat \(check --units \(ms or s\)\)"):
+        read_rr(intervals, ReadOptions(start=START))  # not growing: the units hint stays
