@@ -82,7 +82,7 @@ class ScoreWeights:
 # prints them as "fitted on its validation users").
 WEIGHTS: dict[str, ScoreWeights] = {
     "1h": ScoreWeights(forecast=1.0, trend=1.0, trend_steps=24, trend_prior=3.0),
-    "1d": ScoreWeights(forecast=9.75, trend=1.9, trend_steps=7, trend_prior=3.0, flat=True),
+    "1d": ScoreWeights(forecast=9.76, trend=1.9, trend_steps=7, trend_prior=3.0, flat=True),
 }
 
 

@@ -41,7 +41,7 @@ DEFAULT_VALIDITY: dict[str, ValidityRule] = {
 class DailyReading:
     """How a day's readings make its daily window: each reading is computed alone and the readings averaged.
 
-    A day often holds several spot readings (Welltory: 580 of 1,572 user-days hold 2-16). Pooling them as one
+    A day often holds several spot readings (Welltory: 580 of about 1,570 user-days hold 2-16). Pooling them as one
     recording is not a short-term measurement: the successive differences mix an evening with a morning, and SDNN
     mixes the readings' different means (the pooled SDNN was a median 1.4x a single reading's, up to 6.9x).
     Averaging the readings' ln RMSSD is the established alternative (Plews et al. 2013, Sports Med 43:773, average
@@ -50,8 +50,10 @@ class DailyReading:
     figures are those of 5-minute readings, like a spot reader's (its SDNN is then the SDNN index).
     """
 
-    break_ms: int = 60_000  # no beat for a minute: the reading has ended (Welltory's readings are >= 62 s apart)
-    max_ms: int = 5 * 60_000  # readings of at most 5 minutes (Task Force 1996 short-term recording)
+    # 5 s without a beat (above the slowest plausible interval, 2 s): the reading has ended. The holes between
+    # successive Welltory readings are 10.7 s or more; a minute merged 10 pairs of them into one reading.
+    break_ms: int = 5_000
+    max_ms: int = 5 * 60_000  # readings of 5 minutes (Task Force 1996 short-term recording); see reading_ids
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,20 @@ def _frame(start_ms: np.ndarray, figures: dict[str, np.ndarray]) -> pd.DataFrame
 def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
     """int64[N]: the reading of every beat (sorted ``epoch_ms``), numbered from 0 (:class:`DailyReading`).
 
-    A reading ends at a hole longer than ``break_ms``, at UTC midnight, and after ``max_ms``; a longer run of
-    beats is cut into readings of ``max_ms`` from its first beat."""
+    A reading ends at a hole longer than ``break_ms`` and at UTC midnight. A longer run of beats is cut into
+    readings of ``max_ms`` from its first beat; a last piece shorter than half of it joins the one before, so
+    every reading of a long run lasts 2.5 to 7.5 minutes, and a spot reading of up to 7.5 minutes stays whole."""
     day = epoch_ms // window_size_ms("1d")
     run_start = np.ones(epoch_ms.size, dtype=bool)
     run_start[1:] = (day[1:] != day[:-1]) | (np.diff(epoch_ms) > daily.break_ms)
+    starts = np.flatnonzero(run_start)
     run = np.cumsum(run_start) - 1
-    since = epoch_ms - epoch_ms[run_start][run]  # ms since the run's first beat
+    since = epoch_ms - epoch_ms[starts][run]  # ms since the run's first beat
     piece = since // daily.max_ms
+    last_piece = np.maximum.reduceat(piece, starts)[run]  # the run's last piece, for every beat
+    run_span = np.maximum.reduceat(since, starts)[run]  # ms from the run's first beat to its last
+    short_tail = (last_piece > 0) & (run_span - last_piece * daily.max_ms < daily.max_ms // 2)
+    piece = np.where(short_tail & (piece == last_piece), piece - 1, piece)
     new = run_start.copy()
     new[1:] |= piece[1:] != piece[:-1]
     return np.cumsum(new) - 1
@@ -198,7 +206,7 @@ def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.Dat
     ln RMSSD is the mean of the readings' ln RMSSD (RMSSD their geometric mean) and SDNN the mean of their SDNN
     (the SDNN index of a long recording); mean RR, heart rate and pNN50 pool the valid readings' beats and
     differences; beats, coverage and artifacts count the whole day. A day with no valid reading is invalid and
-    its figures pool every reading."""
+    its figures come from every reading the same way."""
     day_ms = window_size_ms("1d")
     reading = reading_ids(epoch_ms, config.daily)
     starts = np.flatnonzero(np.r_[True, reading[1:] != reading[:-1]])

@@ -257,7 +257,8 @@ def _beat_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> np.ndarray | No
     end to end instead, every beat after a hole moved back by the hole and a difference spanned it (HRV review
     M1: a 60 s hole read as none). The field is a time when every line has one and its steps match the intervals
     (the one it ends, or the one it starts: ``finish`` moves start stamps) on at least 80 % of the pairs less
-    than 3 s apart, read in seconds or in ms, whichever matches; an index field (steps of 1) is not."""
+    than 3 s apart, read in seconds or in ms, whichever matches. A field whose steps are all the same is an index
+    (steps of 1: at 60 bpm with little variability they would match the intervals), never a time."""
     if times is None or times.size < 2 or np.isnan(times).any():
         return None
     for scale in (1000.0, 1.0):  # seconds (Kubios' Time(s)), then ms
@@ -266,6 +267,8 @@ def _beat_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> np.ndarray | No
         near = (step > 0) & (step <= 3000.0)
         if not near.any() or np.any(step < 0):
             continue
+        if np.ptp(step[near]) <= BEAT_TIME_TOLERANCE_MS:
+            continue  # every step the same: an index or a counter, which only looks like times at about 60 bpm
         ends = np.abs(step - ibi_ms[1:]) <= BEAT_TIME_TOLERANCE_MS
         starts = np.abs(step - ibi_ms[:-1]) <= BEAT_TIME_TOLERANCE_MS
         if float((ends | starts)[near].mean()) >= BEAT_TIMES_AGREE:

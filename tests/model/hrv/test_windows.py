@@ -149,12 +149,14 @@ def test_a_day_of_two_readings_averages_their_ln_rmssd_instead_of_pooling_them()
     assert day["mean_rr_ms"] == pytest.approx(np.r_[ibi1, ibi2].mean())  # every beat of the valid readings
 
 
-def test_readings_are_split_at_a_minute_without_beats_and_a_shorter_hole_stays_inside_one():
+def test_readings_are_split_at_5_s_without_beats_and_a_shorter_hole_stays_inside_one():
+    """Welltory readings follow each other after holes of 10.7 s or more (HRV review of the change: with a
+    one-minute break, 10 such pairs were read as one reading and mixed again)."""
     t, ibi = _reading(T0 + 8 * 3_600_000, 900.0, 25.0, 200, seed=3)
     short_hole = t.copy()
-    short_hole[100:] += 40_000  # 40 s without a beat: the same reading, no difference across the hole
+    short_hole[100:] += 3_000  # 3 s without a beat (a dropout): the same reading, no difference across the hole
     long_hole = t.copy()
-    long_hole[100:] += 90_000  # a minute and a half: two readings
+    long_hole[100:] += 10_700  # the shortest hole between two Welltory readings: two readings
     one = compute_windows(short_hole, ibi, "1d", RAW).iloc[0]
     two = compute_windows(long_hole, ibi, "1d", RAW).iloc[0]
     keep = np.ones(199, dtype=bool)
@@ -173,9 +175,10 @@ def test_an_hour_of_strap_data_gives_the_figures_of_its_five_minute_readings():
     t = T0 + 10 * 3_600_000 + np.cumsum(ibi).astype(np.int64)
     day = compute_windows(t, ibi, "1d", RAW).iloc[0]
     piece = (t - t[0]) // 300_000
-    pieces = [ibi[piece == k] for k in np.unique(piece)]
-    figures = [_by_hand(p) for p in pieces if p.size >= 60]  # a last piece of a few beats is not a reading
-    assert len(figures) == 12  # 4,500 beats of about 800 ms: twelve 5-minute readings
+    if t[-1] - t[0] - piece[-1] * 300_000 < 150_000:
+        piece[piece == piece[-1]] -= 1  # a last piece under 2.5 minutes joins the one before
+    figures = [_by_hand(ibi[piece == k]) for k in np.unique(piece)]
+    assert len(figures) == 12  # 4,500 beats of about 800 ms: twelve 5-minute readings, the last a little longer
     assert day["ln_rmssd"] == pytest.approx(np.mean([f[0] for f in figures]))
     assert day["sdnn_ms"] == pytest.approx(np.mean([f[1] for f in figures]))
     assert day["sdnn_ms"] < 0.5 * float(np.std(ibi, ddof=1))
@@ -192,3 +195,16 @@ def test_a_reading_too_short_to_trust_is_left_out_of_a_day_that_has_a_good_one()
     alone = compute_windows(short_t, short_ibi, "1d", RAW).iloc[0]
     assert not bool(alone["valid"])  # a day of one reading too short to trust
     assert alone["ln_rmssd"] == pytest.approx(_by_hand(short_ibi)[0])  # still shown, as before
+
+
+def test_a_spot_reading_of_six_minutes_stays_one_reading_and_exactly_five_minutes_has_no_lone_beat():
+    """Welltory rows last up to 374 s: one reading each, not a 5-minute piece and a short tail weighed alike."""
+    for n in (420, 375):  # about 6.3 and 5.6 minutes of 900 ms beats
+        t, ibi = _reading(T0 + 9 * 3_600_000, 900.0, 20.0, n, seed=7)
+        day = compute_windows(t, ibi, "1d", RAW).iloc[0]
+        assert day["ln_rmssd"] == pytest.approx(_by_hand(ibi)[0]) and day["sdnn_ms"] == pytest.approx(_by_hand(ibi)[1])
+    ibi = np.full(301, 1000.0) + np.where(np.arange(301) % 2, 20.0, -20.0)
+    t = T0 + np.cumsum(ibi).astype(np.int64)
+    t = t - t[0] + T0 + 3_600_000  # the last beat exactly 300,000 ms after the first
+    day = compute_windows(t, ibi, "1d", RAW).iloc[0]
+    assert day["ln_rmssd"] == pytest.approx(_by_hand(ibi)[0])  # one reading: the last beat is not cut off alone

@@ -137,10 +137,13 @@ def test_kubios_time_column_keeps_a_hole_in_the_recording(tmp_path, start_stampe
     assert hour["rmssd_ms"] == pytest.approx(np.sqrt(np.mean(np.delete(d, 199) ** 2)))  # none across the hole
 
 
-def test_a_polar_index_field_is_not_a_time_and_the_beats_are_laid_end_to_end(tmp_path):
-    text = "RR export\nindex\tRR\n" + "".join(f"{k + 1}\t{800 + 30 * (k % 3)}\n" for k in range(60))
+@pytest.mark.parametrize("mean_rr", [800.0, 1000.0])
+def test_a_polar_index_field_is_not_a_time_and_the_beats_are_laid_end_to_end(tmp_path, mean_rr):
+    """At 60 bpm with little variability an index's steps of 1 match the intervals (in seconds) within the gap
+    tolerance; a field of equal steps is still an index (review of the change, L1)."""
+    ibi = mean_rr + np.array([(-6.0, 0.0, 6.0)[k % 3] for k in range(60)])
+    text = "RR export\nindex\tRR\n" + "".join(f"{k + 1}\t{v:g}\n" for k, v in enumerate(ibi))
     rec = read_rr(write(tmp_path, "indexed.txt", text), ReadOptions(fmt="polar", start=T0_ISO))
-    ibi = np.array([800 + 30 * (k % 3) for k in range(60)], dtype=float)
     assert rec.epoch_ms.tolist() == (T0 + np.cumsum(ibi).astype(np.int64)).tolist()
 
 
