@@ -5,9 +5,16 @@
 
 A span is whole UTC days, ``--from`` to ``--to`` inclusive, so every hourly and daily window lies wholly inside
 it or outside it; the windows just outside whose artifact detection read beats of the span are recomputed from
-the beats that remain. Forecasts and scores stay for a span (they are the service's track record; the scorer
+the beats that remain. Sleep episodes go by their onset (a night that began the evening before the span stays,
+and the command says so). Forecasts and scores stay for a span (they are the service's track record; the scorer
 writes new ones as data arrives) and go with the whole user. Replacing a recording is this, then ``hrvcast
-ingest`` of the new file. Without ``--yes`` nothing is deleted and the command says what it would remove.
+ingest`` of the new file. Without ``--yes`` nothing is deleted: the command says what it would remove and exits
+1; a span that holds nothing is an error (exit 2), so a wrong year is noticed.
+
+The delete and the recompute are one unit of writes, like an ingest (server/stores/base.py): an ingest or push
+of the same user on this host waits for it, and on InfluxDB a recompute cut short is repaired later. A scorer
+round that read the user before a whole-user delete can still write its forecast and score after it (the user
+then lists again with forecasts only): stop the scorer first, or run the delete again after its round.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime
 
-from model.errors import BadOption, UnknownUser
+from model.errors import BadOption, BadRange, UnknownUser
 from model.ids import validate_user
 from model.schema import DAY_MS
 from server.settings import Settings
@@ -60,8 +67,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     what = (
         f"every stored point of {user!r} (beats, windows, sleep, activity, forecasts, scores)"
         if span is None
-        else f"the beats, windows, sleep and activity of {user!r} from {_day(span[0])} to {_day(span[1] - DAY_MS)} "
-        "(UTC days, inclusive)"
+        else f"the beats, windows, sleep (by onset) and activity of {user!r} from {_day(span[0])} to "
+        f"{_day(span[1] - DAY_MS)} (UTC days, inclusive)"
     )
     store = store_from_settings(settings)
     try:
@@ -69,23 +76,72 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise UnknownUser(
                 f"user {user!r} has no data in {store.url}: nothing to delete (GET /api/v1/users lists the ids)"
             )
+        found = "" if span is None else _found(store, user, span)
+        if span is not None and not found:
+            raise BadRange(
+                f"{user!r} has no beats, windows, sleep or activity from {_day(span[0])} to "
+                f"{_day(span[1] - DAY_MS)} in {store.url}: nothing deleted (check the dates)"
+            )
         if not args.yes:
-            print(f"would delete {what} from {store.url}: nothing deleted; run again with --yes to delete")
+            print(f"would delete {what}{found} from {store.url}: nothing deleted; run again with --yes to delete")
             return 1
+        # One unit, like an ingest: on SQLite one transaction; on InfluxDB the user's write lock (an ingest or push
+        # of the same user on this host waits, and this waits for it) and a journal record, so a recompute cut
+        # short is repaired by the next write or scorer round.
+        with store.unit(user, *(span or (0, 0))):
+            if span is None:
+                store.delete_user(user)
+            else:
+                store.delete_user(user, *span)
+                counts = recompute_windows(store, user, span[0], span[1] - 1, DEFAULT_CONFIG)
         if span is None:
-            store.delete_user(user)
             print(f"deleted {what} from {store.url}")
         else:
-            store.delete_user(user, *span)
-            counts = recompute_windows(store, user, span[0], span[1] - 1, DEFAULT_CONFIG)
             again = ", ".join(f"{n} {w}" for w, n in counts.items())
-            print(f"deleted {what} from {store.url}; windows next to the span recomputed from the beats left: {again}")
+            print(f"deleted {what}{found} from {store.url}; windows next to the span recomputed: {again}")
+            print(_cache_note())
+            straddling = _straddling_sleep(store, user, span[0])
+            if straddling:
+                print(
+                    f"kept {straddling} sleep episode(s) that began before {_day(span[0])} and end in it; to replace "
+                    f"that night too, delete from {_day(span[0] - DAY_MS)}"
+                )
     finally:
         store.close()
-    print(
-        "servers answer from their forecast cache for up to HRVCAST_CACHE_TTL; restart them to drop it at once",
-    )
     return 0
+
+
+def _found(store, user: str, span: tuple[int, int]) -> str:
+    """``" (N hourly windows, ...)"`` of what the span holds, or "" when it holds nothing. Windows stand for the
+    beats (every write of beats writes their windows); the beats are read only where no window is, e.g. beats an
+    outside writer stored without ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
+    hourly = store.read_windows([user], *span, window="1h").get(user)
+    daily = store.read_windows([user], *span, window="1d").get(user)
+    sleep = store.read_sleep([user], *span).get(user)
+    activity = store.read_activity([user], *span).get(user)
+    parts = {
+        "hourly windows": 0 if hourly is None else len(hourly),
+        "daily windows": 0 if daily is None else len(daily),
+        "sleep episodes": 0 if sleep is None else int((sleep["start"] >= span[0]).sum()),
+        "activity hours": 0 if activity is None else len(activity),
+    }
+    if not any(parts.values()):
+        parts["beats"] = store.read_beats(user, *span)[0].size
+    if not any(parts.values()):
+        return ""
+    return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")"
+
+
+def _straddling_sleep(store, user: str, start_ms: int) -> int:
+    sleep = store.read_sleep([user], start_ms, start_ms + 1).get(user)
+    return 0 if sleep is None else int((sleep["start"] < start_ms).sum())
+
+
+def _cache_note() -> str:
+    return (
+        "a running server may answer a forecast it cached before for up to HRVCAST_CACHE_TTL when the user's newest "
+        "window is unchanged (restart it; with HRVCAST_CACHE=redis:// also delete the Redis keys 'hrvcast:*')"
+    )
 
 
 def _day(epoch_ms: int) -> str:

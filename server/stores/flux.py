@@ -184,13 +184,13 @@ DELETE_STOP = "2100-01-01T00:00:00.000Z"  # the delete API's stop: later than an
 
 def user_delete(user: str, measurement: str, start_ms: int | None, end_ms: int | None) -> tuple[str, str, str]:
     """The delete API's start, stop and predicate for one measurement of ``user``: every point, or those in
-    [start_ms, end_ms) (the API's stop is inclusive: hrvcast writes ms, so the last ms before ``end_ms``)."""
+    [start_ms, end_ms) (the API's stop is inclusive: the last nanosecond before ``end_ms``)."""
     if '"' in user or "\\" in user:
         raise ValueError(f"user id {user!r} cannot be named in an InfluxDB 2 delete predicate (it holds a quote)")
     predicate = f'_measurement="{measurement}" AND {USER_TAG}="{user}"'
     if start_ms is None:
         return time(0), DELETE_STOP, predicate
-    return time(start_ms), time(end_ms - 1), predicate
+    return time(start_ms), time(end_ms - 1).removesuffix("Z") + "999999Z", predicate  # the last ns before end_ms
 
 
 def forecast_delete(user: str, model: str, from_ms: int) -> tuple[str, str]:

@@ -79,9 +79,12 @@ def post_fork(server, worker):
     # Until the worker installs its own signal handlers (after this hook), the forked child still runs the
     # master's: they queue a stop signal for the master's loop, which this process never runs, so a stop sent
     # while the worker imported torch (seconds on a loaded machine) was lost, and the worker was killed with
-    # SIGKILL after graceful_timeout. A worker that has loaded nothing yet may simply die of the signal.
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
+    # SIGKILL after graceful_timeout. A worker that has loaded nothing yet may simply end: SIGTERM by its default
+    # action (logged at info), SIGQUIT and SIGINT (the master's Ctrl-C) by exiting 0, not by their default
+    # action, which would dump core and be logged as an error.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, lambda *_: os._exit(0))
     import torch  # in the worker, before the app (and its model) is loaded
 
     torch.set_num_threads(1)

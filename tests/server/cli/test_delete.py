@@ -99,3 +99,47 @@ def test_a_span_needs_both_ends_in_order(ingested, capsys):
     assert "before --from" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["delete", "--user", "alice", "--from", "11/11/2026", "--to", DAY2])
+
+
+def test_a_span_that_holds_nothing_is_an_error_and_the_preview_counts_what_would_go(ingested, capsys):
+    assert main(["delete", "--user", "alice", "--from", "2030-11-11", "--to", "2030-11-11", "--yes"]) == 2
+    assert "no beats, windows, sleep or activity" in capsys.readouterr().err  # a wrong year is noticed
+    assert main(["delete", "--user", "alice", "--from", DAY2, "--to", DAY2]) == 1
+    out = capsys.readouterr().out
+    assert "hourly windows" in out and "1 daily windows" in out and "nothing deleted" in out
+
+
+def test_a_night_that_began_before_the_span_is_kept_and_named(tmp_path, store_url, capsys):
+    t, ibi = _three_mornings(seed=3)
+    rr, sleep = tmp_path / "rr.csv", tmp_path / "sleep.csv"
+    write_csv(rr, t, ibi)
+    sleep.write_text(
+        "start,end\n2026-11-10T23:00:00Z,2026-11-11T06:00:00Z\n2026-11-11T23:30:00Z,2026-11-12T05:30:00Z\n",
+        encoding="utf-8",
+    )
+    assert main(["ingest", "--user", "carol", str(rr), "--sleep", str(sleep)]) == 0
+    capsys.readouterr()
+    assert main(["delete", "--user", "carol", "--from", DAY2, "--to", DAY2, "--yes"]) == 0
+    assert "kept 1 sleep episode(s) that began before 2026-11-11" in capsys.readouterr().out
+    store = open_store(store_url)
+    try:
+        starts = store.read_sleep(["carol"], 0, FAR)["carol"]["start"].tolist()
+    finally:
+        store.close()
+    assert starts == [T0 + 23 * 3_600_000]  # the night of 10-11 Nov stays; the one that began on 11 Nov is gone
+
+
+def test_a_span_delete_cut_short_keeps_everything_on_sqlite(ingested, monkeypatch, capsys):
+    """The delete and the recompute are one unit: when the recompute fails (a full disk, a killed process), the
+    SQLite transaction rolls back and no window is left computed from deleted beats."""
+    from server.pipeline import rewindow
+
+    url, _, _ = ingested
+    hourly = _windows(url, "alice", "1h")
+
+    def fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rewindow, "recompute_windows", fails)
+    assert main(["delete", "--user", "alice", "--from", DAY2, "--to", DAY2, "--yes"]) == 2
+    pd.testing.assert_frame_equal(_windows(url, "alice", "1h"), hourly)

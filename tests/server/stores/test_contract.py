@@ -267,7 +267,8 @@ def test_deleting_a_span_removes_the_recorded_points_in_it_and_keeps_forecasts_a
     if kind == "influx2":
         from server.stores import flux
 
-        assert {(d["start"], d["stop"]) for d in store.replay.deletes} == {(flux.time(start), flux.time(end - 1))}
+        last_ns = pd.Timestamp(end * 1_000_000 - 1, tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-1]  # µs
+        assert {(d["start"], d["stop"]) for d in store.replay.deletes} == {(flux.time(start), last_ns + "999Z")}
         assert len(store.replay.deletes) == 4  # rr, hrv, sleep, activity
 
 
