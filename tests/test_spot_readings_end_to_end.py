@@ -161,3 +161,22 @@ def test_a_bad_horizon_for_a_morning_reader_says_whose_horizon_it_is(dashboard):
     assert (
         "horizon is the hourly model's: morning readings always get the daily model's 7 days" in r.get_json()["message"]
     )
+
+
+def test_a_second_reading_of_the_day_changes_the_score_at_once(dashboard):
+    """The daily window averages a day's readings, so a second, much lower reading the same day lowers that day,
+    and the score must show it on the next request: the forecast cached before it has the same origin (the day
+    did not change), so the cache key must also see the newest window grow (stop 23: it did not)."""
+    client, _, _, last_reading_ms, _ = dashboard
+    before = client.get("/api/v1/score?user=spot")
+    assert before.status_code == 200, before.get_json()
+    t0 = last_reading_ms - last_reading_ms % DAY_MS + 22 * 3_600_000  # 22:00 the same day
+    if t0 <= last_reading_ms + 60_000:
+        t0 = last_reading_ms + 120_000
+    ibi = 650.0 + np.where(np.arange(150) % 2, 2.0, -2.0)  # a tired reading: RMSSD about 4 ms
+    beats = [[int(t0 + k), float(v)] for k, v in zip(np.cumsum(ibi).astype(np.int64), ibi, strict=True)]
+    pushed = client.post("/api/v1/rr", json={"user": "spot", "beats": beats})
+    assert pushed.status_code == 200, pushed.get_json()
+    after = client.get("/api/v1/score?user=spot")
+    assert after.status_code == 200, after.get_json()
+    assert after.get_json()[0]["score"] < before.get_json()[0]["score"] - 1

@@ -34,14 +34,19 @@ log = logging.getLogger(__name__)
 
 # Bump when a cached value's type or meaning changes (Forecast's fields, the score formula): every key changes,
 # so after a deploy no worker unpickles what an older release wrote into Redis.
-CACHE_FORMAT = 5  # 5: Forecast.trend_z; the hourly score weighs the last day
+CACHE_FORMAT = 6  # 6: the newest window's beat count in the key; 5: Forecast.trend_z
 LOCAL_ENTRIES = 20_000  # about 2-3 KB per 24-hour forecast: some 50 MB per worker at most
 LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds the rest
 
 
-def cache_key(model_version: str, user: str, resolution: str, origin_ms: int, horizon_h: int) -> str:
-    """The key of one forecast: everything it depends on (the history before ``origin_ms`` is in the store)."""
-    return f"fc:v{CACHE_FORMAT}:{model_version}:{user}:{resolution}:{origin_ms}:{horizon_h}"
+def cache_key(
+    model_version: str, user: str, resolution: str, origin_ms: int, horizon_h: int, newest_beats: int | None = None
+) -> str:
+    """The key of one forecast: everything it depends on (the history before ``origin_ms`` is in the store). A
+    live forecast also names its newest window's beat count: that window grows in place (an hour filling, a
+    second reading of the day) without moving the origin. A past origin (score history) has ``None``."""
+    beats = "-" if newest_beats is None else int(newest_beats)
+    return f"fc:v{CACHE_FORMAT}:{model_version}:{user}:{resolution}:{origin_ms}:{horizon_h}:{beats}"
 
 
 class LocalCache:

@@ -68,6 +68,7 @@ class Plan:
     resolution: str  # which model: the resolution the user's data supports
     origin_ms: int  # start of the first forecast step; the history before it is what the forecast reads
     forecaster: str = DEFAULT_FORECASTER  # registry name (model.forecasters); the default is the LSTM
+    newest_beats: int | None = None  # live plans: n_beats of the newest window (it grows; the origin stays)
 
 
 class ForecastService:
@@ -201,7 +202,12 @@ class ForecastService:
         if unobserved and not skip_unobserved:
             raise no_window_yet(unobserved)
         return [
-            Plan(u, chosen[u], origin_after(last[u], self.models[chosen[u]].step_ms))
+            Plan(
+                u,
+                chosen[u],
+                origin_after(last[u], self.models[chosen[u]].step_ms),
+                newest_beats=newest[u].beats_of(chosen[u]),
+            )
             for u in users
             if last[u] is not None
         ]
@@ -238,6 +244,7 @@ class ForecastService:
                 p.resolution,
                 p.origin_ms,
                 horizons[p.forecaster, p.resolution],
+                p.newest_beats,
             )
             for p in plans
         }

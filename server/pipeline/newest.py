@@ -84,8 +84,8 @@ class NewestWindows:
         return out
 
     def _ask_store(self, users: list[str]) -> dict[str, Newest]:
-        hourly = self.store.last_observation(users, HOURLY)
-        daily = self.store.last_observation(users, DAILY) if self.daily else {}
+        hourly = self.store.last_windows(users, HOURLY)
+        daily = self.store.last_windows(users, DAILY) if self.daily else {}
         missing = [u for u in users if u not in hourly and u not in daily]
         if missing:
             known = set(self.index.snapshot().users)
@@ -97,4 +97,14 @@ class NewestWindows:
                     f"user(s) {', '.join(map(repr, unknown))} have no data in the store: "
                     "GET /api/v1/users lists the known ids"
                 )
-        return {u: Newest(hourly.get(u), daily.get(u)) for u in users}
+        return {u: newest_of_windows(hourly.get(u), daily.get(u)) for u in users}
+
+
+def newest_of_windows(hourly: tuple[int, int] | None, daily: tuple[int, int] | None) -> Newest:
+    """:class:`Newest` from ``last_windows`` answers, (start, n_beats) or None per size."""
+    return Newest(
+        None if hourly is None else hourly[0],
+        None if daily is None else daily[0],
+        None if hourly is None else hourly[1],
+        None if daily is None else daily[1],
+    )

@@ -36,9 +36,14 @@ class Newest:
 
     hourly: int | None
     daily: int | None
+    hourly_beats: int | None = None  # n_beats of that window: it grows in place (an hour filling, a day's readings)
+    daily_beats: int | None = None
 
     def of(self, resolution: str) -> int | None:
         return self.hourly if resolution == HOURLY else self.daily
+
+    def beats_of(self, resolution: str) -> int | None:
+        return self.hourly_beats if resolution == HOURLY else self.daily_beats
 
 
 def choose(newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool) -> str:

@@ -36,7 +36,7 @@ from server.pipeline.resolution import DAILY, HOURLY, Newest
 from server.stores.base import HistoryStore
 
 log = logging.getLogger(__name__)
-SNAPSHOT_FORMAT = 3  # bump when UserSnapshot's fields change
+SNAPSHOT_FORMAT = 4  # bump when UserSnapshot's fields change (4: the newest windows' beat counts)
 SHARED_KEY = f"hrvcast:users:v{SNAPSHOT_FORMAT}"
 GENERATION_KEY = "hrvcast:users:gen"  # incremented when a new user appears: every copy older than that is stale
 
@@ -49,12 +49,16 @@ class UserSnapshot:
     daily: Mapping[str, int] = field(default_factory=dict)  # start of the newest daily window; absent: none yet
     generation: int = 0  # GENERATION_KEY when it was read
     scores: pd.DataFrame | None = None  # read_scores(None): each user's newest stored summary, sorted by user
+    hourly_beats: Mapping[str, int] = field(default_factory=dict)  # n_beats of those windows (they grow in place)
+    daily_beats: Mapping[str, int] = field(default_factory=dict)
 
     def age_s(self, now_s: float) -> float:
         return max(0.0, now_s - self.taken_s)
 
     def newest(self, user: str) -> Newest:
-        return Newest(self.hourly.get(user), self.daily.get(user))
+        return Newest(
+            self.hourly.get(user), self.daily.get(user), self.hourly_beats.get(user), self.daily_beats.get(user)
+        )
 
     def observed(self, user: str) -> bool:
         """True when the user has a window of either size (something to forecast from)."""
@@ -145,9 +149,18 @@ class UserIndex:
                     return shared
             taken = self._clock()
             users = tuple(self.store.list_users())
-            hourly = self.store.last_observation(None, HOURLY)
-            daily = self.store.last_observation(None, DAILY)
-            snapshot = UserSnapshot(taken, users, hourly, daily, generation, self.store.read_scores(None))
+            hourly = self.store.last_windows(None, HOURLY)
+            daily = self.store.last_windows(None, DAILY)
+            snapshot = UserSnapshot(
+                taken,
+                users,
+                {u: s for u, (s, _) in hourly.items()},
+                {u: s for u, (s, _) in daily.items()},
+                generation,
+                self.store.read_scores(None),
+                hourly_beats={u: n for u, (_, n) in hourly.items()},
+                daily_beats={u: n for u, (_, n) in daily.items()},
+            )
             self._shared_set(snapshot)
             return snapshot
         finally:

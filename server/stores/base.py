@@ -146,6 +146,11 @@ class HistoryStore(Protocol):
     def list_users(self) -> list[str]:
         """Every user with any stored point, sorted."""
 
+    def last_windows(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, tuple[int, int]]:
+        """Each user's newest window of ``window``: (start ms, n_beats). The beat count tells a window that grew
+        in place (an hour still filling, a second reading of the day) from the one seen before."""
+        ...
+
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
         """Start (epoch ms) of each user's newest ``hrv`` window of that size; users without one are absent."""
 

@@ -141,7 +141,7 @@ def last_windows(bucket: str, users: Sequence[str] | None, window: str) -> str:
     )
     if users is not None:
         predicate += f" and {users_predicate(users)}"
-    return _source(bucket, time(0), "now()", predicate) + f"  |> last()\n  |> {_keep(['_time', USER_TAG])}"
+    return _source(bucket, time(0), "now()", predicate) + f"  |> last()\n  |> {_keep(['_time', '_value', USER_TAG])}"
 
 
 def newest_scores(bucket: str, users: Sequence[str] | None) -> str:

@@ -144,6 +144,9 @@ class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
         return servable_users(users, log)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
+        return {user: start for user, (start, _) in self.last_windows(users, window).items()}
+
+    def last_windows(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, tuple[int, int]]:
         if users is not None:
             users = check_users(users)
             if not users:
@@ -152,7 +155,9 @@ class Influx1Store(JournaledUnits, Influx1Writes, LineProtocolWrites):
         frame = self._frame(influxql.last_windows(users, check_window(window)))
         if frame.empty:
             return {}
-        last = dict(zip(_tag_users(frame), frame["time"].astype("int64").tolist(), strict=True))
+        starts = frame["time"].astype("int64").tolist()
+        beats = frame["last"].fillna(-1).astype("int64").tolist()
+        last = dict(zip(_tag_users(frame), zip(starts, beats, strict=True), strict=True))
         return last if users is not None else {u: last[u] for u in servable_users(last, log)}
 
     # -- InfluxDB's own forecast (a baseline for the backtest; not part of the protocol) ------------------

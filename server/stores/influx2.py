@@ -301,14 +301,20 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
         return servable_users({str(record.get_value()) for table in tables for record in table.records}, log)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
+        return {user: start for user, (start, _) in self.last_windows(users, window).items()}
+
+    def last_windows(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, tuple[int, int]]:
         if users is not None:
             users = check_users(users)
             if not users:
                 return {}
         tables = self._query("query", flux.last_windows(self.bucket, users, check_window(window))) or []
-        last = {}
+        last: dict[str, tuple[int, int]] = {}
         for table in tables:
             for record in table.records:
                 ms = int(_to_ms(pd.Series([record.get_time()])).iloc[0])
-                last[str(record[USER_TAG])] = max(ms, last.get(str(record[USER_TAG]), ms))
+                value = record.get_value()
+                user = str(record[USER_TAG])
+                if user not in last or ms > last[user][0]:  # a user in several series (other tags): the newest
+                    last[user] = (ms, -1 if value is None else int(value))
         return last if users is not None else {u: last[u] for u in servable_users(last, log)}

@@ -76,6 +76,11 @@ TIME_COLUMN = {  # each table's timestamp column (the point's time in InfluxDB)
 }
 
 
+def _beats(value) -> int:
+    """A stored n_beats (REAL, or NULL for a window written without one) as an int; -1 when missing."""
+    return -1 if value is None or value != value else int(value)
+
+
 class SQLiteStore(SQLiteFile):
     """``HistoryStore`` on one SQLite file (``sqlite:///relative/path`` or ``sqlite:////absolute/path``)."""
 
@@ -269,17 +274,21 @@ class SQLiteStore(SQLiteFile):
         return sorted(users)
 
     def last_observation(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, int]:
+        return {user: start for user, (start, _) in self.last_windows(users, window).items()}
+
+    def last_windows(self, users: Sequence[str] | None = None, window: str = "1h") -> dict[str, tuple[int, int]]:
+        # SQLite gives the bare column n_beats from the row that holds MAX(start) (documented for min/max)
         check_window(window)
         if users is None:
             with self._read() as conn:
                 rows = conn.execute(
-                    "SELECT user, MAX(start) FROM hrv WHERE size = ? GROUP BY user", (window,)
+                    "SELECT user, MAX(start), n_beats FROM hrv WHERE size = ? GROUP BY user", (window,)
                 ).fetchall()
         else:
             frame = self._select(
-                "SELECT user, MAX(start) AS last FROM hrv WHERE user IN ({users}) AND size = ? GROUP BY user",
+                "SELECT user, MAX(start) AS last, n_beats FROM hrv WHERE user IN ({users}) AND size = ? GROUP BY user",
                 check_users(users),
                 (window,),
             )
             rows = list(frame.itertuples(index=False, name=None))
-        return {str(user): int(last) for user, last in rows}
+        return {str(user): (int(last), _beats(n)) for user, last, n in rows}

@@ -111,11 +111,17 @@ def answers() -> dict[str, str]:
     out["windows_half_open"] = response([(WINDOW_COLS, [window_rows(c.ALICE_1H, c.ALICE, T0 + H, T0 + 2 * H)])])
     out["windows_5min"] = response([(WINDOW_COLS, [window_rows(c.ALICE_5MIN, c.ALICE, T0, T0 + 3 * H)])])
     out["windows_nobody"] = response([])
-    last_cols = [TIME, USER]
-    newest = {c.ALICE: T0 + 2 * H, c.BOB: T0 + 2 * H}  # the newest hourly window of each user in store_cases
-    out["last_all"] = response([(last_cols, [[{"_time": t, "user": u}] for u, t in newest.items()])])
-    out["last_bob"] = response([(last_cols, [[{"_time": newest[c.BOB], "user": c.BOB}]])])
-    out["last_5min"] = response([(last_cols, [[{"_time": T0, "user": c.ALICE}]])])
+    last_cols = [TIME, ("_value", "long", False), USER]  # last() of n_beats: the newest window's beat count
+    newest = {  # the newest hourly window of each user in store_cases: (start, n_beats)
+        c.ALICE: (T0 + 2 * H, int(c.ALICE_1H["n_beats"].iloc[-1])),
+        c.BOB: (T0 + 2 * H, int(c.BOB_1H["n_beats"].iloc[-1])),
+    }
+    out["last_all"] = response([(last_cols, [[{"_time": t, "_value": n, "user": u}] for u, (t, n) in newest.items()])])
+    out["last_bob"] = response(
+        [(last_cols, [[{"_time": newest[c.BOB][0], "_value": newest[c.BOB][1], "user": c.BOB}]])]
+    )
+    five = int(c.ALICE_5MIN["n_beats"].iloc[-1])
+    out["last_5min"] = response([(last_cols, [[{"_time": T0, "_value": five, "user": c.ALICE}]])])
     out["users"] = response([([("_value", "string", False)], [[{"_value": c.ALICE}, {"_value": c.BOB}]])])
     beats = [
         {"_time": int(t), "ibi_ms": float(v)}

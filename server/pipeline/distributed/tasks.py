@@ -91,7 +91,9 @@ def register(app: Celery, settings: Settings) -> None:
             "stale": plan.stale,
             "unchanged": plan.unchanged,
         }
-        due = [[user, newest.hourly, newest.daily] for user, newest in plan.due]  # JSON: no dataclasses
+        due = [  # JSON: no dataclasses
+            [user, newest.hourly, newest.daily, newest.hourly_beats, newest.daily_beats] for user, newest in plan.due
+        ]
         batches = [due[i : i + settings.score_batch] for i in range(0, len(due), settings.score_batch)]
         if not batches:
             return {**info, "batches": 0, "report": finish_round([], info)}
@@ -106,7 +108,7 @@ def register(app: Celery, settings: Settings) -> None:
         from server.pipeline.scoring import score_batch as run_batch
 
         eng = engine(settings)
-        users = sorted(user for user, _, _ in batch)
+        users = sorted(entry[0] for entry in batch)
         locks = [
             eng.client.lock(USER_LOCK.format(u), timeout=settings.score_redeliver_s, thread_local=False) for u in users
         ]
@@ -118,7 +120,7 @@ def register(app: Celery, settings: Settings) -> None:
             stored = eng.store.read_scores(users)
             done = sorted(stored.loc[stored["scored_ms"] >= info["started_ms"], "user"])
             todo = [u for u in users if u not in set(done)]  # scored by an earlier delivery of this batch
-            observed = {user: Newest(hourly, daily) for user, hourly, daily in batch}
+            observed = {entry[0]: Newest(*entry[1:]) for entry in batch}  # a round queued before beats: 3 entries
             points = 0
             # the default forecaster last: its summaries mark a user done, so a redelivered batch redoes the rest
             names = sorted(eng.scorer.forecasters, key=lambda name: name == DEFAULT)

@@ -61,8 +61,10 @@ def service(store, model, shared=None, flight=None, **kwargs) -> ForecastService
     return ForecastService(store, {"1h": model}, cache, flight or LocalFlight(), metrics, **kwargs)
 
 
-def test_cache_key_names_format_version_user_resolution_origin_and_horizon():
-    assert cache_key("v1", "u1", "1h", END_MS, 24) == f"fc:v{CACHE_FORMAT}:v1:u1:1h:{END_MS}:24"
+def test_cache_key_names_format_version_user_resolution_origin_horizon_and_newest_beats():
+    assert cache_key("v1", "u1", "1h", END_MS, 24) == f"fc:v{CACHE_FORMAT}:v1:u1:1h:{END_MS}:24:-"
+    assert cache_key("v1", "u1", "1h", END_MS, 24, 1200) != cache_key("v1", "u1", "1h", END_MS, 24, 3400)  # it grew
+    assert cache_key("v1", "u1", "1h", END_MS, 24, 1200) != cache_key("v1", "u1", "1h", END_MS, 24)
     assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v2", "u1", "1h", END_MS, 24)
     assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v1", "u1", "1h", END_MS, 12)
     assert cache_key("v1", "u1", "1h", END_MS, 24) != cache_key("v1", "u1", "1h", END_MS + H, 24)

@@ -64,6 +64,14 @@ def test_last_observation_per_user_and_window(loaded):
     assert loaded.last_observation(window="5min") == {ALICE: T0}
 
 
+def test_last_windows_also_give_the_newest_windows_beat_count(loaded):
+    """What the forecast cache key reads to see the newest window grow in place (a second reading of the day)."""
+    alice, bob = int(c.ALICE_1H["n_beats"].iloc[-1]), int(c.BOB_1H["n_beats"].iloc[-1])
+    assert loaded.last_windows() == {ALICE: (T0 + 2 * H, alice), BOB: (T0 + 2 * H, bob)}
+    assert loaded.last_windows([BOB]) == {BOB: (T0 + 2 * H, bob)}
+    assert loaded.last_windows(window="5min") == {ALICE: (T0, int(c.ALICE_5MIN["n_beats"].iloc[-1]))}
+
+
 def test_list_users(loaded):
     assert loaded.list_users() == [ALICE, BOB]
 
