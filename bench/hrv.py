@@ -145,14 +145,7 @@ def run(name: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray, repeat: int) -> Non
 def daily_against_hourly(t: np.ndarray, ibi: np.ndarray, repeat: int) -> None:
     """The daily window (each reading computed alone, then averaged: ``model.hrv.windows.DailyReading``) beside
     the hourly one on the same beats, cleaning included in both, best of ``repeat``."""
-    best = {}
-    for window in ("1h", "1d"):
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            compute_windows(t, ibi, window)
-            times.append(time.perf_counter() - start)
-        best[window] = min(times)
+    best = {window: timed(lambda w=window: compute_windows(t, ibi, w), repeat)[0] for window in ("1h", "1d")}
     print(
         f"daily windows of the same beats: {best['1d'] * 1000:.1f} ms against hourly {best['1h'] * 1000:.1f} ms "
         f"(daily / hourly {best['1d'] / best['1h']:.2f}x)"

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise UnknownUser(
                 f"user {user!r} has no data in {store.url}: nothing to delete (GET /api/v1/users lists the ids)"
             )
-        found = "" if span is None else _found(store, user, span)
+        found, straddling = ("", 0) if span is None else _found(store, user, span)
         if span is not None and not found:
             raise BadRange(
                 f"{user!r} has no beats, windows, sleep or activity from {_day(span[0])} to "
@@ -100,7 +100,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             again = ", ".join(f"{n} {w}" for w, n in counts.items())
             print(f"deleted {what}{found} from {store.url}; windows next to the span recomputed: {again}")
             print(_cache_note())
-            straddling = _straddling_sleep(store, user, span[0])
             if straddling:
                 print(
                     f"kept {straddling} sleep episode(s) that began before {_day(span[0])} and end in it; to replace "
@@ -111,30 +110,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _found(store, user: str, span: tuple[int, int]) -> str:
-    """``" (N hourly windows, ...)"`` of what the span holds, or "" when it holds nothing. Windows stand for the
-    beats (every write of beats writes their windows); the beats are read only where no window is, e.g. beats an
-    outside writer stored without ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
+def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int]:
+    """``" (N hourly windows, ...)"`` of what the span holds ("" when nothing), and the sleep episodes that began
+    before it and end in it (the delete keeps them: it goes by onset). Windows stand for the beats (every write
+    of beats writes their windows); the beats are read only where no window is, e.g. beats an outside writer
+    stored without ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
     hourly = store.read_windows([user], *span, window="1h").get(user)
     daily = store.read_windows([user], *span, window="1d").get(user)
-    sleep = store.read_sleep([user], *span).get(user)
+    sleep = store.read_sleep([user], *span).get(user)  # episodes that overlap the span
+    before = 0 if sleep is None else int((sleep["start"] < span[0]).sum())
     activity = store.read_activity([user], *span).get(user)
     parts = {
         "hourly windows": 0 if hourly is None else len(hourly),
         "daily windows": 0 if daily is None else len(daily),
-        "sleep episodes": 0 if sleep is None else int((sleep["start"] >= span[0]).sum()),
+        "sleep episodes": 0 if sleep is None else len(sleep) - before,
         "activity hours": 0 if activity is None else len(activity),
     }
     if not any(parts.values()):
         parts["beats"] = store.read_beats(user, *span)[0].size
     if not any(parts.values()):
-        return ""
-    return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")"
-
-
-def _straddling_sleep(store, user: str, start_ms: int) -> int:
-    sleep = store.read_sleep([user], start_ms, start_ms + 1).get(user)
-    return 0 if sleep is None else int((sleep["start"] < start_ms).sum())
+        return "", before
+    return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")", before
 
 
 def _cache_note() -> str:

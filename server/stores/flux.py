@@ -182,11 +182,17 @@ def list_users(bucket: str) -> str:
 DELETE_STOP = "2100-01-01T00:00:00.000Z"  # the delete API's stop: later than any point a store keeps
 
 
+def _nameable(what: str, value: str) -> None:
+    """Refuse a ``value`` a delete predicate cannot hold: the predicate language knows only ``=`` and ``AND`` of
+    double-quoted values, and no escape, so a value holding ``"`` (or ``\\``) cannot be named."""
+    if '"' in value or "\\" in value:
+        raise ValueError(f"{what} {value!r} cannot be named in an InfluxDB 2 delete predicate (it holds a quote)")
+
+
 def user_delete(user: str, measurement: str, start_ms: int | None, end_ms: int | None) -> tuple[str, str, str]:
     """The delete API's start, stop and predicate for one measurement of ``user``: every point, or those in
     [start_ms, end_ms) (the API's stop is inclusive: the last nanosecond before ``end_ms``)."""
-    if '"' in user or "\\" in user:
-        raise ValueError(f"user id {user!r} cannot be named in an InfluxDB 2 delete predicate (it holds a quote)")
+    _nameable("user id", user)
     predicate = f'_measurement="{measurement}" AND {USER_TAG}="{user}"'
     if start_ms is None:
         return time(0), DELETE_STOP, predicate
@@ -197,9 +203,8 @@ def forecast_delete(user: str, model: str, from_ms: int) -> tuple[str, str]:
     """The delete API's start and predicate for the ``forecast`` points of one (user, model) series at or after
     ``from_ms``. The predicate language knows only ``=`` and ``AND`` of double-quoted values, and no escape: a
     value holding ``"`` cannot be named (a user id never does; a model tag is refused here)."""
-    for what, value in (("user id", user), ("model tag", model)):
-        if '"' in value or "\\" in value:
-            raise ValueError(f"{what} {value!r} cannot be named in an InfluxDB 2 delete predicate (it holds a quote)")
+    _nameable("user id", user)
+    _nameable("model tag", model)
     predicate = f'_measurement="{M_FORECAST}" AND {USER_TAG}="{user}" AND {MODEL_TAG}="{model}"'  # the docs' form
     return time(from_ms), predicate
 

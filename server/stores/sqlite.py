@@ -39,6 +39,7 @@ from server.stores.sqlite_schema import (
     MAX_PARAMS,
     NEWEST_SCORES,
     NEWEST_SCORES_ALL,
+    TIME_COLUMN,
     USER_TABLES,
     USERS_WITH_BEATS_SINCE,
 )
@@ -64,16 +65,6 @@ def _rows(columns: Sequence[np.ndarray | list], n: int, prefix: tuple = ()) -> I
             else:
                 parts.append(part.tolist() if isinstance(part, np.ndarray) else list(part))
         yield [prefix + row for row in zip(*parts, strict=True)]
-
-
-TIME_COLUMN = {  # each table's timestamp column (the point's time in InfluxDB)
-    "rr": "epoch_ms",
-    "hrv": "start",
-    "sleep": "start",
-    "activity": "time",
-    "forecast": "time",
-    "score": "time",
-}
 
 
 def _beats(value) -> int:

@@ -37,7 +37,15 @@ CREATE INDEX IF NOT EXISTS score_newest ON score (user, time);
 
 MAX_PARAMS = 500  # users per IN (...) list; old SQLite builds allow only 999 parameters
 
-USER_TABLES = ("rr", "hrv", "sleep", "activity", "forecast", "score")
+TIME_COLUMN = {  # each table (they all hold a user column) and its timestamp column: the point's time in InfluxDB
+    "rr": "epoch_ms",
+    "hrv": "start",
+    "sleep": "start",
+    "activity": "time",
+    "forecast": "time",
+    "score": "time",
+}
+USER_TABLES = tuple(TIME_COLUMN)
 # DISTINCT would scan every stored beat (0.37 s for 5 demo users x 1.2 M beats); this skips from one user to the
 # next through the (user, ...) primary key: 0.5 ms on the same file.
 DISTINCT_USERS = """
