@@ -55,4 +55,6 @@ SCORE_FIELDS: tuple[str, ...] = (  # the model's output as computed; whether it 
     "horizon_h",  # integer: hours forecast (steps x step length)
     "last_observed_ms",  # integer, epoch ms: start of the newest window the forecast read (of its resolution)
     "newest_window_ms",  # integer, epoch ms: start of the user's newest window of any size when it was scored
+    "newest_beats",  # float (a count; absent in summaries written before it): that window's n_beats when scored,
+    # so a window that grew in place (a second reading in the same hour) makes the user due again
 )

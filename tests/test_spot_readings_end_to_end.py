@@ -180,3 +180,28 @@ def test_a_second_reading_of_the_day_changes_the_score_at_once(dashboard):
     after = client.get("/api/v1/score?user=spot")
     assert after.status_code == 200, after.get_json()
     assert after.get_json()[0]["score"] < before.get_json()[0]["score"] - 1
+
+
+def test_the_scorer_rescores_a_second_reading_made_in_the_same_clock_hour(dashboard):
+    """The alert rules read the scorer's stored score. A morning reader who takes a second reading in the same clock
+    hour makes no new window (the hour and the day both grow in place), so a round that only looked for newer
+    windows left the first reading's score stored until ``--rescore-after`` (stop 23). The summary now keeps the
+    newest windows' beat count: the next round rescores that user, and only that user."""
+    client, app, store, last_reading_ms, now_s = dashboard
+    service = app.extensions["hrvcast"].forecast_service()
+    scorer = Scorer(store, service, write_back=True, clock=lambda: now_s)
+    first = scorer.run_round(users=["strap", "spot"])
+    before = {r.user: r.score for r in first.rows}
+    assert scorer.run_round(users=["strap", "spot"]).rows == []  # nothing new: nobody is rescored
+    hour_end = last_reading_ms - last_reading_ms % 3_600_000 + 3_600_000
+    last_beat = int(store.read_beats("spot", last_reading_ms, hour_end)[0][-1])
+    ibi = 650.0 + np.where(np.arange(150) % 2, 2.0, -2.0)  # a tired reading of 98 s: RMSSD about 4 ms
+    t0 = last_beat + 30_000
+    assert t0 + ibi.sum() < hour_end, "the data's newest reading must leave room for a second one in its hour"
+    beats = [[int(t0 + k), float(v)] for k, v in zip(np.cumsum(ibi).astype(np.int64), ibi, strict=True)]
+    assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
+    again = scorer.run_round(users=["strap", "spot"])
+    assert [r.user for r in again.rows] == ["spot"]
+    assert again.rows[0].score < before["spot"] - 1
+    stored = store.read_scores(["spot"])
+    assert stored["score"].iloc[0] == pytest.approx(again.rows[0].score, abs=1e-3)  # what the alert rule reads

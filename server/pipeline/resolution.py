@@ -45,6 +45,12 @@ class Newest:
     def beats_of(self, resolution: str) -> int | None:
         return self.hourly_beats if resolution == HOURLY else self.daily_beats
 
+    def beats(self) -> int | None:
+        """Beats in the newest hourly and daily window together (None when neither count is known): it changes
+        when either window grows in place, as a second reading in the same hour makes both grow."""
+        known = [n for n in (self.hourly_beats, self.daily_beats) if n is not None]
+        return sum(known) if known else None
+
 
 def choose(newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool) -> str:
     """The rule of the module docstring for one user."""

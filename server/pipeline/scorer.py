@@ -13,7 +13,9 @@ where an InfluxDB alert rule reads them. Each round:
 2. Who is due, from bulk reads (the user index's newest windows of every user, and the ``score`` measurement's
    newest summary of every user): users whose newest window is older than ``active_within`` are skipped
    (their forecast hours would all lie in the past, where no alert rule looks); with write-back the round is
-   incremental: only users with a window newer than their last score, a score by a model no longer loaded, a
+   incremental: only users with a window newer than their last score (or, scored daily, the same newest windows
+   grown in place: a second reading in the same hour, by their beat count ``newest_beats``), a score by a model
+   no longer loaded, a
    shorter horizon, or one older than ``rescore_after`` (24 h: late data for earlier hours) are scored
    (:func:`due_users`). So a round costs what the users with new data cost.
 3. Forecasts in batches through the web app's own forecast path (:func:`server.pipeline.scoring.score_batch`
@@ -54,7 +56,7 @@ from model.forecasters import DEFAULT, REFERENCE
 from model.schema import HOUR_MS
 from model.zones import CALIBRATING
 from server.pipeline.forecasting import ForecastService
-from server.pipeline.resolution import HOURLY, Newest
+from server.pipeline.resolution import DAILY, HOURLY, Newest
 from server.pipeline.scoring import ScoreRow, score_batch
 from server.stores.base import HistoryStore
 
@@ -111,8 +113,9 @@ def due_users(
     newest stored summary (``scores``: ``read_scores``; None scores every active user).
 
     A user is due when it has a window within ``active_within_ms`` and: no stored summary, or a window newer
-    than any the summary's forecast knew, or a summary by a model not in ``models`` (the loaded versions), or
-    an hourly one for a shorter horizon, or one scored ``rescore_after_ms`` ago or more.
+    than any the summary's forecast knew, or (a daily summary) the same newest windows holding other beats than
+    then (a second reading in the same hour: ``newest_beats``), or a summary by a model not in ``models`` (the loaded
+    versions), or an hourly one for a shorter horizon, or one scored ``rescore_after_ms`` ago or more.
     """
     active = sorted(
         (u, n) for u, n in newest.items() if (t := newest_of(n)) is not None and t >= now_ms - active_within_ms
@@ -127,12 +130,26 @@ def due_users(
         if (
             row is None
             or newest_of(windows) > int(row.newest_window_ms)
+            or _grown(windows, row)
             or row.model not in models
             or (row.resolution == HOURLY and int(row.horizon_h) < horizon_h)
             or now_ms - int(row.scored_ms) >= rescore_after_ms
         ):
             due.append((user, windows))
     return due, stale, len(active) - len(due)
+
+
+def _grown(windows: Newest, row: object) -> bool:
+    """A daily (spot-reading) user's newest windows hold other beats than when the summary was written, with the
+    same starts: a second reading in the same clock hour. An hourly user's hour in progress is not rescored as
+    it fills (every round would rescore every strap user): its next hour makes it due within the hour. A
+    summary written before ``newest_beats`` existed (NaN) or an unknown count never makes a user due on its
+    own: ``rescore_after`` still does."""
+    stored = getattr(row, "newest_beats", math.nan)
+    beats = windows.beats()
+    if row.resolution != DAILY or beats is None or stored is None or not math.isfinite(float(stored)):
+        return False
+    return int(newest_of(windows) or -1) == int(row.newest_window_ms) and beats != int(stored)
 
 
 class Scorer:

@@ -83,6 +83,12 @@ def newest_ms(newest: Newest | None, fc: Forecast) -> int:
     return max(known) if known else int(fc.last_observed_ms)
 
 
+def newest_beats(newest: Newest | None) -> float:
+    """The beats of the user's newest windows (:meth:`Newest.beats`) when scored; NaN (not stored) when unknown."""
+    beats = newest.beats() if newest is not None else None
+    return np.nan if beats is None else float(beats)
+
+
 def summary_rows(fcs: Sequence[Forecast], scored_ms: int, observed: Mapping[str, Newest] | None = None) -> pd.DataFrame:
     """The ``score`` measurement rows of some forecasts (``server.stores.base.SCORE_COLUMNS``): the model's own
     output, every step's score included, so that a reader rebuilds the forecast's state at any time."""
@@ -99,6 +105,7 @@ def summary_rows(fcs: Sequence[Forecast], scored_ms: int, observed: Mapping[str,
             "horizon_h": [len(fc.times_ms) * step_ms_of(fc.resolution) // HOUR_MS for fc in fcs],
             "last_observed_ms": [int(fc.last_observed_ms) for fc in fcs],
             "newest_window_ms": [newest_ms(observed.get(fc.user), fc) for fc in fcs],
+            "newest_beats": [newest_beats(observed.get(fc.user)) for fc in fcs],
         }
     )
 

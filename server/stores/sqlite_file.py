@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 from model.errors import StoreCorrupt, StoreFull, StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
 from server.stores.base import PendingUnit
-from server.stores.sqlite_schema import PROBES, SCHEMA
+from server.stores.sqlite_schema import ADDED_COLUMNS, PROBES, SCHEMA
 
 _LOW_DISK_BYTES = 1 << 20  # an I/O error with less free space than this is a full disk
 
@@ -42,6 +42,15 @@ def _free_bytes(folder: Path) -> int:
 @contextmanager
 def _nothing_pending() -> Iterator[list[PendingUnit]]:
     yield []
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Columns added to the schema after a file was written (``ADDED_COLUMNS``), added to a file that lacks them:
+    its rows keep NULL there, which every reader takes as absent."""
+    for table, column, kind in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 class SQLiteFile:
@@ -72,6 +81,7 @@ class SQLiteFile:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(SCHEMA)
+                _add_columns(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except Timeout:
             raise StoreUnavailable(

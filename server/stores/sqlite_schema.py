@@ -30,10 +30,14 @@ CREATE TABLE IF NOT EXISTS forecast (
 CREATE TABLE IF NOT EXISTS score (
     user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
     score REAL, step_scores TEXT, resolution TEXT, first_ms INTEGER, horizon_h INTEGER, last_observed_ms INTEGER,
-    newest_window_ms INTEGER,
+    newest_window_ms INTEGER, newest_beats REAL,
     PRIMARY KEY (user, model, time)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS score_newest ON score (user, time);
 """
+
+# Columns added to a table after files were written: (table, column, type). CREATE TABLE IF NOT EXISTS leaves an
+# older file's table as it was, so each opening adds what it lacks (one PRAGMA read; rows keep NULL there).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("score", "newest_beats", "REAL"),)
 
 MAX_PARAMS = 500  # users per IN (...) list; old SQLite builds allow only 999 parameters
 

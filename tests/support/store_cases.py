@@ -76,6 +76,7 @@ SCORES = pd.DataFrame(
         "horizon_h": [3, 3, 168],
         "last_observed_ms": [T0 + 2 * H, T0 + 3 * H, T0],
         "newest_window_ms": [T0 + 2 * H, T0 + 3 * H, T0 + 2 * H],
+        "newest_beats": [3_700.0, math.nan, 4_100.0],  # alice's newest: written before the field existed
     }
 )
 NEWEST_SCORES = SCORES.iloc[[1, 2]].reset_index(drop=True)  # each user's newest point, sorted by user

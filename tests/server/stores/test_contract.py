@@ -135,7 +135,8 @@ def test_flux_writes_are_stored_by_a_real_influxdb(make_store):
 def expected_scores(frame: pd.DataFrame) -> pd.DataFrame:
     ints = ["scored_ms", "first_ms", "horizon_h", "last_observed_ms", "newest_window_ms"]
     strings = ["user", "model", "step_scores", "resolution"]
-    return frame.astype(dict.fromkeys(ints, "int64") | {"score": "float64"} | dict.fromkeys(strings, object))
+    floats = {"score": "float64", "newest_beats": "float64"}
+    return frame.astype(dict.fromkeys(ints, "int64") | floats | dict.fromkeys(strings, object))
 
 
 def test_newest_score_per_user_even_when_it_is_calibrating(loaded):

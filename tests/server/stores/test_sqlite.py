@@ -77,3 +77,33 @@ def test_a_broken_database_is_store_unavailable_on_every_read(tmp_path):
         store.read_windows(["u1"], 0, 10**13)  # went through pandas, which wrapped the error: a 500 once
     with pytest.raises(StoreUnavailable):
         store.list_users()
+
+
+def test_a_file_written_before_newest_beats_opens_keeps_its_scores_and_takes_new_ones(tmp_path):
+    """A store file from before the ``newest_beats`` summary field: opening it adds the column (no manual step),
+    its stored summaries read back whole with the new field absent (NaN), and new summaries keep it."""
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """CREATE TABLE score (
+        user TEXT NOT NULL, model TEXT NOT NULL, time INTEGER NOT NULL,
+        score REAL, step_scores TEXT, resolution TEXT, first_ms INTEGER, horizon_h INTEGER, last_observed_ms INTEGER,
+        newest_window_ms INTEGER,
+        PRIMARY KEY (user, model, time)) WITHOUT ROWID;"""
+    )
+    old.execute(
+        "INSERT INTO score VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ALICE, "lstm-old", T0 + H, 64.5, "64.5,60.0", "1d", T0 + 24 * H, 48, T0, T0 + 7 * H),
+    )
+    old.commit()
+    old.close()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        got = store.read_scores([ALICE])
+        assert got["score"].tolist() == [64.5] and got["newest_window_ms"].tolist() == [T0 + 7 * H]
+        assert got["newest_beats"].isna().all()
+        newer = got.assign(scored_ms=T0 + 2 * H, newest_beats=512.0)
+        store.write_scores(newer)
+        assert store.read_scores([ALICE])["newest_beats"].tolist() == [512.0]
+    finally:
+        store.close()
