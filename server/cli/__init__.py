@@ -3,8 +3,10 @@
 A module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a function
 ``run(args, settings) -> int``. No traceback reaches a user: errors of the :class:`model.errors.HrvcastError`
 family are printed as one clear line on stderr with exit status 2; an operating-system error (a file that cannot
-be read, a full disk) names the file and the cause, also with status 2; anything else is a bug, printed as one
-line that says so and where the traceback went (the log, at level DEBUG, or the file it names), status 2.
+be read, a full disk) names the file and the cause, also with status 2; a reader of stdout that went away
+(``| head``) ends the command quietly with status 141, as a shell reports SIGPIPE; anything else is a bug,
+printed as one line that says so and where the traceback went (the log, at level DEBUG, or the file it names),
+status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import tempfile
@@ -50,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`hrvcast hrv FILE | head`): not a disk error
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(
@@ -65,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: Python flushes it again at exit, which would raise a second BrokenPipeError
+    (the recipe of the ``signal`` module's documentation, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing will flush into the pipe
+        pass
 
 
 def _keep_traceback() -> str:

@@ -104,3 +104,29 @@ def test_start_date_must_be_a_calendar_date_and_says_when_a_file_does_not_use_it
     assert info.value.code == 2 and "'2026-02-30' is not a calendar date: use YYYY-MM-DD" in capsys.readouterr().err
     assert main(["hrv", str(path), "--start-date", "2026-02-28"]) == 0
     assert "--start-date is for MMASH files; this csv file has its own dates (ignored)" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_hrv_quietly_not_as_a_disk_error(tmp_path):
+    """``hrvcast hrv FILE | head`` closes the pipe after a line: the command must end quietly with the shell's
+    SIGPIPE status (141), not "check ... the free space of its disk" (it did) nor a traceback at exit. The pipe is
+    shrunk to one page and closed before anything is read, so the write fails whatever the timing."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "rr.txt"
+    ibi = 800.0 + 30.0 * np.sin(np.arange(20_000))  # 4.4 hours: 53 five-minute rows, 13 kB of JSON lines
+    np.savetxt(path, ibi, fmt="%.1f")
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    command = [sys.executable, "-m", "server.cli", "hrv", str(path), "--start", "2026-11-01T00:00:00Z"]
+    child = subprocess.Popen(
+        [*command, "--window", "5min", "--output", "jsonl"], stdout=write_end, stderr=subprocess.PIPE
+    )
+    os.close(write_end)
+    os.close(read_end)  # the reader is gone before the first row
+    _, err = child.communicate(timeout=120)
+    text = err.decode()
+    assert child.returncode == 141, text
+    assert "disk" not in text and "Traceback" not in text and "Exception ignored" not in text, text
