@@ -23,6 +23,8 @@ class UserHistory:
     activity: time (hour start), steps, heart_rate_bpm; may be empty
     has_clock: False for recordings whose times are elapsed time from an arbitrary start (nsr2db): their
               hour of day and weekday mean nothing, so the features leave them out (model.forecast.features)
+    zone:     the person's IANA time zone: the hourly features read the local hour in it (UTC: the times'
+              own hour, as for the training sets, whose clocks are local times stored as UTC)
     """
 
     user: str
@@ -30,6 +32,7 @@ class UserHistory:
     sleep: pd.DataFrame = field(default_factory=lambda: _empty(("start", "end", "duration_min")))
     activity: pd.DataFrame = field(default_factory=lambda: _empty(("time", "steps", "heart_rate_bpm")))
     has_clock: bool = True
+    zone: str = "UTC"  # IANA time zone of the person's clock (model.clock): the hourly features' local hour
 
     @property
     def last_observed_ms(self) -> int | None:

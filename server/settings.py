@@ -99,6 +99,37 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _zone(name: str, raw: str) -> str:
+    from model.clock import check_zone
+
+    try:
+        return check_zone(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _user_zones(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """``user=Zone,user2=Zone``: (user, zone) pairs, each zone checked; a user named twice is an error."""
+    from model.clock import check_zone
+
+    pairs: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        user, sep, zone = item.strip().rpartition("=")
+        if not sep or not user.strip():
+            raise SettingsError(
+                f"{name}: {item.strip()!r} is not user=Zone: write e.g. {name}=alice=America/New_York,bob=Asia/Tokyo"
+            )
+        if user.strip() in pairs:
+            raise SettingsError(f"{name}: user {user.strip()!r} is named twice: give each user one zone")
+        try:
+            pairs[user.strip()] = check_zone(zone)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: user {user.strip()!r}: {exc}") from None
+    return tuple(pairs.items())
+
+
 def setting(env: str, default: Any, parse: Parser, help: str, *, secret: bool = False) -> Any:
     """A Settings field read from the variable ``env``; ``help`` is its line in the README's settings table."""
     return dataclasses.field(default=default, repr=not secret, metadata={"env": env, "parse": parse, "help": help})
@@ -173,6 +204,24 @@ class Settings:
         _seconds(1, 86400),
         "seconds after which a Celery task not acknowledged is run again (a worker that died mid-batch)",
     )
+
+    time_zone: str = setting(
+        "HRVCAST_TIME_ZONE",
+        "UTC",
+        _zone,
+        "IANA time zone of every user's clock (e.g. `Europe/Berlin`) unless `HRVCAST_USER_TIME_ZONES` names theirs: "
+        "the hourly forecast's hour of day; set it when devices send true UTC times",
+    )
+    user_time_zones: tuple[tuple[str, str], ...] | None = setting(
+        "HRVCAST_USER_TIME_ZONES",
+        None,
+        _user_zones,
+        "per-user time zones, `alice=America/New_York,bob=Asia/Tokyo` (see `HRVCAST_TIME_ZONE`)",
+    )
+
+    def zone_of(self, user: str) -> str:
+        """The IANA zone of ``user``'s clock: theirs in ``HRVCAST_USER_TIME_ZONES``, else ``HRVCAST_TIME_ZONE``."""
+        return dict(self.user_time_zones or ()).get(user, self.time_zone)
 
     @property
     def broker_url(self) -> str | None:

@@ -8,8 +8,11 @@ A step without a valid HRV window is *missing*: its ``ln_rmssd`` is 0 and ``ln_r
 Nothing is interpolated or carried forward; the model sees every dropout. Every optional covariate has
 its own presence column, so "no steps recorded" (0 / absent) is never confused with "0 steps" (0 / present).
 
-Time features use UTC: histories carry no time zone (MMASH and nsr2db have none at all), so the hour of
-day is UTC hour. The asleep flag and the time since waking carry the person's own rhythm.
+Time features are the person's local clock: hourly steps take the hour of day and weekday in the history's
+time zone (``UserHistory.zone``, :mod:`model.clock`; UTC unless the service is told the user's zone), because
+the population profile is a local-hour profile (MMASH's clock is local time, stored as UTC, and the training
+histories keep zone UTC, so they are unchanged). Daily steps keep the UTC day's weekday: daily windows are UTC
+days. The asleep flag and the time since waking carry the person's own rhythm.
 
 A recording without a clock (``UserHistory.has_clock`` false: nsr2db gives elapsed time only) gets 0 in all
 four time columns. A real clock always has ``hour_sin**2 + hour_cos**2 == 1``, so the zero pair is its own
@@ -25,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from model.clock import UTC_ZONE, utc_offsets_ms
 from model.errors import InsufficientHistory
 from model.history import UserHistory, valid_mask
 from model.schema import DAY_MS, HOUR_MS
@@ -35,9 +39,9 @@ _MONDAY_OFFSET_DAYS = 3  # 1970-01-01 was a Thursday: (days + 3) % 7 == 0 on Mon
 FEATURES: tuple[str, ...] = (
     "ln_rmssd",  # ln of RMSSD (ms) of the step's valid window; 0 where missing
     "ln_rmssd_present",  # 1 where a valid window exists; 0 where missing or invalid (valid == False)
-    "hour_sin",  # sin(2 pi hour / 24), UTC hour of the step start; 0 (all four) where the recording has no clock
+    "hour_sin",  # sin(2 pi hour / 24), local hour of the step start; 0 (all four) where the recording has no clock
     "hour_cos",  # cos(2 pi hour / 24)
-    "dow_sin",  # sin(2 pi weekday / 7), Monday = 0, UTC
+    "dow_sin",  # sin(2 pi weekday / 7), Monday = 0, local (hourly steps) or the UTC day's (daily steps)
     "dow_cos",  # cos(2 pi weekday / 7)
     "heart_rate_bpm",  # mean heart rate: activity data first, else the window's mean_hr_bpm; 0 where absent
     "heart_rate_present",
@@ -160,7 +164,7 @@ def user_grid(
     grid = np.zeros((n_steps, len(FEATURES)), dtype=np.float32)  # [L, F]
     t = start_ms + step_ms * np.arange(n_steps, dtype=np.int64)  # [L] step starts, ms
     if history.has_clock:
-        time_columns(grid, t)
+        time_columns(grid, t, clock_offsets(history.zone, t, step_ms))
     ln, present = observed_ln(history.windows, start_ms, n_steps, step_ms)
     grid[:, FEATURE_INDEX["ln_rmssd"]] = ln
     grid[:, FEATURE_INDEX["ln_rmssd_present"]] = present
@@ -193,9 +197,20 @@ def _step_index(times: pd.Series, start_ms: int, n_steps: int, step_ms: int) -> 
     return np.where((idx >= 0) & (idx < n_steps), idx, -1)
 
 
-def time_columns(x: np.ndarray, t: np.ndarray) -> None:
+def clock_offsets(zone: str, t: np.ndarray, step_ms: int) -> np.ndarray | None:
+    """The UTC offsets (ms) that turn the step starts ``t`` into the person's local clock: hourly steps in a zone
+    other than UTC; None (UTC) for daily steps, which are UTC days."""
+    if zone == UTC_ZONE or step_ms >= DAY_MS:
+        return None
+    return utc_offsets_ms(t, zone)
+
+
+def time_columns(x: np.ndarray, t: np.ndarray, offsets_ms: np.ndarray | None = None) -> None:
     """Write the four time columns of ``x [..., F]`` (one grid ``[L, F]`` or a batch ``[B, L, F]``) from the
-    step starts ``t`` (ms, ``x``'s shape without F): UTC hour of day and weekday as sin/cos."""
+    step starts ``t`` (ms, ``x``'s shape without F) plus ``offsets_ms`` (the local clock's UTC offset at each,
+    :func:`clock_offsets`; None: UTC): hour of day and weekday as sin/cos."""
+    if offsets_ms is not None:
+        t = t + offsets_ms
     hour = (t // HOUR_MS) % 24
     weekday = (t // DAY_MS + _MONDAY_OFFSET_DAYS) % 7
     x[..., FEATURE_INDEX["hour_sin"]] = np.sin(2 * np.pi * hour / 24)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model.clock import UTC_ZONE
 from model.forecast.features import (
     FEATURE_INDEX,
     FEATURES,
@@ -23,6 +24,7 @@ from model.forecast.features import (
     SLEEP_FEATURES,
     SLEEP_TRACKING_MARGIN_MS,
     InputMeta,
+    clock_offsets,
     lookback_steps,
     step_means,
     step_ms_of,
@@ -46,7 +48,7 @@ def batch_inputs(
     starts = ends - n_steps * step  # [B]
     t = starts[:, None] + step * np.arange(n_steps, dtype=np.int64)[None, :]  # [B, L] step starts, ms
     x = np.zeros((b, n_steps, len(FEATURES)), dtype=np.float32)  # [B, L, F]
-    time_columns(x, t)
+    time_columns(x, t, _offsets(histories, t, step))
     clockless = np.array([not h.has_clock for h in histories], dtype=bool)
     for column in TIME_COLUMNS:  # elapsed time only: no hour or weekday (features.user_grid)
         x[clockless, :, column] = 0.0
@@ -61,6 +63,21 @@ def batch_inputs(
     np.maximum.at(last, win_user[before], win_start[before])
     n_valid = x[:, :, FEATURE_INDEX["ln_rmssd_present"]].sum(axis=1).astype(np.int64)
     return x, InputMeta(tuple(h.user for h in histories), ends.copy(), step, last, n_valid)
+
+
+def _offsets(histories: Sequence[UserHistory], t: np.ndarray, step: int) -> np.ndarray | None:
+    """``[B, L]`` local-clock offsets of every row's steps (:func:`model.forecast.features.clock_offsets`);
+    None when every history is in UTC (the usual case: no work)."""
+    zones = [h.zone for h in histories]
+    if all(z == UTC_ZONE for z in zones):
+        return None
+    out = np.zeros(t.shape, dtype=np.int64)
+    for zone in set(zones) - {UTC_ZONE}:
+        rows = np.array([z == zone for z in zones])
+        found = clock_offsets(zone, t[rows], step)
+        if found is not None:
+            out[rows] = found
+    return out
 
 
 def _flat(histories: Sequence[UserHistory], kind: str, column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,13 +40,22 @@ LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds t
 
 
 def cache_key(
-    model_version: str, user: str, resolution: str, origin_ms: int, horizon_h: int, newest_beats: int | None = None
+    model_version: str,
+    user: str,
+    resolution: str,
+    origin_ms: int,
+    horizon_h: int,
+    newest_beats: int | None = None,
+    zone: str = "UTC",
 ) -> str:
     """The key of one forecast: everything it depends on (the history before ``origin_ms`` is in the store). A
     live forecast also names its newest window's beat count: that window grows in place (an hour filling, a
-    second reading of the day) without moving the origin. A past origin (score history) has ``None``."""
+    second reading of the day) without moving the origin. A past origin (score history) has ``None``. A user
+    whose clock is not UTC adds the zone (the hourly features' local hour): a changed zone is a new key, and
+    UTC users keep the keys they had."""
     beats = "-" if newest_beats is None else int(newest_beats)
-    return f"fc:v{CACHE_FORMAT}:{model_version}:{user}:{resolution}:{origin_ms}:{horizon_h}:{beats}"
+    key = f"fc:v{CACHE_FORMAT}:{model_version}:{user}:{resolution}:{origin_ms}:{horizon_h}:{beats}"
+    return key if zone == "UTC" else f"{key}:{zone}"
 
 
 class LocalCache:

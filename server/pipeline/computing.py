@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.clock import UTC_ZONE
+from model.history import UserHistory
 from model.schema import HOUR_MS
 from server.pipeline.history import SLEEP_BEFORE_MS, histories_for, load_histories
 from server.stores.base import HistoryStore
@@ -30,9 +33,20 @@ MANY_ORIGINS = 8  # plans of one user from which one grid of the whole range bea
 
 
 def forward_passes(
-    store: HistoryStore, model: ForecastModel, plans: Sequence[Plan], horizon_h: int, chunk: int
+    store: HistoryStore,
+    model: ForecastModel,
+    plans: Sequence[Plan],
+    horizon_h: int,
+    chunk: int,
+    zone_of: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[list[Plan], list[Forecast], float]]:
-    """``(plans, their forecasts, seconds)`` per forward pass, until every plan (of one model) is done."""
+    """``(plans, their forecasts, seconds)`` per forward pass, until every plan (of one model) is done. Each
+    history carries its user's time zone (``zone_of``; UTC without it): the hourly features' local hour."""
+
+    def zoned(history: UserHistory) -> UserHistory:
+        zone = zone_of(history.user) if zone_of is not None else UTC_ZONE
+        return history if zone == history.zone else replace(history, zone=zone)
+
     by_user: dict[str, list[Plan]] = {}
     for p in plans:
         by_user.setdefault(p.user, []).append(p)
@@ -43,7 +57,7 @@ def forward_passes(
         mine = sorted(mine, key=lambda p: p.origin_ms)
         last = mine[-1].origin_ms
         span_h = (last - mine[0].origin_ms) // HOUR_MS + model.lookback_h
-        history = load_histories(store, [user], last, span_h, model.resolution)[user]
+        history = zoned(load_histories(store, [user], last, span_h, model.resolution)[user])
         for i in range(0, len(mine), chunk):
             part = mine[i : i + chunk]
             origins = np.array([p.origin_ms for p in part], dtype=np.int64)
@@ -55,5 +69,5 @@ def forward_passes(
     for i in range(0, len(rest), chunk):
         started = time.perf_counter()
         part = rest[i : i + chunk]
-        histories = histories_for(store, part, model.lookback_h, model.resolution)
+        histories = [zoned(h) for h in histories_for(store, part, model.lookback_h, model.resolution)]
         yield part, model.forecast_many(histories, horizon_h), time.perf_counter() - started

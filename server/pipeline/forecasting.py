@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from model.clock import UTC_ZONE
 from model.errors import BadHorizon, CheckpointError
 from model.forecast.features import no_window_yet, origin_after
 from server.metrics import Metrics, batch_label
@@ -88,10 +89,12 @@ class ForecastService:
         artifact_dir: str | Path = ".",
         index: UserIndex | None = None,
         now: Callable[[], float] = time.monotonic,
+        zone_of: Callable[[str], str] | None = None,
     ) -> None:
         if HOURLY not in models:
             raise CheckpointError("the forecast service needs an hourly model (HRVCAST_MODEL)")
         self.store = store
+        self.zone_of = zone_of or (lambda _user: UTC_ZONE)  # each user's clock (Settings.zone_of): local hours
         self.models = dict(models)  # resolution -> model
         self.cache = cache
         self.flight = flight
@@ -245,6 +248,7 @@ class ForecastService:
                 p.origin_ms,
                 horizons[p.forecaster, p.resolution],
                 p.newest_beats,
+                self.zone_of(p.user),
             )
             for p in plans
         }
@@ -298,7 +302,9 @@ class ForecastService:
         out: dict[Plan, Forecast] = {}
         for kind in dict.fromkeys((p.forecaster, p.resolution) for p in plans):
             same = [p for p in plans if (p.forecaster, p.resolution) == kind]
-            passes = forward_passes(self.store, self.model_for(*kind), same, horizons[kind], self.chunk_users)
+            passes = forward_passes(
+                self.store, self.model_for(*kind), same, horizons[kind], self.chunk_users, self.zone_of
+            )
             for chunk, forecasts, seconds in passes:
                 fresh = dict(zip(chunk, forecasts, strict=True))
                 self.cache.set_many({keys[p]: fc for p, fc in fresh.items()})

@@ -130,7 +130,8 @@ def _store_users(settings: Settings) -> list[str]:
 
 
 def from_store(settings: Settings, users: Sequence[str], window: str) -> list[UserHistory]:
-    """Every stored window, sleep episode and activity hour of ``users`` (all time)."""
+    """Every stored window, sleep episode and activity hour of ``users`` (all time), each history in its user's
+    time zone (``Settings.zone_of``): the profile is fitted on local hours."""
     from server.stores import store_from_settings
 
     store = store_from_settings(settings)
@@ -147,5 +148,5 @@ def from_store(settings: Settings, users: Sequence[str], window: str) -> list[Us
     out = []
     for user in sorted(windows):
         extra = {k: v[user] for k, v in (("sleep", sleep), ("activity", activity)) if user in v}
-        out.append(UserHistory(user, windows[user], **extra))
+        out.append(UserHistory(user, windows[user], zone=settings.zone_of(user), **extra))
     return out

@@ -103,7 +103,9 @@ def forecast_service(
     flight = flight_for(settings, client)
     if index is None:
         index = user_index(settings, store, metrics, client=client, flight=flight)
-    return ForecastService(store, models, cache, flight, metrics, artifact_dir=artifacts, index=index)
+    return ForecastService(
+        store, models, cache, flight, metrics, artifact_dir=artifacts, index=index, zone_of=settings.zone_of
+    )
 
 
 def local_service(

@@ -1,0 +1,100 @@
+"""A user's time zone gives the hourly forecast their local hour (HRVCAST_TIME_ZONE, HRVCAST_USER_TIME_ZONES).
+
+The shipped profile is a local-hour profile (MMASH's clock is local time stored as UTC). A New York user whose
+device sends true UTC times must get the forecast that the same night gets when its times are local: the same
+numbers, an hour grid five hours later. Without the zone that user's forecast is the profile shifted by five
+hours (on the shared MMASH subjects: tonight's MAE 0.30 -> 0.46, ``docs/reviews/2026-12-02-time-zones.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.clock import check_zone, utc_offsets_ms
+from model.errors import SettingsError
+from model.forecast.features import FEATURE_INDEX, user_grid
+from model.history import UserHistory
+from server.metrics import Metrics
+from server.pipeline.forecasting import Plan
+from server.pipeline.wiring import forecast_service, load_models
+from server.settings import DEFAULT_MODEL, Settings
+from server.stores.sqlite import SQLiteStore
+from tests.support.served import hourly_windows
+
+H = 3_600_000
+JAN_15 = 1_768_435_200_000  # 2026-01-15T00:00:00Z: New York is UTC-5 (standard time)
+JUL_15 = 1_784_073_600_000  # 2026-07-15T00:00:00Z: New York is UTC-4 (summer time)
+NY_WINTER = 5 * H  # true UTC = local clock + 5 h
+
+
+def _hour(grid: np.ndarray) -> np.ndarray:
+    """The hour of day the time columns say (0-23)."""
+    angle = np.arctan2(grid[:, FEATURE_INDEX["hour_sin"]], grid[:, FEATURE_INDEX["hour_cos"]])
+    return np.round(angle / (2 * np.pi) * 24).astype(int) % 24
+
+
+def test_offsets_follow_the_zone_and_its_summer_time():
+    t = np.array([JAN_15, JUL_15], dtype=np.int64)
+    assert (utc_offsets_ms(t, "America/New_York") // H).tolist() == [-5, -4]
+    assert (utc_offsets_ms(t, "Asia/Kolkata") // 60_000).tolist() == [330, 330]
+    assert utc_offsets_ms(t, "UTC").tolist() == [0, 0]
+
+
+def test_the_features_read_the_local_hour_in_the_zone():
+    windows = hourly_windows(0, JAN_15 + 24 * H, 48)
+    utc = UserHistory("u", windows)
+    ny = UserHistory("u", windows, zone="America/New_York")
+    assert _hour(user_grid(utc, JAN_15, 24, H))[:3].tolist() == [0, 1, 2]
+    assert _hour(user_grid(ny, JAN_15, 24, H))[:3].tolist() == [19, 20, 21]  # 00:00 UTC is 19:00 in New York
+    assert _hour(user_grid(ny, JUL_15, 24, H))[0] == 20  # summer time: UTC-4
+    daily = user_grid(ny, JAN_15, 7, 24 * H)  # daily steps are UTC days: the weekday stays the UTC date's
+    assert np.array_equal(daily, user_grid(utc, JAN_15, 7, 24 * H))
+
+
+def test_a_bad_zone_is_refused_at_start_up_naming_the_fix():
+    with pytest.raises(SettingsError, match=r"HRVCAST_TIME_ZONE.*IANA name"):
+        Settings.from_env({"HRVCAST_TIME_ZONE": "Eastern"})
+    with pytest.raises(SettingsError, match=r"bob.*not a time zone"):
+        Settings.from_env({"HRVCAST_USER_TIME_ZONES": "alice=America/New_York,bob=Mars/Olympus"})
+    with pytest.raises(SettingsError, match="user=Zone"):
+        Settings.from_env({"HRVCAST_USER_TIME_ZONES": "America/New_York"})
+    with pytest.raises(SettingsError, match="named twice"):
+        Settings.from_env({"HRVCAST_USER_TIME_ZONES": "a=UTC,a=Asia/Tokyo"})
+    settings = Settings.from_env(
+        {"HRVCAST_TIME_ZONE": "Europe/Berlin", "HRVCAST_USER_TIME_ZONES": "ny=America/New_York"}
+    )
+    assert (settings.zone_of("ny"), settings.zone_of("anyone")) == ("America/New_York", "Europe/Berlin")
+    assert check_zone("utc") == "UTC"
+
+
+@pytest.fixture
+def stores(tmp_path):
+    """One night of hourly windows, stored twice: ``local`` with local-clock times (as MMASH), ``ny`` with the true
+    UTC times of the same night in New York."""
+    windows = hourly_windows(7, JAN_15 + 9 * H, 240)  # ten days ending 09:00 "local"
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.write_windows("local", windows)
+    store.write_windows("ny", windows.assign(start=windows["start"] + NY_WINTER))
+    yield store
+    store.close()
+
+
+def _forecast(store, settings: Settings, user: str, origin_ms: int):
+    service = forecast_service(settings, store, Metrics(), load_models(settings))
+    return service.serve([Plan(user, "1h", origin_ms)], 24)[Plan(user, "1h", origin_ms)]
+
+
+def test_a_new_york_user_with_true_utc_times_gets_the_local_nights_forecast(stores):
+    base = Settings(model=DEFAULT_MODEL, daily_model="none", cache="null://")
+    local = _forecast(stores, base, "local", JAN_15 + 9 * H)
+    zoned = Settings(
+        model=DEFAULT_MODEL, daily_model="none", cache="null://", user_time_zones=(("ny", "America/New_York"),)
+    )
+    ny = _forecast(stores, zoned, "ny", JAN_15 + 9 * H + NY_WINTER)
+    assert np.array_equal(ny.times_ms, local.times_ms + NY_WINTER)
+    np.testing.assert_allclose(ny.rmssd_p50, local.rmssd_p50, rtol=1e-5)
+    np.testing.assert_allclose(ny.expected_ln, local.expected_ln, atol=1e-5)  # the normal: the same local profile
+    assert ny.score == pytest.approx(local.score, abs=1e-3)
+    unzoned = _forecast(stores, base, "ny", JAN_15 + 9 * H + NY_WINTER)  # the same times read as UTC hours
+    assert np.abs(np.log(unzoned.rmssd_p50) - np.log(local.rmssd_p50)).max() > 0.05
