@@ -24,6 +24,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import numpy as np
+import pandas as pd
+from pytz.exceptions import InvalidTimeError  # what pandas' tz_localize raises (pytz is a pandas dependency)
 
 from model.schema import HOUR_MS
 
@@ -69,3 +71,29 @@ def utc_offsets_ms(t_ms: np.ndarray, zone: str) -> np.ndarray:
         count=hours.size,
     )
     return offsets[inverse].reshape(t.shape)
+
+
+class AmbiguousLocalTime(ValueError):
+    """A local time without an offset that the zone's clock showed twice (the hour summer time ends), which the
+    order of the times does not settle, or that it never showed (the hour summer time begins) where that matters."""
+
+
+def local_to_utc_ms(local_ms: np.ndarray, zone: str, ambiguous: str = "infer") -> np.ndarray:
+    """int64 ``[N]``: the UTC times of local wall-clock times ``local_ms`` (a clock without an offset, written as
+    epoch ms as if it were UTC) in ``zone``; the same values for UTC.
+
+    ``ambiguous`` says what to do with a time the clock showed twice: ``"infer"`` (beats in time order: pandas
+    tells the two hours apart by the order of the times; AmbiguousLocalTime when it cannot), ``"first"`` (the
+    earlier, summer-time reading: sleep onsets and activity hours, where an hour's doubt costs little) or
+    ``"raise"`` (one time given by a person, such as ``--start``). A time in the hour the clock skipped moves
+    forward to the first real one, keeping the order."""
+    values = np.asarray(local_ms, dtype=np.int64)
+    if zone == UTC_ZONE or values.size == 0:
+        return values
+    naive = pd.DatetimeIndex(values.astype("datetime64[ms]"))
+    choice = np.ones(values.size, dtype=bool) if ambiguous == "first" else ambiguous
+    try:
+        local = naive.tz_localize(zone, ambiguous=choice, nonexistent="shift_forward")
+    except (InvalidTimeError, ValueError) as exc:  # pandas raises pytz's AmbiguousTimeError for these
+        raise AmbiguousLocalTime(str(exc)) from None
+    return local.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)

@@ -210,7 +210,7 @@ class Settings:
         "UTC",
         _zone,
         "IANA time zone of every user's clock (e.g. `Europe/Berlin`) unless `HRVCAST_USER_TIME_ZONES` names theirs: "
-        "the hourly forecast's hour of day; set it when devices send true UTC times",
+        "the hourly forecast's hour of day, and the zone `hrvcast ingest` reads clock times without an offset in",
     )
     user_time_zones: tuple[tuple[str, str], ...] | None = setting(
         "HRVCAST_USER_TIME_ZONES",

@@ -98,3 +98,82 @@ def test_a_new_york_user_with_true_utc_times_gets_the_local_nights_forecast(stor
     assert ny.score == pytest.approx(local.score, abs=1e-3)
     unzoned = _forecast(stores, base, "ny", JAN_15 + 9 * H + NY_WINTER)  # the same times read as UTC hours
     assert np.abs(np.log(unzoned.rmssd_p50) - np.log(local.rmssd_p50)).max() > 0.05
+
+
+# --- clock times written without an offset are read in the user's zone --------------------------------------
+
+
+def _ingest(monkeypatch, tmp_path, user: str, args: list[str], zones: str | None = None) -> np.ndarray:
+    """Ingest with ``HRVCAST_USER_TIME_ZONES=zones``; the stored beat times of ``user``."""
+    from server.cli import main
+
+    url = f"sqlite:///{tmp_path / 'zones.sqlite'}"
+    monkeypatch.setenv("HRVCAST_STORE", url)
+    monkeypatch.delenv("HRVCAST_TIME_ZONE", raising=False)
+    if zones:
+        monkeypatch.setenv("HRVCAST_USER_TIME_ZONES", zones)
+    else:
+        monkeypatch.delenv("HRVCAST_USER_TIME_ZONES", raising=False)
+    assert main(["ingest", "--user", user, *args]) == 0
+    store = SQLiteStore(tmp_path / "zones.sqlite")
+    try:
+        return store.read_beats(user, 0, 4_102_444_800_000)[0]
+    finally:
+        store.close()
+
+
+@pytest.mark.realdata
+def test_an_mmash_file_of_a_new_york_user_is_stored_at_its_true_utc_times(monkeypatch, tmp_path, data_dir, capsys):
+    """MMASH's clock is local time. Read for a user in New York, each beat is stored five hours later (January:
+    UTC-5) than the same file read as UTC, and the command says which zone it read the clock in."""
+    rr = str(data_dir / "mmash" / "DataPaper" / "user_1" / "RR.csv")
+    local = _ingest(monkeypatch, tmp_path, "local", [rr, "--start-date", "2026-01-14"])
+    ny = _ingest(monkeypatch, tmp_path, "ny", [rr, "--start-date", "2026-01-14"], "ny=America/New_York")
+    assert np.array_equal(ny, local + NY_WINTER)
+    assert "clock times without an offset read in America/New_York" in capsys.readouterr().err
+    flag = _ingest(monkeypatch, tmp_path, "flag", [rr, "--start-date", "2026-01-14", "--time-zone", "Asia/Tokyo"])
+    assert np.array_equal(flag, local - 9 * H)  # --time-zone wins over the default
+
+
+def test_a_start_without_offset_is_local_and_one_with_an_offset_is_kept(monkeypatch, tmp_path):
+    path = tmp_path / "rr.txt"
+    np.savetxt(path, np.full(600, 800.0), fmt="%.1f")
+    zones = "a=America/New_York,b=America/New_York"
+    naive = _ingest(monkeypatch, tmp_path, "a", [str(path), "--start", "2026-01-15T08:00:00"], zones)
+    utc = _ingest(monkeypatch, tmp_path, "b", [str(path), "--start", "2026-01-15T08:00:00Z"], zones)
+    assert naive[0] - 800 == JAN_15 + 13 * H  # 08:00 in New York is 13:00 UTC
+    assert utc[0] - 800 == JAN_15 + 8 * H
+
+
+def test_a_local_clock_across_the_end_of_summer_time_stays_continuous(monkeypatch, tmp_path):
+    """New York's clock shows 01:00-02:00 twice on 2026-11-01. Beats written with that clock, in order, are read
+    as one continuous recording (the order tells the two hours apart): no hole, no beat going backwards."""
+    from datetime import UTC, datetime, timedelta
+
+    wall = datetime(2026, 11, 1, 0, 30)
+    step = timedelta(seconds=1)
+    n = 3 * 3600  # 00:30 EDT to 02:30 EST: three hours of beats, the wall clock repeating 01:00-02:00
+    times = []
+    for k in range(n):
+        t = wall + k * step
+        if k >= 5400:  # past 01:59:59 EDT the clock goes back to 01:00 EST
+            t -= timedelta(hours=1)
+        times.append(t.strftime("%Y-%m-%dT%H:%M:%S"))
+    path = tmp_path / "rr.csv"
+    path.write_text("timestamp,rr_ms\n" + "".join(f"{t},1000\n" for t in times))
+    beats = _ingest(monkeypatch, tmp_path, "dst", [str(path)], "dst=America/New_York")
+    assert beats.size == n
+    assert np.all(np.diff(beats) == 1000)
+    assert beats[0] == int(datetime(2026, 11, 1, 4, 30, tzinfo=UTC).timestamp() * 1000)  # 00:30 EDT = 04:30 UTC
+
+
+def test_a_start_the_clock_showed_twice_is_refused_naming_the_fix(monkeypatch, tmp_path, capsys):
+    from server.cli import main
+
+    path = tmp_path / "rr.txt"
+    np.savetxt(path, np.full(100, 800.0), fmt="%.1f")
+    monkeypatch.setenv("HRVCAST_STORE", f"sqlite:///{tmp_path / 's.sqlite'}")
+    monkeypatch.setenv("HRVCAST_TIME_ZONE", "America/New_York")
+    assert main(["ingest", "--user", "x", str(path), "--start", "2026-11-01T01:30:00"]) == 2
+    err = capsys.readouterr().err
+    assert "came twice in America/New_York" in err and "offset" in err

@@ -50,6 +50,7 @@ class ReadOptions:
     subject: str | None = None  # Welltory user_code to read from a file of several subjects
     skip_bad_lines: bool = False  # drop bad lines and count them instead of stopping at the first
     any_time: bool = False  # accept times outside 1990..now + 2 days (still within 1970..2099)
+    zone: str = "UTC"  # IANA zone of clock times written without an offset (model.clock); offsets, epochs keep theirs
 
     def time_range_ms(self) -> tuple[int, int]:
         """[earliest, latest] epoch ms a time in a file may have."""

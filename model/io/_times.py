@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
+from model.clock import UTC_ZONE, AmbiguousLocalTime, local_to_utc_ms
 from model.errors import BadRRFile
 from model.io._common import (
     DEFAULT_OPTIONS,
@@ -61,7 +62,8 @@ def check_times(
 
 
 def parse_start(start: str | int | None, source: str, options: ReadOptions = DEFAULT_OPTIONS) -> int | None:
-    """``--start``: ISO 8601 (UTC unless it carries an offset) or epoch ms -> epoch ms, inside the time range."""
+    """``--start``: ISO 8601 (in ``options.zone``, UTC by default, unless it carries an offset) or epoch ms ->
+    epoch ms, inside the time range."""
     if start is None:
         return None
     if isinstance(start, int | np.integer):
@@ -73,8 +75,18 @@ def parse_start(start: str | int | None, source: str, options: ReadOptions = DEF
         raise BadRRFile(
             source, f"start {start!r} is not a time", fix="use ISO 8601, e.g. 2026-11-10T07:00:00Z"
         ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return check_time(moment.timestamp() * 1000, source, "start", options)
+    if moment.tzinfo is not None:
+        return check_time(moment.timestamp() * 1000, source, "start", options)
+    wall_ms = round(moment.replace(tzinfo=UTC).timestamp() * 1000)
+    try:
+        utc_ms = int(local_to_utc_ms(np.array([wall_ms]), options.zone, "raise")[0])
+    except AmbiguousLocalTime:
+        raise BadRRFile(
+            source,
+            f"start {start!r} came twice in {options.zone} (the hour summer time ended)",
+            fix=f"give its offset, e.g. {text}-04:00, or write it in UTC with a Z",
+        ) from None
+    return check_time(float(utc_ms), source, "start", options)
 
 
 def parse_start_date(start_date: str | date | None, source: str, options: ReadOptions = DEFAULT_OPTIONS) -> int | None:
@@ -95,8 +107,28 @@ EPOCH_MS_ABOVE = 1e11  # epoch numbers below this are seconds (see parse_times_m
 _EPOCH_TEXT = re.compile(r"\s*[0-9]+(\.[0-9]*)?\s*")
 
 
+def local_clock(wall_ms: np.ndarray, source: str, options: ReadOptions, ambiguous: str = "infer") -> np.ndarray:
+    """Clock times written without an offset (as epoch ms of the wall clock read as UTC) -> UTC epoch ms in
+    ``options.zone`` (unchanged for UTC); the repeated autumn hour that the times' order does not settle is an
+    error naming the fix (:func:`model.clock.local_to_utc_ms`)."""
+    try:
+        return local_to_utc_ms(wall_ms, options.zone, ambiguous)
+    except AmbiguousLocalTime:
+        raise BadRRFile(
+            source,
+            f"times without an offset fall in the hour {options.zone}'s clock showed twice (summer time ended) and "
+            "their order does not tell the two hours apart",
+            fix="export the file with UTC offsets or epoch times, or pass --time-zone UTC if its clock is UTC",
+        ) from None
+
+
+# an ISO 8601 time of day followed by its UTC offset, at the end (a date alone, 2026-11-01, has none)
+_OFFSET_TEXT = re.compile(r"[Tt ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$")
+
+
 class TimeParser:
-    """ISO 8601 strings (UTC unless they carry an offset) or epoch numbers -> epoch ms, chunk by chunk.
+    """ISO 8601 strings (in ``options.zone`` unless they carry an offset: UTC by default) or epoch numbers ->
+    epoch ms, chunk by chunk.
 
     The kind (ISO or epoch, and for epochs seconds or milliseconds) is decided from the first chunk and then holds
     for the whole file: a row written another way is a bad line. Epoch numbers are seconds or milliseconds, told
@@ -138,8 +170,18 @@ class TimeParser:
             )
             ms = np.full(len(text), np.nan)
             ms[ok] = parsed[ok].astype("int64").to_numpy() / 1_000_000
+            if options_zone_applies(self.options):
+                naive = ok & ~text.str.contains(_OFFSET_TEXT).to_numpy(dtype=bool)
+                if naive.any():
+                    wall = np.round(ms[naive]).astype(np.int64)
+                    ms[naive] = local_clock(wall, self.lines.source, self.options).astype(np.float64)
         ok = check_times(ms, line_numbers, self.lines, self.options, rows=ok)
         return np.where(ok, np.round(np.where(ok, ms, 0.0)), 0).astype(np.int64), ok
+
+
+def options_zone_applies(options: ReadOptions) -> bool:
+    """Whether clock times without an offset need converting (a zone other than UTC)."""
+    return options.zone != UTC_ZONE
 
 
 def _not_iso(column: str, cell: str, options: ReadOptions) -> str:

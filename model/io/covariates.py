@@ -20,7 +20,7 @@ import pandas as pd
 
 from model.io import check_file
 from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, strict_numbers
-from model.io._times import TimeParser, check_times, parse_start_date
+from model.io._times import TimeParser, check_times, local_clock, parse_start_date
 from model.io.chunks import read_table, text_chunks
 from model.io.tabular import clock_seconds, missing_columns, mmash_day
 from model.schema import HOUR_MS
@@ -29,6 +29,16 @@ MMASH_SLEEP_COLUMNS = ("Onset Date", "Onset Time", "Out Bed Date", "Out Bed Time
 MAX_EPISODE_MS = 24 * HOUR_MS
 HEART_RATE_BPM = (20.0, 300.0)
 MAX_STEPS_PER_ROW = 100_000.0  # more steps than this in one row (a minute, an hour) is a broken file
+
+
+def _local(wall_ms: np.ndarray, path: Path, options: ReadOptions) -> np.ndarray:
+    """MMASH's day index + local clock (as ms of that wall clock read as UTC) -> UTC ms in ``options.zone``;
+    NaN (an unreadable time) stays NaN. An hour that came twice counts as its first (summer-time) reading: an
+    hour's doubt in a sleep onset or an activity hour costs little."""
+    out = np.asarray(wall_ms, dtype=np.float64).copy()
+    ok = np.isfinite(out)
+    out[ok] = local_clock(np.round(out[ok]).astype(np.int64), str(path), options, "first").astype(np.float64)
+    return out
 
 
 def _day1(options: ReadOptions, source: str) -> int:
@@ -125,6 +135,8 @@ def read_mmash_sleep(path: Path | str, options: ReadOptions = DEFAULT_OPTIONS) -
     # Users 3, 5 and 13 label the wake-up after midnight as day 1 (23:41 on day 1 to 05:04 on "day 1"): an
     # out-of-bed time at or before the onset on the same day label is the next morning.
     end = np.where((out_day == onset_day) & (end <= onset), end + 86_400_000, end)
+    if options.start_date:  # a dated local clock: read in the user's zone
+        onset, end = _local(onset, path, options), _local(end, path, options)
     tst = strict_numbers(frame["Total Sleep Time (TST)"])
     tst_bad = (frame["Total Sleep Time (TST)"] != "").to_numpy() & np.isnan(tst)
     good = lines.check(tst_bad, numbers, "the total sleep time is not a number", "write minutes, e.g. 247")
@@ -221,5 +233,6 @@ def read_mmash_actigraph(path: Path | str, options: ReadOptions = DEFAULT_OPTION
     steps, hr = _activity_values(frame, good, lines, hr_zero_is_none=True)
     time_ms = _day1(options, str(path)) + ((day - 1) * 86_400 + np.nan_to_num(clock)) * 1000
     if options.start_date:
+        time_ms = _local(time_ms, path, options)
         good = check_times(time_ms, numbers, lines, options, rows=good)
     return hourly_activity(time_ms[good].astype(np.int64), steps[good], hr[good])

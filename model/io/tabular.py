@@ -21,7 +21,7 @@ from model.io._common import (
     strict_numbers,
     why_not_a_number,
 )
-from model.io._times import TimeParser, check_clock, check_time, check_times
+from model.io._times import TimeParser, check_clock, check_time, check_times, local_clock
 from model.io.chunks import LineMap, read_table, table_chunks, text_chunks
 
 TIME_COLUMNS = ("timestamp", "time", "epoch_ms", "datetime")
@@ -174,7 +174,8 @@ def read_mmash(path: Path, day1_ms: int | None, options: ReadOptions, lines: Lin
     anchor = np.maximum.reduceat(clock_s - cum_in_run, starts)  # [runs] earliest start that fits every stamp
     origin = NO_CLOCK_START_MS if day1_ms is None else day1_ms
     epoch_ms = origin + np.round((anchor[run] + cum_in_run) * 1000.0).astype(np.int64)
-    if day1_ms is not None:
+    if day1_ms is not None:  # a dated local clock: read in the user's zone
+        epoch_ms = local_clock(epoch_ms, lines.source, options)
         check_time(float(epoch_ms[-1]), lines.source, "the last beat's time (--start-date + day and time)", options)
     return RRRecording(epoch_ms, ibi_ms, "mmash", lines.skipped, has_clock=day1_ms is not None)
 

@@ -36,9 +36,7 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         metavar="ISO-TIME",
         help="clock of a format that has none (plain, physionet, polar), e.g. 2026-11-10T07:00:00Z",
     )
-    parser.add_argument(
-        "--start-date", metavar="YYYY-MM-DD", type=calendar_date, help="calendar date of MMASH's day 1 (UTC)"
-    )
+    parser.add_argument("--start-date", metavar="YYYY-MM-DD", type=calendar_date, help="calendar date of MMASH's day 1")
     parser.add_argument("--units", choices=("ms", "s"), help="interval units (default: from the median)")
     parser.add_argument("--subject", metavar="CODE", help="Welltory user_code to read from a multi-user file")
     parser.add_argument(
@@ -51,6 +49,23 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept beat times before 1990 or more than an hour ahead (still 1970-2099, what every store keeps)",
     )
+    parser.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        type=time_zone,
+        help="IANA zone of the file's clock times written without an offset (MMASH, --start, --start-date, ISO "
+        "times without Z or +hh:mm), e.g. Europe/Berlin; default: the user's zone (HRVCAST_USER_TIME_ZONES, "
+        "HRVCAST_TIME_ZONE), UTC unless set. Offsets and epoch times keep their own",
+    )
+
+
+def time_zone(text: str) -> str:
+    from model.clock import check_zone
+
+    try:
+        return check_zone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def calendar_date(text: str) -> str:
@@ -73,11 +88,13 @@ def unused_start_date(args: argparse.Namespace, rr_format: str, covariates: bool
         )
 
 
-def read_options_from(args: argparse.Namespace):
-    """The reader flags as one ``model.io.ReadOptions``, built once and passed down."""
+def read_options_from(args: argparse.Namespace, default_zone: str = "UTC"):
+    """The reader flags as one ``model.io.ReadOptions``, built once and passed down; clock times without an
+    offset are read in ``--time-zone``, else ``default_zone`` (the user's)."""
     from model.io import ReadOptions
 
     return ReadOptions(
+        zone=getattr(args, "time_zone", None) or default_zone,
         fmt=args.format,
         start=args.start,
         start_date=args.start_date,
@@ -164,8 +181,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.hrv.windows import compute_windows, windows_to_csv, windows_to_jsonl
     from model.io import read_rr
 
-    rec = read_rr(args.file, read_options_from(args))
+    options = read_options_from(args, settings.time_zone)
+    rec = read_rr(args.file, options)
     report_reading(args.file, args.format, rec)
+    if options.zone != "UTC":
+        print(f"{args.file}: clock times without an offset read in {options.zone}", file=sys.stderr)
     unused_start_date(args, rec.format)
     if rec.sdnn is not None and not rec.sdnn.empty and rec.epoch_ms.size == 0:
         print(

@@ -54,13 +54,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     validate_user(args.user)
     files = IngestFiles(args.file, sleep=args.sleep, activity=args.activity, actigraph=args.actigraph)
+    options = read_options_from(args, settings.zone_of(args.user))
     store = store_from_settings(settings)
     try:
-        report = ingest_file(store, args.user, files, read_options_from(args), config_from(args))
+        report = ingest_file(store, args.user, files, options, config_from(args))
     finally:
         store.close()
     if args.format == "auto":
         print(f"{args.file}: read as {report.format}", file=sys.stderr)
+    if options.zone != "UTC":
+        print(f"{args.file}: clock times without an offset read in {options.zone}", file=sys.stderr)
     unused_start_date(args, report.format, covariates=bool(args.sleep or args.actigraph))
     if report.skipped_lines:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
