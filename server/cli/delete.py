@@ -20,20 +20,32 @@ then lists again with forecasts only): stop the scorer first, or run the delete 
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, date, datetime
+
+import numpy as np
 
 from model.errors import BadOption, BadRange, UnknownUser
 from model.ids import validate_user
 from model.schema import DAY_MS
 from server.settings import Settings
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20261127 and week dates (2026-W48-1)
+FIRST_YEAR, LAST_YEAR = 1970, 2099  # what every store keeps
+
 
 def utc_day_ms(text: str) -> int:
-    """``YYYY-MM-DD`` -> epoch ms of that UTC midnight."""
+    """``YYYY-MM-DD`` (1970 to 2099, what every store keeps) -> epoch ms of that UTC midnight."""
     try:
+        if not _DATE.fullmatch(text.strip()):
+            raise ValueError(text)
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-10") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside {FIRST_YEAR}-{LAST_YEAR}, where every store keeps its data: give a date in it"
+        )
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
@@ -76,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise UnknownUser(
                 f"user {user!r} has no data in {store.url}: nothing to delete (GET /api/v1/users lists the ids)"
             )
-        found, straddling = ("", 0) if span is None else _found(store, user, span)
+        found, straddling, extent = ("", 0, None) if span is None else _found(store, user, span)
         if span is not None and not found:
             raise BadRange(
                 f"{user!r} has no beats, windows, sleep or activity from {_day(span[0])} to "
@@ -88,12 +100,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # One unit, like an ingest: on SQLite one transaction; on InfluxDB the user's write lock (an ingest or push
         # of the same user on this host waits, and this waits for it) and a journal record, so a recompute cut
         # short is repaired by the next write or scorer round.
-        with store.unit(user, *(span or (0, 0))):
+        # The unit and the recompute cover the days of the span that hold data (``extent``), not the span: a
+        # span of "everything" (1970 to 2099) is 47,000 days, each a few store reads, also when a cut-short
+        # delete is repaired. Windows next to the span are rewritten from the beats around its two edges.
+        edges = span if extent is None else (max(span[0], extent[0]), min(span[1], extent[1]))
+        with store.unit(user, *(edges or (0, 0))):
             if span is None:
                 store.delete_user(user)
             else:
                 store.delete_user(user, *span)
-                counts = recompute_windows(store, user, span[0], span[1] - 1, DEFAULT_CONFIG)
+                counts = dict.fromkeys(("1h", "1d"), 0)
+                for edge in sorted({edges[0], edges[1] - 1}):
+                    for window, n in recompute_windows(store, user, edge, edge, DEFAULT_CONFIG).items():
+                        counts[window] = counts.get(window, 0) + n
         if span is None:
             print(f"deleted {what} from {store.url}")
         else:
@@ -110,11 +129,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int]:
-    """``" (N hourly windows, ...)"`` of what the span holds ("" when nothing), and the sleep episodes that began
-    before it and end in it (the delete keeps them: it goes by onset). Windows stand for the beats (every write
-    of beats writes their windows); the beats are read only where no window is, e.g. beats an outside writer
-    stored without ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
+def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int, tuple[int, int] | None]:
+    """``" (N hourly windows, ...)"`` of what the span holds ("" when nothing), the sleep episodes that began
+    before it and end in it (the delete keeps them: it goes by onset), and the whole UTC days of the span that
+    hold any of it (None when nothing). Windows stand for the beats (every write of beats writes their
+    windows); the beats are read only where no window is, e.g. beats an outside writer stored without
+    ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
     hourly = store.read_windows([user], *span, window="1h").get(user)
     daily = store.read_windows([user], *span, window="1d").get(user)
     sleep = store.read_sleep([user], *span).get(user)  # episodes that overlap the span
@@ -126,11 +146,23 @@ def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int]:
         "sleep episodes": 0 if sleep is None else len(sleep) - before,
         "activity hours": 0 if activity is None else len(activity),
     }
+    times = [
+        f[c].to_numpy(dtype="int64")
+        for f, c in ((hourly, "start"), (daily, "start"), (activity, "time"))
+        if f is not None
+    ]
+    if sleep is not None:
+        times.append(sleep["start"].to_numpy(dtype="int64")[sleep["start"].to_numpy() >= span[0]])
     if not any(parts.values()):
-        parts["beats"] = store.read_beats(user, *span)[0].size
+        beats = store.read_beats(user, *span)[0]
+        parts["beats"] = beats.size
+        times.append(beats)
     if not any(parts.values()):
-        return "", before
-    return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")", before
+        return "", before, None
+    found = np.concatenate([t for t in times if t.size])
+    first, last = int(found.min()), int(found.max())
+    extent = (first - first % DAY_MS, last - last % DAY_MS + DAY_MS)
+    return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")", before, extent
 
 
 def _cache_note() -> str:

@@ -144,3 +144,33 @@ def test_a_span_delete_cut_short_keeps_everything_on_sqlite(ingested, monkeypatc
     monkeypatch.setattr(rewindow, "recompute_windows", fails)
     assert main(["delete", "--user", "alice", "--from", DAY2, "--to", DAY2, "--yes"]) == 2
     pd.testing.assert_frame_equal(_windows(url, "alice", "1h"), hourly)
+
+
+def test_a_span_of_everything_reads_only_the_days_that_hold_data(ingested, monkeypatch, capsys):
+    """``--from 1970-01-01 --to 2099-12-31`` (a user meaning "all my recordings") is 47,000 days. The recompute
+    walked every one of them, a few store reads each (minutes on InfluxDB, and as long again when a cut-short
+    delete was repaired); it now reads around the days that hold data only, and the other user keeps all."""
+    from server.stores.sqlite import SQLiteStore
+
+    url, t, _ = ingested
+    reads = []
+    original = SQLiteStore.read_beats
+
+    def counted(self, user, start_ms, end_ms):
+        reads.append((start_ms, end_ms))
+        return original(self, user, start_ms, end_ms)
+
+    monkeypatch.setattr(SQLiteStore, "read_beats", counted)
+    bob = _windows(url, "bob", "1h")
+    assert main(["delete", "--user", "alice", "--from", "1970-01-01", "--to", "2099-12-31", "--yes"]) == 0
+    assert len(reads) < 100, f"{len(reads)} beat reads for three days of data"
+    assert _windows(url, "alice", "1h").empty and _windows(url, "alice", "1d").empty
+    pd.testing.assert_frame_equal(_windows(url, "bob", "1h"), bob)
+
+
+@pytest.mark.parametrize("text", ["20261111", "2026-W46-3", "1969-12-31", "2100-01-01"])
+def test_a_date_is_yyyy_mm_dd_inside_what_stores_keep(ingested, capsys, text):
+    with pytest.raises(SystemExit):
+        main(["delete", "--user", "alice", "--from", text, "--to", "2026-11-12"])
+    err = capsys.readouterr().err
+    assert "YYYY-MM-DD" in err or "1970-2099" in err
