@@ -176,15 +176,28 @@ def _frame(start_ms: np.ndarray, figures: dict[str, np.ndarray]) -> pd.DataFrame
     return pd.DataFrame({"start": start_ms, **figures}, columns=list(WINDOW_COLUMNS))
 
 
+def spot_reading_ms(daily: DailyReading) -> int:
+    """The longest run of beats kept as one reading (7.5 minutes): longer runs are cut at midnight and into pieces."""
+    return daily.max_ms + daily.max_ms // 2
+
+
 def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
     """int64[N]: the reading of every beat (sorted ``epoch_ms``), numbered from 0 (:class:`DailyReading`).
 
-    A reading ends at a hole longer than ``break_ms`` and at UTC midnight. A longer run of beats is cut into
-    readings of ``max_ms`` from its first beat; a last piece shorter than half of it joins the one before, so
-    every reading of a long run lasts 2.5 to 7.5 minutes, and a spot reading of up to 7.5 minutes stays whole."""
+    A reading ends at a hole longer than ``break_ms``. A run of beats longer than :func:`spot_reading_ms`
+    (a strap) is also cut at UTC midnight, and each part into readings of ``max_ms`` from its first beat; a last
+    piece shorter than half of it joins the one before, so every reading of a long run lasts 2.5 to 7.5 minutes.
+    A spot reading of up to 7.5 minutes stays whole, also across midnight: it belongs to the day it began on (the
+    usual 08:00 reading in UTC+8 to +10 crosses UTC midnight; cut there, it made two days of fragments, and a
+    last beat at 00:00:00.000 a day of one beat that moved the forecast's origin)."""
     day = epoch_ms // window_size_ms("1d")
-    run_start = np.ones(epoch_ms.size, dtype=bool)
-    run_start[1:] = (day[1:] != day[:-1]) | (np.diff(epoch_ms) > daily.break_ms)
+    gap = np.ones(epoch_ms.size, dtype=bool)
+    gap[1:] = np.diff(epoch_ms) > daily.break_ms
+    gap_starts = np.flatnonzero(gap)
+    gap_run = np.cumsum(gap) - 1
+    span = (np.maximum.reduceat(epoch_ms, gap_starts) - epoch_ms[gap_starts])[gap_run]  # each beat's run length
+    run_start = gap.copy()
+    run_start[1:] |= (day[1:] != day[:-1]) & (span[1:] > spot_reading_ms(daily))
     starts = np.flatnonzero(run_start)
     run = np.cumsum(run_start) - 1
     since = epoch_ms - epoch_ms[starts][run]  # ms since the run's first beat

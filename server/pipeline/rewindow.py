@@ -4,12 +4,13 @@ The store's raw beats (measurement ``rr``) are the truth. A window computed here
 whole file: artifact detection looks ``CleaningConfig.context_beats`` beats either side and never across a hole
 longer than the cleaning's segment break, so each read takes that much context around what it recomputes. The
 span is recomputed one UTC day at a time (the 1d window is the largest): memory stays that of a day of beats
-whatever the span, a 200 MB file included.
+whatever the span, a 200 MB file included. Each day's read reaches 7.5 minutes and 5 s past its edges: a spot
+reading begun before midnight belongs wholly to the day it began on.
 """
 
 from __future__ import annotations
 
-from model.hrv.windows import HrvConfig, compute_many, window_size_ms
+from model.hrv.windows import HrvConfig, compute_many, spot_reading_ms, window_size_ms
 from server.stores.base import HistoryStore
 
 STORED_WINDOWS: tuple[str, ...] = ("1h", "1d")  # window sizes kept in the store (``hrv`` measurement)
@@ -42,11 +43,19 @@ def context_edge(store: HistoryStore, user: str, t_ms: int, before: bool, config
         margin *= 4
 
 
+def _reading_reach(config: HrvConfig) -> int:
+    """How far a daily window's beats reach past its UTC day: a spot reading that began before midnight keeps
+    its beats after it (``model.hrv.windows.reading_ids``), and whether a run is a spot reading or a strap shows
+    within this much of midnight. Every recompute reads this much beyond its pieces."""
+    return spot_reading_ms(config.daily) + config.daily.break_ms
+
+
 def recompute_windows(store: HistoryStore, user: str, first_ms: int, last_ms: int, config: HrvConfig) -> dict[str, int]:
     """Rewrite every stored window that beats in [first_ms, last_ms] can influence, for each stored size.
     Returns the number of windows written per size."""
-    influenced_lo = context_edge(store, user, first_ms, True, config)
-    influenced_hi = context_edge(store, user, last_ms, False, config)
+    reach = _reading_reach(config)
+    influenced_lo = min(context_edge(store, user, first_ms, True, config), first_ms - reach)
+    influenced_hi = max(context_edge(store, user, last_ms, False, config), last_ms + reach)
     spans = {}
     for window in STORED_WINDOWS:
         size = window_size_ms(window)
@@ -57,9 +66,9 @@ def recompute_windows(store: HistoryStore, user: str, first_ms: int, last_ms: in
     for piece_lo in range(lo - lo % _PIECE_MS, hi, _PIECE_MS):
         piece_hi = min(piece_lo + _PIECE_MS, hi)
         start = max(piece_lo, lo)
-        read_lo = context_edge(store, user, start, True, config)
-        read_hi = context_edge(store, user, piece_hi - 1, False, config) + 1
-        t, ibi = store.read_beats(user, min(read_lo, start), max(read_hi, piece_hi))
+        read_lo = min(context_edge(store, user, start, True, config), start - reach)
+        read_hi = max(context_edge(store, user, piece_hi - 1, False, config) + 1, piece_hi + reach)
+        t, ibi = store.read_beats(user, read_lo, read_hi)
         if t.size == 0:
             continue
         frames = compute_many(t, ibi, STORED_WINDOWS, config)  # detection is local: extra context changes nothing

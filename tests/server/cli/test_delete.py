@@ -152,7 +152,7 @@ def test_a_span_of_everything_reads_only_the_days_that_hold_data(ingested, monke
     delete was repaired); it now reads around the days that hold data only, and the other user keeps all."""
     from server.stores.sqlite import SQLiteStore
 
-    url, t, _ = ingested
+    url, _, _ = ingested
     reads = []
     original = SQLiteStore.read_beats
 

@@ -194,3 +194,20 @@ def test_beats_written_straight_into_influxdb_become_the_files_windows(influxd_s
         assert_same_windows(influx.read_windows(["hal"], 0, FAR, "1h")["hal"], compute_windows(t, ibi, "1h"))
     finally:
         influx.close()
+
+
+def test_a_spot_reading_across_utc_midnight_is_one_reading_of_the_day_it_began_also_when_sent_in_two(store):
+    """A 3-minute morning reading at 08:00 in UTC+9 runs from 23:58 to 00:01 UTC. It is one reading of the day it
+    began on, whole (cut at midnight it made two days of fragments); the next day holds none of it. Pushed in two
+    parts split at midnight (a phone uploading as it goes), the stored days equal those of the whole reading."""
+    rng = np.random.default_rng(5)
+    day = 86_400_000
+    ibi = np.round(900 + rng.normal(0, 40, 200))
+    t = T0 + day - 120_000 + np.cumsum(ibi).astype(np.int64)  # 23:58 to about 00:01
+    whole = compute_windows(t, ibi, "1d")
+    assert whole["start"].tolist() == [T0] and int(whole["n_beats"].iloc[0]) >= 190
+    before = t < T0 + day
+    ingest_beats(store, "tokyo", t[before], ibi[before])
+    ingest_beats(store, "tokyo", t[~before], ibi[~before])
+    assert_same_windows(stored(store, "tokyo", "1d"), whole)
+    assert_same_windows(stored(store, "tokyo", "1h"), compute_windows(t, ibi, "1h"))  # hours stay clock hours
