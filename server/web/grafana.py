@@ -238,7 +238,7 @@ def _history(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> l
 
     if not users:
         return []
-    past = score_history(services().forecast_service(), users, req.start_ms, req.end_ms, now)
+    past = score_history(services().forecast_service(), users, req.start_ms, req.end_ms, now, t.forecaster)
     frames = [reply.history_frame(t, user, past[user]) for user in users]
     return [reply.as_table(f, u) if t.table else f for f, u in zip(frames, users, strict=True)]
 

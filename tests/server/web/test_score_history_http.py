@@ -133,3 +133,23 @@ def test_a_history_by_another_forecaster_is_capped_lower_as_it_is_computed_origi
     assert f"is more than {MAX_OTHER_STEPS} in one request" in r.get_json()["message"]
     short = client.get(f"/api/v1/score?user=u1&model=history_mean&from={END_MS - DAY}&to={END_MS}")
     assert short.status_code == 200 and len(short.get_json()) == 25
+
+
+def test_the_history_target_forecasts_with_the_model_its_payload_names_as_rest_does(client):
+    """The payload's ``model`` was ignored by the history target (an unknown name answered the LSTM's history,
+    while REST refuses it): it is the forecaster, as for ``fatigue_score``."""
+    rest = client.get(f"/api/v1/score?user=u1&model=history_mean&from={END_MS - DAY}&to={END_MS}").get_json()
+
+    def grafana(model: str):
+        body = {
+            "range": {"from": iso(END_MS - DAY), "to": iso(END_MS)},
+            "targets": [{"refId": "A", "target": "fatigue_score_history", "payload": {"user": "u1", "model": model}}],
+        }
+        return post(client, "/grafana/query", body)
+
+    (frame,) = grafana("history_mean").get_json()
+    assert frame["fields"][1]["values"] == [pytest.approx(r["score"], abs=1e-3) for r in rest]
+    lstm = client.get(f"/api/v1/score?user=u1&from={END_MS - DAY}&to={END_MS}").get_json()
+    assert [r["score"] for r in rest] != [r["score"] for r in lstm]
+    unknown = grafana("nope")
+    assert unknown.status_code == 400 and "nope" in unknown.get_json()["message"]
