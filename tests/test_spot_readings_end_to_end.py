@@ -205,3 +205,34 @@ def test_the_scorer_rescores_a_second_reading_made_in_the_same_clock_hour(dashbo
     assert again.rows[0].score < before["spot"] - 1
     stored = store.read_scores(["spot"])
     assert stored["score"].iloc[0] == pytest.approx(again.rows[0].score, abs=1e-3)  # what the alert rule reads
+
+
+def test_a_day_replaced_with_as_many_beats_is_rescored_and_leaves_no_cached_forecast(dashboard, monkeypatch, redis):
+    """``hrvcast delete`` then a recording of the newest day with as many beats (here the same one, ingested
+    again): the newest window and its beat count are as before, so neither the scorer (what the alert rules read)
+    nor a shared cache saw a change, and a corrected day's old score stayed stored for up to 24 h (attack review
+    H1). Now the delete marks the stored score for the next round and drops the user's forecasts from Redis."""
+    from redis import Redis
+
+    client, app, store, last_reading_ms, now_s = dashboard
+    service = app.extensions["hrvcast"].forecast_service()
+    clock = [now_s]
+    scorer = Scorer(store, service, write_back=True, clock=lambda: clock[0])
+    scorer.run_round(users=["spot"])
+    assert scorer.run_round(users=["spot"]).rows == []
+    day = last_reading_ms - last_reading_ms % DAY_MS
+    t, ibi = store.read_beats("spot", day, day + DAY_MS)
+    shared = Redis.from_url(redis.url())
+    shared.set("hrvcast:fc:v6:lstm-x:spot:1d:0:168:-", b"stale")
+    shared.set("hrvcast:fc:v6:lstm-x:spotless:1d:0:168:-", b"kept")
+    monkeypatch.setenv("HRVCAST_CACHE", redis.url())
+    stamp = pd.Timestamp(day, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+    assert main(["delete", "--user", "spot", "--from", stamp, "--to", stamp, "--yes"]) == 0
+    assert shared.get("hrvcast:fc:v6:lstm-x:spot:1d:0:168:-") is None
+    assert shared.get("hrvcast:fc:v6:lstm-x:spotless:1d:0:168:-") == b"kept"
+    beats = [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]
+    assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
+    clock[0] += 60  # the next round, a minute later
+    again = scorer.run_round(users=["spot"])
+    assert [r.user for r in again.rows] == ["spot"]  # due: the stored score may be of data that is gone
+    assert scorer.run_round(users=["spot"]).rows == []  # and once rescored, not again
