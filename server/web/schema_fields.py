@@ -205,7 +205,10 @@ class EpochMs(fields.Field):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"{value!r} is not an ISO 8601 time such as 2026-01-01T00:00:00Z") from None
+            hint = ""
+            if re.fullmatch(r"\S+T\S+ \d\d(:?\d\d)?", value.strip()):  # "+05:00" sent unencoded: "+" became " "
+                hint = " (an offset's + arrives as a space unless the URL encodes it as %2B)"
+            raise ValidationError(f"{value!r} is not an ISO 8601 time such as 2026-01-01T00:00:00Z{hint}") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return round(parsed.timestamp() * 1000)

@@ -133,12 +133,25 @@ class ScoreArgs(Lenient):
     @validates_schema
     def _one_time_question(self, data, **kwargs):
         ranged = data["from_ms"] is not None, data["to_ms"] is not None
+        if data["as_of"] is not None and data["as_of"] < 0:
+            raise ValidationError("is before 1970-01-01, when no store holds data: give a later time", "as_of")
         if data["as_of"] is not None and any(ranged):
             raise ValidationError("give either as_of or from and to, not both", "as_of")
         if any(ranged) and not all(ranged):
             raise ValidationError("from and to go together: give both (ISO 8601 or epoch ms)", "from")
-        if all(ranged) and not 0 < data["to_ms"] - data["from_ms"] <= MAX_HISTORY_DAYS * 86_400_000:
-            raise ValidationError(f"from must be before to, and the range at most {MAX_HISTORY_DAYS} days", "from")
+        if all(ranged):
+            span_ms = data["to_ms"] - data["from_ms"]
+            if span_ms <= 0:
+                raise ValidationError(
+                    f"from must be before to (to is {-span_ms / 3_600_000:g} h {'before' if span_ms else 'at'} "
+                    "from): for one day, give from=DAY and to=the next day",
+                    "from",
+                )
+            if span_ms > MAX_HISTORY_DAYS * 86_400_000:
+                raise ValidationError(
+                    f"the range is {span_ms / 86_400_000:g} days, at most {MAX_HISTORY_DAYS} days: ask it in parts",
+                    "from",
+                )
 
 
 class SkillArgs(Lenient):

@@ -44,6 +44,10 @@ def test_a_range_answers_one_row_per_hour_equal_to_the_service(client, app):
         (f"from={END_MS}&to={END_MS - DAY}", "from must be before to"),
         (f"from={END_MS - 500 * DAY}&to={END_MS}", "at most 400 days"),
         ("as_of=yesterday", "is not an ISO 8601 time"),
+        (f"from={END_MS}&to={END_MS}", "for one day, give from=DAY and to=the next day"),
+        (f"from={END_MS - 500 * DAY}&to={END_MS}", "the range is 500 days"),
+        ("as_of=2020-05-01T08:00:00 05:00", "encodes it as %2B"),
+        ("as_of=-1", "before 1970-01-01"),
         (f"as_of={NOW_MS + 6 * H}", "as_of: is after now"),
     ],
 )
