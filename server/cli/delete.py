@@ -139,18 +139,20 @@ def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int, tuple[int
     ``hrvcast windows`` (a span of weeks of strap beats is millions of them)."""
     hourly = store.read_windows([user], *span, window="1h").get(user)
     daily = store.read_windows([user], *span, window="1d").get(user)
+    five = store.read_windows([user], *span, window="5min").get(user)  # Apple Health's SDNN samples (no beats)
     sleep = store.read_sleep([user], *span).get(user)  # episodes that overlap the span
     before = 0 if sleep is None else int((sleep["start"] < span[0]).sum())
     activity = store.read_activity([user], *span).get(user)
     parts = {
         "hourly windows": 0 if hourly is None else len(hourly),
         "daily windows": 0 if daily is None else len(daily),
+        "5-minute SDNN samples": 0 if five is None else len(five),
         "sleep episodes": 0 if sleep is None else len(sleep) - before,
         "activity hours": 0 if activity is None else len(activity),
     }
     times = [
         f[c].to_numpy(dtype="int64")
-        for f, c in ((hourly, "start"), (daily, "start"), (activity, "time"))
+        for f, c in ((hourly, "start"), (daily, "start"), (five, "start"), (activity, "time"))
         if f is not None
     ]
     if sleep is not None:

@@ -174,3 +174,21 @@ def test_a_date_is_yyyy_mm_dd_inside_what_stores_keep(ingested, capsys, text):
         main(["delete", "--user", "alice", "--from", text, "--to", "2026-11-12"])
     err = capsys.readouterr().err
     assert "YYYY-MM-DD" in err or "1970-2099" in err
+
+
+def test_a_day_of_only_apple_sdnn_samples_is_found_and_deleted(tmp_path, store_url, capsys):
+    """Apple Health exports store SDNN samples as 5-minute windows without beats: a span holding only those was
+    "nothing to delete" (the preview counted hourly and daily windows)."""
+    from tests.support.histories import windows_frame
+
+    store = open_store(store_url)
+    try:
+        store.write_windows(
+            "apple", windows_frame(T0 + 6 * 3_600_000 + 300_000 * np.arange(3), np.full(3, 3.9)), "5min"
+        )
+    finally:
+        store.close()
+    assert main(["delete", "--user", "apple", "--from", "2026-11-10", "--to", "2026-11-10"]) == 1
+    assert "3 5-minute SDNN samples" in capsys.readouterr().out
+    assert main(["delete", "--user", "apple", "--from", "2026-11-10", "--to", "2026-11-10", "--yes"]) == 0
+    assert _windows(store_url, "apple", "5min").empty
