@@ -137,3 +137,25 @@ def test_a_spurious_beat_whose_interval_matches_its_gap_is_kept_for_the_cleaning
     r = client.post("/api/v1/rr", json={"user": "spurious", "beats": beats})
     assert r.status_code == 200, r.get_json()
     assert store.read_beats("spurious", 0, 2**62)[0].tolist() == [t, t + 30, t + 830]
+
+
+@pytest.mark.parametrize("shift_ms", [1_000, 20_000])
+def test_a_reading_sent_again_with_its_start_moved_is_refused_and_changes_nothing(client, store, shift_ms):
+    """A phone that restamps a reading on retry (its start a second or 20 s later) sent beats that fall between
+    the stored ones: merged, the day held two impossible streams and its RMSSD rose 12 % (attack review M3).
+    A stored beat inside a new beat's interval is now a 422 naming both, and nothing is written; the stored
+    reading sent again as it is still changes nothing."""
+    t0 = END_MS - 20 * H
+    rng = np.random.default_rng(4)
+    ibi = np.round(900.0 + rng.normal(0, 40, 150))
+    times = t0 + np.cumsum(ibi).astype("int64")
+    beats = [[int(t), float(i)] for t, i in zip(times, ibi, strict=True)]
+    assert client.post("/api/v1/rr", json={"user": "restamp", "beats": beats}).status_code == 200
+    day = store.read_windows(["restamp"], 0, 2**62, "1d")["restamp"]
+    moved = client.post("/api/v1/rr", json={"user": "restamp", "beats": [[t + shift_ms, i] for t, i in beats]})
+    assert moved.status_code == 422, moved.get_json()
+    message = moved.get_json()["message"]
+    assert "falls inside its interval" in message and "hrvcast delete" in message
+    assert store.read_beats("restamp", 0, 2**62)[0].tolist() == times.tolist()
+    assert store.read_windows(["restamp"], 0, 2**62, "1d")["restamp"].equals(day)
+    assert client.post("/api/v1/rr", json={"user": "restamp", "beats": beats}).status_code == 200
