@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +98,16 @@ def main() -> int:
     t0 = time.perf_counter()
     x_all, _ = build_inputs(histories, ends, forecaster.lookback_h)
     features_per_user_ms = (time.perf_counter() - t0) / len(histories) * 1000
+    zoned = [replace(h, zone="America/New_York") for h in histories]  # local hours: one zone conversion per hour
+    t0 = time.perf_counter()
+    build_inputs(zoned, ends, forecaster.lookback_h)
+    zoned_ms = (time.perf_counter() - t0) / len(histories) * 1000
     x_all = torch.from_numpy(x_all)
     base = None
+    print(
+        f"features of users in a time zone (America/New_York): {zoned_ms:.2f} ms/user = "
+        f"{zoned_ms / features_per_user_ms:.2f}x UTC users' {features_per_user_ms:.2f}"
+    )
     print(f"inference (forward pass only; features take {features_per_user_ms:.2f} ms/user on top):")
     for batch in BATCHES:
         seconds = time_forward(forecaster, x_all[:batch])

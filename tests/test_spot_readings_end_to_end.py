@@ -207,18 +207,22 @@ def test_the_scorer_rescores_a_second_reading_made_in_the_same_clock_hour(dashbo
     assert stored["score"].iloc[0] == pytest.approx(again.rows[0].score, abs=1e-3)  # what the alert rule reads
 
 
-def test_a_day_replaced_with_as_many_beats_is_rescored_and_leaves_no_cached_forecast(dashboard, monkeypatch, redis):
-    """``hrvcast delete`` then a recording of the newest day with as many beats (here the same one, ingested
-    again): the newest window and its beat count are as before, so neither the scorer (what the alert rules read)
-    nor a shared cache saw a change, and a corrected day's old score stayed stored for up to 24 h (attack review
-    H1). Now the delete marks the stored score for the next round and drops the user's forecasts from Redis."""
+def test_a_day_replaced_with_as_many_beats_is_rescored_from_the_store_not_a_cache(dashboard, monkeypatch, redis):
+    """``hrvcast delete`` then a corrected recording of the newest day at the same times (as many beats, other
+    intervals): the newest window and its beat count are as before, so the scorer (what the alert rules read)
+    saw no change and its own cache, like a shared one, held the deleted data's forecast under the same key; the
+    old score stayed stored for up to 24 h (attack review H1; a later review found the cache half). The delete
+    marks the stored score: the next round evicts the user's cached forecasts, rescores from the store, and
+    the user's forecasts in Redis are dropped at once."""
     from redis import Redis
+
+    from server.pipeline.wiring import local_service
 
     client, app, store, last_reading_ms, now_s = dashboard
     service = app.extensions["hrvcast"].forecast_service()
     clock = [now_s]
     scorer = Scorer(store, service, write_back=True, clock=lambda: clock[0])
-    scorer.run_round(users=["spot"])
+    first = scorer.run_round(users=["spot"]).rows[0].score
     assert scorer.run_round(users=["spot"]).rows == []
     day = last_reading_ms - last_reading_ms % DAY_MS
     t, ibi = store.read_beats("spot", day, day + DAY_MS)
@@ -230,9 +234,13 @@ def test_a_day_replaced_with_as_many_beats_is_rescored_and_leaves_no_cached_fore
     assert main(["delete", "--user", "spot", "--from", stamp, "--to", stamp, "--yes"]) == 0
     assert shared.get("hrvcast:fc:v6:lstm-x:spot:1d:0:168:-") is None
     assert shared.get("hrvcast:fc:v6:lstm-x:spotless:1d:0:168:-") == b"kept"
-    beats = [[int(a), float(b)] for a, b in zip(t, ibi, strict=True)]
+    tired = np.round(ibi.mean()) + np.where(np.arange(ibi.size) % 2, 2.0, -2.0)  # same times, RMSSD about 4 ms
+    beats = [[int(a), float(b)] for a, b in zip(t, tired, strict=True)]
     assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
     clock[0] += 60  # the next round, a minute later
-    again = scorer.run_round(users=["spot"])
-    assert [r.user for r in again.rows] == ["spot"]  # due: the stored score may be of data that is gone
+    again = scorer.run_round(users=["spot"]).rows
+    assert [r.user for r in again] == ["spot"]  # due: the stored score may be of data that is gone
+    uncached = local_service(store, service.models).forecasts(["spot"])["spot"].score
+    assert again[0].score == pytest.approx(uncached, abs=1e-3) and again[0].score < first - 1
+    assert store.read_scores(["spot"])["score"].iloc[0] == pytest.approx(uncached, abs=1e-3)
     assert scorer.run_round(users=["spot"]).rows == []  # and once rescored, not again

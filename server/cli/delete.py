@@ -177,7 +177,9 @@ def _rescore_next_round(store, user: str) -> None:
     hours stored until ``--rescore-after`` (24 h)."""
     newest = store.read_scores([user])
     if not newest.empty:
-        store.write_scores(newest.assign(scored_ms=newest["scored_ms"] + 1, newest_window_ms=-1))
+        from server.pipeline.scoring import CHANGED_UNDER_IT
+
+        store.write_scores(newest.assign(scored_ms=newest["scored_ms"] + 1, newest_window_ms=CHANGED_UNDER_IT))
 
 
 def _clear_shared_cache(settings: Settings, user: str) -> int:
@@ -196,9 +198,10 @@ def _clear_shared_cache(settings: Settings, user: str) -> int:
 def _cache_note(cleared: int) -> str:
     redis = f" ({cleared} cached forecasts dropped from Redis)" if cleared else ""
     return (
-        f"the scorer rescores the user at its next round{redis}; a running server with an in-process cache "
-        "(HRVCAST_CACHE=simple://) may answer a forecast it cached before for up to HRVCAST_CACHE_TTL when the "
-        "user's newest window and its beat count are unchanged: restart it to see the corrected data at once"
+        f"the scorer rescores the user at its next round, from the store{redis}; a running server's in-process "
+        "cache (with HRVCAST_CACHE=simple:// or redis://) may answer a forecast it cached before for up to "
+        "HRVCAST_CACHE_TTL when the user's newest window and its beat count are unchanged: restart it to see the "
+        "corrected data at once"
     )
 
 

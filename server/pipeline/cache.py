@@ -73,6 +73,11 @@ class LocalCache:
         with self._lock:
             self._items.update(values)
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._items.pop(k, None)
+
 
 class RedisLayer:
     """The shared layer: cachelib's RedisCache on a client that fails fast (see :func:`redis_client`)."""
@@ -88,6 +93,9 @@ class RedisLayer:
 
     def set_many(self, values: Mapping[str, object]) -> None:
         self._cache.set_many(dict(values))
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self._cache.delete_many(*keys)
 
 
 @dataclass
@@ -113,6 +121,13 @@ class ForecastCache:
             self.local.set_many(values)
         if self.shared is not None:
             self._shared(self.shared.set_many, None, values)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Forget these forecasts in every layer (their data changed under the same key: a day replaced)."""
+        if self.local is not None:
+            self.local.delete_many(keys)
+        if self.shared is not None and keys:
+            self._shared(self.shared.delete_many, None, keys)
 
     def _shared(self, call, fallback, *args):
         try:

@@ -238,20 +238,7 @@ class ForecastService:
             return {}
         kinds = {(p.forecaster, p.resolution) for p in plans}
         horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
-        from model.forecasters import model_tag  # the registry, loaded once the first forecast is served
-
-        keys = {  # name and version (the LSTM's version alone, as before): two plugins' "1" never share a key
-            p: cache_key(
-                model_tag(p.forecaster, self.model_for(p.forecaster, p.resolution).version),
-                p.user,
-                p.resolution,
-                p.origin_ms,
-                horizons[p.forecaster, p.resolution],
-                p.newest_beats,
-                self.zone_of(p.user),
-            )
-            for p in plans
-        }
+        keys = self._keys(plans, horizons)
         found = self._cached(keys)
         self.metrics.cache.labels("hit").inc(len(found))
         self.metrics.cache.labels("miss").inc(len(plans) - len(found))
@@ -281,6 +268,33 @@ class ForecastService:
                 if rest:
                     found.update(self._compute(rest, horizons, keys))
         return {p: found[p] for p in plans}
+
+    def _keys(self, plans: Sequence[Plan], horizons: Mapping[tuple[str, str], int]) -> dict[Plan, str]:
+        """Each plan's cache key (:func:`server.pipeline.cache.cache_key`)."""
+        from model.forecasters import model_tag  # the registry, loaded once the first forecast is served
+
+        return {  # name and version (the LSTM's version alone, as before): two plugins' "1" never share a key
+            p: cache_key(
+                model_tag(p.forecaster, self.model_for(p.forecaster, p.resolution).version),
+                p.user,
+                p.resolution,
+                p.origin_ms,
+                horizons[p.forecaster, p.resolution],
+                p.newest_beats,
+                self.zone_of(p.user),
+            )
+            for p in plans
+        }
+
+    def forget_forecasts(self, users: Sequence[str], horizon_h: int | None = None) -> None:
+        """Drop the cached live forecasts of ``users`` (the default forecaster's) from this process's cache and
+        the shared one: their data changed under the same key (a day deleted and ingested again with the same
+        newest window and beat count), so the next forecast is computed from the store."""
+        plans = self.plan(users, skip_unobserved=True)
+        if plans:
+            kinds = {(p.forecaster, p.resolution) for p in plans}
+            horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
+            self.cache.delete_many(list(self._keys(plans, horizons).values()))
 
     def _shared(self, call, fallback, *args):
         """A call to the shared lock; when Redis is down the request goes on without it (correct, just not

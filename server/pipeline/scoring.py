@@ -83,6 +83,9 @@ def newest_ms(newest: Newest | None, fc: Forecast) -> int:
     return max(known) if known else int(fc.last_observed_ms)
 
 
+CHANGED_UNDER_IT = -1  # a summary's newest_window_ms after hrvcast delete: rescore, and not from the cache
+
+
 def newest_beats(newest: Newest | None) -> float:
     """The beats of the user's newest windows (:meth:`Newest.beats`) when scored; NaN (not stored) when unknown."""
     beats = newest.beats() if newest is not None else None
@@ -164,11 +167,16 @@ def score_batch(
     default forecaster's results are the ``score`` summaries (what population views and incremental rounds read)."""
     if observed is not None:
         service.remember({u: observed[u] for u in users if u in observed})
+    previous = store.read_scores(list(users)) if write_back and forecaster == DEFAULT else None
+    if previous is not None and not previous.empty:
+        marked = previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT, "user"].tolist()
+        if marked:  # a day of theirs was deleted (hrvcast delete): what is cached may be of data that is gone
+            service.forget_forecasts(marked, horizon_h)
     fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
     points = 0
     if write_back and fcs:
-        if forecaster == DEFAULT:  # what the red-zone rule reads: no point of a superseded round may stay ahead
-            cuts = superseded(fcs, store.read_scores([fc.user for fc in fcs]), scored_ms)
+        if previous is not None:  # what the red-zone rule reads: no point of a superseded round may stay ahead
+            cuts = superseded(fcs, previous, scored_ms)
             if cuts:
                 try:
                     store.delete_forecasts(cuts)
