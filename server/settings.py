@@ -13,6 +13,7 @@ libraries' own: ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -221,7 +222,11 @@ class Settings:
 
     def zone_of(self, user: str) -> str:
         """The IANA zone of ``user``'s clock: theirs in ``HRVCAST_USER_TIME_ZONES``, else ``HRVCAST_TIME_ZONE``."""
-        return dict(self.user_time_zones or ()).get(user, self.time_zone)
+        return self._zones.get(user, self.time_zone)
+
+    @functools.cached_property
+    def _zones(self) -> dict[str, str]:  # built once: zone_of runs twice per user of every request
+        return dict(self.user_time_zones or ())
 
     @property
     def broker_url(self) -> str | None:

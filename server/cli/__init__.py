@@ -53,9 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # the reader of stdout went away (`hrvcast hrv FILE | head`): not a disk error
-        _quiet_stdout()
-        return 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+    except BrokenPipeError as exc:
+        if _stdout_gone():  # the reader of stdout went away (`hrvcast hrv FILE | head`): not a disk error
+            _quiet_stdout()
+            return 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+        print(f"hrvcast {args.command}: error: a connection closed while writing ({exc})", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(
@@ -71,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll says POLLERR); a broken pipe elsewhere, a store's or
+    Redis's socket, is an error to report."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture)
+        return False
 
 
 def _quiet_stdout() -> None:

@@ -130,3 +130,16 @@ def test_a_reader_that_stops_early_ends_hrv_quietly_not_as_a_disk_error(tmp_path
     text = err.decode()
     assert child.returncode == 141, text
     assert "disk" not in text and "Traceback" not in text and "Exception ignored" not in text, text
+
+
+def test_a_broken_connection_other_than_stdout_is_an_error_not_a_quiet_exit(monkeypatch, capsys):
+    """Only stdout's reader going away ends a command quietly; a store's or Redis's socket closing mid-write is
+    an error the user must see."""
+    import server.cli.hrv as hrv_command
+
+    def broken(args, settings):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(hrv_command, "run", broken)
+    assert main(["hrv", "whatever.txt"]) == 2
+    assert "a connection closed while writing" in capsys.readouterr().err
