@@ -90,3 +90,41 @@ def local_to_utc_ms(local_ms: np.ndarray, zone: str, ambiguous: str = "infer") -
     except (InvalidTimeError, ValueError) as exc:  # pandas raises pytz's AmbiguousTimeError for these
         raise AmbiguousLocalTime(str(exc)) from None
     return local.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+
+
+class WallClock:
+    """Wall-clock times of one recording, in order, turned into UTC chunk by chunk (a file is read 4 MiB at a
+    time): a time the zone's clock showed twice (the hour summer time ends) is its first, summer-time reading
+    until the times go back, and its second after, also when the hour is split between chunks (pandas' "infer"
+    sees one chunk only and refused such files). A time in the hour the clock skipped moves forward to the first
+    real one. Out-of-order times are left for the readers' clock check to name."""
+
+    def __init__(self, zone: str) -> None:
+        self.zone = zone
+        self._prev: int | None = None  # the last wall time converted
+        self._second = False  # inside a repeated hour, after the times went back
+
+    def to_utc(self, wall_ms: np.ndarray) -> np.ndarray:
+        w = np.asarray(wall_ms, dtype=np.int64)
+        if self.zone == UTC_ZONE or w.size == 0:
+            return w
+        naive = pd.DatetimeIndex(w.astype("datetime64[ms]"))
+        n = w.size
+        first, second = (
+            naive.tz_localize(_zone(self.zone), ambiguous=np.full(n, dst), nonexistent="shift_forward")
+            .tz_convert("UTC")
+            .tz_localize(None)
+            .to_numpy()
+            .astype("datetime64[ms]")
+            .astype(np.int64)
+            for dst in (True, False)
+        )
+        repeated = first != second
+        before = np.r_[w[0] if self._prev is None else self._prev, w[:-1]]
+        went_back = np.cumsum(w < before)  # [N] times the clock went back, up to each
+        k = np.arange(n)
+        last_plain = np.maximum.accumulate(np.where(~repeated, k, -1))  # the latest time shown once, up to each
+        since = went_back - np.where(last_plain >= 0, went_back[np.maximum(last_plain, 0)], 0)
+        second_pass = repeated & ((since > 0) | ((last_plain < 0) & self._second))
+        self._prev, self._second = int(w[-1]), bool(second_pass[-1])
+        return np.where(second_pass, second, first)

@@ -177,3 +177,19 @@ def test_a_start_the_clock_showed_twice_is_refused_naming_the_fix(monkeypatch, t
     assert main(["ingest", "--user", "x", str(path), "--start", "2026-11-01T01:30:00"]) == 2
     err = capsys.readouterr().err
     assert "came twice in America/New_York" in err and "offset" in err
+
+
+def test_the_repeated_autumn_hour_is_told_apart_by_order_also_when_a_file_chunk_ends_inside_it():
+    """A file is read 4 MiB at a time. A two-day strap file whose chunk ended inside New York's repeated hour was
+    refused (pandas infers the hour per chunk); read in any chunks, the times convert as in one piece."""
+    from model.clock import WallClock
+
+    wall0 = 1_793_493_000_000  # 2026-11-01T00:30 New York's wall clock, written as if UTC
+    wall = wall0 + 1000 * np.arange(3 * 3600, dtype=np.int64)
+    wall[5400:] -= 3_600_000  # from 02:00 EDT the clock shows 01:00 again (EST)
+    whole = WallClock("America/New_York").to_utc(wall)
+    assert np.all(np.diff(whole) == 1000) and whole[0] == wall0 + 4 * H  # 00:30 EDT is 04:30 UTC
+    for cut in (4000, 5400, 6000, 9000):  # inside the first pass, at the jump back, inside the second pass
+        clock = WallClock("America/New_York")
+        parts = np.concatenate([clock.to_utc(wall[:cut]), clock.to_utc(wall[cut:])])
+        assert np.array_equal(parts, whole), cut

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from model.clock import UTC_ZONE, AmbiguousLocalTime, local_to_utc_ms
+from model.clock import UTC_ZONE, AmbiguousLocalTime, WallClock, local_to_utc_ms
 from model.errors import BadRRFile
 from model.io._common import (
     DEFAULT_OPTIONS,
@@ -107,10 +107,13 @@ EPOCH_MS_ABOVE = 1e11  # epoch numbers below this are seconds (see parse_times_m
 _EPOCH_TEXT = re.compile(r"\s*[0-9]+(\.[0-9]*)?\s*")
 
 
-def local_clock(wall_ms: np.ndarray, source: str, options: ReadOptions, ambiguous: str = "infer") -> np.ndarray:
+def local_clock(wall_ms: np.ndarray, source: str, options: ReadOptions, ambiguous: str = "order") -> np.ndarray:
     """Clock times written without an offset (as epoch ms of the wall clock read as UTC) -> UTC epoch ms in
-    ``options.zone`` (unchanged for UTC); the repeated autumn hour that the times' order does not settle is an
-    error naming the fix (:func:`model.clock.local_to_utc_ms`)."""
+    ``options.zone`` (unchanged for UTC). ``"order"``: the times of one recording in order
+    (:class:`model.clock.WallClock`); otherwise :func:`model.clock.local_to_utc_ms`, whose repeated autumn hour
+    that nothing settles is an error naming the fix."""
+    if ambiguous == "order":
+        return WallClock(options.zone).to_utc(wall_ms)
     try:
         return local_to_utc_ms(wall_ms, options.zone, ambiguous)
     except AmbiguousLocalTime:
@@ -138,6 +141,7 @@ class TimeParser:
 
     def __init__(self, lines: Lines, options: ReadOptions, column: str = "timestamp") -> None:
         self.lines, self.options, self.column = lines, options, column
+        self._wall = WallClock(options.zone)  # times without an offset, across chunks
         self.kind: str | None = None  # "iso", "s" or "ms"
 
     def parse(self, values: pd.Series, line_numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +178,7 @@ class TimeParser:
                 naive = ok & ~text.str.contains(_OFFSET_TEXT).to_numpy(dtype=bool)
                 if naive.any():
                     wall = np.round(ms[naive]).astype(np.int64)
-                    ms[naive] = local_clock(wall, self.lines.source, self.options).astype(np.float64)
+                    ms[naive] = self._wall.to_utc(wall).astype(np.float64)
         ok = check_times(ms, line_numbers, self.lines, self.options, rows=ok)
         return np.where(ok, np.round(np.where(ok, ms, 0.0)), 0).astype(np.int64), ok
 
