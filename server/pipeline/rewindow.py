@@ -14,6 +14,7 @@ from model.hrv.windows import HrvConfig, compute_many, spot_reading_ms, window_s
 from server.stores.base import HistoryStore
 
 STORED_WINDOWS: tuple[str, ...] = ("1h", "1d")  # window sizes kept in the store (``hrv`` measurement)
+VANISHING = "1d"  # the size whose windows new beats can unmake (a reading's day: model.hrv.windows.reading_ids)
 _PIECE_MS = window_size_ms("1d")
 _FIRST_MARGIN_MS = 15 * 60_000
 _MAX_MARGIN_MS = 40 * 86_400_000
@@ -74,8 +75,23 @@ def recompute_windows(store: HistoryStore, user: str, first_ms: int, last_ms: in
         frames = compute_many(t, ibi, STORED_WINDOWS, config)  # detection is local: extra context changes nothing
         for window, (w_lo, w_hi) in spans.items():
             frame = frames[window]
-            inside = (frame["start"] >= max(w_lo, start)) & (frame["start"] < min(w_hi, piece_hi))
+            keep_lo, keep_hi = max(w_lo, start), min(w_hi, piece_hi)
+            inside = (frame["start"] >= keep_lo) & (frame["start"] < keep_hi)
             frame = frame[inside].reset_index(drop=True)
             if not frame.empty:
                 written[window] += store.write_windows(user, frame, window)
+            if window == VANISHING and keep_lo < keep_hi:
+                _drop_vanished(store, user, window, keep_lo, keep_hi, frame)
     return written
+
+
+def _drop_vanished(store: HistoryStore, user: str, window: str, lo: int, hi: int, computed) -> None:
+    """Delete the stored ``window`` windows in [lo, hi) that the beats no longer make. A day's window vanishes when
+    the first part of a reading across midnight arrives after its second part: the reading then belongs to the
+    day before, and the day that held the second part alone has nothing left (an upsert never removes it)."""
+    stored = store.read_windows([user], lo, hi, window).get(user)
+    if stored is None or stored.empty:
+        return
+    gone = sorted(set(stored["start"].astype("int64").tolist()) - set(computed["start"].astype("int64").tolist()))
+    if gone:
+        store.delete_windows(user, window, gone)

@@ -98,6 +98,10 @@ class HistoryStore(Protocol):
         stamped in it. Callers recompute the windows at the span's edges (``hrvcast delete``)."""
         ...
 
+    def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
+        """Remove ``user``'s ``window`` windows that start at ``starts`` (windows the stored beats no longer make:
+        a reading across midnight whose first part arrived later belongs to the day before)."""
+
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """Remove the ``forecast`` points of each ``(user, model, from_ms)`` series at or after ``from_ms``: hours a
         newer round no longer forecasts under that tag (the model changed, or the user lost their score: InfluxDB

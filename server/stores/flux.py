@@ -199,6 +199,13 @@ def user_delete(user: str, measurement: str, start_ms: int | None, end_ms: int |
     return time(start_ms), time(end_ms - 1).removesuffix("Z") + "999999Z", predicate  # the last ns before end_ms
 
 
+def window_delete(user: str, window: str, start_ms: int) -> tuple[str, str, str]:
+    """The delete API's start, stop and predicate for the ``hrv`` point of one window of ``user``."""
+    _nameable("user id", user)
+    predicate = f'_measurement="{M_HRV}" AND {USER_TAG}="{user}" AND {WINDOW_TAG}="{window}"'
+    return time(start_ms), time(start_ms).removesuffix("Z") + "999999Z", predicate  # that ms, every ns of it
+
+
 def forecast_delete(user: str, model: str, from_ms: int) -> tuple[str, str]:
     """The delete API's start and predicate for the ``forecast`` points of one (user, model) series at or after
     ``from_ms``. The predicate language knows only ``=`` and ``AND`` of double-quoted values, and no escape: a

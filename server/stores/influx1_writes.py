@@ -19,7 +19,7 @@ import urllib3
 from model.errors import StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
 from server.stores import influxql
-from server.stores.base import check_model, deleted_measurements
+from server.stores.base import check_model, check_window, deleted_measurements
 from server.stores.influx1_http import Influx1Connection
 from server.stores.retry import Retryable, batches, with_retries
 
@@ -113,6 +113,13 @@ class Influx1Writes(Influx1Connection):
         measurements = deleted_measurements(start_ms, end_ms)
         user = validate_user(user)
         self.query("; ".join(influxql.delete_user(user, m, start_ms, end_ms) for m in measurements))
+
+    def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
+        """One DELETE per window, 50 statements per request."""
+        user, window = validate_user(user), check_window(window)
+        statements = [influxql.delete_window(user, window, int(t)) for t in starts]
+        for i in range(0, len(statements), 50):
+            self.query("; ".join(statements[i : i + 50]))
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """One DELETE per series, 50 statements per request (InfluxDB runs the statements of a query in turn)."""

@@ -232,6 +232,17 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
                 raise self._unavailable(exc) from exc
 
+    def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
+        """One call of the delete API per window."""
+        api = self._client().delete_api()
+        user, window = validate_user(user), check_window(window)
+        for t in starts:
+            start, stop, predicate = flux.window_delete(user, window, int(t))
+            try:
+                api.delete(start, stop, predicate, bucket=self.bucket, org=self.org)
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._unavailable(exc) from exc
+
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """One call of the delete API per series (its predicates know no regex or OR)."""
         api = self._client().delete_api()

@@ -155,6 +155,14 @@ def delete_user(user: str, measurement: str, start_ms: int | None, end_ms: int |
     return f"DELETE FROM {ident(measurement)} WHERE {where}"
 
 
+def delete_window(user: str, window: str, start_ms: int) -> str:
+    """The ``hrv`` point of one window of ``user``."""
+    return (
+        f"DELETE FROM {ident(M_HRV)} WHERE {ident(USER_TAG)} = {string(user)} AND {ident(WINDOW_TAG)} = "
+        f"{string(window)} AND {time_range(start_ms, start_ms + 1)}"
+    )
+
+
 def delete_forecasts(user: str, model: str, from_ms: int) -> str:
     """The ``forecast`` points of one (user, model) series at or after ``from_ms``."""
     return (

@@ -161,6 +161,11 @@ class SQLiteStore(SQLiteFile):
                 except sqlite3.Error as exc:
                     raise self._failure(exc, "deleting from") from exc
 
+    def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
+        rows = [(validate_user(user), check_window(window), int(t)) for t in starts]
+        if rows:
+            self._write("DELETE FROM hrv WHERE user = ? AND size = ? AND start = ?", [rows], len(rows))
+
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         rows = [(validate_user(user), check_model(model), int(from_ms)) for user, model, from_ms in cuts]
         self._write("DELETE FROM forecast WHERE user = ? AND model = ? AND time >= ?", [rows], len(rows))

@@ -211,3 +211,18 @@ def test_a_spot_reading_across_utc_midnight_is_one_reading_of_the_day_it_began_a
     ingest_beats(store, "tokyo", t[~before], ibi[~before])
     assert_same_windows(stored(store, "tokyo", "1d"), whole)
     assert_same_windows(stored(store, "tokyo", "1h"), compute_windows(t, ibi, "1h"))  # hours stay clock hours
+
+
+def test_the_second_part_of_a_reading_across_midnight_sent_first_leaves_no_day_of_its_own(store):
+    """Sent out of order (the part after midnight first), the second part made a day of its own; when the first
+    part arrives the reading belongs to the day before, and that day's window must go: it stayed beside the whole
+    reading's day, its beats counted twice (review of this stop)."""
+    rng = np.random.default_rng(6)
+    day = 86_400_000
+    ibi = np.round(900 + rng.normal(0, 40, 200))
+    t = T0 + day - 120_000 + np.cumsum(ibi).astype(np.int64)
+    before = t < T0 + day
+    ingest_beats(store, "tokyo", t[~before], ibi[~before])
+    assert stored(store, "tokyo", "1d")["start"].tolist() == [T0 + day]  # the second part alone, for now
+    ingest_beats(store, "tokyo", t[before], ibi[before])
+    assert_same_windows(stored(store, "tokyo", "1d"), compute_windows(t, ibi, "1d"))  # one day, the whole reading

@@ -290,3 +290,24 @@ def test_a_span_to_delete_must_be_given_whole_and_not_empty(tmp_path):
             store.delete_user(ALICE, T0, T0)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "influx1", "influx2"])
+def test_deleting_windows_removes_those_of_that_size_and_user_only(make_store, kind):
+    """What a recompute drops when the beats no longer make a window (a reading's day moved): the windows named,
+    of that size and user; the user's other windows, other sizes and other users stay."""
+    store = make_store(kind)
+    c.load(store)
+    store.delete_windows(ALICE, "1h", [T0 + H])
+    reader = _read_back(store, kind)
+    try:
+        assert reader.read_windows([ALICE], T0 - H, T0 + 10 * H)[ALICE]["start"].tolist() == [T0, T0 + 2 * H]
+        assert not reader.read_windows([ALICE], T0 - H, T0 + 10 * H, window="5min")[ALICE].empty
+        assert_frame(reader.read_windows([BOB], T0, T0 + 3 * H)[BOB], expected_windows(c.BOB_1H))
+    finally:
+        if reader is not store:
+            reader.close()
+    if kind == "influx2":
+        assert [d["predicate"] for d in store.replay.deletes] == [
+            f'_measurement="hrv" AND user="{ALICE}" AND window="1h"'
+        ]
