@@ -1,4 +1,4 @@
-"""A person's clock: the local hour of day and weekday of UTC times, from an IANA time zone; numpy and zoneinfo.
+"""A person's clock: local hours of UTC times and UTC times of local clocks, from an IANA zone; numpy, pandas.
 
 Stored times are UTC. The model's circadian profile is a *local*-hour profile: it was fitted on MMASH, whose clock
 is the subjects' local time, stored as if it were UTC. A user whose device sends true UTC times from New York
@@ -67,26 +67,25 @@ def utc_offsets_ms(t_ms: np.ndarray, zone: str) -> np.ndarray:
 
 
 class AmbiguousLocalTime(ValueError):
-    """A local time without an offset that the zone's clock showed twice (the hour summer time ends), which the
-    order of the times does not settle, or that it never showed (the hour summer time begins) where that matters."""
+    """A local time without an offset that the zone's clock showed twice (the hour summer time ends), where
+    nothing settles which of the two it is (one time given by a person, such as ``--start``)."""
 
 
-def local_to_utc_ms(local_ms: np.ndarray, zone: str, ambiguous: str = "infer") -> np.ndarray:
+def local_to_utc_ms(local_ms: np.ndarray, zone: str, ambiguous: str = "raise") -> np.ndarray:
     """int64 ``[N]``: the UTC times of local wall-clock times ``local_ms`` (a clock without an offset, written as
-    epoch ms as if it were UTC) in ``zone``; the same values for UTC.
+    epoch ms as if it were UTC) in ``zone``; the same values for UTC. Times of one recording in order go through
+    :class:`WallClock` instead, which tells a repeated hour's two passes apart by their order.
 
-    ``ambiguous`` says what to do with a time the clock showed twice: ``"infer"`` (beats in time order: pandas
-    tells the two hours apart by the order of the times; AmbiguousLocalTime when it cannot), ``"first"`` (the
-    earlier, summer-time reading: sleep onsets and activity hours, where an hour's doubt costs little) or
-    ``"raise"`` (one time given by a person, such as ``--start``). A time in the hour the clock skipped moves
-    forward to the first real one, keeping the order."""
+    ``ambiguous`` says what to do with a time the clock showed twice: ``"raise"`` (AmbiguousLocalTime) or
+    ``"first"`` (the earlier, summer-time reading: sleep onsets and activity hours, where an hour's doubt costs
+    little). A time in the hour the clock skipped moves forward to the first real one, keeping the order."""
     values = np.asarray(local_ms, dtype=np.int64)
     if zone == UTC_ZONE or values.size == 0:
         return values
     naive = pd.DatetimeIndex(values.astype("datetime64[ms]"))
-    choice = np.ones(values.size, dtype=bool) if ambiguous == "first" else ambiguous
+    choice = np.ones(values.size, dtype=bool) if ambiguous == "first" else "raise"
     try:
-        local = naive.tz_localize(zone, ambiguous=choice, nonexistent="shift_forward")
+        local = naive.tz_localize(_zone(zone), ambiguous=choice, nonexistent="shift_forward")
     except (InvalidTimeError, ValueError) as exc:  # pandas raises pytz's AmbiguousTimeError for these
         raise AmbiguousLocalTime(str(exc)) from None
     return local.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
