@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import numpy as np
 import pandas as pd
-from pytz.exceptions import InvalidTimeError  # what pandas' tz_localize raises (pytz is a pandas dependency)
 
 from model.schema import HOUR_MS
 
@@ -82,13 +81,27 @@ def local_to_utc_ms(local_ms: np.ndarray, zone: str, ambiguous: str = "raise") -
     values = np.asarray(local_ms, dtype=np.int64)
     if zone == UTC_ZONE or values.size == 0:
         return values
-    naive = pd.DatetimeIndex(values.astype("datetime64[ms]"))
-    choice = np.ones(values.size, dtype=bool) if ambiguous == "first" else "raise"
-    try:
-        local = naive.tz_localize(_zone(zone), ambiguous=choice, nonexistent="shift_forward")
-    except (InvalidTimeError, ValueError) as exc:  # pandas raises pytz's AmbiguousTimeError for these
-        raise AmbiguousLocalTime(str(exc)) from None
-    return local.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+    first, second = _both_readings(values, zone)
+    if ambiguous != "first" and np.any(first != second):
+        raise AmbiguousLocalTime(f"a time without an offset came twice in {zone}")
+    return first
+
+
+def _both_readings(wall_ms: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
+    """The UTC times of wall-clock times read as the first (summer-time) and as the second pass of an hour the
+    clock showed twice (equal elsewhere); a time in a skipped hour moves forward to the first real one."""
+    naive = pd.DatetimeIndex(wall_ms.astype("datetime64[ms]"))
+    n = wall_ms.size
+    first, second = (
+        naive.tz_localize(_zone(zone), ambiguous=np.full(n, dst), nonexistent="shift_forward")
+        .tz_convert("UTC")
+        .tz_localize(None)
+        .to_numpy()
+        .astype("datetime64[ms]")
+        .astype(np.int64)
+        for dst in (True, False)
+    )
+    return first, second
 
 
 class WallClock:
@@ -107,17 +120,8 @@ class WallClock:
         w = np.asarray(wall_ms, dtype=np.int64)
         if self.zone == UTC_ZONE or w.size == 0:
             return w
-        naive = pd.DatetimeIndex(w.astype("datetime64[ms]"))
         n = w.size
-        first, second = (
-            naive.tz_localize(_zone(self.zone), ambiguous=np.full(n, dst), nonexistent="shift_forward")
-            .tz_convert("UTC")
-            .tz_localize(None)
-            .to_numpy()
-            .astype("datetime64[ms]")
-            .astype(np.int64)
-            for dst in (True, False)
-        )
+        first, second = _both_readings(w, self.zone)
         repeated = first != second
         before = np.r_[w[0] if self._prev is None else self._prev, w[:-1]]
         went_back = np.cumsum(w < before)  # [N] times the clock went back, up to each
