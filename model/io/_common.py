@@ -74,6 +74,7 @@ class RRRecording:
     has_clock: bool = True  # False when the file has no clock and no start was given (times from 1970)
     duplicates: int = 0  # rows that repeated an earlier beat exactly (same time, same interval): merged into it
     restamped: bool = False  # the file's times marked each interval's start: moved to the beat that ends it
+    unused_times: str | None = None  # why a Polar/Kubios time field was not used as the beats' times (laid end to end)
 
 
 class Lines:

@@ -14,6 +14,7 @@ the recording stays a hole (:func:`_beat_times`); an index field is not a time a
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -234,9 +235,11 @@ def read_polar(path: Path, start_ms: int | None, options: ReadOptions, lines: Li
     require_rows(values.size, lines)
     ibi_ms, kept_numbers, good = _checked_with_mask(values, numbers, options.units, lines)
     require_rows(ibi_ms.size, lines)
-    at_ms = _beat_times(times if good is None else times[good], ibi_ms)
+    field = times if good is None else times[good]
+    at_ms = _beat_times(field, ibi_ms)
     if at_ms is None:
-        return _recording(ibi_ms, start_ms, 0.0, "polar", lines, options)
+        rec = _recording(ibi_ms, start_ms, 0.0, "polar", lines, options)
+        return replace(rec, unused_times=_why_not_times(field, ibi_ms))
     origin = NO_CLOCK_START_MS if start_ms is None else start_ms
     epoch_ms = origin + np.rint(at_ms).astype(np.int64)
     if start_ms is not None:
@@ -248,6 +251,19 @@ def read_polar(path: Path, start_ms: int | None, options: ReadOptions, lines: Li
 
 BEAT_TIMES_AGREE = 0.8  # of the pairs less than 3 s apart, the share whose time step must be an interval
 BEAT_TIME_TOLERANCE_MS = CleaningConfig.gap_tolerance_ms + 1.0  # the gap rule's, plus a time written in whole ms
+
+
+def _why_not_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> str | None:
+    """Why a time field was not read as the beats' times (None: there is none, or it is an index): the beats are
+    then laid end to end, and a hole in the recording is lost, which the user must be told (attack review L1)."""
+    if times is None or times.size < 2 or np.isnan(times).all():
+        return None
+    if np.isnan(times).any():
+        return f"{int(np.isnan(times).sum())} of {times.size} lines have no time field"
+    steps = np.diff(times)
+    if steps.size and np.ptp(steps) == 0:
+        return None  # an index or a counter
+    return "its steps do not match the intervals in seconds or milliseconds (minutes, or times rounded to 0.1 s?)"
 
 
 def _beat_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> np.ndarray | None:

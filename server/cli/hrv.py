@@ -141,6 +141,13 @@ def config_from(args: argparse.Namespace) -> HrvConfig:
     return HrvConfig(cleaning=cleaning, validity=validity)
 
 
+def unused_times_note(path: Path, why: str) -> str:
+    return (
+        f"{path}: its time field was not used ({why}): the beats are laid end to end, so a hole in the recording "
+        "is not kept; export the times in seconds or milliseconds on every line to keep it"
+    )
+
+
 def restamped_note(path: Path) -> str:
     return (
         f"{path}: its times mark the beat that starts each interval (each time step equals the interval before "
@@ -157,6 +164,8 @@ def report_reading(path: Path, requested: str, rec) -> None:
         print(f"{path}: merged {rec.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
     if rec.restamped:
         print(restamped_note(path), file=sys.stderr)
+    if rec.unused_times:
+        print(unused_times_note(path, rec.unused_times), file=sys.stderr)
     if not rec.has_clock:
         print(f"{path}: the file has no clock; times count from 1970-01-01T00:00:00Z (pass --start)", file=sys.stderr)
 

@@ -22,6 +22,7 @@ from server.cli.hrv import (
     read_options_from,
     restamped_note,
     unused_start_date,
+    unused_times_note,
 )
 from server.settings import Settings
 
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{args.file}: skipped {report.skipped_lines} bad line(s)", file=sys.stderr)
     if report.restamped:
         print(restamped_note(args.file), file=sys.stderr)
+    if report.unused_times:
+        print(unused_times_note(args.file, report.unused_times), file=sys.stderr)
     if report.duplicates:
         print(f"{args.file}: merged {report.duplicates} row(s) that repeated a beat exactly", file=sys.stderr)
     if report.resent:

@@ -60,6 +60,7 @@ class IngestReport:
     resent: int = 0  # beats of stored beats sent again with shifted times (1-49 ms off): the stored beats kept
     skipped_lines: int = 0
     restamped: bool = False  # the file's times marked each interval's start (model.io._beats.stamped_at_start)
+    unused_times: str | None = None  # why a Polar/Kubios time field was not used (model.io.RRRecording)
     windows: dict[str, int] = field(default_factory=dict)  # windows written per size
     sleep: int = 0
     activity: int = 0
@@ -102,6 +103,7 @@ def ingest_file(
         duplicates=rec.duplicates,
         skipped_lines=rec.skipped_lines,
         restamped=rec.restamped,
+        unused_times=rec.unused_times,
     )
     first_ms, last_ms = _span(rec.epoch_ms, rec.sdnn)
     repair_pending(store, config, [user])

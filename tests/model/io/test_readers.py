@@ -147,6 +147,20 @@ def test_a_polar_index_field_is_not_a_time_and_the_beats_are_laid_end_to_end(tmp
     assert rec.epoch_ms.tolist() == (T0 + np.cumsum(ibi).astype(np.int64)).tolist()
 
 
+def test_a_time_field_in_minutes_is_not_used_and_the_reading_says_so(tmp_path):
+    """A time field whose steps match the intervals neither in seconds nor in ms (here minutes) cannot place the
+    beats: they are laid end to end and a hole is lost, so the recording says why (attack review L1); an index
+    field says nothing."""
+    rng = np.random.default_rng(1)
+    ibi = np.round(900 + rng.normal(0, 40, 200))
+    minutes = np.cumsum(ibi) / 60_000.0
+    text = "Time(min)\tRR(ms)\n" + "".join(f"{m:.5f}\t{v:g}\n" for m, v in zip(minutes, ibi, strict=True))
+    rec = read_rr(write(tmp_path, "minutes.txt", text), ReadOptions(fmt="polar", start=T0_ISO))
+    assert rec.unused_times is not None and "do not match the intervals" in rec.unused_times
+    indexed = "RR export\nindex\tRR\n" + "".join(f"{k + 1}\t{v:g}\n" for k, v in enumerate(ibi))
+    assert read_rr(write(tmp_path, "indexed.txt", indexed), ReadOptions(fmt="polar", start=T0_ISO)).unused_times is None
+
+
 APPLE = """<?xml version="1.0" encoding="UTF-8"?>
 <HealthData locale="en_US">
  <Record type="HKQuantityTypeIdentifierHeartRate" unit="count/min" startDate="2026-11-10 04:00:00 +0100" value="60"/>
