@@ -86,12 +86,18 @@ def _slow_line(text: str, number: int, fmt: str, state: dict, lines: Lines) -> t
         problem = f"the line holds {len(fields)} values separated by {sep}"
         fix = "write one interval per line (a file of rows with a time and an interval is --format csv)"
     elif np.isnan(numbers).any():
-        problem = why_not_a_number(fields[int(np.flatnonzero(np.isnan(numbers))[0])])
+        bad = fields[int(np.flatnonzero(np.isnan(numbers))[0])]
+        problem = why_not_a_number(bad)
         fix = "one interval per line, e.g. 812 (or 0.812 in seconds)"
+        if len(fields) == 2 and _CLOCK_TEXT.fullmatch(bad):  # Kubios can export times as hh:mm:ss.fff
+            fix = "export the time column in seconds (Kubios: Time (s)), or leave it out and pass --start"
     elif len(fields) == 2:  # Polar / Kubios "time,interval": the first field must count up
         if state["previous_time"] is not None and numbers[0] < state["previous_time"]:
             problem = f"the first field {fields[0]!r} is smaller than on the line before, so it is not a time"
-            fix = "write one interval per line"
+            fix = (
+                "if the file holds two recordings one after the other (its times start again), split it and "
+                "ingest each with its own --start; dropping the times would lose the hole between them"
+            )
         state["previous_time"] = numbers[0]
     if problem is not None:
         lines.check(np.array([True]), np.array([number]), problem, fix)
@@ -251,6 +257,9 @@ def read_polar(path: Path, start_ms: int | None, options: ReadOptions, lines: Li
 
 BEAT_TIMES_AGREE = 0.8  # of the pairs less than 3 s apart, the share whose time step must be an interval
 BEAT_TIME_TOLERANCE_MS = CleaningConfig.gap_tolerance_ms + 1.0  # the gap rule's, plus a time written in whole ms
+
+
+_CLOCK_TEXT = re.compile(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?")  # a time of day, hh:mm[:ss[.fff]]
 
 
 def _why_not_times(times: np.ndarray | None, ibi_ms: np.ndarray) -> str | None:

@@ -317,3 +317,17 @@ def test_times_in_whole_seconds_are_named_as_the_cause(tmp_path):
     with pytest.raises(BadRRFile) as info:
         read_rr(write(tmp_path, "seconds.csv", "\n".join(rows) + "\n"))
     assert "whole seconds" in info.value.message and "milliseconds" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("lines", "advice"),
+    [
+        ("00:00:00.853\t853\n00:00:01.700\t847\n", "export the time column in seconds"),  # Kubios hh:mm:ss times
+        ("0.853\t853\n1.700\t847\n0.900\t900\n", "split it and ingest each with its own --start"),  # times restart
+    ],
+)
+def test_a_time_field_that_cannot_be_read_gets_advice_that_keeps_the_recordings_holes(tmp_path, lines, advice):
+    """ "write one interval per line" was the advice for both: following it loses the hole (attack review L2)."""
+    path = write(tmp_path, "k.txt", "Time\tRR\n" + lines)
+    with pytest.raises(BadRRFile, match=advice):
+        read_rr(path, ReadOptions(fmt="polar", start=T0_ISO))
