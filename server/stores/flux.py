@@ -173,9 +173,13 @@ def users_with_beats_since(bucket: str, since_ms: int) -> str:
 
 
 def list_users(bucket: str) -> str:
+    """The ``user`` tag values of hrvcast's own measurements (another program's ``user`` tag in a shared bucket is
+    not a user of ours), since the epoch (``schema.tagValues``' default start, -30d, would forget a quiet user)."""
+    ours = "|".join(regex(m) for m in (M_RR, M_HRV, M_SLEEP, M_ACTIVITY, M_FORECAST, M_SCORE))
     return (
         'import "influxdata/influxdb/schema"\n\n'
-        f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, start: {time(0)})"
+        f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, "
+        f"predicate: (r) => {_column('_measurement')} =~ /^(?:{ours})$/, start: {time(0)})"
     )
 
 

@@ -134,7 +134,11 @@ def users_with_beats_since(since_ms: int) -> str:
 
 
 def show_users() -> str:
-    return f"SHOW TAG VALUES WITH KEY = {ident(USER_TAG)}"
+    """The ``user`` tag values of hrvcast's own measurements: another program's ``user`` tag in a shared database
+    is not a user of ours. (influxd 1.6 answers from its index, which lets go of a just-deleted user's tag value
+    up to a few seconds after the ``DELETE``: a deleted user can stay in Grafana's user list that long.)"""
+    sources = ", ".join(ident(m) for m in (M_RR, M_HRV, M_SLEEP, M_ACTIVITY, M_FORECAST, M_SCORE))
+    return f"SHOW TAG VALUES FROM {sources} WITH KEY = {ident(USER_TAG)}"
 
 
 def select_pending() -> str:

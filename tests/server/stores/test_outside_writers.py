@@ -41,6 +41,15 @@ def test_an_outside_users_tag_that_is_no_valid_id_leaves_every_other_user_served
 
 
 @pytest.mark.slow
+def test_another_programs_user_tag_in_a_shared_database_is_not_listed_as_a_user(influxd_server):
+    """Grafana's user list is hrvcast's users: a ``user`` tag on another program's measurement is not one."""
+    store = Influx1Store(influxd_server.url, unique_db())
+    store.write_beats("alice", np.array([T0, T0 + 800]), np.array([800.0, 800.0]))
+    store.write_lines([f"logins,user=mallory count=1i {T0}"])
+    assert store.list_users() == ["alice"]
+
+
+@pytest.mark.slow
 def test_beats_also_written_with_an_extra_tag_count_once(influxd_server):
     """Telegraf adds ``host`` to every point: the same beats in a second series must not double an hour."""
     store = Influx1Store(influxd_server.url, unique_db())
