@@ -213,45 +213,36 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
 
     def _journal_delete(self, key_ns: int) -> None:
         moment = pd.Timestamp(int(key_ns), tz="UTC").isoformat().replace("+00:00", "Z")
-        try:
-            self._client().delete_api().delete(
-                moment, moment, '_measurement="hrvcast_pending"', bucket=self.bucket, org=self.org
-            )
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+        self._delete_each([(moment, moment, '_measurement="hrvcast_pending"')])
+
+    def _delete_each(self, calls: Sequence[tuple[str, str, str]]) -> None:
+        """One call of the delete API per (start, stop, predicate), in order; every call is built (and so every
+        name checked) before the first is sent, so a bad one deletes nothing."""
+        api = self._client().delete_api()
+        for start, stop, predicate in calls:
+            try:
+                api.delete(start, stop, predicate, bucket=self.bucket, org=self.org)
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._unavailable(exc) from exc
 
     def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
         """One call of the delete API per measurement (a predicate names one measurement, and never deletes
         another program's points in a shared bucket)."""
-        api = self._client().delete_api()
         user = validate_user(user)
-        for measurement in deleted_measurements(start_ms, end_ms):
-            start, stop, predicate = flux.user_delete(user, measurement, start_ms, end_ms)
-            try:
-                api.delete(start, stop, predicate, bucket=self.bucket, org=self.org)
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._unavailable(exc) from exc
+        self._delete_each([flux.user_delete(user, m, start_ms, end_ms) for m in deleted_measurements(start_ms, end_ms)])
 
     def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
         """One call of the delete API per window."""
-        api = self._client().delete_api()
         user, window = validate_user(user), check_window(window)
-        for t in starts:
-            start, stop, predicate = flux.window_delete(user, window, int(t))
-            try:
-                api.delete(start, stop, predicate, bucket=self.bucket, org=self.org)
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._unavailable(exc) from exc
+        self._delete_each([flux.window_delete(user, window, int(t)) for t in starts])
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
         """One call of the delete API per series (its predicates know no regex or OR)."""
-        api = self._client().delete_api()
+        calls = []
         for user, model, from_ms in cuts:
             start, predicate = flux.forecast_delete(validate_user(user), check_model(model), int(from_ms))
-            try:
-                api.delete(start, flux.DELETE_STOP, predicate, bucket=self.bucket, org=self.org)
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._unavailable(exc) from exc
+            calls.append((start, flux.DELETE_STOP, predicate))
+        self._delete_each(calls)
 
     # -- reads ----------------------------------------------------------------------------------------
     def read_beats(self, user: str, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -216,6 +216,24 @@ def test_deleting_a_series_ahead_keeps_its_past_and_every_other_series(make_stor
     assert got[BOB]["time"].tolist() == c.ALICE_FORECAST_A["time"].tolist()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "influx1", "influx2"])
+def test_a_series_cut_that_cannot_be_named_deletes_nothing(make_store, kind):
+    """A round's cuts are checked whole before any is sent: a bad model tag in the second cut leaves the first
+    series whole, instead of a half-done delete."""
+    store = make_store(kind)
+    store.write_forecasts_many([(ALICE, c.MODEL_A, c.ALICE_FORECAST_A)])
+    with pytest.raises(ValueError, match="model tag"):
+        store.delete_forecasts([(ALICE, c.MODEL_A, T0), (ALICE, "bad\\tag", T0)])
+    reader = _read_back(store, kind)
+    try:
+        assert len(reader.read_forecasts([ALICE], T0, T0 + 6 * H)[ALICE]) == len(c.ALICE_FORECAST_A)
+    finally:
+        if reader is not store:
+            reader.close()
+    if kind == "influx2":
+        assert store.replay.deletes == []
+
+
 def _eventually(check, within_s: float = 60.0) -> bool:
     """Whether ``check()`` holds before ``within_s`` (a bound far beyond the seconds influxd takes, never a
     figure the test measures)."""
