@@ -108,24 +108,26 @@ class Influx1Writes(Influx1Connection):
             written += len(batch)
         return written
 
+    def _run_each(self, statements: Sequence[str], per_request: int = 50) -> None:
+        """Statements built (every name checked) before the first is sent, ``per_request`` to a request
+        (InfluxDB runs a query's statements in turn; a repeat of a DELETE is harmless)."""
+        for i in range(0, len(statements), per_request):
+            self.query("; ".join(statements[i : i + per_request]))
+
     def delete_user(self, user: str, start_ms: int | None = None, end_ms: int | None = None) -> None:
-        """One DELETE per measurement, all in one request (InfluxDB runs them in turn; a repeat is harmless)."""
-        measurements = deleted_measurements(start_ms, end_ms)
+        """One DELETE per measurement, all in one request."""
         user = validate_user(user)
-        self.query("; ".join(influxql.delete_user(user, m, start_ms, end_ms) for m in measurements))
+        measurements = deleted_measurements(start_ms, end_ms)
+        self._run_each([influxql.delete_user(user, m, start_ms, end_ms) for m in measurements])
 
     def delete_windows(self, user: str, window: str, starts: Sequence[int]) -> None:
-        """One DELETE per window, 50 statements per request."""
+        """One DELETE per window."""
         user, window = validate_user(user), check_window(window)
-        statements = [influxql.delete_window(user, window, int(t)) for t in starts]
-        for i in range(0, len(statements), 50):
-            self.query("; ".join(statements[i : i + 50]))
+        self._run_each([influxql.delete_window(user, window, int(t)) for t in starts])
 
     def delete_forecasts(self, cuts: Sequence[tuple[str, str, int]]) -> None:
-        """One DELETE per series, 50 statements per request (InfluxDB runs the statements of a query in turn)."""
-        statements = [influxql.delete_forecasts(validate_user(u), check_model(m), int(t)) for u, m, t in cuts]
-        for i in range(0, len(statements), 50):
-            self.query("; ".join(statements[i : i + 50]))
+        """One DELETE per series."""
+        self._run_each([influxql.delete_forecasts(validate_user(u), check_model(m), int(t)) for u, m, t in cuts])
 
     # -- the journal of pending units (server/stores/journal.py) ------------------------------------------
     def _journal_write(self, line: str, attempts: int | None = None) -> None:
