@@ -100,6 +100,18 @@ def test_a_new_york_user_with_true_utc_times_gets_the_local_nights_forecast(stor
     assert np.abs(np.log(unzoned.rmssd_p50) - np.log(local.rmssd_p50)).max() > 0.05
 
 
+def test_the_bootstrap_trains_on_the_local_hours_that_serving_reads(stores):
+    """``hrvcast bootstrap`` fits the default model on the store's users in their zones, as ``hrvcast train
+    --from-store`` does and as they are served: the New York user's true-UTC night reads as the local night."""
+    from server.pipeline.bootstrap import stored_histories
+
+    zoned = Settings(model=DEFAULT_MODEL, cache="null://", user_time_zones=(("ny", "America/New_York"),))
+    histories = {h.user: h for h in stored_histories(stores, stores.last_observation(), zoned)}
+    local = _hour(user_grid(histories["local"], JAN_15, 24, H))
+    ny = _hour(user_grid(histories["ny"], JAN_15 + NY_WINTER, 24, H))
+    assert local[:3].tolist() == [0, 1, 2] and np.array_equal(ny, local)
+
+
 # --- clock times written without an offset are read in the user's zone --------------------------------------
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from model.errors import InsufficientHistory
@@ -143,7 +143,7 @@ def train_default_model(store: HistoryStore, last: dict[str, int], settings: Set
     from model.training.recipes import train_config
     from model.training.train import split_by_user, train
 
-    histories = stored_histories(store, last)
+    histories = stored_histories(store, last, settings)
     if len(histories) < 2:
         raise InsufficientHistory(
             f"only {len(histories)} user(s) with hourly windows in {redact(settings.store)}: the default model "
@@ -156,15 +156,17 @@ def train_default_model(store: HistoryStore, last: dict[str, int], settings: Set
     return checkpoint
 
 
-def stored_histories(store: HistoryStore, last: dict[str, int]) -> list[UserHistory]:
-    """Every stored hourly window, sleep episode and activity hour of the users in ``last``, by user id."""
+def stored_histories(store: HistoryStore, last: dict[str, int], settings: Settings) -> list[UserHistory]:
+    """Every stored hourly window, sleep episode and activity hour of the users in ``last``, by user id, each in
+    its user's time zone (``Settings.zone_of``, as ``hrvcast train --from-store`` and serving read them): a
+    profile fitted on UTC hours would be served on local ones."""
     from server.pipeline.history import load_histories
 
     if not last:
         return []
     end_ms = max(last.values()) + DAY_MS  # past the newest window, with the activity and sleep around it
     histories = load_histories(store, sorted(last), end_ms, lookback_h=end_ms // HOUR_MS)  # from the epoch
-    return [h for h in histories.values() if not h.windows.empty]
+    return [replace(h, zone=settings.zone_of(h.user)) for h in histories.values() if not h.windows.empty]
 
 
 def example_user(last_observed: dict[str, int]) -> str | None:
