@@ -169,9 +169,10 @@ class FittedNHITS:
         n = min(ctx.times_ms.size, self.config.input_size)
         times = ctx.times_ms[-n:]  # int64[n]: the lookback the model reads; older steps are not needed
         grid = user_grid(visible(ctx.history, self.inputs), int(times[0]), n, ctx.step_ms)  # [n, F], as known
-        frame = _frame(ctx.user, times, ctx.ln_rmssd[-n:], grid, self.exog, self.config.window)
+        clock = visible(ctx.history, self.inputs)  # whether the series has a clock, and its zone
+        frame = _frame(ctx.user, times, ctx.ln_rmssd[-n:], grid, self.exog, self.config.window, clock)
         future_times = times[-1] + ctx.step_ms * np.arange(1, self.config.horizon + 1, dtype=np.int64)  # [h]
-        future = _calendar_frame(ctx.user, future_times, self.config.window)
+        future = _calendar_frame(ctx.user, future_times, self.config.window, clock)
         with preserved_rng(), lightning_warnings():
             out = self._nf.predict(df=frame, futr_df=future)
         q = out[[f"{_NAME}-lo-80", f"{_NAME}-median", f"{_NAME}-hi-80"]].to_numpy(dtype=np.float64)[:horizon]  # [H, 3]
@@ -181,13 +182,16 @@ class FittedNHITS:
 
 
 def visible(history: UserHistory | None, inputs: str) -> UserHistory:
-    """What an input mode lets the model see: all of it (``full``) or the HRV windows alone (``rr-only``).
+    """What an input mode lets the model see: all of it (``full``) or the HRV windows alone (``rr-only``), with
+    the history's clock either way (whether it has one, and its zone: a clockless recording gets no calendar).
 
     A context without a history (only the series known) has no covariates: every presence column reads 0.
     """
     if history is None:
         return UserHistory("unknown", EMPTY_WINDOWS)
-    return history if inputs == "full" else UserHistory(history.user, history.windows)
+    if inputs == "full":
+        return history
+    return UserHistory(history.user, history.windows, has_clock=history.has_clock, zone=history.zone)
 
 
 def _training_frame(history: UserHistory, uid: str, exog: tuple[str, ...], config: NHITSConfig):
@@ -205,16 +209,16 @@ def _training_frame(history: UserHistory, uid: str, exog: tuple[str, ...], confi
         return None
     times = first + step_ms * np.arange(n, dtype=np.int64)
     ln = np.where(present, grid[:, FEATURE_INDEX["ln_rmssd"]], np.nan)
-    return _frame(uid, times, ln, grid, exog, config.window)
+    return _frame(uid, times, ln, grid, exog, config.window, history)
 
 
-def _frame(uid, times_ms, ln_rmssd, grid, exog: tuple[str, ...], window: str) -> pd.DataFrame:
+def _frame(uid, times_ms, ln_rmssd, grid, exog: tuple[str, ...], window: str, clock: UserHistory) -> pd.DataFrame:
     """neuralforecast's long format for ``n`` past steps: unique_id, ds (step index), y, available_mask, the
     covariates ``exog`` and the calendar. ``ln_rmssd`` is float64[n] (NaN: no valid window), ``grid`` the
     ``user_grid`` of the same steps, float32[n, F]. A missing step gets y = 0 and available_mask = 0 (a NaN
     would still poison the loss where masked)."""
     seen = ~np.isnan(ln_rmssd)
-    frame = _calendar_frame(uid, times_ms, window)
+    frame = _calendar_frame(uid, times_ms, window, clock)
     frame["y"] = np.where(seen, ln_rmssd, 0.0)
     frame["available_mask"] = seen.astype(np.float64)
     for name in exog:
@@ -235,11 +239,13 @@ def _covariate(grid: np.ndarray, name: str) -> np.ndarray:
     return np.round(x * _QUANTUM) / _QUANTUM  # presence flags (exact) and the asleep fraction are 0-1 already
 
 
-def _calendar_frame(uid: str, times_ms: np.ndarray, window: str) -> pd.DataFrame:
-    """unique_id, ds (step index) and the calendar columns exactly as ``user_grid`` computes them (UTC hour of
-    day, or weekday), for any times, past or future: the grid of a history with no data is just the calendar."""
+def _calendar_frame(uid: str, times_ms: np.ndarray, window: str, clock: UserHistory) -> pd.DataFrame:
+    """unique_id, ds (step index) and the calendar columns exactly as ``user_grid`` computes them for ``clock``'s
+    history (local hour of day in its zone, or weekday; all 0 for a recording without a clock), for any times,
+    past or future: the grid of a history with no data is just the calendar."""
     step_ms = step_ms_of(window)
-    grid = user_grid(UserHistory("calendar", EMPTY_WINDOWS), int(times_ms[0]), times_ms.size, step_ms)  # [T, F]
+    calendar = UserHistory("calendar", EMPTY_WINDOWS, has_clock=clock.has_clock, zone=clock.zone)
+    grid = user_grid(calendar, int(times_ms[0]), times_ms.size, step_ms)  # [T, F]
     frame = pd.DataFrame({"unique_id": uid, "ds": np.asarray(times_ms, dtype=np.int64) // step_ms})
     for name in CALENDAR[window]:
         frame[name] = grid[:, FEATURE_INDEX[name]].astype(np.float64)

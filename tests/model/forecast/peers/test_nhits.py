@@ -157,3 +157,25 @@ def test_bad_settings_are_refused_before_training():
         neural_peer("rr-only", replace(TINY, window="2h"))
     with pytest.raises(InsufficientHistory, match="no training user"):
         neural_peer("rr-only", TINY)([UserHistory("empty", hourly_history(days=1).windows.iloc[:0])])
+
+
+@pytest.mark.parametrize("inputs", ["rr-only", "full"])
+def test_a_recording_without_a_clock_gets_no_calendar_so_its_made_up_start_does_not_matter(models, held_out, inputs):
+    """nsr2db-like data (elapsed time from a made-up start, ``has_clock=False``): no hour of day is read, so the
+    same recording stored 7 hours later gets the same forecast; with a clock those 7 hours are another phase."""
+
+    def shifted(history: UserHistory, by_ms: int, has_clock: bool) -> SeriesContext:
+        moved = replace(
+            history,
+            windows=history.windows.assign(start=history.windows["start"] + by_ms),
+            sleep=history.sleep.assign(start=history.sleep["start"] + by_ms, end=history.sleep["end"] + by_ms),
+            activity=history.activity.assign(time=history.activity["time"] + by_ms),
+            has_clock=has_clock,
+        )
+        return context(moved, origin_hours=40)
+
+    model = models[inputs]
+    clockless = [model(shifted(held_out, by, has_clock=False), 24).p50 for by in (0, 7 * HOUR_MS)]
+    np.testing.assert_allclose(clockless[0], clockless[1], atol=1e-6)
+    clocked = [model(shifted(held_out, by, has_clock=True), 24).p50 for by in (0, 7 * HOUR_MS)]
+    assert np.abs(clocked[0] - clocked[1]).max() > 0.05
