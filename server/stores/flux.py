@@ -28,6 +28,7 @@ from model.schema import (
     WINDOW_FIELDS,
     WINDOW_TAG,
 )
+from server.stores.base import USER_MEASUREMENTS
 
 _REGEX_META = frozenset("\\.+*?()|[]{}^$/")  # Go's regexp.QuoteMeta set, and the literal's delimiter
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
@@ -175,7 +176,7 @@ def users_with_beats_since(bucket: str, since_ms: int) -> str:
 def list_users(bucket: str) -> str:
     """The ``user`` tag values of hrvcast's own measurements (another program's ``user`` tag in a shared bucket is
     not a user of ours), since the epoch (``schema.tagValues``' default start, -30d, would forget a quiet user)."""
-    ours = "|".join(regex(m) for m in (M_RR, M_HRV, M_SLEEP, M_ACTIVITY, M_FORECAST, M_SCORE))
+    ours = "|".join(regex(m) for m in USER_MEASUREMENTS)  # the measurements delete_user clears
     return (
         'import "influxdata/influxdb/schema"\n\n'
         f"schema.tagValues(bucket: {string(bucket)}, tag: {string(USER_TAG)}, "

@@ -25,6 +25,7 @@ from model.schema import (
     WINDOW_FIELDS,
     WINDOW_TAG,
 )
+from server.stores.base import USER_MEASUREMENTS
 
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n"})
 _REGEX_META = frozenset("\\.+*?()|[]{}^$/")  # Go's regexp.QuoteMeta set, and the literal's delimiter
@@ -137,7 +138,7 @@ def show_users() -> str:
     """The ``user`` tag values of hrvcast's own measurements: another program's ``user`` tag in a shared database
     is not a user of ours. (influxd 1.6 answers from its index, which lets go of a just-deleted user's tag value
     up to a few seconds after the ``DELETE``: a deleted user can stay in Grafana's user list that long.)"""
-    sources = ", ".join(ident(m) for m in (M_RR, M_HRV, M_SLEEP, M_ACTIVITY, M_FORECAST, M_SCORE))
+    sources = ", ".join(ident(m) for m in USER_MEASUREMENTS)  # the measurements delete_user clears
     return f"SHOW TAG VALUES FROM {sources} WITH KEY = {ident(USER_TAG)}"
 
 

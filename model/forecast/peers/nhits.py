@@ -10,8 +10,9 @@ the last valid window), then asked about each held-out user at each origin with 
 ``input_size`` steps. Quantiles from ``MQLoss(level=[80])``: p10, p50, p90 trained with the pinball loss.
 
 Inputs, per input mode (the only thing that differs between the two). Both read ln RMSSD and the calendar
-of the step (hour of day, or weekday for daily steps), which every user has because it comes from the
-clock. Past covariates (``hist_exog``: known up to the origin, not over the horizon) are the project's own
+of the step (local hour of day in the user's zone, or weekday for daily steps), which comes from the clock:
+a recording without one (``has_clock=False``, nsr2db) gets 0 there, as in the LSTM's features. Past
+covariates (``hist_exog``: known up to the origin, not over the horizon) are the project's own
 model's columns from :func:`model.forecast.features.user_grid`, built from what the mode lets through:
 
 - ``rr-only``: the HRV windows alone, as a chest-strap user has them, so the covariate is the windows' own
