@@ -132,9 +132,11 @@ class ReplayServer:
                 elif path == "/api/v2/delete":
                     request = json.loads(body)
                     server.deletes.append(request)
-                    if server.forward_to:
-                        self._delete(request)
-                    self._reply(204)
+                    failed = self._delete(request) if server.forward_to else None
+                    if failed:  # InfluxQL reports a failed statement in a 200 answer's results
+                        self._error(500, "internal error", f"influxd did not run the delete: {failed}")
+                    else:
+                        self._reply(204)
                 elif path in ("/write", "/query") and server.forward_to:  # v1 API: a flaky proxy to influxd
                     self._proxy(body)
                 else:
@@ -151,7 +153,8 @@ class ReplayServer:
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read())
 
-            def _delete(self, request: dict) -> None:
+            def _delete(self, request: dict) -> str | None:
+                """Run the delete on influxd; the error it reported, None when it ran."""
                 documented = r'_measurement="([A-Za-z_]+)"((?: AND [A-Za-z_]+="[^"\\]*")*)'
                 match = re.fullmatch(documented, request["predicate"])
                 assert match, f"not a predicate of InfluxDB 2's documented form: {request['predicate']!r}"
@@ -160,9 +163,12 @@ class ReplayServer:
                 start, stop = request["start"], request["stop"]
                 statement = f"DELETE FROM \"{match.group(1)}\" WHERE {where}time >= '{start}' AND time <= '{stop}'"
                 query = urllib.parse.urlencode({"q": statement, "db": server.forward_db})
-                urllib.request.urlopen(
+                with urllib.request.urlopen(
                     urllib.request.Request(f"{server.forward_to}/query?{query}", method="POST"), timeout=10
-                ).close()
+                ) as resp:
+                    answer = json.loads(resp.read() or b"{}")
+                errors = [r["error"] for r in answer.get("results", []) if "error" in r]
+                return "; ".join(errors) or answer.get("error")
 
             def _forward(self, body: bytes, precision: str = "ms") -> None:
                 params = urllib.parse.urlencode({"db": server.forward_db, "precision": precision})
