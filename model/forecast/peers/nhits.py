@@ -169,8 +169,8 @@ class FittedNHITS:
             )
         n = min(ctx.times_ms.size, self.config.input_size)
         times = ctx.times_ms[-n:]  # int64[n]: the lookback the model reads; older steps are not needed
-        grid = user_grid(visible(ctx.history, self.inputs), int(times[0]), n, ctx.step_ms)  # [n, F], as known
-        clock = visible(ctx.history, self.inputs)  # whether the series has a clock, and its zone
+        clock = visible(ctx.history, self.inputs)  # what the mode lets through, with the clock and its zone
+        grid = user_grid(clock, int(times[0]), n, ctx.step_ms)  # [n, F], as known
         frame = _frame(ctx.user, times, ctx.ln_rmssd[-n:], grid, self.exog, self.config.window, clock)
         future_times = times[-1] + ctx.step_ms * np.arange(1, self.config.horizon + 1, dtype=np.int64)  # [h]
         future = _calendar_frame(ctx.user, future_times, self.config.window, clock)
