@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -93,11 +95,19 @@ def load_source(source: Source, *, cache_dir: Path | None = None) -> UserHistory
         frames = {n: pd.read_parquet(folder / f"{n}.parquet") for n in ("windows", "sleep", "activity")}
         return UserHistory(source.user, **frames, has_clock=has_clock)
     history = replace(_compute(source), has_clock=has_clock)
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for n in ("windows", "sleep", "activity"):
-        getattr(history, n).to_parquet(tmp / f"{n}.parquet", index=False)
-    tmp.rename(folder)  # atomic: a half-written cache entry is never read
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # a staging folder of this process's own: two runs filling the cache at once (two backtests) each write
+    # theirs, and a half-written entry is never read
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        for n in ("windows", "sleep", "activity"):
+            getattr(history, n).to_parquet(tmp / f"{n}.parquet", index=False)
+        tmp.rename(folder)  # atomic
+    except OSError:
+        if not folder.is_dir():  # not another run's entry of the same key: a real failure (disk, permissions)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; another run's entry was kept
     return history
 
 

@@ -104,6 +104,31 @@ def test_cache_gives_the_same_frames_and_follows_the_source_file(data_dir, tmp_p
     assert changed.windows["n_beats"].sum() == first.windows["n_beats"].sum() + 20
 
 
+@pytest.mark.realdata
+def test_two_runs_filling_the_cache_at_once_both_get_their_windows(data_dir, tmp_path, monkeypatch):
+    # two `hrvcast backtest` runs at once used to share one staging folder: the second failed with
+    # "No such file or directory" when the first renamed it away
+    folder = tmp_path / "data" / "nsr2db"
+    folder.mkdir(parents=True)
+    shutil.copy(data_dir / "fixtures" / "nsr001_rr_secs_first3000.txt", folder / "nsr001_rr_secs.txt")
+    cache = tmp_path / "cache"
+    (source,) = datasets.sources(tmp_path / "data", ["nsr2db"])
+    compute = datasets._compute
+
+    def other_run_finishes_first(src):
+        history = compute(src)
+        monkeypatch.setattr(datasets, "_compute", compute)
+        datasets.load_source(src, cache_dir=cache)  # the other run: its entry lands while this one computes
+        return history
+
+    monkeypatch.setattr(datasets, "_compute", other_run_finishes_first)
+    mine = datasets.load_source(source, cache_dir=cache)
+    assert [p.name for p in (cache / "nsr2db").iterdir()] == [f"{source.user}-{datasets._cache_key(source)}"]
+    again = datasets.load_source(source, cache_dir=cache)  # read from the entry the other run left
+    pd.testing.assert_frame_equal(mine.windows, again.windows, check_dtype=False)
+    assert len(mine.windows) > 0
+
+
 def test_synthetic_users_are_reproducible_multi_day_histories():
     a = datasets.synthetic(2, days=3, seed=5)
     b = datasets.synthetic(2, days=3, seed=5)
