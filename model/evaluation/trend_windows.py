@@ -22,7 +22,9 @@ each part, each signal judged on the same cases.
 With ``--heart-rate`` it also scores the readings' heart rate the same way (the resting-heart-rate trend that
 WHOOP's and Oura's readiness scores weigh beside HRV): the 7- and 14-day mean against the 60-day normal, a
 higher heart rate counting as worse, alone and added to the HRV trend, and with ``--points`` added to the
-shipped score (:func:`heart_rate_report`). Each signal's pooled AUC is also given without the user who holds
+shipped score (:func:`heart_rate_report`). With ``--fitted`` it fits weights of the trends and today's z-score
+on the other folds' users' *reports* and judges them on the fold's own (:func:`fitted_report`): what a score
+tuned to self-reports would carry to new people. Each signal's pooled AUC is also given without the user who holds
 the most cases: a pooled AUC weighs every report the same, so one person with hundreds of readings can carry
 it.
 """
@@ -200,6 +202,89 @@ def heart_rate_report(c: Cases, points: pd.DataFrame | None = None, resamples: i
     return "heart rate (7 or 14 days against 60; higher counts as worse), alone and added\n" + "\n\n".join(blocks)
 
 
+def fitted_combination(
+    frame: pd.DataFrame, columns: list[str], folds: Mapping[str, int], per_user: bool = True
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The parts ``columns`` (deviations, lower = worse) combined with weights *fitted on the reports* of each
+    fold's other users, judged on the fold's own: float64[N] held-out values (minus the fitted log-odds of a bad
+    report: higher is better, like the score) and the weights per fold (per part, in its spread units over the
+    training users; each <= 0 on the log-odds, so a lower deviation never raises the value: the score's
+    monotonicity). A logistic regression of ``bad`` by L-BFGS-B with each user weighing the same (``per_user``)
+    or each report. Written by hand: scikit-learn's logistic regression has no sign constraints and is not a
+    dependency; this is 10 lines of scipy. ``frame``: one protocol's reading cases, every column finite."""
+    from scipy.optimize import minimize
+
+    x_all = frame[columns].to_numpy(float)
+    bad = frame["bad"].to_numpy(bool).astype(float)
+    users = frame["user"].to_numpy()
+    fold = frame["user"].map(folds).to_numpy()
+    out, weights = np.full(len(frame), np.nan), []
+    for k in sorted(set(fold)):
+        train = fold != k
+        unit = np.std(x_all[train], axis=0)
+        x, y = x_all[train] / unit, bad[train]
+        counts = pd.Series(users[train]).map(pd.Series(users[train]).value_counts()).to_numpy(float)
+        w = 1.0 / counts if per_user else np.ones_like(counts)
+
+        def loss(p: np.ndarray, x=x, y=y, w=w) -> float:
+            z = p[0] + x @ p[1:]
+            return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)))
+
+        bounds = [(None, None)] + [(None, 0.0)] * len(columns)  # a lower deviation never lowers the odds of bad
+        fit = minimize(loss, np.zeros(len(columns) + 1), method="L-BFGS-B", bounds=bounds)
+        weights.append(fit.x[1:])
+        out[~train] = -(x_all[~train] / unit) @ fit.x[1:]
+    return out, weights
+
+
+FITTED = {  # the combinations fitted_report tries: the apps' two trends and today's reading; every window
+    "fit: 7d+14d vs 60d, today": ["7d_vs_60d", "14d_vs_60d", "today_z"],
+    "fit: every window, today": [*(window_name(s, n) for s in SHORT_DAYS for n in NORMAL_DAYS), "today_z"],
+}
+
+
+def fitted_report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
+    """Weights fitted on self-reports, judged honestly: each :data:`FITTED` combination fitted per fold on the
+    other folds' users' reports (:func:`fitted_combination`, each user weighing the same, then each report),
+    beside the two apps' rules on the same cases: pooled and within-person AUC with 95 % intervals, and the
+    pooled AUC without the user with the most cases."""
+    from model.evaluation.backtest import user_folds
+    from model.evaluation.outcome_metrics import auc, evaluate
+
+    users = sorted(set(c.events["user"]))
+    folds = {u: k for k, held in enumerate(user_folds(users, FOLDS, seed=seed)) for u in held}
+    frame = deviations(c)
+    frame["today_z"] = anchors.rule_deviations(c, anchors.RULES["today_z"])
+    blocks = []
+    for protocol in ("same_day", "next_day"):
+        part = readings(frame, protocol, sorted({col for cols in FITTED.values() for col in cols}))
+        if part["user"].nunique() < FOLDS:
+            continue
+        names = ["14d_vs_60d", "7d_vs_60d", "today_z"]
+        for label, columns in FITTED.items():
+            for per_user, how in ((True, "each user"), (False, "each report")):
+                name = f"{label} ({how})"
+                part[name], _ = fitted_combination(part, columns, folds, per_user)
+                names.append(name)
+        figures = evaluate(part, names, names[0], resamples=resamples, seed=seed).set_index("signal")
+        largest = part["user"].value_counts().index[0]
+        rest = part[part["user"] != largest]
+        lines = [
+            f"{protocol}: {len(part)} readings of {part['user'].nunique()} users; weights fitted on the other folds'"
+            f" reports; without {largest} ({int((part['user'] == largest).sum())} cases) in the last column",
+            f"{'signal':<42} {'pooled AUC (95% CI)':<22} {'within (95% CI)':<22} {'without':>7}",
+        ]
+        for name in names:
+            row = figures.loc[name]
+            lines.append(
+                f"{name:<42} {row['auc']:.3f} ({row['auc_lo']:.3f}-{row['auc_hi']:.3f})    "
+                f"{row['auc_within']:.3f} ({row['auc_within_lo']:.3f}-{row['auc_within_hi']:.3f})    "
+                f"{auc(rest['bad'].to_numpy(bool), rest[name].to_numpy(float)):.3f}"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
     """The tables, as plain text."""
     from model.evaluation.backtest import user_folds
@@ -240,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-days", type=int, default=14, help="Welltory users with readings on this many days")
     parser.add_argument("--points", type=Path, help="the CSV of hrvcast backtest --protocol outcomes --points")
     parser.add_argument("--heart-rate", action="store_true", help="also score the readings' heart-rate trend")
+    parser.add_argument("--fitted", action="store_true", help="also weights fitted on the reports (held out)")
     args = parser.parse_args(argv)
     folder = args.data_dir / "welltory_covid19"
     histories = outcomes.welltory_histories(folder, args.min_days)
@@ -250,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + split_report(cases, points))
     if args.heart_rate:
         print("\n" + heart_rate_report(cases, points))
+    if args.fitted:
+        print("\n" + fitted_report(cases))
     return 0
 
 

@@ -14,6 +14,7 @@ from model.evaluation.outcome_metrics import auc
 from model.evaluation.trend_windows import (
     deviation_of_daily_score,
     established,
+    fitted_combination,
     heart_rate_deviations,
     heart_rate_report,
     nested,
@@ -49,6 +50,36 @@ def test_a_folds_window_is_chosen_on_the_other_folds_users_and_judged_on_its_own
     assert auc(frame.loc[fold0, "bad"].to_numpy(), values[fold0]) == 0.0  # judged on fold 0: backwards
     train_sd = frame.loc[~fold0, "a"].std(ddof=0)
     np.testing.assert_allclose(values[fold0], frame.loc[fold0, "a"] / train_sd)  # on the training users' scale
+
+
+def test_weights_fitted_on_reports_are_judged_on_other_users_and_never_let_a_lower_hrv_score_higher():
+    """Part "low" is low on bad days for every user; part "wrong" is *high* on bad days (a lower HRV would mean
+    a better day, which the score must never say): its weight stays 0 in every fold, so the fitted value rises
+    with "low" alone. Fold 0's users reverse "low": judged on them, the others' fit is backwards."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for user, fold in ((f"{name}{f}", f) for name in "uv" for f in range(4)):
+        for k in range(30):
+            bad = k % 3 == 0
+            sign = -1.0 if fold == 0 else 1.0
+            rows.append(
+                {
+                    "user": user,
+                    "bad": bad,
+                    "low": sign * (-1.0 if bad else 1.0) + rng.normal(0, 0.5),
+                    "wrong": (1.0 if bad else -1.0) + rng.normal(0, 0.5),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    folds = {u: int(u[1]) for u in frame["user"].unique()}
+    values, weights = fitted_combination(frame, ["low", "wrong"], folds)
+    assert all(w[1] == 0.0 for w in weights)  # the wrong-way part is held at 0: monotone
+    assert all(w[0] < 0 for w in weights)  # every fold's other users are mostly ones on whom "low" tells
+    fold0 = (frame["user"].map(folds) == 0).to_numpy()
+    assert auc(frame.loc[~fold0, "bad"].to_numpy(), values[~fold0]) > 0.7  # held out, where "low" tells
+    assert auc(frame.loc[fold0, "bad"].to_numpy(), values[fold0]) < 0.3  # fold 0 reversed: no peeking at it
+    ranks = np.argsort(np.argsort(values[fold0]))
+    np.testing.assert_array_equal(ranks, np.argsort(np.argsort(frame.loc[fold0, "low"].to_numpy())))
 
 
 @pytest.mark.parametrize(("older_days", "expected"), [((16, 20, 29), True), ((16, 20), False), ((16, 20, 31), False)])
