@@ -179,3 +179,23 @@ def test_a_recording_without_a_clock_gets_no_calendar_so_its_made_up_start_does_
     np.testing.assert_allclose(clockless[0], clockless[1], atol=1e-6)
     clocked = [model(shifted(held_out, by, has_clock=True), 24).p50 for by in (0, 7 * HOUR_MS)]
     assert np.abs(clocked[0] - clocked[1]).max() > 0.05
+
+
+@pytest.mark.parametrize("inputs", ["rr-only", "full"])
+def test_a_zoned_users_calendar_is_their_local_hour(models, held_out, inputs):
+    """A New York user whose watch sends true UTC times (5 hours later than their local clock in January) and
+    whose zone is set is forecast as the same nights stored on a local clock: the calendar is their local hour,
+    in both input modes, as the LSTM's is (tests/test_time_zones.py)."""
+    later = 5 * HOUR_MS  # America/New_York is UTC-5 in January: no summer time in these days
+    utc = replace(
+        held_out,
+        windows=held_out.windows.assign(start=held_out.windows["start"] + later),
+        sleep=held_out.sleep.assign(start=held_out.sleep["start"] + later, end=held_out.sleep["end"] + later),
+        activity=held_out.activity.assign(time=held_out.activity["time"] + later),
+        zone="America/New_York",
+    )
+    model = models[inputs]
+    local = model(context(held_out, origin_hours=40), 24).p50
+    np.testing.assert_allclose(model(context(utc, origin_hours=40), 24).p50, local, atol=1e-6)
+    unzoned = model(context(replace(utc, zone="UTC"), origin_hours=40), 24).p50  # read as UTC: 5 hours off phase
+    assert np.abs(unzoned - local).max() > 0.05
