@@ -212,7 +212,13 @@ def test_deleting_a_series_ahead_keeps_its_past_and_every_other_series(make_stor
         if reader is not store:
             reader.close()
     alice = got[ALICE].sort_values(["model", "time"])
-    assert list(zip(alice["model"], alice["time"], strict=True)) == [(c.MODEL_A, T0 + 3 * H), (c.MODEL_B, T0 + 3 * H)]
+    # it failed once in CI with the series whole after the delete; a write retried after a client timeout whose
+    # first try reached influxd only after the delete would show as more write bodies than batches
+    sent = "" if kind != "influx2" else f"; write bodies sent {len(store.replay.writes)}"
+    assert list(zip(alice["model"], alice["time"], strict=True)) == [
+        (c.MODEL_A, T0 + 3 * H),
+        (c.MODEL_B, T0 + 3 * H),
+    ], f"after the delete: {list(zip(alice['model'], alice['time'], strict=True))}{sent}"
     assert got[BOB]["time"].tolist() == c.ALICE_FORECAST_A["time"].tolist()
 
 
