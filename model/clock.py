@@ -7,8 +7,8 @@ shared MMASH subjects went from 0.30 to 0.46-0.58, worse than repeating the last
 (``docs/reviews/2026-12-02-time-zones.md``). The zone gives the hourly model's time features their local hour.
 
 Offsets come from the zone at each instant (summer time included), so a step's local hour is exact; the grid of
-steps itself stays on UTC hours (every zone's offset used here is a whole number of hours at that instant, or
-the hour is rounded down, which is what a local clock shows for a step that starts at :30).
+steps itself stays on UTC hours, so in a zone whose offset is not whole hours a step starts at :30 or :45 local
+time, and its hour feature is fractional (05:30 is 5.5: ``model.forecast.features.time_columns``).
 
 Days are not moved here: daily windows are still cut at UTC midnight, so the daily model's weekday stays the UTC
 day's (a morning reading in the Americas falls on its own local date's UTC day).

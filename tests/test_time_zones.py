@@ -52,6 +52,34 @@ def test_the_features_read_the_local_hour_in_the_zone():
     assert np.array_equal(daily, user_grid(utc, JAN_15, 7, 24 * H))
 
 
+def test_a_half_hour_zone_reads_the_half_hour_and_whole_hour_zones_keep_whole_hours():
+    """Asia/Kolkata is UTC+5:30: the UTC hour 00:00-01:00 is 05:30-06:30 there, so its hour feature is 5.5 (half-way
+    between the profile's hours 5 and 6, where the beats are), not 5 (the profile 30 minutes early)."""
+    windows = hourly_windows(0, JAN_15 + 24 * H, 48)
+    kolkata = user_grid(UserHistory("u", windows, zone="Asia/Kolkata"), JAN_15, 24, H)
+    angle = np.arctan2(kolkata[:, FEATURE_INDEX["hour_sin"]], kolkata[:, FEATURE_INDEX["hour_cos"]])
+    np.testing.assert_allclose((angle / (2 * np.pi) * 24 % 24)[:3], [5.5, 6.5, 7.5], atol=1e-9)
+    tokyo = user_grid(UserHistory("u", windows, zone="Asia/Tokyo"), JAN_15, 24, H)  # whole hours: exact integers
+    whole = np.arange(9, 33) % 24
+    np.testing.assert_array_equal(
+        tokyo[:, FEATURE_INDEX["hour_sin"]], np.sin(2 * np.pi * whole / 24).astype(tokyo.dtype)
+    )
+
+
+def test_a_half_hour_zone_is_not_served_the_profile_of_the_zone_half_an_hour_away(tmp_path):
+    """The same stored night for a user in Kolkata (+5:30), Karachi (+5) and Dhaka (+6): three different normals;
+    with the hour rounded down Kolkata's was Karachi's to the last digit."""
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.write_windows("u", hourly_windows(7, JAN_15 + 9 * H, 240))
+    normal = {}
+    for zone in ("Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka"):
+        settings = Settings(model=DEFAULT_MODEL, daily_model="none", cache="null://", user_time_zones=(("u", zone),))
+        normal[zone] = _forecast(store, settings, "u", JAN_15 + 9 * H).expected_ln
+    store.close()
+    assert np.abs(normal["Asia/Kolkata"] - normal["Asia/Karachi"]).max() > 0.01
+    assert np.abs(normal["Asia/Kolkata"] - normal["Asia/Dhaka"]).max() > 0.01
+
+
 def test_a_bad_zone_is_refused_at_start_up_naming_the_fix():
     with pytest.raises(SettingsError, match=r"HRVCAST_TIME_ZONE.*IANA name"):
         Settings.from_env({"HRVCAST_TIME_ZONE": "Eastern"})

@@ -32,8 +32,9 @@ _MAX_JSON_CHARS = 8000  # keeps the protobuf small when a training summary lists
 FEATURE_DOCS: dict[str, str] = {
     "ln_rmssd": "ln of RMSSD in ms of the step's valid HRV window; 0 where missing",
     "ln_rmssd_present": "1 where a valid HRV window exists, else 0",
-    "hour_sin": "sin(2 pi hour / 24), the person's local hour of the step start (the profile is a local-hour "
-    "profile); 0 in all four time columns for a recording without a clock (then no circadian profile is applied); "
+    "hour_sin": "sin(2 pi hour / 24), hour = the person's local time of the step start in hours, fractional "
+    "where the zone's offset is not whole hours (05:30 is 5.5; the profile is a local-hour profile); 0 in all four "
+    "time columns for a recording without a clock (then no circadian profile is applied); "
     "live data always has one",
     "hour_cos": "cos(2 pi hour / 24)",
     "dow_sin": "sin(2 pi weekday / 7), Monday = 0, local (hourly model) or the UTC day's (daily model)",
