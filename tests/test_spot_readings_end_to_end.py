@@ -244,3 +244,76 @@ def test_a_day_replaced_with_as_many_beats_is_rescored_from_the_store_not_a_cach
     assert again[0].score == pytest.approx(uncached, abs=1e-3) and again[0].score < first - 1
     assert store.read_scores(["spot"])["score"].iloc[0] == pytest.approx(uncached, abs=1e-3)
     assert scorer.run_round(users=["spot"]).rows == []  # and once rescored, not again
+
+
+def _tired(t0: int, n: int = 150) -> list[list[float]]:
+    """A tired reading of ``n`` beats from ``t0``: RMSSD about 4 ms."""
+    ibi = 650.0 + np.where(np.arange(n) % 2, 2.0, -2.0)
+    return [[int(t0 + k), float(v)] for k, v in zip(np.cumsum(ibi).astype(np.int64), ibi, strict=True)]
+
+
+def test_readings_synced_late_reach_the_served_score_and_the_next_scoring_round(dashboard):
+    """A phone that syncs two missed mornings after today's reading: the beats land before the newest window, so
+    the newest window and its beat count (the cache key, the scorer's due rule) are as before. The served score
+    used to stay the cached one for HRVCAST_CACHE_TTL and the stored one for --rescore-after (attack review 3,
+    N-H1: green 81 served, 49 computed). The push now drops the cached forecasts and marks the stored score."""
+    from server.pipeline.wiring import local_service
+
+    client, app, store, last_reading_ms, now_s = dashboard
+    service = app.extensions["hrvcast"].forecast_service()
+    clock = [now_s]
+    scorer = Scorer(store, service, write_back=True, clock=lambda: clock[0])
+    scorer.run_round(users=["spot"])
+    before = client.get("/api/v1/score?user=spot").get_json()[0]["score"]  # served, and now cached
+    day = last_reading_ms - last_reading_ms % DAY_MS
+    for back in (1, 2):  # 03:00 of the two days before the newest: the days' windows change, not the newest
+        pushed = client.post("/api/v1/rr", json={"user": "spot", "beats": _tired(day - back * DAY_MS + 3 * 3_600_000)})
+        assert pushed.status_code == 200, pushed.get_json()
+    uncached = local_service(store, service.models).forecasts(["spot"])["spot"].score
+    after = client.get("/api/v1/score?user=spot").get_json()[0]["score"]
+    assert after == pytest.approx(uncached, abs=1e-3) and after < before - 1
+    clock[0] += 60
+    rows = scorer.run_round(users=["spot"]).rows
+    assert [r.user for r in rows] == ["spot"]  # due although the newest window did not change
+    assert store.read_scores(["spot"])["score"].iloc[0] == pytest.approx(uncached, abs=1e-3)  # what alerts read
+
+
+def test_a_hole_filled_late_by_a_strap_reaches_the_served_forecast(dashboard):
+    """A second device fills an hour five hours before the strap's newest window with a tired hour: the hourly
+    forecast served next is the one the store now gives, not the one cached before."""
+    from server.pipeline.wiring import local_service
+
+    client, app, store, _, _ = dashboard
+    service = app.extensions["hrvcast"].forecast_service()
+    before = client.get("/api/v1/forecast?user=strap").get_json()
+    newest = int(store.read_windows(["strap"], 0, 2**62)["strap"]["start"].max())
+    hour = newest - 5 * 3_600_000
+    beats = [b for b in _tired(hour + 60_000, 5200) if b[0] < hour + 3_600_000]
+    assert client.post("/api/v1/rr", json={"user": "strap", "beats": beats}).status_code == 200
+    after = client.get("/api/v1/forecast?user=strap").get_json()
+    uncached = local_service(store, service.models).forecasts(["strap"])["strap"]
+    assert [p["rmssd_p50"] for p in after] != [p["rmssd_p50"] for p in before]
+    np.testing.assert_allclose([p["rmssd_p50"] for p in after], uncached.rmssd_p50, rtol=1e-4)
+
+
+def test_a_file_of_earlier_days_ingested_later_is_rescored_and_says_so(dashboard, tmp_path, capsys):
+    """``hrvcast ingest`` of missed mornings after the newest one: the command marks the stored score (the next
+    round rescores the user) and says what a running server's cache still holds."""
+    _, app, store, last_reading_ms, now_s = dashboard
+    service = app.extensions["hrvcast"].forecast_service()
+    clock = [now_s]
+    scorer = Scorer(store, service, write_back=True, clock=lambda: clock[0])
+    scorer.run_round(users=["spot"])
+    assert scorer.run_round(users=["spot"]).rows == []
+    day = last_reading_ms - last_reading_ms % DAY_MS
+    lines = ["timestamp,rr_ms"] + [
+        f"{pd.Timestamp(t, unit='ms', tz='UTC').strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z,{v:.1f}"
+        for t, v in _tired(day - DAY_MS + 3 * 3_600_000)
+    ]
+    late = tmp_path / "late.csv"
+    late.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["ingest", "--user", "spot", str(late)]) == 0
+    assert "before the user's newest window" in capsys.readouterr().err
+    clock[0] += 60
+    assert [r.user for r in scorer.run_round(users=["spot"]).rows] == ["spot"]

@@ -28,6 +28,7 @@ import numpy as np
 from model.errors import BadOption, BadRange, UnknownUser
 from model.ids import validate_user
 from model.schema import DAY_MS
+from server.cli._changed import after_changed_data
 from server.settings import Settings
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20261127 and week dates (2026-W48-1)
@@ -116,11 +117,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if span is None:
             print(f"deleted {what} from {store.url}")
         else:
-            _rescore_next_round(store, user)
-            cleared = _clear_shared_cache(settings, user)
+            note = after_changed_data(settings, store, user)
             again = ", ".join(f"{n} {w}" for w, n in counts.items())
             print(f"deleted {what}{found} from {store.url}; windows next to the span recomputed: {again}")
-            print(_cache_note(cleared))
+            print(note)
             if straddling:
                 print(
                     f"kept {straddling} sleep episode(s) that began before {_day(span[0])} and end in it; to replace "
@@ -167,42 +167,6 @@ def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int, tuple[int
     first, last = int(found.min()), int(found.max())
     extent = (first - first % DAY_MS, last - last % DAY_MS + DAY_MS)
     return " (" + ", ".join(f"{n:,} {name}" for name, n in parts.items() if n) + ")", before, extent
-
-
-def _rescore_next_round(store, user: str) -> None:
-    """Mark the user's newest stored score summary as made from data that changed: a copy of it, 1 ms after it
-    (so it is the newest, and any later round's is newer), whose ``newest_window_ms`` is -1, so the write-back
-    scorer's next round rescores the user (the alert rules read what it writes). Without it, a corrected
-    recording ingested with the same newest window and beat count left the deleted data's score and forecast
-    hours stored until ``--rescore-after`` (24 h)."""
-    newest = store.read_scores([user])
-    if not newest.empty:
-        from server.pipeline.scoring import CHANGED_UNDER_IT
-
-        store.write_scores(newest.assign(scored_ms=newest["scored_ms"] + 1, newest_window_ms=CHANGED_UNDER_IT))
-
-
-def _clear_shared_cache(settings: Settings, user: str) -> int:
-    """Drop the user's forecasts from a shared Redis cache (``HRVCAST_CACHE=redis://``); the number dropped."""
-    if not settings.cache.startswith("redis://"):
-        return 0
-    from server.pipeline.cache import CACHE_FORMAT
-    from server.pipeline.wiring import redis_client
-
-    client = redis_client(settings.cache)
-    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", user)
-    keys = list(client.scan_iter(match=f"hrvcast:fc:v{CACHE_FORMAT}:*:{escaped}:*", count=1000))
-    return int(client.delete(*keys)) if keys else 0
-
-
-def _cache_note(cleared: int) -> str:
-    redis = f" ({cleared} cached forecasts dropped from Redis)" if cleared else ""
-    return (
-        f"the scorer rescores the user at its next round, from the store{redis}; a running server's in-process "
-        "cache (with HRVCAST_CACHE=simple:// or redis://) may answer a forecast it cached before for up to "
-        "HRVCAST_CACHE_TTL when the user's newest window and its beat count are unchanged: restart it to see the "
-        "corrected data at once"
-    )
 
 
 def _day(epoch_ms: int) -> str:

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from model.ids import validate_user
+    from server.cli._changed import after_changed_data
+    from server.pipeline.changed import lands_late, newest_start
     from server.pipeline.ingest import IngestFiles, ingest_file
     from server.stores import store_from_settings
 
@@ -57,8 +59,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     files = IngestFiles(args.file, sleep=args.sleep, activity=args.activity, actigraph=args.actigraph)
     options = read_options_from(args, settings.zone_of(args.user))
     store = store_from_settings(settings)
+    late_note = None
     try:
+        newest = newest_start(store, args.user)
         report = ingest_file(store, args.user, files, options, config_from(args))
+        if lands_late(report.first_ms, newest):  # the scorer and a cache see only the newest window: tell them
+            late_note = after_changed_data(settings, store, args.user)
     finally:
         store.close()
     if args.format == "auto":
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.file}: {report.resent} beat(s) already stored, with times 1-49 ms off here: kept as stored",
             file=sys.stderr,
         )
+    if late_note:
+        print(f"{args.user}: the file holds data from before the user's newest window: {late_note}", file=sys.stderr)
     windows = ", ".join(f"{n} {w} windows" for w, n in report.windows.items())
     print(
         f"{args.user}: {report.beats_written} beats, {windows or 'no windows'}, {report.sleep} sleep episodes, "

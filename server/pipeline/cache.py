@@ -1,8 +1,12 @@
 """Forecast caches: one in-process layer, and Redis shared by every worker and host when configured.
 
-A cached forecast never changes under its key (:func:`cache_key` names the format, the model version, the
-user, the resolution, the forecast origin and the horizon), so a cache can only be missing a forecast, never
-hold a wrong one. Each layer still expires entries after ``HRVCAST_CACHE_TTL``.
+:func:`cache_key` names the format, the model version, the user, the resolution, the forecast origin, the
+horizon and the newest window's beat count: new data at the end of a history changes it. Data that lands before
+the newest window does not (:mod:`server.pipeline.changed`): whoever writes it drops the user's entries
+(``ForecastService.forget_forecasts``: this process's layer and Redis), and with Redis the in-process layer in
+front of it keeps an entry at most :data:`LOCAL_TTL_BEFORE_REDIS_S`, so another worker's copy goes soon too;
+without Redis, a worker among several keeps one at most :data:`LOCAL_TTL_MANY_WORKERS_S`.
+Each layer expires entries after ``HRVCAST_CACHE_TTL``.
 
 - ``simple://``: the in-process layer alone (``cachetools.TTLCache``: constant time per key at any size; the
   cachelib ``SimpleCache`` that flask-caching offered sorts the whole cache on every insert once it is full).
@@ -37,6 +41,14 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 6  # 6: the newest window's beat count in the key; 5: Forecast.trend_z
 LOCAL_ENTRIES = 20_000  # about 2-3 KB per 24-hour forecast: some 50 MB per worker at most
 LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds the rest
+# in front of Redis a worker keeps an entry at most this long: an entry another worker dropped from Redis (late
+# data pushed through it) is then gone from every worker within seconds, at the cost of one round trip to Redis
+# per user every 10 s
+LOCAL_TTL_BEFORE_REDIS_S = 10.0
+# without Redis every worker has its own cache, and nothing tells the others that one of them dropped an entry:
+# a worker among several (HRVCAST_WORKERS > 1, which gunicorn's post_fork sets to the real count) keeps an
+# entry at most this long, so late data pushed through one worker is seen by all within a minute
+LOCAL_TTL_MANY_WORKERS_S = 60.0
 
 
 def cache_key(
@@ -62,6 +74,7 @@ class LocalCache:
     """A thread-safe TTL cache of one process."""
 
     def __init__(self, max_entries: int, ttl_s: float, timer=time.monotonic) -> None:
+        self.ttl_s = float(ttl_s)  # how long an entry is kept at most
         self._items: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_s, timer=timer)
         self._lock = threading.Lock()  # cachetools caches are not thread-safe; gthread workers share one
 
@@ -157,5 +170,8 @@ def open_cache(settings: Settings, metrics: Metrics | None = None, client=None) 
         return ForecastCache(None, None, metrics)
     if scheme == "redis":
         shared = RedisLayer(client if client is not None else redis_client(settings.cache), ttl)
-        return ForecastCache(LocalCache(LOCAL_ENTRIES_BEFORE_REDIS, ttl), shared, metrics)
-    return ForecastCache(LocalCache(LOCAL_ENTRIES, ttl), None, metrics)
+        return ForecastCache(
+            LocalCache(LOCAL_ENTRIES_BEFORE_REDIS, min(ttl, LOCAL_TTL_BEFORE_REDIS_S)), shared, metrics
+        )
+    alone = settings.workers <= 1  # 0: not under gunicorn (one process: the app in a test, a script)
+    return ForecastCache(LocalCache(LOCAL_ENTRIES, ttl if alone else min(ttl, LOCAL_TTL_MANY_WORKERS_S)), None, metrics)

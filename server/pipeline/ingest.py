@@ -65,6 +65,7 @@ class IngestReport:
     sleep: int = 0
     activity: int = 0
     sdnn_samples: int = 0
+    first_ms: int | None = None  # the earliest time of what was written (beats, SDNN samples, sleep, activity)
 
 
 def ingest_file(
@@ -125,6 +126,13 @@ def ingest_file(
             if not frame.empty:
                 report.activity += store.write_activity(user, frame)
         progress.covariates.append(f"{report.activity} activity hours")
+    written = [int(t[0])] if report.beats_written else []
+    if report.sdnn_samples:
+        written.append(int(rec.sdnn["time_ms"].min()))
+    if report.sleep:
+        written.append(int(sleep["start"].min()))
+    written += [int(frame["time"].min()) for frame in activity if report.activity and not frame.empty]
+    report.first_ms = min(written) if written else None
     log.info("ingested %s for %s: %d beats, windows %s", files.rr, user, report.beats_written, report.windows)
     return report
 
@@ -282,6 +290,7 @@ def ingest_beats(
     progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
     with unit(store, progress):
         _write_beats(store, user, t, ibi, progress, report, config)
+    report.first_ms = int(t[0]) if report.beats_written else None
     return report
 
 

@@ -21,6 +21,7 @@ from model.forecast.forecaster import Forecast
 from model.forecasters import DEFAULT, model_tag
 from model.schema import HOUR_MS
 from model.zones import has_score, state_of, status_of, zone_of
+from server.pipeline.changed import CHANGED_UNDER_IT
 from server.pipeline.forecasting import ForecastService
 from server.pipeline.resolution import Newest
 from server.stores.base import HistoryStore, step_scores_text
@@ -81,9 +82,6 @@ def newest_ms(newest: Newest | None, fc: Forecast) -> int:
     """The start of the user's newest window of any size (what a later window is compared with)."""
     known = [t for t in (newest.hourly, newest.daily) if t is not None] if newest is not None else []
     return max(known) if known else int(fc.last_observed_ms)
-
-
-CHANGED_UNDER_IT = -1  # a summary's newest_window_ms after hrvcast delete: rescore, and not from the cache
 
 
 def newest_beats(newest: Newest | None) -> float:

@@ -88,6 +88,10 @@ def post_fork(server, worker):
     import torch  # in the worker, before the app (and its model) is loaded
 
     torch.set_num_threads(1)
+    # how many workers there really are (``--workers`` overrides this file's count): with HRVCAST_CACHE=simple://
+    # each has its own forecast cache, and a worker among several keeps an entry a short while only
+    # (server.pipeline.cache.LOCAL_TTL_MANY_WORKERS_S), so late data pushed through another worker is seen soon
+    os.environ["HRVCAST_WORKERS"] = str(min(int(server.cfg.workers), 64))  # the setting's own bounds
 
 
 def child_exit(server, worker):

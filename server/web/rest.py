@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from model.errors import StoreUnavailable
 from model.zones import has_score, status_of
+from server.pipeline.changed import lands_late, mark_for_rescoring, newest_start
 from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
@@ -201,11 +202,15 @@ def push_beats():
 
     epoch_ms = np.fromiter((b[0] for b in data["beats"]), dtype=np.int64, count=len(data["beats"]))
     ibi_ms = np.fromiter((b[1] for b in data["beats"]), dtype=np.float64, count=len(data["beats"]))
+    store = services().store
     with _one_push_at_a_time(services().flight, data["user"]):
-        report = ingest_beats(services().store, data["user"], epoch_ms, ibi_ms)
+        newest = newest_start(store, data["user"])
+        report = ingest_beats(store, data["user"], epoch_ms, ibi_ms)
+        if lands_late(report.first_ms, newest):  # before the newest window: the scorer would not see it
+            mark_for_rescoring(store, data["user"])
     services().users.note(data["user"])  # a new id is listed at once by every worker and host
     if services().model is not None:
-        services().forecast_service().forget(data["user"])
+        _forget(services().forecast_service(), data["user"], late=lands_late(report.first_ms, newest))
     return jsonify(
         {
             "user": report.user,
@@ -215,6 +220,20 @@ def push_beats():
             "windows": report.windows,
         }
     )
+
+
+def _forget(service, user: str, late: bool) -> None:
+    """After a push: look the user's newest windows up again and, when the beats landed before the newest window
+    (which leaves the cache key as it was), drop the user's cached forecasts from this worker and from Redis. A
+    store or Redis failure here costs only that: the beats are stored, the reply says so."""
+    service.forget(user)
+    if late:
+        try:
+            service.forget_forecasts([user])
+        except (StoreUnavailable, RedisError, OSError) as exc:
+            logging.getLogger(__name__).warning(
+                "pushed beats for %s are stored; their cached forecasts were not dropped: %s", user, exc
+            )
 
 
 PUSH_WAIT_S = 20.0  # under Grafana's and most gateways' 30 s timeouts

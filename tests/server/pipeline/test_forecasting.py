@@ -218,6 +218,23 @@ def test_the_local_cache_expires_entries_and_keeps_the_most_recently_used():
     assert local.get_many(["a", "c"]) == {"c": 3}  # "a" expired at 10 s
 
 
+@pytest.mark.parametrize(
+    ("cache", "workers", "local_s"),
+    [("simple://", 0, 3600.0), ("simple://", 1, 3600.0), ("simple://", 4, 60.0), ("redis://127.0.0.1:1/0", 4, 10.0)],
+)
+def test_a_worker_among_several_keeps_an_entry_only_as_long_as_late_data_may_stay_unseen(cache, workers, local_s):
+    """Late data pushed through one worker drops that worker's entries and Redis's; another worker's own copy can
+    only expire. One process keeps HRVCAST_CACHE_TTL; a worker among several without Redis keeps an entry a minute
+    at most, and in front of Redis 10 s (Redis itself keeps HRVCAST_CACHE_TTL)."""
+    from server.pipeline.cache import open_cache
+    from server.settings import Settings
+
+    settings = Settings(cache=cache, cache_ttl_s=3600, workers=workers)
+    client = redis_py.Redis(port=1) if cache.startswith("redis") else None  # never connected here
+    opened = open_cache(settings, client=client)
+    assert opened.local.ttl_s == local_s
+
+
 def test_with_redis_the_in_process_layer_is_filled_from_the_shared_one(store, forecaster, redis):
     """One in-process layer in front of Redis: a second worker's first read comes from Redis and its next
     read from its own memory, with no second computation."""
