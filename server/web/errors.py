@@ -92,8 +92,14 @@ def flatten_validation(messages: object, prefix: str = "") -> list[str]:
     return [f"{prefix}: {messages}" if prefix else str(messages)]
 
 
+MAX_PROBLEMS = 5  # problems named in one message; a push of 200,000 bad beats once answered 16 MB saying one thing
+
+
 def bad_request_from(exc: ValidationError, where: str) -> BadRequest:
-    detail = "; ".join(flatten_validation(exc.messages))
+    lines = flatten_validation(exc.messages)
+    detail = "; ".join(lines[:MAX_PROBLEMS])
+    if len(lines) > MAX_PROBLEMS:
+        detail += f"; and {len(lines) - MAX_PROBLEMS:,} more of {len(lines):,} problems (the first ones are named)"
     return BadRequest(f"invalid {where}: {detail}")
 
 

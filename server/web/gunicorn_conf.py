@@ -91,7 +91,9 @@ def post_fork(server, worker):
     # how many workers there really are (``--workers`` overrides this file's count): with HRVCAST_CACHE=simple://
     # each has its own forecast cache, and a worker among several keeps an entry a short while only
     # (server.pipeline.cache.LOCAL_TTL_MANY_WORKERS_S), so late data pushed through another worker is seen soon
-    os.environ["HRVCAST_WORKERS"] = str(min(int(server.cfg.workers), 64))  # the setting's own bounds
+    workers = getattr(getattr(server, "cfg", None), "workers", None)
+    if workers:
+        os.environ["HRVCAST_WORKERS"] = str(min(int(workers), 64))  # the setting's own bounds
 
 
 def child_exit(server, worker):

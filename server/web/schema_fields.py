@@ -246,7 +246,12 @@ class Beat(fields.Field):
         epoch, ibi = value
         if isinstance(epoch, bool) or not isinstance(epoch, int | float):
             raise ValidationError(f"epoch_ms {_short(epoch)} must be an integer number of milliseconds")
-        if not 0 <= epoch < 1e14:  # before float(): a 400-digit integer overflows it
+        if 1e14 <= epoch < 1e20:  # before float(): a 400-digit integer overflows it
+            unit, factor = ("microseconds", "1,000") if epoch < 1e17 else ("nanoseconds", "1,000,000")
+            raise ValidationError(
+                f"epoch_ms {_short(epoch)} looks like {unit}: send milliseconds since 1970 (divide by {factor})"
+            )
+        if not 0 <= epoch < 1e14:
             raise ValidationError(f"epoch_ms {_short(epoch)} is not a time after 1970 in milliseconds")
         if not float(epoch).is_integer():
             raise ValidationError(f"epoch_ms {_short(epoch)} must be an integer number of milliseconds")
