@@ -132,7 +132,16 @@ def register(app: Flask, on_error: Callable[[errors.HrvcastError], None] | None 
         if status == 401:  # never produced by the app itself; keep 401 for authentication only
             status = 400
         code = (exc.name or "http_error").lower().replace(" ", "_")
-        response = jsonify(body(exc.description or exc.name, code))
+        message = exc.description or exc.name
+        if exc.code == 413:  # werkzeug's text names no limit
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            message = (
+                f"request body larger than {limit // (1024 * 1024)} MB: send at most 200,000 beats per push and "
+                "split larger uploads (or use hrvcast ingest for a file)"
+            )
+        if exc.code == 405 and exc.valid_methods:
+            message = f"{message} Allowed: {', '.join(sorted(exc.valid_methods))}."
+        response = jsonify(body(message, code))
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response, status

@@ -73,8 +73,13 @@ class QueryRequest:
         return bool(target.users or self.include_users)
 
     def users_of(self, target: TargetQuery, known: Sequence[str]) -> list[str]:
-        """The users a target asks for: its payload, else the ad-hoc filters, else (``*``) every known user."""
+        """The users a target asks for: its payload, else the ad-hoc filters, else (``*``) every known user. With
+        both, the payload's users that the ``user = X`` filters keep: a filter narrows every panel in Grafana
+        (``user != X`` always did here), so a panel pinned to another user shows nothing, not that user."""
         chosen = target.users or self.include_users or tuple(known)
+        if target.users and self.include_users:
+            kept = set(self.include_users)
+            chosen = tuple(u for u in target.users if u in kept)
         excluded = set(self.exclude_users)
         return [u for u in dict.fromkeys(chosen) if u not in excluded]
 
@@ -92,9 +97,13 @@ def _refuse(where: str, message: str) -> BadRequest:
 
 def check_range(start_ms: int, end_ms: int) -> None:
     """A panel's range: ``from`` before ``to``, at most :data:`MAX_RANGE_MS` (``/query`` and ``/annotations``)."""
-    if end_ms <= start_ms or end_ms - start_ms > MAX_RANGE_MS:
+    span_ms = end_ms - start_ms
+    if span_ms <= 0:
+        where = "before" if span_ms else "at"
+        raise _refuse("range", f"from must be before to (to is {-span_ms / HOUR_MS:g} h {where} from)")
+    if span_ms > MAX_RANGE_MS:
         days = MAX_RANGE_MS // (24 * HOUR_MS)
-        raise _refuse("range", f"from must be before to and the range at most {days} days")
+        raise _refuse("range", f"the range is {span_ms / (24 * HOUR_MS):g} days, at most {days} days: zoom in")
 
 
 def parse_query(body: object, now_ms: int) -> QueryRequest:

@@ -78,13 +78,21 @@ def _num(value) -> float | None:
 
 @bp.get("/users")
 def users():
+    given = [key for key in request.args if not key.startswith("_")]
+    if given:  # ?user=hr1 here answered every user
+        problem = f"unknown parameter {given[0][:40]!r}: GET /api/v1/users takes none (it lists every user)"
+        raise bad_request_from(ValidationError({"query": [problem]}), "query string")
     snapshot = services().users.snapshot()  # at most a few seconds old: no store query per request
     return jsonify([{"user": u, "last_observed_ms": snapshot.hourly.get(u)} for u in snapshot.users])
 
 
 @bp.get("/forecast")
 def forecast():
-    args = load(ForecastArgs, query_args(ForecastArgs), "query string")
+    raw = query_args(ForecastArgs)
+    if "," in str(raw.get("user", "")):  # user=a,b or user=a&user=b: "user id 'a,b' is not valid" misled
+        problem = "forecast takes one user: ask for each, or GET /api/v1/score?user=a,b for several users' scores"
+        raise bad_request_from(ValidationError({"user": [problem]}), "query string")
+    args = load(ForecastArgs, raw, "query string")
     service = services().forecast_service()
     fc = service.forecasts([args["user"]], args["horizon"], forecaster=one_forecaster(args["model"]))[args["user"]]
     status = status_of(fc, now_ms())  # stale or calibrating: the quantiles, but no score (model.zones)

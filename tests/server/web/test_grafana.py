@@ -45,8 +45,13 @@ def test_rmssd_forecast_is_one_frame_of_24_hours_after_the_last_observation(clie
 
 
 def test_exact_simpod_body_with_builder_strings_and_filters(client):
-    # SIMPOD_QUERY asks u1 with horizon "12" and p10/p90 only; its ad-hoc filter names u2 (payload wins)
-    r = post(client, "/grafana/query", SIMPOD_QUERY)
+    # SIMPOD_QUERY asks u1 with horizon "12" and p10/p90 only; its ad-hoc filter names u2, which narrows the panel
+    # to nobody (Grafana's filters narrow every panel); with the filter naming u1 the panel shows u1
+    narrowed = post(client, "/grafana/query", SIMPOD_QUERY)
+    assert narrowed.status_code == 200 and "rmssd_forecast u1" not in json.dumps(narrowed.get_json())
+    body = json.loads(json.dumps(SIMPOD_QUERY))
+    body["filters"][0]["value"] = "u1"
+    r = post(client, "/grafana/query", body)
     assert r.status_code == 200, r.get_json()
     (frame,) = r.get_json()
     assert frame["name"] == "rmssd_forecast u1"
@@ -309,4 +314,10 @@ def test_malformed_or_huge_epoch_times_are_a_400(client, bad):
 def test_annotations_refuse_a_reversed_range_as_query_does(client):
     body = {"range": {"from": "2026-01-03T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "annotation": {"query": "u1"}}
     r = post(client, "/grafana/annotations", body)
-    assert r.status_code == 400 and "from must be before to" in r.get_json()["message"]
+    assert r.status_code == 400 and "from must be before to (to is 48 h before from)" in r.get_json()["message"]
+
+
+def test_a_range_too_long_says_how_long_it_is_not_that_from_must_be_before_to(client):
+    body = {"range": {"from": "2021-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "targets": [{"target": "rmssd"}]}
+    message = post(client, "/grafana/query", body).get_json()["message"]
+    assert "the range is 1826 days, at most 400 days" in message and "before to" not in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from model.errors import UnknownTarget
@@ -21,8 +23,11 @@ def test_simpod_query_is_parsed_with_strings_as_numbers_and_unknown_keys_ignored
     assert t.quantiles == ("p10", "p90")
     assert not t.table
     assert req.include_users == ("u2",)
-    # the payload's user wins over the ad-hoc filter
-    assert req.users_of(t, ["u1", "u2", "u3"]) == ["u1"]
+    # the ad-hoc filter narrows the payload's users, as Grafana's filters narrow every panel (and != always did):
+    # a panel pinned to u1 under the filter user = u2 shows nothing, not u1 (attack review 3, N-L2)
+    assert req.users_of(t, ["u1", "u2", "u3"]) == []
+    two = replace(t, users=("u1", "u2"))
+    assert req.users_of(two, ["u1", "u2", "u3"]) == ["u2"]
 
 
 def test_legacy_shapes_data_adhoc_filters_and_table_type():

@@ -18,6 +18,20 @@ def test_users_lists_every_user_with_its_last_hour(client):
     ]
 
 
+def test_users_takes_no_parameter_and_says_so(client):
+    """``?user=hr1`` answered every user, so a client that thought it filtered got everyone."""
+    r = client.get("/api/v1/users?user=u1")
+    assert r.status_code == 400 and "GET /api/v1/users takes none (it lists every user)" in r.get_json()["message"]
+    assert client.get("/api/v1/users?_=1701").status_code == 200  # a cache buster is ignored, as everywhere
+
+
+@pytest.mark.parametrize("query", ["user=u1,u2", "user=u1&user=u2"])
+def test_a_forecast_for_two_users_says_it_takes_one_and_where_lists_go(client, query):
+    r = client.get(f"/api/v1/forecast?{query}")
+    assert r.status_code == 400 and "forecast takes one user" in r.get_json()["message"]
+    assert "GET /api/v1/score?user=a,b" in r.get_json()["message"]
+
+
 def test_forecast_rows_are_flat_with_epoch_ms(client, forecaster):
     rows = client.get("/api/v1/forecast?user=u2&horizon=6").get_json()
     assert [r["time_ms"] for r in rows] == [END_MS - 5 * H + i * H for i in range(6)]
