@@ -249,3 +249,10 @@ class Settings:
 
 VARIABLES: dict[str, dataclasses.Field] = {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
 """Variable name -> its Settings field (default, ``metadata["parse"]``, ``metadata["help"]``), in README order."""
+
+
+def announce_workers(count: int) -> None:
+    """Tell this worker process how many gunicorn workers there are (``post_fork``: ``--workers`` overrides the
+    configured count), as ``HRVCAST_WORKERS`` for :meth:`Settings.from_env`: with ``HRVCAST_CACHE=simple://`` a
+    worker among several keeps a cached forecast a short while only (``server.pipeline.cache``)."""
+    os.environ["HRVCAST_WORKERS"] = str(min(max(int(count), 0), 64))  # the setting's own bounds

@@ -19,7 +19,7 @@ import shutil
 import signal
 import tempfile
 
-from server.settings import Settings
+from server.settings import Settings, announce_workers
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by every worker before torch is imported
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -93,7 +93,7 @@ def post_fork(server, worker):
     # (server.pipeline.cache.LOCAL_TTL_MANY_WORKERS_S), so late data pushed through another worker is seen soon
     workers = getattr(getattr(server, "cfg", None), "workers", None)
     if workers:
-        os.environ["HRVCAST_WORKERS"] = str(min(int(workers), 64))  # the setting's own bounds
+        announce_workers(workers)
 
 
 def child_exit(server, worker):

@@ -145,3 +145,19 @@ def test_the_checker_sees_environment_reads(tmp_path):
         "import os\nos.environ.get('HRVCAST_X')\nos.getenv('HRVCAST_Y')\nos.environ['OMP_NUM_THREADS']\nos.environ[k]\n"
     )
     assert environment_reads(module) == [(2, "HRVCAST_X"), (3, "HRVCAST_Y"), (4, "OMP_NUM_THREADS"), (5, None)]
+
+
+def test_a_gunicorn_worker_knows_it_is_one_of_several_and_caches_briefly(monkeypatch):
+    """gunicorn's post_fork announces the real worker count (``--workers`` overrides the configured one): with
+    the in-process cache only, a worker among several keeps a forecast a minute, so late data pushed through
+    another worker is seen soon; a count beyond the setting's bounds never stops the worker at start-up."""
+    from server.pipeline.cache import LOCAL_TTL_MANY_WORKERS_S, open_cache
+    from server.settings import announce_workers
+
+    monkeypatch.setenv("HRVCAST_WORKERS", "0")  # restored (unset) after the test: announce_workers writes it
+    announce_workers(3)
+    settings = Settings.from_env()
+    assert settings.workers == 3
+    assert open_cache(settings).local.ttl_s == LOCAL_TTL_MANY_WORKERS_S
+    announce_workers(100)
+    assert Settings.from_env().workers == 64
