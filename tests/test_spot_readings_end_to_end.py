@@ -216,6 +216,7 @@ def test_a_day_replaced_with_as_many_beats_is_rescored_from_the_store_not_a_cach
     the user's forecasts in Redis are dropped at once."""
     from redis import Redis
 
+    from server.pipeline.cache import CACHE_FORMAT
     from server.pipeline.wiring import local_service
 
     client, app, store, last_reading_ms, now_s = dashboard
@@ -227,13 +228,13 @@ def test_a_day_replaced_with_as_many_beats_is_rescored_from_the_store_not_a_cach
     day = last_reading_ms - last_reading_ms % DAY_MS
     t, ibi = store.read_beats("spot", day, day + DAY_MS)
     shared = Redis.from_url(redis.url())
-    shared.set("hrvcast:fc:v6:lstm-x:spot:1d:0:168:-", b"stale")
-    shared.set("hrvcast:fc:v6:lstm-x:spotless:1d:0:168:-", b"kept")
+    shared.set(f"hrvcast:fc:v{CACHE_FORMAT}:lstm-x:spot:1d:0:168:-", b"stale")
+    shared.set(f"hrvcast:fc:v{CACHE_FORMAT}:lstm-x:spotless:1d:0:168:-", b"kept")
     monkeypatch.setenv("HRVCAST_CACHE", redis.url())
     stamp = pd.Timestamp(day, unit="ms", tz="UTC").strftime("%Y-%m-%d")
     assert main(["delete", "--user", "spot", "--from", stamp, "--to", stamp, "--yes"]) == 0
-    assert shared.get("hrvcast:fc:v6:lstm-x:spot:1d:0:168:-") is None
-    assert shared.get("hrvcast:fc:v6:lstm-x:spotless:1d:0:168:-") == b"kept"
+    assert shared.get(f"hrvcast:fc:v{CACHE_FORMAT}:lstm-x:spot:1d:0:168:-") is None
+    assert shared.get(f"hrvcast:fc:v{CACHE_FORMAT}:lstm-x:spotless:1d:0:168:-") == b"kept"
     tired = np.round(ibi.mean()) + np.where(np.arange(ibi.size) % 2, 2.0, -2.0)  # same times, RMSSD about 4 ms
     beats = [[int(a), float(b)] for a, b in zip(t, tired, strict=True)]
     assert client.post("/api/v1/rr", json={"user": "spot", "beats": beats}).status_code == 200
@@ -286,6 +287,7 @@ def test_a_hole_filled_late_by_a_strap_reaches_the_served_forecast(dashboard):
     client, app, store, _, _ = dashboard
     service = app.extensions["hrvcast"].forecast_service()
     before = client.get("/api/v1/forecast?user=strap").get_json()
+    before_12 = client.get("/api/v1/forecast?user=strap&horizon=12").get_json()  # another key: cached too
     newest = int(store.read_windows(["strap"], 0, 2**62)["strap"]["start"].max())
     hour = newest - 5 * 3_600_000
     beats = [b for b in _tired(hour + 60_000, 5200) if b[0] < hour + 3_600_000]
@@ -294,6 +296,9 @@ def test_a_hole_filled_late_by_a_strap_reaches_the_served_forecast(dashboard):
     uncached = local_service(store, service.models).forecasts(["strap"])["strap"]
     assert [p["rmssd_p50"] for p in after] != [p["rmssd_p50"] for p in before]
     np.testing.assert_allclose([p["rmssd_p50"] for p in after], uncached.rmssd_p50, rtol=1e-4)
+    after_12 = client.get("/api/v1/forecast?user=strap&horizon=12").get_json()
+    assert [p["rmssd_p50"] for p in after_12] != [p["rmssd_p50"] for p in before_12]
+    np.testing.assert_allclose([p["rmssd_p50"] for p in after_12], uncached.rmssd_p50[:12], rtol=1e-4)
 
 
 def test_a_file_of_earlier_days_ingested_later_is_rescored_and_says_so(dashboard, tmp_path, capsys):

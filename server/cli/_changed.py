@@ -9,8 +9,6 @@ cache, and says what a running server still holds.
 
 from __future__ import annotations
 
-import re
-
 from server.pipeline.changed import mark_for_rescoring
 from server.settings import Settings
 from server.stores.base import HistoryStore
@@ -20,23 +18,29 @@ def after_changed_data(settings: Settings, store: HistoryStore, user: str) -> st
     """Mark the user for rescoring and drop their forecasts from Redis; the note to print."""
     mark_for_rescoring(store, user)
     cleared = _clear_shared_cache(settings, user)
-    redis = f" ({cleared} cached forecasts dropped from Redis)" if cleared else ""
+    if cleared is None:
+        redis = " (Redis did not answer: the user's forecasts cached there expire within HRVCAST_CACHE_TTL)"
+    else:
+        redis = f" ({cleared} cached forecasts dropped from Redis)" if cleared else ""
     return (
-        f"the scorer rescores the user at its next round, from the store{redis}; a running server's in-process "
-        "cache (with HRVCAST_CACHE=simple:// or redis://) may answer a forecast it cached before for up to "
-        "HRVCAST_CACHE_TTL when the user's newest window and its beat count are unchanged: restart it to see the "
-        "changed data at once (data pushed through the server's POST /api/v1/rr is seen at once)"
+        f"the scorer rescores the user at its next round, from the store{redis}; a running server answers from the "
+        "store within 10 s with HRVCAST_CACHE=redis:// and within a minute with several workers, but a single "
+        "worker without Redis may answer a forecast it cached before for up to HRVCAST_CACHE_TTL: restart it to "
+        "see the change at once (beats pushed through its POST /api/v1/rr are seen at once)"
     )
 
 
-def _clear_shared_cache(settings: Settings, user: str) -> int:
-    """Drop the user's forecasts from a shared Redis cache (``HRVCAST_CACHE=redis://``); the number dropped."""
+def _clear_shared_cache(settings: Settings, user: str) -> int | None:
+    """Drop the user's forecasts from a shared Redis cache (``HRVCAST_CACHE=redis://``); the number dropped, or
+    None when Redis did not answer (the data is written; its cached forecasts then expire after the TTL)."""
     if not settings.cache.startswith("redis://"):
         return 0
-    from server.pipeline.cache import CACHE_FORMAT
+    from redis.exceptions import RedisError
+
+    from server.pipeline.cache import RedisLayer
     from server.pipeline.wiring import redis_client
 
-    client = redis_client(settings.cache)
-    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", user)
-    keys = list(client.scan_iter(match=f"hrvcast:fc:v{CACHE_FORMAT}:*:{escaped}:*", count=1000))
-    return int(client.delete(*keys)) if keys else 0
+    try:
+        return RedisLayer(redis_client(settings.cache), settings.cache_ttl_s).delete_user(user)
+    except (RedisError, OSError):
+        return None

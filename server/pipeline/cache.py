@@ -21,6 +21,7 @@ Each failed call is logged and counted (``hrvcast_cache_errors_total``) and the 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Bump when a cached value's type or meaning changes (Forecast's fields, the score formula): every key changes,
 # so after a deploy no worker unpickles what an older release wrote into Redis.
-CACHE_FORMAT = 6  # 6: the newest window's beat count in the key; 5: Forecast.trend_z
+CACHE_FORMAT = 7  # 7: fractional local hours in zones off the whole hour; 6: the newest window's beat count
 LOCAL_ENTRIES = 20_000  # about 2-3 KB per 24-hour forecast: some 50 MB per worker at most
 LOCAL_ENTRIES_BEFORE_REDIS = 4_096  # a worker's recent forecasts; Redis holds the rest
 # in front of Redis a worker keeps an entry at most this long: an entry another worker dropped from Redis (late
@@ -70,6 +71,14 @@ def cache_key(
     return key if zone == "UTC" else f"{key}:{zone}"
 
 
+def user_of_key(key: str) -> str | None:
+    """The user a :func:`cache_key` (with or without the Redis prefix) names; None for another kind of key. User
+    ids and model versions hold no ``:`` (``model.ids``), so the user is the fourth field after ``fc``."""
+    parts = key.split(":")
+    start = parts.index("fc") if "fc" in parts[:2] else -1
+    return parts[start + 3] if start >= 0 and len(parts) > start + 3 else None
+
+
 class LocalCache:
     """A thread-safe TTL cache of one process."""
 
@@ -91,6 +100,14 @@ class LocalCache:
             for k in keys:
                 self._items.pop(k, None)
 
+    def delete_user(self, user: str) -> int:
+        """Drop every entry of ``user`` (a walk over the entries: for the rare data that lands late)."""
+        with self._lock:
+            gone = [k for k in list(self._items.keys()) if user_of_key(k) == user]
+            for k in gone:
+                self._items.pop(k, None)
+        return len(gone)
+
 
 class RedisLayer:
     """The shared layer: cachelib's RedisCache on a client that fails fast (see :func:`redis_client`)."""
@@ -99,6 +116,7 @@ class RedisLayer:
         from cachelib import RedisCache
 
         self._cache = RedisCache(host=client, key_prefix=prefix, default_timeout=ttl_s)
+        self._client, self._prefix = client, prefix  # for the SCAN of delete_user, which cachelib has no call for
 
     def get_many(self, keys: Sequence[str]) -> dict[str, object]:
         values = self._cache.get_many(*keys)
@@ -109,6 +127,14 @@ class RedisLayer:
 
     def delete_many(self, keys: Sequence[str]) -> None:
         self._cache.delete_many(*keys)
+
+    def delete_user(self, user: str) -> int:
+        """Drop every forecast of ``user`` from Redis (SCAN, then the keys that name exactly that user)."""
+        client, prefix = self._client, self._prefix
+        escaped = re.sub(r"([*?\[\]\\])", r"\\\1", user)
+        found = client.scan_iter(match=f"{prefix}fc:v{CACHE_FORMAT}:*:{escaped}:*", count=1000)
+        keys = [k for k in found if user_of_key(k.decode() if isinstance(k, bytes) else k) == user]
+        return int(client.delete(*keys)) if keys else 0
 
 
 @dataclass
@@ -141,6 +167,13 @@ class ForecastCache:
             self.local.delete_many(keys)
         if self.shared is not None and keys:
             self._shared(self.shared.delete_many, None, keys)
+
+    def delete_user(self, user: str) -> int:
+        """Forget every forecast of ``user`` in every layer, whatever its model, horizon or origin (data landed
+        before the user's newest window: :mod:`server.pipeline.changed`); the number dropped from Redis."""
+        if self.local is not None:
+            self.local.delete_user(user)
+        return int(self._shared(self.shared.delete_user, 0, user)) if self.shared is not None else 0
 
     def _shared(self, call, fallback, *args):
         try:

@@ -168,8 +168,8 @@ def score_batch(
     previous = store.read_scores(list(users)) if write_back and forecaster == DEFAULT else None
     if previous is not None and not previous.empty:
         marked = previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT, "user"].tolist()
-        if marked:  # a day of theirs was deleted (hrvcast delete): what is cached may be of data that is gone
-            service.forget_forecasts(marked, horizon_h)
+        for user in marked:  # data changed under the newest window (delete, late data): nothing cached of it holds
+            service.cache.delete_user(user)
     fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
     points = 0
     if write_back and fcs:

@@ -136,8 +136,8 @@ def register(app: Flask, on_error: Callable[[errors.HrvcastError], None] | None 
         if exc.code == 413:  # werkzeug's text names no limit
             limit = app.config.get("MAX_CONTENT_LENGTH") or 0
             message = (
-                f"request body larger than {limit // (1024 * 1024)} MB: send at most 200,000 beats per push and "
-                "split larger uploads (or use hrvcast ingest for a file)"
+                f"request body larger than {limit // (1024 * 1024)} MB: split it (a push takes at most 200,000 "
+                "beats; hrvcast ingest reads a file of any size)"
             )
         if exc.code == 405 and exc.valid_methods:
             message = f"{message} Allowed: {', '.join(sorted(exc.valid_methods))}."

@@ -214,11 +214,12 @@ def push_beats():
     with _one_push_at_a_time(services().flight, data["user"]):
         newest = newest_start(store, data["user"])
         report = ingest_beats(store, data["user"], epoch_ms, ibi_ms)
-        if lands_late(report.first_ms, newest):  # before the newest window: the scorer would not see it
-            mark_for_rescoring(store, data["user"])
+        late = lands_late(report.first_ms, newest)  # before the newest window: neither cache key nor scorer sees it
+        if late:
+            _mark(store, data["user"])
     services().users.note(data["user"])  # a new id is listed at once by every worker and host
     if services().model is not None:
-        _forget(services().forecast_service(), data["user"], late=lands_late(report.first_ms, newest))
+        _forget(services().forecast_service(), data["user"], late=late)
     return jsonify(
         {
             "user": report.user,
@@ -232,16 +233,20 @@ def push_beats():
 
 def _forget(service, user: str, late: bool) -> None:
     """After a push: look the user's newest windows up again and, when the beats landed before the newest window
-    (which leaves the cache key as it was), drop the user's cached forecasts from this worker and from Redis. A
-    store or Redis failure here costs only that: the beats are stored, the reply says so."""
+    (which leaves the cache key as it was), drop every cached forecast of the user (any model, horizon or past
+    origin) from this worker and from Redis. A Redis failure costs only that (counted, logged by the cache)."""
     service.forget(user)
     if late:
-        try:
-            service.forget_forecasts([user])
-        except (StoreUnavailable, RedisError, OSError) as exc:
-            logging.getLogger(__name__).warning(
-                "pushed beats for %s are stored; their cached forecasts were not dropped: %s", user, exc
-            )
+        service.cache.delete_user(user)
+
+
+def _mark(store, user: str) -> None:
+    """Mark the user for the scorer's next round; a store failure here leaves the beats stored (the reply says so)
+    and the stored score for ``--rescore-after``, logged, instead of answering 503 for a write that succeeded."""
+    try:
+        mark_for_rescoring(store, user)
+    except (StoreUnavailable, RuntimeError, OSError) as exc:
+        logging.getLogger(__name__).warning("pushed beats for %s are stored; the scorer was not told: %s", user, exc)
 
 
 PUSH_WAIT_S = 20.0  # under Grafana's and most gateways' 30 s timeouts

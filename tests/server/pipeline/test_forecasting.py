@@ -264,3 +264,26 @@ def test_another_installed_forecaster_is_served_cached_and_scored_against_the_de
     assert count(svc, "hrvcast_forecast_computations_total") == 2  # one per forecaster, then cached
     with pytest.raises(UnknownForecaster, match="'nope' is not installed: use one of"):
         svc.forecasts(["u1"], forecaster="nope")
+
+
+def test_forgetting_a_user_drops_every_forecast_of_theirs_and_only_theirs(redis):
+    """Late data drops a user's forecasts of every model, horizon and origin, in this process and in Redis; a
+    user whose id is another field of the key (``1d``) or contains the id (``u10``) keeps theirs."""
+    client = redis_py.Redis(port=redis.port)
+    client.flushdb()
+    cache = ForecastCache(LocalCache(64, 3600), RedisLayer(client, 3600))
+    keys = {
+        "u1": [
+            cache_key("lstm-a", "u1", "1h", END_MS, 24, 100),
+            cache_key("auto_ets", "u1", "1h", END_MS, 12),
+            cache_key("lstm-a", "u1", "1d", END_MS, 168, None, "Asia/Kolkata"),
+        ],
+        "u10": [cache_key("lstm-a", "u10", "1h", END_MS, 24, 100)],
+        "1d": [cache_key("lstm-a", "1d", "1d", END_MS, 168, 3)],
+    }
+    cache.set_many({k: user for user, ks in keys.items() for k in ks})
+    assert cache.delete_user("u1") == 3
+    every = [k for ks in keys.values() for k in ks]
+    assert cache.local.get_many(every) == {k: u for u, ks in keys.items() if u != "u1" for k in ks}
+    assert RedisLayer(client, 3600).get_many(every) == {k: u for u, ks in keys.items() if u != "u1" for k in ks}
+    assert cache.delete_user("1d") == 1 and RedisLayer(client, 3600).get_many(keys["u10"]) == {keys["u10"][0]: "u10"}

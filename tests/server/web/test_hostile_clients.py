@@ -92,7 +92,7 @@ def test_a_body_to_the_open_health_check_is_not_read_either(server):
 def test_a_body_over_the_limit_is_a_413_as_json(server):
     status, text = server.call("POST", "/api/v1/rr", b" " * (16 * 1024 * 1024 + 1), token=TOKEN)
     assert status == 413 and set(json.loads(text)) == {"message", "error"}
-    assert "larger than 16 MB: send at most 200,000 beats per push" in json.loads(text)["message"]  # the limit
+    assert "larger than 16 MB: split it (a push takes at most 200,000 beats" in json.loads(text)["message"]
 
 
 def test_a_chunked_body_is_read_whole(server):
