@@ -65,7 +65,8 @@ class IngestReport:
     sleep: int = 0
     activity: int = 0
     sdnn_samples: int = 0
-    first_ms: int | None = None  # the earliest time of what was written (beats, SDNN samples, sleep, activity)
+    first_ms: int | None = None  # the earliest time of what was new (beats not stored before, SDNN, sleep, activity)
+    first_new_beat_ms: int | None = None  # the earliest pushed or read beat not stored before (exact repeats aside)
 
 
 def ingest_file(
@@ -126,7 +127,7 @@ def ingest_file(
             if not frame.empty:
                 report.activity += store.write_activity(user, frame)
         progress.covariates.append(f"{report.activity} activity hours")
-    written = [int(t[0])] if report.beats_written else []
+    written = [report.first_new_beat_ms] if report.beats_written and report.first_new_beat_ms is not None else []
     if report.sdnn_samples:
         written.append(int(rec.sdnn["time_ms"].min()))
     if report.sleep:
@@ -169,10 +170,13 @@ def _against_stored(
       rounded or recomputed) is dropped, the stored beat kept, and counted in ``report.resent``: written next to
       it, each would have doubled the hour's beats and changed its RMSSD (35.6 to 39.7 ms, the window still
       valid)."""
-    keep = np.ones(t.size, dtype=bool)
+    keep, new = np.ones(t.size, dtype=bool), np.ones(t.size, dtype=bool)
     for lo in range(0, t.size, STORED_CHUNK):  # bounded memory: a re-ingested 200 MB file holds 47 M beats
         part = slice(lo, min(lo + STORED_CHUNK, t.size))
-        keep[part] = _kept_against_stored(store, user, t[part], ibi[part], lo, source)
+        keep[part], new[part] = _kept_against_stored(store, user, t[part], ibi[part], lo, source)
+    fresh = np.flatnonzero(new)
+    # a gateway re-sending the last minutes with each push is not late data (server.pipeline.changed)
+    report.first_new_beat_ms = int(t[fresh[0]]) if fresh.size else None
     shifted = int((~keep).sum())
     if shifted:
         log.warning("%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted, SAME_BEAT_MS)
@@ -184,10 +188,11 @@ def _against_stored(
 def _kept_against_stored(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, offset: int, source: str
 ) -> np.ndarray:
-    """bool mask of the beats of one chunk (``offset``: its first beat's index) to write; see _against_stored."""
+    """bool masks of the beats of one chunk (``offset``: its first beat's index) to write, and of those not stored
+    before (not an exact repeat of a stored beat); see _against_stored."""
     stored, stored_ibi = store.read_beats(user, int(t[0] - ibi[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
     if not stored.size:
-        return np.ones(t.size, dtype=bool)
+        return np.ones(t.size, dtype=bool), np.ones(t.size, dtype=bool)
     order = np.argsort(stored, kind="stable")
     stored, stored_ibi = stored[order], np.asarray(stored_ibi, dtype=np.float64)[order]
     at = np.searchsorted(stored, t)
@@ -223,7 +228,7 @@ def _kept_against_stored(
             fix="send the beats as stored; to replace a recording, hrvcast delete its days first; another "
             "recording of the same time goes under another user id",
         )
-    return keep
+    return keep, keep & ~same
 
 
 def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -290,7 +295,7 @@ def ingest_beats(
     progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
     with unit(store, progress):
         _write_beats(store, user, t, ibi, progress, report, config)
-    report.first_ms = int(t[0]) if report.beats_written else None
+    report.first_ms = report.first_new_beat_ms if report.beats_written else None
     return report
 
 

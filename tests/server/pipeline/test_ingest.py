@@ -124,6 +124,25 @@ def test_pushed_beats_are_validated_as_a_whole_and_idempotent(store):
         ingest_beats(store, "erin", t[::-1], ibi[::-1])
 
 
+def test_a_gateway_resending_the_last_minutes_is_not_late_data_but_a_filled_hole_is(store):
+    """Each push of a gateway that re-sends the last minutes starts before the newest window once the push crosses
+    an hour; only beats not stored before count, so it is not late data (which marks the stored score and drops
+    the user's cache); beats that fill an earlier hole are."""
+    from server.pipeline.changed import lands_late, newest_start
+
+    t, ibi = synthetic_beats(3, seed=5)
+    first = t < T0 + 2 * H + 5 * 60_000  # up to 02:05
+    ingest_beats(store, "gw", t[first], ibi[first])
+    newest = newest_start(store, "gw")
+    again = (t >= T0 + 1 * H + 55 * 60_000) & (t < T0 + 2 * H + 10 * 60_000)  # 01:55-02:10: ten minutes re-sent
+    report = ingest_beats(store, "gw", t[again], ibi[again])
+    assert report.first_ms >= T0 + 2 * H + 5 * 60_000 - 1000 and not lands_late(report.first_ms, newest)
+    hole = (t >= T0 + 30 * 60_000) & (t < T0 + 40 * 60_000)
+    store.delete_user("gw", int(t[hole][0]), int(t[hole][-1]) + 1)  # a hole in the stored beats
+    filled = ingest_beats(store, "gw", t[hole], ibi[hole])
+    assert filled.first_ms == int(t[hole][0]) and lands_late(filled.first_ms, newest_start(store, "gw"))
+
+
 def test_update_windows_recomputes_only_windows_touched_by_new_beats(store):
     """Beats written straight into the store (a gateway, Telegraf) become the windows a file would give."""
     t, ibi = synthetic_beats(8, seed=4)
