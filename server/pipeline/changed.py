@@ -10,21 +10,28 @@ their cached forecasts. Light on imports: ``hrvcast ingest`` uses it without loa
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
+
 from server.pipeline.resolution import DAILY, HOURLY
 from server.stores.base import HistoryStore
 
 CHANGED_UNDER_IT = -1  # a summary's newest_window_ms after hrvcast delete or late data: rescore, not from the cache
 
 
-def mark_for_rescoring(store: HistoryStore, user: str) -> None:
-    """Mark the user's newest stored score summary as made from data that changed: a copy of it, 1 ms after it
-    (so it is the newest, and any later round's is newer), whose ``newest_window_ms`` is -1, so the write-back
-    scorer's next round rescores the user (the alert rules read what it writes) and evicts the user's cached
-    forecasts first. The newest window and its beat count, which is all a round compares, do not change when a
-    day is deleted and ingested again, or when data lands before the newest window (:func:`lands_late`)."""
+def mark_for_rescoring(store: HistoryStore, user: str, now_ms: int | None = None) -> None:
+    """Mark the user's newest stored score summary as made from data that changed: a copy of it stamped now (at
+    least 1 ms after it), whose ``newest_window_ms`` is -1, so the write-back scorer's next round rescores the
+    user (the alert rules read what it writes) and evicts the user's cached forecasts first. Stamped now, not
+    1 ms after the old summary: a round that started before the change and writes after it is older than the
+    mark and cannot hide it. The newest window and its beat count, which is all a round compares, do not change
+    when a day is deleted and ingested again, or when data lands before the newest window (:func:`lands_late`)."""
     newest = store.read_scores([user])
     if not newest.empty:
-        store.write_scores(newest.assign(scored_ms=newest["scored_ms"] + 1, newest_window_ms=CHANGED_UNDER_IT))
+        now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+        stamped = np.maximum(newest["scored_ms"].to_numpy(dtype=np.int64) + 1, now)
+        store.write_scores(newest.assign(scored_ms=stamped, newest_window_ms=CHANGED_UNDER_IT))
 
 
 def newest_start(store: HistoryStore, user: str) -> int | None:

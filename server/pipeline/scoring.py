@@ -90,6 +90,20 @@ def newest_beats(newest: Newest | None) -> float:
     return np.nan if beats is None else float(beats)
 
 
+def after_marks(rows: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """``rows`` (new summaries) with each user's ``scored_ms`` at least 1 ms after that user's previous summary
+    when it is a mark (:func:`server.pipeline.changed.mark_for_rescoring`, stamped by the clock of whoever
+    changed the data): a scorer whose clock is behind that one's would otherwise write a summary older than the
+    mark, which then stays the newest and is rescored every round."""
+    if previous is None or previous.empty or rows.empty:
+        return rows
+    marks = previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT].set_index("user")["scored_ms"]
+    if marks.empty:
+        return rows
+    floor = rows["user"].map(marks).fillna(-1).to_numpy(dtype=np.int64) + 1
+    return rows.assign(scored_ms=np.maximum(rows["scored_ms"].to_numpy(dtype=np.int64), floor))
+
+
 def summary_rows(fcs: Sequence[Forecast], scored_ms: int, observed: Mapping[str, Newest] | None = None) -> pd.DataFrame:
     """The ``score`` measurement rows of some forecasts (``server.stores.base.SCORE_COLUMNS``): the model's own
     output, every step's score included, so that a reader rebuilds the forecast's state at any time."""
@@ -184,5 +198,5 @@ def score_batch(
         tagged = [(fc.user, model_tag(forecaster, fc.model), forecast_points(fc, scored_ms)) for fc in fcs]
         points = store.write_forecasts_many(tagged)
         if forecaster == DEFAULT:
-            store.write_scores(summary_rows(fcs, scored_ms, observed))  # after the points: never ahead of them
+            store.write_scores(after_marks(summary_rows(fcs, scored_ms, observed), previous))  # after the points
     return [score_row(fc, scored_ms) for fc in fcs], points

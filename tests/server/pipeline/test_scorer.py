@@ -105,6 +105,25 @@ def test_a_second_round_writes_the_same_points(store, forecaster):
         assert second[user].equals(first[user])
 
 
+def test_a_round_in_flight_when_data_changed_cannot_hide_the_mark(store, forecaster):
+    """Late data marks the stored score at the moment it lands. A round that started before and writes after it
+    (its summary computed, perhaps, without the data) is older than the mark, so the next round still rescores
+    the user; stamped 1 ms after the old summary, the mark was hidden and the user waited for --rescore-after."""
+    from server.pipeline.changed import CHANGED_UNDER_IT, mark_for_rescoring
+
+    clock = [NOW_S]
+    scorer = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: clock[0])
+    scorer.run_round(users=["u1"])
+    assert scorer.run_round(users=["u1"]).rows == []  # nothing new
+    before = store.read_scores(["u1"])
+    mark_for_rescoring(store, "u1", now_ms=int(NOW_S * 1000) + 120_000)  # data lands at +2 min
+    in_flight = before.assign(scored_ms=int(NOW_S * 1000) + 60_000)  # a round started at +1 min writes now
+    store.write_scores(in_flight)
+    assert store.read_scores(["u1"])["newest_window_ms"].iloc[0] == CHANGED_UNDER_IT  # the mark is still newest
+    clock[0] += 180
+    assert [r.user for r in scorer.run_round(users=["u1"]).rows] == ["u1"]
+
+
 def test_users_without_recent_data_are_skipped(store, forecaster):
     month_later = NOW_S + 30 * 86400
     report = Scorer(store, local_service(store, forecaster), write_back=True, clock=lambda: month_later).run_round(
