@@ -161,12 +161,23 @@ def heart_rate_deviations(c: Cases, points: pd.DataFrame | None = None) -> pd.Da
     return frame
 
 
+def _without_largest(part: pd.DataFrame):
+    """(the user with the most cases, how many they hold, signal name -> pooled AUC on everyone else): a pooled AUC
+    weighs every report the same, so one person with hundreds of readings can carry it."""
+    from model.evaluation.outcome_metrics import auc
+
+    largest = part["user"].value_counts().index[0]
+    rest = part[part["user"] != largest]
+    held = int((part["user"] == largest).sum())
+    return largest, held, lambda name: auc(rest["bad"].to_numpy(bool), rest[name].to_numpy(float))
+
+
 def heart_rate_report(c: Cases, points: pd.DataFrame | None = None, resamples: int = 1000, seed: int = 0) -> str:
     """The readings' heart-rate trend as a signal, alone and added to the HRV rules (and, with ``points``, to
     the shipped score), each part in its spread units and the sum scaled to spread 1 (the score's own rule,
     :func:`model.forecast.score.fit_weights`): pooled AUC (95 % CI), within-person AUC, the bad-reading rate in
     red against green, and the pooled AUC without the user with the most cases."""
-    from model.evaluation.outcome_metrics import auc, evaluate
+    from model.evaluation.outcome_metrics import evaluate
     from model.forecast.score import score_of_z
 
     frame = heart_rate_deviations(c, points)
@@ -185,18 +196,17 @@ def heart_rate_report(c: Cases, points: pd.DataFrame | None = None, resamples: i
             total = sum(_in_spread_units(part[f"d:{col}"].to_numpy(float)) for col in columns)
             part[name] = score_of_z(_in_spread_units(total))
         figures = evaluate(part, list(parts), next(iter(parts)), resamples=resamples, seed=seed).set_index("signal")
-        largest = part["user"].value_counts().index[0]
-        rest = part[part["user"] != largest]
+        largest, held, without = _without_largest(part)
         lines = [
             f"{protocol}: {len(part)} readings of {part['user'].nunique()} users; the user with the most cases "
-            f"({largest}) holds {int((part['user'] == largest).sum())}",
+            f"({largest}) holds {held}",
             f"{'signal':<22} {'pooled AUC (95% CI)':<22} {'within':>6} {'red:green':>9} {'without that user':>18}",
         ]
         for name in parts:
             row = figures.loc[name]
             lines.append(
                 f"{name:<22} {row['auc']:.3f} ({row['auc_lo']:.3f}-{row['auc_hi']:.3f})    {row['auc_within']:.3f}"
-                f" {row['ratio_red']:>9.2f} {auc(rest['bad'].to_numpy(bool), rest[name].to_numpy(float)):>18.3f}"
+                f" {row['ratio_red']:>9.2f} {without(name):>18.3f}"
             )
         blocks.append("\n".join(lines))
     return "heart rate (7 or 14 days against 60; higher counts as worse), alone and added\n" + "\n\n".join(blocks)
@@ -249,7 +259,7 @@ def fitted_report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
     beside the two apps' rules on the same cases: pooled and within-person AUC with 95 % intervals, and the
     pooled AUC without the user with the most cases."""
     from model.evaluation.backtest import user_folds
-    from model.evaluation.outcome_metrics import auc, evaluate
+    from model.evaluation.outcome_metrics import evaluate
 
     users = sorted(set(c.events["user"]))
     folds = {u: k for k, held in enumerate(user_folds(users, FOLDS, seed=seed)) for u in held}
@@ -267,11 +277,10 @@ def fitted_report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
                 part[name], _ = fitted_combination(part, columns, folds, per_user)
                 names.append(name)
         figures = evaluate(part, names, names[0], resamples=resamples, seed=seed).set_index("signal")
-        largest = part["user"].value_counts().index[0]
-        rest = part[part["user"] != largest]
+        largest, held, without = _without_largest(part)
         lines = [
             f"{protocol}: {len(part)} readings of {part['user'].nunique()} users; weights fitted on the other folds'"
-            f" reports; without {largest} ({int((part['user'] == largest).sum())} cases) in the last column",
+            f" reports; without {largest} ({held} cases) in the last column",
             f"{'signal':<42} {'pooled AUC (95% CI)':<22} {'within (95% CI)':<22} {'without':>7}",
         ]
         for name in names:
@@ -279,7 +288,7 @@ def fitted_report(c: Cases, resamples: int = 1000, seed: int = 0) -> str:
             lines.append(
                 f"{name:<42} {row['auc']:.3f} ({row['auc_lo']:.3f}-{row['auc_hi']:.3f})    "
                 f"{row['auc_within']:.3f} ({row['auc_within_lo']:.3f}-{row['auc_within_hi']:.3f})    "
-                f"{auc(rest['bad'].to_numpy(bool), rest[name].to_numpy(float)):.3f}"
+                f"{without(name):.3f}"
             )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

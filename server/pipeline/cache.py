@@ -3,7 +3,7 @@
 :func:`cache_key` names the format, the model version, the user, the resolution, the forecast origin, the
 horizon and the newest window's beat count: new data at the end of a history changes it. Data that lands before
 the newest window does not (:mod:`server.pipeline.changed`): whoever writes it drops the user's entries
-(``ForecastService.forget_forecasts``: this process's layer and Redis), and with Redis the in-process layer in
+(:meth:`ForecastCache.delete_user`: this process's layer and Redis), and with Redis the in-process layer in
 front of it keeps an entry at most :data:`LOCAL_TTL_BEFORE_REDIS_S`, so another worker's copy goes soon too;
 without Redis, a worker among several keeps one at most :data:`LOCAL_TTL_MANY_WORKERS_S`.
 Each layer expires entries after ``HRVCAST_CACHE_TTL``.

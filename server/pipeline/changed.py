@@ -44,6 +44,6 @@ def lands_late(first_written_ms: int | None, newest_before_ms: int | None) -> bo
     """Whether what was just written starts before the newest window the user had: a phone syncing missed mornings
     late, a second device filling a hole, a day ingested again after ``hrvcast delete``. The forecast cache's key
     and the scorer see only the newest window and its beat count, so such data needs :func:`mark_for_rescoring`
-    and the user's cached forecasts dropped (``ForecastService.forget_forecasts``); data at or after the newest
+    and the user's cached forecasts dropped (``ForecastCache.delete_user``); data at or after the newest
     window's start moves or grows that window and changes both by itself."""
     return first_written_ms is not None and newest_before_ms is not None and first_written_ms < newest_before_ms

@@ -286,16 +286,6 @@ class ForecastService:
             for p in plans
         }
 
-    def forget_forecasts(self, users: Sequence[str], horizon_h: int | None = None) -> None:
-        """Drop the cached live forecasts of ``users`` (the default forecaster's) from this process's cache and
-        the shared one: their data changed under the same key (a day deleted and ingested again with the same
-        newest window and beat count), so the next forecast is computed from the store."""
-        plans = self.plan(users, skip_unobserved=True)
-        if plans:
-            kinds = {(p.forecaster, p.resolution) for p in plans}
-            horizons = {k: self.horizon(horizon_h, k[1], k[0]) for k in kinds}
-            self.cache.delete_many(list(self._keys(plans, horizons).values()))
-
     def _shared(self, call, fallback, *args):
         """A call to the shared lock; when Redis is down the request goes on without it (correct, just not
         deduplicated). Counted as a cache error, like the cache's own."""

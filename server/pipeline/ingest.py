@@ -66,7 +66,6 @@ class IngestReport:
     activity: int = 0
     sdnn_samples: int = 0
     first_ms: int | None = None  # the earliest time of what was new (beats not stored before, SDNN, sleep, activity)
-    first_new_beat_ms: int | None = None  # the earliest pushed or read beat not stored before (exact repeats aside)
 
 
 def ingest_file(
@@ -109,9 +108,9 @@ def ingest_file(
     )
     first_ms, last_ms = _span(rec.epoch_ms, rec.sdnn)
     repair_pending(store, config, [user])
-    t, ibi = rec.epoch_ms, rec.ibi_ms
+    t, ibi, first_new = rec.epoch_ms, rec.ibi_ms, None
     if t.size:
-        t, ibi = _against_stored(store, user, t, ibi, str(files.rr), report)
+        t, ibi, first_new = _against_stored(store, user, t, ibi, str(files.rr), report)
     progress = Progress(f"ingest of {files.rr} for {user}", user, report.beats, first_ms, last_ms)
     with unit(store, progress):
         if t.size:
@@ -127,7 +126,7 @@ def ingest_file(
             if not frame.empty:
                 report.activity += store.write_activity(user, frame)
         progress.covariates.append(f"{report.activity} activity hours")
-    written = [report.first_new_beat_ms] if report.beats_written and report.first_new_beat_ms is not None else []
+    written = [first_new] if report.beats_written and first_new is not None else []
     if report.sdnn_samples:
         written.append(int(rec.sdnn["time_ms"].min()))
     if report.sleep:
@@ -159,9 +158,11 @@ def _write_beats(
 
 def _against_stored(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, source: str, report: IngestReport
-) -> tuple[np.ndarray, np.ndarray]:
-    """The beats to write, checked against the beats stored over their span (one read per ``STORED_CHUNK`` new
-    beats, before anything is written):
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """The beats to write and the time of the first one not stored before (None: every one was; a gateway
+    re-sending the last minutes with each push is not late data, :mod:`server.pipeline.changed`), checked
+    against the beats stored over their span (one read per ``STORED_CHUNK`` new beats, before anything is
+    written):
 
     - a beat at exactly a stored time with the stored interval is an upsert, as always (re-ingesting changes
       nothing); with another interval (more than 1 ms off) it is refused, naming both: a beat has one interval,
@@ -175,14 +176,12 @@ def _against_stored(
         part = slice(lo, min(lo + STORED_CHUNK, t.size))
         keep[part], new[part] = _kept_against_stored(store, user, t[part], ibi[part], lo, source)
     fresh = np.flatnonzero(new)
-    # a gateway re-sending the last minutes with each push is not late data (server.pipeline.changed)
-    report.first_new_beat_ms = int(t[fresh[0]]) if fresh.size else None
     shifted = int((~keep).sum())
     if shifted:
         log.warning("%s: %d beat(s) within %d ms of a stored beat dropped (sent again)", user, shifted, SAME_BEAT_MS)
     report.beats -= shifted
     report.resent += shifted
-    return t[keep], ibi[keep]
+    return t[keep], ibi[keep], (int(t[fresh[0]]) if fresh.size else None)
 
 
 def _kept_against_stored(
@@ -289,13 +288,13 @@ def ingest_beats(
     t, ibi, repeats = validate_beats(f"beats pushed for {user}", epoch_ms, ibi_ms)
     report = IngestReport(user, "beats", beats=int(t.size), duplicates=repeats)
     repair_pending(store, config, [user])
-    t, ibi = _against_stored(store, user, t, ibi, f"beats pushed for {user}", report)
+    t, ibi, first_new = _against_stored(store, user, t, ibi, f"beats pushed for {user}", report)
     if not t.size:  # every beat stored already (sent again with shifted times): nothing to write
         return report
     progress = Progress(f"push of {t.size} beats for {user}", user, int(t.size), int(t[0]), int(t[-1]))
     with unit(store, progress):
         _write_beats(store, user, t, ibi, progress, report, config)
-    report.first_ms = report.first_new_beat_ms if report.beats_written else None
+    report.first_ms = first_new if report.beats_written else None
     return report
 
 

@@ -90,15 +90,19 @@ def newest_beats(newest: Newest | None) -> float:
     return np.nan if beats is None else float(beats)
 
 
-def after_marks(rows: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """``rows`` (new summaries) with each user's ``scored_ms`` at least 1 ms after that user's previous summary
-    when it is a mark (:func:`server.pipeline.changed.mark_for_rescoring`, stamped by the clock of whoever
-    changed the data): a scorer whose clock is behind that one's would otherwise write a summary older than the
-    mark, which then stays the newest and is rescored every round."""
-    if previous is None or previous.empty or rows.empty:
-        return rows
-    marks = previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT].set_index("user")["scored_ms"]
-    if marks.empty:
+def marks_of(previous: pd.DataFrame | None) -> pd.Series:
+    """user -> ``scored_ms`` of each previous summary that is a mark
+    (:func:`server.pipeline.changed.mark_for_rescoring`)."""
+    if previous is None or previous.empty:
+        return pd.Series(dtype=np.int64)
+    return previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT].set_index("user")["scored_ms"]
+
+
+def after_marks(rows: pd.DataFrame, marks: pd.Series) -> pd.DataFrame:
+    """``rows`` (new summaries) with each user's ``scored_ms`` at least 1 ms after that user's mark (``marks``:
+    :func:`marks_of`, stamped by the clock of whoever changed the data): a scorer whose clock is behind that one's
+    would otherwise write a summary older than the mark, which then stays the newest and is rescored every round."""
+    if marks.empty or rows.empty:
         return rows
     floor = rows["user"].map(marks).fillna(-1).to_numpy(dtype=np.int64) + 1
     return rows.assign(scored_ms=np.maximum(rows["scored_ms"].to_numpy(dtype=np.int64), floor))
@@ -180,10 +184,9 @@ def score_batch(
     if observed is not None:
         service.remember({u: observed[u] for u in users if u in observed})
     previous = store.read_scores(list(users)) if write_back and forecaster == DEFAULT else None
-    if previous is not None and not previous.empty:
-        marked = previous.loc[previous["newest_window_ms"] == CHANGED_UNDER_IT, "user"].tolist()
-        for user in marked:  # data changed under the newest window (delete, late data): nothing cached of it holds
-            service.cache.delete_user(user)
+    marks = marks_of(previous)
+    for user in marks.index:  # data changed under the newest window (delete, late data): nothing cached of it holds
+        service.cache.delete_user(user)
     fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
     points = 0
     if write_back and fcs:
@@ -198,5 +201,5 @@ def score_batch(
         tagged = [(fc.user, model_tag(forecaster, fc.model), forecast_points(fc, scored_ms)) for fc in fcs]
         points = store.write_forecasts_many(tagged)
         if forecaster == DEFAULT:
-            store.write_scores(after_marks(summary_rows(fcs, scored_ms, observed), previous))  # after the points
+            store.write_scores(after_marks(summary_rows(fcs, scored_ms, observed), marks))  # after the points
     return [score_row(fc, scored_ms) for fc in fcs], points

@@ -139,11 +139,12 @@ def register(app: Flask, on_error: Callable[[errors.HrvcastError], None] | None 
                 f"request body larger than {limit // (1024 * 1024)} MB: split it (a push takes at most 200,000 "
                 "beats; hrvcast ingest reads a file of any size)"
             )
-        if exc.code == 405 and exc.valid_methods:
-            message = f"{message} Allowed: {', '.join(sorted(exc.valid_methods))}."
+        allowed = exc.valid_methods if exc.code == 405 else None
+        if allowed:
+            message = f"{message} Allowed: {', '.join(sorted(allowed))}."
         response = jsonify(body(message, code))
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response, status
 
     @app.errorhandler(Exception)
