@@ -129,6 +129,24 @@ def test_two_runs_filling_the_cache_at_once_both_get_their_windows(data_dir, tmp
     assert len(mine.windows) > 0
 
 
+@pytest.mark.realdata
+def test_a_cache_entry_is_readable_by_the_other_accounts_that_share_the_cache(data_dir, tmp_path):
+    # the entry is staged in a folder of mkdtemp's, which is 0700: renamed as it was, a second account (a
+    # service user and an operator sharing var/cache) could not read it and recomputed every recording
+    folder = tmp_path / "data" / "nsr2db"
+    folder.mkdir(parents=True)
+    shutil.copy(data_dir / "fixtures" / "nsr001_rr_secs_first3000.txt", folder / "nsr001_rr_secs.txt")
+    (source,) = datasets.sources(tmp_path / "data", ["nsr2db"])
+    previous = os.umask(0o022)
+    try:
+        datasets.load_source(source, cache_dir=tmp_path / "cache")
+    finally:
+        os.umask(previous)
+    (entry,) = (tmp_path / "cache" / "nsr2db").iterdir()
+    assert entry.stat().st_mode & 0o777 == 0o755
+    assert all(f.stat().st_mode & 0o044 == 0o044 for f in entry.iterdir())
+
+
 def test_synthetic_users_are_reproducible_multi_day_histories():
     a = datasets.synthetic(2, days=3, seed=5)
     b = datasets.synthetic(2, days=3, seed=5)
