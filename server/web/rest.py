@@ -213,6 +213,8 @@ def push_beats():
         fix = 'send {"user": ID, "beats": [[epoch_ms, ibi_ms], ...]} with Content-Type: application/json'
         raise bad_request_from(ValidationError({"body": [f"{problem}: {fix}"]}), "beats")
     data = load(BeatsBody, raw, "beats")
+    known = {f.data_key or name for name, f in instance(BeatsBody).fields.items()}
+    ignored = sorted(key for key in raw if key not in known)  # accepted (a gateway may add its own), but named
     from server.pipeline.ingest import ingest_beats  # the HRV pipeline, loaded on the first push only
 
     epoch_ms = np.fromiter((b[0] for b in data["beats"]), dtype=np.int64, count=len(data["beats"]))
@@ -234,6 +236,7 @@ def push_beats():
             "written": report.beats_written,
             "duplicates": report.duplicates + report.resent,
             "windows": report.windows,
+            "ignored": ignored,
         }
     )
 

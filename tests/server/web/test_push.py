@@ -118,11 +118,19 @@ def test_the_duplicate_key_check_costs_nothing_on_the_largest_push():
     assert once == plain and once_s < 3 * plain_s + 0.05, (once_s, plain_s)
 
 
-def test_a_key_the_push_does_not_know_is_ignored_like_every_requests(client, store):
+def test_a_key_the_push_does_not_know_is_accepted_and_named_in_the_reply(client, store):
+    """A gateway may add its own keys, so they are accepted; but sleep sent along with the beats was dropped
+    without a word (attack review 3): the reply names what it did not read, sorted, and [] when nothing."""
     t = END_MS - 3 * H
-    r = client.post("/api/v1/rr", json={"user": "extra", "beats": [[t, 800.0]], "device": "polar h10"})
+    body = {"user": "extra", "sleep": [[t - H, t]], "beats": [[t, 800.0]], "device": "polar h10"}
+    r = client.post("/api/v1/rr", json=body)
     assert r.status_code == 200, r.get_json()
+    assert r.get_json()["ignored"] == ["device", "sleep"]
     assert store.read_beats("extra", 0, 2**62)[0].tolist() == [t]
+    plain = client.post("/api/v1/rr", json={"user": "extra", "beats": [[t + 800, 800.0]]})
+    assert plain.status_code == 200 and plain.get_json()["ignored"] == []
+    reply = client.get("/openapi.json").get_json()["components"]["schemas"]["IngestReply"]["properties"]
+    assert reply["ignored"]["type"] == "array" and "not stored" in reply["ignored"]["description"]
 
 
 def test_a_push_spread_over_more_hours_than_a_push_may_touch_is_refused_and_stores_nothing(client, store):
