@@ -31,6 +31,38 @@ def test_a_push_refused_as_a_whole_stores_nothing(client, store, beats, words):
     assert "refused" not in store.list_users()
 
 
+def test_a_push_that_repeats_a_block_of_its_beats_names_the_beat_it_repeats(client, store):
+    """A gateway appending its retry sent beats 20-119 again after beat 119: "the clock goes backwards" did not
+    say that sorting makes them exact repeats, which are merged (attack review 3)."""
+    t0 = END_MS - 6 * H
+    block = [[t0 + 800 * k, 800.0 + k % 5] for k in range(119)]
+    r = client.post("/api/v1/rr", json={"user": "retry", "beats": block + block[19:]})
+    assert r.status_code == 422, r.get_json()
+    assert (
+        f"beat 120 [{t0 + 800 * 19}, 804]: repeats beat 20 (same time and interval): send each beat once, or sort "
+        "them (exact repeats are merged)"
+    ) in r.get_json()["message"]
+    assert "retry" not in store.list_users()
+    sorted_ = client.post("/api/v1/rr", json={"user": "retry", "beats": sorted(block + block[19:])})
+    assert sorted_.status_code == 200 and sorted_.get_json()["beats"] == 119 and sorted_.get_json()["duplicates"] == 100
+
+
+@pytest.mark.parametrize(
+    "beats",
+    [
+        [[END_MS, 800.0], [END_MS + 800, 800.0], [END_MS + 400, 800.0]],  # a time between two earlier ones
+        [[END_MS, 800.0], [END_MS + 800, 800.0], [END_MS, 810.0]],  # an earlier time, another interval
+    ],
+    ids=["between", "another-interval"],
+)
+def test_a_clock_that_goes_backwards_without_repeating_a_beat_says_so(client, store, beats):
+    r = client.post("/api/v1/rr", json={"user": "backwards", "beats": beats})
+    assert r.status_code == 422
+    assert "beat 3 [" in r.get_json()["message"]
+    assert "the clock goes backwards (send beats sorted by time)" in r.get_json()["message"]
+    assert "backwards" not in store.list_users()
+
+
 def test_beats_dated_hours_ahead_are_refused_naming_the_clock_and_minutes_ahead_are_kept(client, store):
     """One push dated 40 h ahead (a clock off, local time sent as UTC) once moved a user's forecast origin past
     the hours an alert watches; a device clock a few minutes fast is normal."""
