@@ -17,7 +17,7 @@ from model.errors import BadRRFile, UnknownFormat
 from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording
 from model.io._times import parse_start, parse_start_date
 from model.io.apple import read_apple_health
-from model.io.chunks import UTF16_FIX, looks_utf16
+from model.io.chunks import UTF16_FIX, looks_utf16, text_chunks
 from model.io.tabular import (
     RR_COLUMNS,
     TIME_COLUMNS,
@@ -63,6 +63,18 @@ def _refuse_utf16(path: Path) -> None:
         raise BadRRFile(str(path), "the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
 
 
+def _refuse_non_text(path: Path, head: list[str]) -> None:
+    """BadRRFile naming a byte of the first lines (``head``, as read) that is not UTF-8 or is NUL, as the text
+    readers name one further on: read as U+FFFD, such a byte in the header line matched no format, and the message
+    was "cannot tell the format". A file whose first lines are text is left to the readers."""
+    if not any("\ufffd" in line or "\x00" in line for line in head):
+        return
+    n_read = sum(1 for line in head if line)
+    for first, rows in text_chunks(path, Lines(path, skip_bad_lines=False)):  # raises at the bad byte
+        if first + len(rows) > n_read:
+            return
+
+
 def detect_format(path: Path | str) -> str:
     """Guess the format from the first lines; raise UnknownFormat when no rule or several rules match."""
     path = Path(path)
@@ -72,12 +84,14 @@ def detect_format(path: Path | str) -> str:
             head = [fh.readline() for _ in range(20)]
     except OSError as exc:
         raise BadRRFile(str(path), f"cannot be read ({exc.strerror})") from None
+    as_read = head
     head = [line for line in head if line.strip()]
     if not head:
         raise BadRRFile(str(path), "the file is empty", fix="check that it is an RR export")
     first = head[0].lstrip("\ufeff")
     if first.lstrip().startswith("<?xml") or "<HealthData" in "".join(head):
-        return "apple-health"
+        return "apple-health"  # XML names its own encoding
+    _refuse_non_text(path, as_read)
     if _E4_HEADER.match(first):
         return "e4"
     fields = _header_fields(first)
