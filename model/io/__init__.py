@@ -11,6 +11,7 @@ Every reader validates the whole file before it returns (see ``_common``), in bo
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from model.errors import BadRRFile, UnknownFormat
@@ -42,14 +43,32 @@ def _header_fields(line: str) -> set[str]:
     return {f.strip().strip('"').lower() for f in line.split(",")}
 
 
+_NOT_REGULAR = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def check_file(path: Path | str, what: str = "file") -> Path:
-    """``path`` if it is a readable file; else BadRRFile saying what it is instead (missing, a directory)."""
+    """``path`` if it is a regular file; else BadRRFile saying what it is instead (missing, a directory, a device,
+    a pipe: /dev/zero was said not to exist, and would be read for ever)."""
     path = Path(path)
     if path.is_dir():
         raise BadRRFile(str(path), f"the {what} is a directory, not a file", fix="name the file inside it")
-    if not path.is_file():
-        raise BadRRFile(str(path), f"the {what} does not exist", fix="check the path")
-    return path
+    if path.is_file():
+        return path
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise BadRRFile(str(path), f"the {what} does not exist", fix="check the path") from None
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+    raise BadRRFile(
+        str(path),
+        f"the {what} is {kind}, not a regular file",
+        fix="pass the file itself: save a stream or a device's output to a file first",
+    )
 
 
 def _refuse_utf16(path: Path) -> None:

@@ -109,6 +109,25 @@ def test_bad_covariate_paths_and_times_are_one_line(store_url, rr_file, tmp_path
     assert open_store(store_url).list_users() == []
 
 
+@pytest.mark.parametrize(
+    ("where", "kind"),
+    [("rr", "a character device"), ("rr", "a named pipe (FIFO)"), ("sleep", "a named pipe (FIFO)")],
+    ids=["dev-zero", "fifo", "sleep-fifo"],
+)
+def test_a_path_that_is_not_a_regular_file_says_what_it_is(store_url, rr_file, tmp_path, capsys, where, kind):
+    """``hrvcast ingest /dev/zero`` said "does not exist (check the path)" (attack review 3)."""
+    if kind == "a character device":
+        special = "/dev/zero"
+    else:
+        special = str(tmp_path / "pipe")
+        os.mkfifo(special)
+    argv = ["ingest", "--user", "u", special] if where == "rr" else ["ingest", "--user", "u", str(rr_file)]
+    err = one_line_error(capsys, argv + (["--sleep", special] if where == "sleep" else []))
+    assert f"is {kind}, not a regular file" in err and "save a stream or a device's output to a file" in err, err
+    assert "does not exist" not in err
+    assert open_store(store_url).list_users() == []
+
+
 def test_reported_counts_are_stored_counts(store_url, tmp_path, capsys):
     path = tmp_path / "dup.csv"
     path.write_text("timestamp,rr_ms\n" + "2026-11-10T03:00:00.800Z,800\n" * 2000 + "2026-11-10T03:00:01.600Z,800\n")
