@@ -11,13 +11,14 @@ Every reader validates the whole file before it returns (see ``_common``), in bo
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from model.errors import BadRRFile, UnknownFormat
 from model.io._common import DEFAULT_OPTIONS, Lines, ReadOptions, RRRecording
 from model.io._times import parse_start, parse_start_date
 from model.io.apple import read_apple_health
-from model.io.chunks import UTF16_FIX, looks_utf16
+from model.io.chunks import UTF16_FIX, looks_utf16, text_chunks
 from model.io.tabular import (
     RR_COLUMNS,
     TIME_COLUMNS,
@@ -42,14 +43,32 @@ def _header_fields(line: str) -> set[str]:
     return {f.strip().strip('"').lower() for f in line.split(",")}
 
 
+_NOT_REGULAR = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def check_file(path: Path | str, what: str = "file") -> Path:
-    """``path`` if it is a readable file; else BadRRFile saying what it is instead (missing, a directory)."""
+    """``path`` if it is a regular file; else BadRRFile saying what it is instead (missing, a directory, a device,
+    a pipe: /dev/zero was said not to exist, and would be read for ever)."""
     path = Path(path)
     if path.is_dir():
         raise BadRRFile(str(path), f"the {what} is a directory, not a file", fix="name the file inside it")
-    if not path.is_file():
-        raise BadRRFile(str(path), f"the {what} does not exist", fix="check the path")
-    return path
+    if path.is_file():
+        return path
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise BadRRFile(str(path), f"the {what} does not exist", fix="check the path") from None
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+    raise BadRRFile(
+        str(path),
+        f"the {what} is {kind}, not a regular file",
+        fix="pass the file itself: save a stream or a device's output to a file first",
+    )
 
 
 def _refuse_utf16(path: Path) -> None:
@@ -63,6 +82,18 @@ def _refuse_utf16(path: Path) -> None:
         raise BadRRFile(str(path), "the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
 
 
+def _refuse_non_text(path: Path, head: list[str]) -> None:
+    """BadRRFile naming a byte of the first lines (``head``, as read) that is not UTF-8 or is NUL, as the text
+    readers name one further on: read as U+FFFD, such a byte in the header line matched no format, and the message
+    was "cannot tell the format". A file whose first lines are text is left to the readers."""
+    if not any("\ufffd" in line or "\x00" in line for line in head):
+        return
+    n_read = sum(1 for line in head if line)
+    for first, rows in text_chunks(path, Lines(path, skip_bad_lines=False)):  # raises at the bad byte
+        if first + len(rows) > n_read:
+            return
+
+
 def detect_format(path: Path | str) -> str:
     """Guess the format from the first lines; raise UnknownFormat when no rule or several rules match."""
     path = Path(path)
@@ -72,12 +103,14 @@ def detect_format(path: Path | str) -> str:
             head = [fh.readline() for _ in range(20)]
     except OSError as exc:
         raise BadRRFile(str(path), f"cannot be read ({exc.strerror})") from None
+    as_read = head
     head = [line for line in head if line.strip()]
     if not head:
         raise BadRRFile(str(path), "the file is empty", fix="check that it is an RR export")
     first = head[0].lstrip("\ufeff")
     if first.lstrip().startswith("<?xml") or "<HealthData" in "".join(head):
-        return "apple-health"
+        return "apple-health"  # XML names its own encoding
+    _refuse_non_text(path, as_read)
     if _E4_HEADER.match(first):
         return "e4"
     fields = _header_fields(first)

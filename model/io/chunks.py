@@ -1,8 +1,8 @@
 """Files read a few megabytes at a time: memory stays bounded by the chunk (and the compact result arrays), not by
 the file, which a 200 MB RR file with a bad last line showed (8.2 GB read whole into Python strings).
 
-- :func:`text_chunks`: the lines of a text file, in chunks, with their 1-based numbers; bytes that are not UTF-8
-  are an error naming the line.
+- :func:`text_chunks`: the lines of a text file, in chunks, with their 1-based numbers; bytes that are not UTF-8,
+  and NUL bytes, are an error naming the line.
 - :func:`table_chunks`: a CSV file in chunks of rows (each parsed by pandas' C parser), every cell a string,
   each frame's index the 1-based line numbers of its rows.
 - :class:`LineMap`: the line number of each of millions of values in a few bytes (lines are mostly consecutive).
@@ -52,8 +52,33 @@ def utf8_error(lines: Lines, data: bytes, exc: UnicodeDecodeError, first_line: i
     )
 
 
+def nul_error(lines: Lines, data: bytes, at: int, first_line: int):
+    """A NUL byte: in no text export (a damaged copy, a binary file); pandas read ``80<NUL>0`` as 80 ms."""
+    line = first_line + data.count(b"\n", 0, at)
+    if first_line == 1 and looks_utf16(data):
+        return lines.error("the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
+    return lines.error(
+        f"the file is not text (byte 0x00 at line {line})",
+        line=line,
+        fix="check that it is the right file and not a damaged copy: RR exports hold no NUL bytes",
+    )
+
+
+def decode(lines: Lines, data: bytes, first_line: int) -> str:
+    """Whole lines of a file, from line ``first_line``, as text; BadRRFile naming the line of the first byte that
+    is not UTF-8 or is NUL."""
+    nul = data.find(b"\x00")
+    try:  # a NUL is never inside a multi-byte character: the text before it decodes alone
+        text = (data if nul < 0 else data[:nul]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise utf8_error(lines, data, exc, first_line) from None
+    if nul >= 0:
+        raise nul_error(lines, data, nul, first_line)
+    return text
+
+
 def check_utf8(path: Path, lines: Lines) -> None:
-    """Raise BadRRFile naming the first line that is not UTF-8 (read in blocks, nothing kept)."""
+    """Raise BadRRFile naming the first line that is not UTF-8 or holds a NUL (read in blocks, nothing kept)."""
     for _ in text_chunks(path, lines):
         pass
 
@@ -86,10 +111,7 @@ def text_chunks(path: Path, lines: Lines, block_bytes: int = BLOCK_BYTES) -> Ite
                 carry = data
                 continue
             piece, carry = data[:cut], data[cut:]
-            try:
-                text = piece.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise utf8_error(lines, piece, exc, number) from None
+            text = decode(lines, piece, number)
             if number == 1:
                 text = text.removeprefix("\ufeff")
             rows = text.split("\n")

@@ -230,6 +230,14 @@ def _kept_against_stored(
     return keep, keep & ~same
 
 
+def _earlier_copy(t: np.ndarray, ibi: np.ndarray, k: int) -> int | None:
+    """The index of a beat before ``k`` with its time and interval (a gateway appending its retry repeats a block
+    of beats), or None; ``t[:k]`` is sorted (``k`` is the first beat whose clock goes backwards)."""
+    lo, hi = np.searchsorted(t[:k], t[k], side="left"), np.searchsorted(t[:k], t[k], side="right")
+    same = np.flatnonzero(ibi[lo:hi] == ibi[k])
+    return int(lo + same[0]) if same.size else None
+
+
 def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Pushed beats checked like a file's lines: (times, intervals, exact repeats merged). Raises BadRRFile naming
     the first bad beat (1-based): an interval outside 20 ms..1 h, a time outside 1990..now + 1 hour, a clock
@@ -250,6 +258,7 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
         t = t_float.astype(np.int64)
     latest_ms = int(time.time() * 1000) + FUTURE_SLACK_MS
     repeat = np.concatenate(([False], np.diff(t) == 0))
+    backwards = np.concatenate(([False], np.diff(t) < 0))
     gap = np.diff(t).astype(np.float64)  # a spurious beat 30 ms after the last one says 30 ms: an artifact, kept
     problems = (
         (~np.isfinite(ibi) | (ibi < MIN_IBI_MS) | (ibi > MAX_IBI_MS), "the interval is not 20 ms to 1 h"),
@@ -257,7 +266,7 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
             (t < PUSH_EARLIEST_MS) | (t > latest_ms),
             "the time is not epoch ms from 1990 to an hour ahead of now (a clock ahead, or local time sent as UTC?)",
         ),
-        (np.concatenate(([False], np.diff(t) < 0)), "the clock goes backwards (send beats sorted by time)"),
+        (backwards, "the clock goes backwards (send beats sorted by time)"),
         (
             np.concatenate(([False], (gap > 0) & (gap < SAME_BEAT_MS) & (np.abs(ibi[1:] - gap) >= SAME_BEAT_MS))),
             f"less than {SAME_BEAT_MS} ms after the beat before while its interval says otherwise: one beat sent "
@@ -268,6 +277,11 @@ def validate_beats(source: str, epoch_ms: np.ndarray, ibi_ms: np.ndarray) -> tup
     for bad, problem in problems:
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
+            if bad is backwards and (j := _earlier_copy(t, ibi, k)) is not None:
+                problem = (
+                    f"repeats beat {j + 1} (same time and interval): send each beat once, or sort them (exact repeats "
+                    "are merged)"
+                )
             raise BadRRFile(source, f"beat {k + 1} [{t[k]}, {ibi[k]:g}]: {problem}")
     hours = int(np.unique(t // HOUR_MS).size)
     if hours > MAX_PUSH_HOURS:

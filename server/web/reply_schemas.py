@@ -84,6 +84,12 @@ class IngestReply(Schema):
     windows = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "HRV windows recomputed per size"}
     )
+    ignored = fields.List(
+        fields.String(),
+        metadata={
+            "description": "top-level keys of the body that a push does not read (not stored), sorted; [] when none"
+        },
+    )
 
 
 class ErrorReply(Schema):

@@ -23,6 +23,7 @@ from server.pipeline.changed import lands_late, mark_for_rescoring, newest_start
 from server.pipeline.score_history import score_as_of, score_history
 from server.web.clock import now_ms
 from server.web.errors import bad_request_from
+from server.web.json_body import DuplicateKey, loads_each_key_once
 from server.web.schema_fields import EVERY_USER, instance
 from server.web.schemas import MAX_HISTORY_DAYS, BeatsBody, ForecastArgs, ScoreArgs, SkillArgs
 from server.web.targets import DEFAULT_FORECASTER
@@ -200,12 +201,20 @@ def _score_row(fc, at_ms: int, as_of_ms: int | None = None) -> dict:
 
 @bp.post("/rr")
 def push_beats():
-    raw = request.get_json(force=True, silent=True)
+    try:  # as request.get_json, but a key given twice is refused: which one counts is up to each reader
+        raw = loads_each_key_once(request.get_data(cache=True))
+    except DuplicateKey as exc:
+        problem = f"duplicate key {exc.key[:40]!r} in the JSON body: send each field once"
+        raise bad_request_from(ValidationError({"body": [problem]}), "beats") from None
+    except ValueError:
+        raw = None
     if not isinstance(raw, dict):
         problem = "is not valid JSON" if raw is None else "must be a JSON object, not a JSON " + type(raw).__name__
         fix = 'send {"user": ID, "beats": [[epoch_ms, ibi_ms], ...]} with Content-Type: application/json'
         raise bad_request_from(ValidationError({"body": [f"{problem}: {fix}"]}), "beats")
     data = load(BeatsBody, raw, "beats")
+    known = {f.data_key or name for name, f in instance(BeatsBody).fields.items()}
+    ignored = sorted(key for key in raw if key not in known)  # accepted (a gateway may add its own), but named
     from server.pipeline.ingest import ingest_beats  # the HRV pipeline, loaded on the first push only
 
     epoch_ms = np.fromiter((b[0] for b in data["beats"]), dtype=np.int64, count=len(data["beats"]))
@@ -227,6 +236,7 @@ def push_beats():
             "written": report.beats_written,
             "duplicates": report.duplicates + report.resent,
             "windows": report.windows,
+            "ignored": ignored,
         }
     )
 

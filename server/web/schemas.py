@@ -191,12 +191,13 @@ PUSH_SEMANTICS = (
     "user and by the next scoring round at the latest, so no beat is ever left without its windows; the 503 says "
     "exactly how many beats are stored and how many may be (sent in a request InfluxDB never answered). Retrying a "
     "push is always safe: every point is an upsert keyed by user and time. A 200 means every beat and its windows are"
-    " stored: `written` equals `beats`."
+    " stored: `written` equals `beats`. Keys other than `user` and `beats` are accepted and not stored; the reply"
+    " names them in `ignored`. A key given twice (in any object of the body) is a 400."
 )
 
 
 class BeatsBody(Lenient):
-    class Meta(Lenient.Meta):  # unknown keys ignored, as every request's (a gateway may add its own)
+    class Meta(Lenient.Meta):  # unknown keys ignored, as every request's (a gateway may add some): the reply names them
         description = PUSH_SEMANTICS
 
     user = OneUser(required=True, metadata={"description": "user id"})

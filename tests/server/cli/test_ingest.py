@@ -65,6 +65,35 @@ def test_invalid_utf8_in_an_rr_file_is_one_line(store_url, tmp_path, capsys, nam
     assert open_store(store_url).list_users() == []
 
 
+ROWS = b"2026-11-10T03:00:00Z,800\n2026-11-10T03:00:01Z,810\n"
+LATIN1 = ("not UTF-8 text (byte 0xe4 at line 1)", "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "flags", "says"),
+    [
+        ("u.csv", b"timest\xe4mp,rr_ms\n" + ROWS, [], LATIN1),
+        ("u.csv", b"timest\xe4mp,rr_ms\n" + ROWS, ["--format", "csv"], LATIN1),
+        ("u.csv", b"timest\x00mp,rr_ms\n" + ROWS, [], ("not text (byte 0x00 at line 1)", "the right file")),
+        ("u.csv", b"timestamp,rr_ms\n" + ROWS + b"2026-11-10T03:00:02Z,80\x000\n", [], ("at line 4", "the right file")),
+        ("u.txt", b"800\n8\x0000\n810\n", ["--start", "2026-11-10T03:00:00Z"], ("at line 2", "the right file")),
+    ],
+    ids=["latin1-header", "latin1-header-csv", "nul-header", "nul-value", "nul-plain"],
+)
+def test_a_byte_that_is_not_text_is_named_on_the_header_line_as_further_on(
+    store_url, tmp_path, capsys, name, content, flags, says
+):
+    """A Latin-1 or NUL byte in line 1 said "cannot tell the format ... ('timest\\ufffdmp,rr_ms')" where the same
+    byte further on said "not UTF-8 (byte 0xe4 at line 3)" (attack review 3); a NUL inside a value was worse:
+    pandas read ``80<NUL>0`` as 80 ms, and it was stored."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    err = one_line_error(capsys, ["ingest", "--user", "u", str(path), *flags])
+    problem, fix = says
+    assert problem in err and fix in err and "cannot tell the format" not in err, err
+    assert open_store(store_url).list_users() == []
+
+
 def test_bad_covariate_paths_and_times_are_one_line(store_url, rr_file, tmp_path, capsys):
     sleep = tmp_path / "s.csv"
     sleep.write_bytes(b"start,end\n2026-11-10T00:00:00Z," + BAD_BYTES + b"\n")
@@ -77,6 +106,25 @@ def test_bad_covariate_paths_and_times_are_one_line(store_url, rr_file, tmp_path
     plain.write_text("812\n790\n805\n")
     late = one_line_error(capsys, ["ingest", "--user", "u", str(plain), "--start", "2500-01-01T00:00:00Z"])
     assert "outside" in late and "--any-time" in late
+    assert open_store(store_url).list_users() == []
+
+
+@pytest.mark.parametrize(
+    ("where", "kind"),
+    [("rr", "a character device"), ("rr", "a named pipe (FIFO)"), ("sleep", "a named pipe (FIFO)")],
+    ids=["dev-zero", "fifo", "sleep-fifo"],
+)
+def test_a_path_that_is_not_a_regular_file_says_what_it_is(store_url, rr_file, tmp_path, capsys, where, kind):
+    """``hrvcast ingest /dev/zero`` said "does not exist (check the path)" (attack review 3)."""
+    if kind == "a character device":
+        special = "/dev/zero"
+    else:
+        special = str(tmp_path / "pipe")
+        os.mkfifo(special)
+    argv = ["ingest", "--user", "u", special] if where == "rr" else ["ingest", "--user", "u", str(rr_file)]
+    err = one_line_error(capsys, argv + (["--sleep", special] if where == "sleep" else []))
+    assert f"is {kind}, not a regular file" in err and "save a stream or a device's output to a file" in err, err
+    assert "does not exist" not in err
     assert open_store(store_url).list_users() == []
 
 
