@@ -22,9 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -119,8 +117,7 @@ def _umask() -> int:
     return current
 
 
-# What torch.load raises on bytes that are no checkpoint (IndexError: e.g. a short text file).
-_UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, IndexError, pickle.UnpicklingError, zipfile.BadZipFile)
+_LFS_POINTER = b"version https://git-lfs"  # what a clone without `git lfs pull` holds in place of a large file
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
@@ -132,14 +129,31 @@ def load(path: str | os.PathLike) -> Checkpoint:
             f"model checkpoint {str(path)!r} does not exist: run `make train` or set HRVCAST_MODEL "
             "to the path of a checkpoint written by `hrvcast train`"
         )
-    try:
-        payload = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-    except _UNREADABLE as err:
+    data = path.read_bytes()
+    if data.startswith(_LFS_POINTER):
         raise CheckpointError(
-            f"model checkpoint {str(path)!r} is corrupt or not a torch checkpoint ({err}): "
+            f"model checkpoint {str(path)!r} is a Git LFS pointer, not the model: run `git lfs pull` in the "
+            "checkout, or retrain with `hrvcast train`"
+        )
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # bytes that are no checkpoint raise anything: KeyError, struct.error, EOFError, ...
+        raise CheckpointError(
+            f"model checkpoint {str(path)!r} is corrupt or not a torch checkpoint ({_first_line(err)}): "
             "retrain with `hrvcast train` or restore the file"
         ) from None
     return _from_payload(payload, str(path))
+
+
+def _first_line(err: Exception) -> str:
+    """The error's first line, at most 160 characters: torch's unpickling errors run to several lines of advice,
+    one of which (load with ``weights_only=False``) would run any code the file holds."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:  # torch's own words on what it met come after its advice
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(err).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def _from_payload(payload: object, where: str) -> Checkpoint:

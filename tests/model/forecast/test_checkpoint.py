@@ -98,6 +98,27 @@ def test_missing_and_corrupt_files(tmp_path, saved):
         load(short_text)
 
 
+@pytest.mark.parametrize("tail", [b"ello world\n", bytes(range(256)) * 4], ids=["text", "binary"])
+def test_a_file_of_any_first_byte_is_refused_in_one_line_not_a_crash(tmp_path, tail):
+    # a file starting with "h" or "j" (a URL, "hello") made torch.load raise KeyError, and "G" + binary bytes
+    # struct.error: neither was caught, so `hrvcast serve` did not start at all (attack review 4, H4)
+    path = tmp_path / "wrong.pt"
+    for first in range(256):
+        path.write_bytes(bytes([first]) + tail)
+        with pytest.raises(CheckpointError) as err:
+            load(path)
+        message = str(err.value)
+        assert "\n" not in message and "arbitrary code" not in message, (first, message)  # no "load it unsafely"
+        assert str(path) in message and "hrvcast train" in message
+
+
+def test_a_git_lfs_pointer_says_to_pull_the_file(tmp_path):
+    path = tmp_path / "burnout-default.pt"
+    path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 123456\n")
+    with pytest.raises(CheckpointError, match=r"Git LFS pointer.*git lfs pull"):
+        load(path)
+
+
 def test_failed_save_leaves_no_file_behind(saved, tmp_path):
     ckpt = load(saved)
     ckpt.training["bad"] = lambda: None  # cannot be pickled
