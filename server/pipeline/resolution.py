@@ -3,15 +3,19 @@
 The rule (:func:`choose`), applied to every user in every reply:
 
 1. **hourly** when the hourly model can score the user: at least ``calibrating_below`` (24 for the shipped
-   model) *valid* hourly windows in its lookback (7 days) up to the user's newest hourly window. A chest strap
-   or a watch that records beat to beat makes these.
+   model) *valid* hourly windows in its lookback (7 days) up to the user's newest hourly window, the newest of
+   them less than a day (:data:`HOURLY_GAP_MS`) before that window. A chest strap or a watch that records beat
+   to beat makes these. The second condition matters when a daily model is loaded and the strap stopped while
+   the morning readings went on: each reading makes an (invalid) hourly window, so the newest hourly window
+   kept moving while the valid ones aged, and for a week the hourly model served a fresh-looking score of
+   days-old strap hours that no reading could move (attack review 4, H2).
 2. else **daily** when a daily model is loaded and the user has a daily window: spot readings (a morning
    reading with a phone camera or a strap, 1-5 minutes) make valid daily windows but no valid hourly ones,
    because an hour needs half of it covered by beats.
 3. else **hourly**: the hourly model answers "calibrating" (or, without any window, no window yet).
 
-So a person who stops wearing the strap and keeps taking morning readings moves to the daily model once the
-strap's last valid day leaves the hourly lookback, and back when a strap day arrives. The rule reads the
+So a person who stops wearing the strap and keeps taking morning readings moves to the daily model at their
+first reading a day after the strap's last valid hour, and back when a strap day arrives. The rule reads the
 store once per user whenever one of its newest windows changes (:class:`ResolutionMemo`), never on a warm
 request.
 """
@@ -24,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.history import valid_mask
-from model.schema import HOUR_MS
+from model.schema import DAY_MS, HOUR_MS
+from model.zones import STALE_AFTER_MS
 from server.stores.base import HistoryStore
 
 HOURLY, DAILY = "1h", "1d"
@@ -52,19 +57,30 @@ class Newest:
         return sum(known) if known else None
 
 
-def choose(newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool) -> str:
-    """The rule of the module docstring for one user."""
-    if newest.hourly is not None and valid_hours >= min_valid_hours:
+# The hourly model's stale age: an hourly forecast from valid hours older than this has no hour left ahead
+HOURLY_GAP_MS = STALE_AFTER_MS[HOURLY]
+
+
+def choose(
+    newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool, newest_valid_hourly: int | None = None
+) -> str:
+    """The rule of the module docstring for one user (``newest_valid_hourly``: the start of the newest valid
+    hourly window in the lookback; None: not known, the first condition alone)."""
+    enough = newest.hourly is not None and valid_hours >= min_valid_hours
+    if enough and (newest_valid_hourly is None or newest.hourly - newest_valid_hourly < HOURLY_GAP_MS):
         return HOURLY
     if daily_model and newest.daily is not None:
         return DAILY
     return HOURLY
 
 
-def valid_hours(store: HistoryStore, newest_hourly: Mapping[str, int], lookback_h: int) -> dict[str, int]:
-    """Valid hourly windows of each user in ``[newest - lookback_h + 1 h, newest]``: what the hourly model would
-    read. Users whose newest hours lie within one lookback of each other share one store read."""
-    out: dict[str, int] = {}
+def valid_hours(
+    store: HistoryStore, newest_hourly: Mapping[str, int], lookback_h: int
+) -> dict[str, tuple[int, int | None]]:
+    """Each user's valid hourly windows in ``[newest - lookback_h + 1 h, newest]`` (what the hourly model would
+    read): their count and the newest one's start (None without any). Users whose newest hours lie within one
+    lookback of each other share one store read."""
+    out: dict[str, tuple[int, int | None]] = {}
     span_ms = lookback_h * HOUR_MS
     order = sorted(newest_hourly, key=newest_hourly.get)
     group: list[str] = []
@@ -78,13 +94,44 @@ def valid_hours(store: HistoryStore, newest_hourly: Mapping[str, int], lookback_
             for u in group:
                 frame = frames.get(u)
                 if frame is None or frame.empty:
-                    out[u] = 0
+                    out[u] = (0, None)
                     continue
                 starts = frame["start"].to_numpy(dtype=np.int64)
                 inside = (starts > newest_hourly[u] - span_ms) & (starts <= newest_hourly[u])
-                out[u] = int((valid_mask(frame) & inside).sum())
+                valid = starts[valid_mask(frame) & inside]
+                out[u] = (int(valid.size), int(valid.max()) if valid.size else None)
         group = [user] if user is not None else []
     return out
+
+
+def chosen_as_of(
+    t_ms: int,
+    hourly: tuple[np.ndarray, np.ndarray] | None,
+    daily: np.ndarray | None,
+    min_valid_hours: int,
+    lookback_h: int,
+    daily_model: bool,
+) -> str:
+    """The rule as it stood at ``t_ms``, from the windows that had ended by then: ``hourly`` is (sorted starts,
+    valid mask) of the user's hourly windows, ``daily`` the sorted starts of its daily ones (None: none read).
+    The score history asks it for every past time, so a switch of resolution does not rewrite what was shown
+    before it (attack review 4, H3)."""
+    newest_hourly = newest_valid = None
+    count = 0
+    if hourly is not None and hourly[0].size:
+        starts, valid = hourly
+        k = int(np.searchsorted(starts, t_ms - HOUR_MS, side="right"))  # hourly windows ended by t_ms
+        if k:
+            newest_hourly = int(starts[k - 1])
+            lo = int(np.searchsorted(starts, newest_hourly - lookback_h * HOUR_MS, side="right"))
+            inside = starts[lo:k][valid[lo:k]]
+            count = int(inside.size)
+            newest_valid = int(inside[-1]) if inside.size else None
+    newest_daily = None
+    if daily is not None and daily.size:
+        k = int(np.searchsorted(daily, t_ms - DAY_MS, side="right"))  # daily windows ended by t_ms
+        newest_daily = int(daily[k - 1]) if k else None
+    return choose(Newest(newest_hourly, newest_daily), count, min_valid_hours, daily_model, newest_valid)
 
 
 class ResolutionMemo:
@@ -110,7 +157,8 @@ class ResolutionMemo:
         if ask:
             counts = valid_hours(store, ask, self.lookback_h)
             for user in ask:
-                out[user] = choose(newest[user], counts[user], self.min_valid_hours, self.daily_model)
+                count, newest_valid = counts[user]
+                out[user] = choose(newest[user], count, self.min_valid_hours, self.daily_model, newest_valid)
         for user in out:
             self._known[user] = (newest[user], out[user])
         return {u: out[u] for u in newest}

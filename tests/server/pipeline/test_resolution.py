@@ -8,7 +8,7 @@ from model.forecast.forecaster import Forecaster
 from server.pipeline.ingest import ingest_beats
 from server.pipeline.resolution import Newest, ResolutionMemo, choose
 from server.pipeline.wiring import local_service
-from server.settings import DEFAULT_DAILY_MODEL
+from server.settings import DEFAULT_DAILY_MODEL, DEFAULT_MODEL
 from server.stores.sqlite import SQLiteStore
 from tests.support.served import END_MS, H, hourly_windows
 from tests.support.spot import spot_beats
@@ -105,3 +105,27 @@ def test_the_rule_reads_the_store_only_when_a_users_newest_windows_change(mixed)
     moved = dict(newest, spot=Newest(newest["spot"].hourly + DAY, newest["spot"].daily + DAY))
     memo.resolutions(counting, moved)
     assert counting.reads == 2
+
+
+@pytest.mark.parametrize(
+    ("newest_valid", "expected"),
+    [(END_MS - 23 * H, "1h"), (END_MS - 24 * H, "1d")],  # the newest valid hour less than a day back, or not
+)
+def test_hourly_needs_a_valid_hour_within_a_day_of_the_newest_window(newest_valid, expected):
+    assert choose(Newest(END_MS, END_MS), 100, 24, True, newest_valid) == expected
+    assert choose(Newest(END_MS, END_MS), 100, 24, False, newest_valid) == "1h"  # no daily model: hourly
+
+
+def test_morning_readings_after_the_strap_stopped_are_what_the_score_reads(tmp_path, daily):
+    # attack review 4, H2: each reading makes an invalid hourly window, so the week-old strap hours kept the
+    # user hourly; the hourly model reads no invalid hour, and a fresh-looking score of 81.23 came back whether
+    # the mornings were low or high (the shipped hourly model: its lookback is the week the rule counts in)
+    hourly, served = Forecaster.load(DEFAULT_MODEL), {}
+    for name, drop in (("steady", 0.0), ("dropped", 0.8)):
+        store = SQLiteStore(tmp_path / f"{name}.sqlite")
+        ingest_beats(store, "u", *spot_beats(END_MS - 20 * DAY, 20, seed=9, drop_last=3, drop=drop))  # mornings
+        store.write_windows("u", hourly_windows(8, END_MS - 5 * DAY, 7 * 24))  # and a strap week, ended 5 days ago
+        served[name] = local_service(store, {"1h": hourly, "1d": daily}).forecasts(["u"])["u"]
+        store.close()
+    assert [fc.resolution for fc in served.values()] == ["1d", "1d"]
+    assert served["dropped"].score < served["steady"].score - 5
