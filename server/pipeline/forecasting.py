@@ -34,11 +34,13 @@ from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.computing import forward_passes
 from server.pipeline.flight import SingleFlight
 from server.pipeline.newest import NewestWindows
-from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo
+from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo, chosen_as_of
 from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from model.forecast.forecaster import Forecast
     from model.history import UserHistory
 
@@ -185,6 +187,12 @@ class ForecastService:
     def resolutions(self, users: Sequence[str]) -> dict[str, str]:
         """The resolution each user is forecast at (:mod:`server.pipeline.resolution`)."""
         return self._resolution.resolutions(self.store, self.newest_windows(list(dict.fromkeys(users))))
+
+    def resolution_at(self, t_ms: int, hourly: tuple[np.ndarray, np.ndarray] | None, daily: np.ndarray | None) -> str:
+        """The resolution rule as it stood at a past time ``t_ms`` (:func:`server.pipeline.resolution.chosen_as_of`:
+        ``hourly`` = sorted starts and valid mask of the user's hourly windows, ``daily`` = its daily starts)."""
+        rule = self._resolution
+        return chosen_as_of(t_ms, hourly, daily, rule.min_valid_hours, rule.lookback_h, rule.daily_model)
 
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest windows up again next time."""

@@ -7,7 +7,8 @@ forecast reads the history before that origin (``UserHistory.until``). A range g
 boundary (every UTC midnight for users forecast daily, every hour for hourly ones) up to ``min(to, now)``.
 
 A time with no window in the model's lookback before it has no row (the service would have had nothing
-recent to show). The resolution is the user's current one (:mod:`server.pipeline.resolution`).
+recent to show). The resolution is the rule's at that time (:mod:`server.pipeline.resolution`), from the same
+windows; the rows' times are the steps of the user's current resolution.
 
 Every past plan goes through :meth:`ForecastService.serve`: cached under the same key as the live forecast
 from that origin, computed once across workers, and batched: the plans of one user share three store reads
@@ -25,8 +26,10 @@ import numpy as np
 
 from model.errors import BadRange
 from model.forecast.features import origin_after
+from model.history import valid_mask
 from model.schema import HOUR_MS
 from server.pipeline.forecasting import DEFAULT_FORECASTER, ForecastService, Plan
+from server.pipeline.resolution import DAILY, HOURLY
 
 if TYPE_CHECKING:
     from model.forecast.forecaster import Forecast
@@ -53,28 +56,38 @@ def steps_between(start_ms: int, end_ms: int, step_ms: int) -> np.ndarray:
 
 
 def past_plans(service: ForecastService, user_times: dict[str, np.ndarray]) -> dict[str, list[tuple[int, Plan]]]:
-    """For each user, ``(T, plan)`` for every time ``T`` (epoch ms) that has a window in the lookback before it."""
-    chosen = service.resolutions(list(user_times))
+    """For each user, ``(T, plan)`` for every time ``T`` (epoch ms) that has a window in the lookback before it,
+    at the resolution the rule chose at ``T`` (:meth:`ForecastService.resolution_at`, from the windows that had
+    ended by then): a person who moved from morning readings to a strap keeps the daily scores they were shown."""
     out: dict[str, list[tuple[int, Plan]]] = {u: [] for u in user_times}
-    for resolution in dict.fromkeys(chosen.values()):
-        users = [u for u in user_times if chosen[u] == resolution and len(user_times[u])]
-        if not users:
-            continue
-        model = service.models[resolution]
-        span_ms = model.lookback_h * HOUR_MS
-        first = min(int(user_times[u].min()) for u in users)
-        last = max(int(user_times[u].max()) for u in users)
-        frames = service.store.read_windows(users, first - span_ms, last, resolution)
-        for user in users:
-            frame = frames.get(user)
-            if frame is None or frame.empty:
+    users = [u for u in user_times if len(user_times[u])]
+    if not users:
+        return out
+    first = min(int(user_times[u].min()) for u in users)
+    last = max(int(user_times[u].max()) for u in users)
+    windows: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # resolution -> user -> (starts, valid)
+    for resolution, model in service.models.items():
+        # two lookbacks back: the rule counts the valid hours of a lookback before the newest window ended by T
+        reach = (2 if resolution == HOURLY else 1) * model.lookback_h * HOUR_MS
+        frames = service.store.read_windows(users, first - reach, last, resolution)
+        for user, frame in frames.items():
+            if frame is not None and not frame.empty:
+                frame = frame.sort_values("start")
+                windows.setdefault(resolution, {})[user] = (frame["start"].to_numpy(np.int64), valid_mask(frame))
+    for user in users:
+        hourly = windows.get(HOURLY, {}).get(user)
+        daily = windows.get(DAILY, {}).get(user)
+        for t in user_times[user]:
+            resolution = service.resolution_at(int(t), hourly, None if daily is None else daily[0])
+            found = windows.get(resolution, {}).get(user)
+            if found is None:
                 continue
-            starts = np.sort(frame["start"].to_numpy(dtype=np.int64))
-            for t in user_times[user]:
-                k = np.searchsorted(starts, int(t) - model.step_ms, side="right")  # windows ended by t
-                if k == 0 or starts[k - 1] < int(t) - span_ms:
-                    continue
-                out[user].append((int(t), Plan(user, resolution, origin_after(int(starts[k - 1]), model.step_ms))))
+            model = service.models[resolution]
+            starts = found[0]
+            k = np.searchsorted(starts, int(t) - model.step_ms, side="right")  # windows ended by t
+            if k == 0 or starts[k - 1] < int(t) - model.lookback_h * HOUR_MS:
+                continue
+            out[user].append((int(t), Plan(user, resolution, origin_after(int(starts[k - 1]), model.step_ms))))
     return out
 
 

@@ -189,7 +189,7 @@ def history_frame(target: TargetQuery, user: str, past: Sequence[PastScore]) -> 
     the user was calibrating or stale, so a user whose data stopped shows a gap, not their last zone's colour
     for the weeks after. Labelled with the resolution of the model that scored it; a notice when no step of
     the range has a score."""
-    resolution = past[0].forecast.resolution if past else None
+    resolution = past[-1].forecast.resolution if past else None  # the newest row's: a switch keeps older rows'
     labels = {USER_KEY: user} | ({RESOLUTION_KEY: resolution} if resolution else {})
     statuses = [status_of(p.forecast, p.as_of_ms) for p in past]
     frame = {

@@ -14,7 +14,7 @@ from server.pipeline.forecasting import Plan
 from server.pipeline.ingest import ingest_beats
 from server.pipeline.score_history import MAX_STEPS, score_as_of, score_history, steps_between
 from server.pipeline.wiring import local_service
-from server.settings import DEFAULT_DAILY_MODEL
+from server.settings import DEFAULT_DAILY_MODEL, DEFAULT_MODEL
 from server.stores.sqlite import SQLiteStore
 from tests.support.served import END_MS, H, hourly_windows
 from tests.support.spot import spot_beats
@@ -122,4 +122,27 @@ def test_every_past_hour_is_the_live_forecast_from_that_hour_sleep_included(tmp_
         assert row.forecast.score == pytest.approx(live.score, abs=1e-3), row.as_of_ms
         np.testing.assert_allclose(row.forecast.hourly_score, live.hourly_score, atol=1e-3)
         np.testing.assert_allclose(row.forecast.rmssd_p50, live.rmssd_p50, rtol=1e-5)
+    store.close()
+
+
+def test_a_switch_to_a_strap_keeps_the_morning_scores_that_were_shown(tmp_path, daily):
+    # attack review 4, H3: the history used the user's current resolution for every past time, so once a strap
+    # arrived the red mornings were rescored by the hourly model ("calibrating") and the 30-day panel went blank
+    hourly = Forecaster.load(DEFAULT_MODEL)  # the shipped one: its week of lookback is what the rule counts in
+    store = SQLiteStore(tmp_path / "switch.sqlite")
+    ingest_beats(store, "sw", *spot_beats(END_MS - 30 * DAY, 30, seed=4, drop_last=4, drop=0.9))
+    service = local_service(store, {"1h": hourly, "1d": daily})
+    shown = score_history(service, ["sw"], END_MS - 20 * DAY, END_MS, END_MS)["sw"]
+    assert {p.forecast.resolution for p in shown} == {"1d"} and shown[-1].forecast.zone == "red"
+    store.write_windows("sw", hourly_windows(11, END_MS + 3 * DAY, 3 * 24))  # then three strap days
+    service.forget("sw")
+    later = END_MS + 3 * DAY
+    assert service.resolutions(["sw"]) == {"sw": "1h"}
+    rows = score_history(service, ["sw"], END_MS - 20 * DAY, later, later)["sw"]
+    before = [p for p in rows if p.as_of_ms <= END_MS]
+    assert [(p.as_of_ms, p.forecast.resolution) for p in before[::24]] == [(p.as_of_ms, "1d") for p in shown]
+    assert {round(p.forecast.score, 6) for p in before if p.as_of_ms == END_MS} == {round(shown[-1].forecast.score, 6)}
+    assert rows[-1].forecast.resolution == "1h"  # and the strap days by the hourly model
+    as_of = score_as_of(service, ["sw"], END_MS)["sw"]
+    assert as_of.forecast.resolution == "1d" and as_of.forecast.score == pytest.approx(shown[-1].forecast.score)
     store.close()
