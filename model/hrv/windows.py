@@ -47,13 +47,28 @@ class DailyReading:
     Averaging the readings' ln RMSSD is the established alternative (Plews et al. 2013, Sports Med 43:773, average
     ln RMSSD over readings). A reading ends at a hole longer than ``break_ms``; a longer run of beats (a strap worn
     for hours) is cut into readings of ``max_ms``, the Task Force's short-term recording (1996), so its daily
-    figures are those of 5-minute readings, like a spot reader's (its SDNN is then the SDNN index).
+    figures are those of 5-minute readings (its SDNN is then the SDNN index).
+
+    A daily readiness value is a resting value. A spot reading (a run of at most :func:`spot_reading_ms`) is taken
+    at rest by its protocol (Welltory, HRV4Training: sitting or lying, on waking); a strap's 5-minute pieces are
+    whatever the wearer was doing, exercise included. So a day that holds a spot reading takes its figures from
+    its spot readings only, and a strap's pieces make the figures of days without one. A morning reader who also
+    wore a strap for a 40-minute workout (about 143 bpm, RMSSD about 5 ms) had the morning averaged with the
+    workout's eight pieces: the day read 6 ms instead of 50, and the daily model read a crash (green 72 -> red 8,
+    attack review 4). A short run joined to a strap's long run by holes of at most ``recording_break_ms`` (the
+    same day) lies between the strap's dropouts, and is not a spot reading: taken as one, 61 of the 88 nsr2db
+    days (Holter tapes, no spot reading) would have had the figures of those fragments alone (heart rate up to
+    50 bpm higher, 8 days invalid); with the rule, every nsr2db and MMASH day is as before. No Welltory run lasts
+    more than 5.7 minutes, so the shared Welltory days, and the daily figures resting on them, are unchanged.
     """
 
     # 5 s without a beat (above the slowest plausible interval, 2 s): the reading has ended. The holes between
     # successive Welltory readings are 10.7 s or more; a minute merged 10 pairs of them into one reading.
     break_ms: int = 5_000
     max_ms: int = 5 * 60_000  # readings of 5 minutes (Task Force 1996 short-term recording); see reading_ids
+    # 10 minutes without a beat ends a recording (the artifact detector's segment break, CleaningConfig): short
+    # runs joined to a strap's long run by shorter holes, the same day, lie between its dropouts (see _spot_readings)
+    recording_break_ms: int = 10 * 60_000
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,15 @@ def spot_reading_ms(daily: DailyReading) -> int:
     return daily.max_ms + daily.max_ms // 2
 
 
+def _run_ms(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
+    """int64[N]: the length of every beat's run of beats (sorted ``epoch_ms``), from the run's first beat to its
+    last; a run ends at a hole longer than ``break_ms``. A run of at most :func:`spot_reading_ms` is a spot reading."""
+    gap = np.ones(epoch_ms.size, dtype=bool)
+    gap[1:] = np.diff(epoch_ms) > daily.break_ms
+    starts = np.flatnonzero(gap)
+    return (np.maximum.reduceat(epoch_ms, starts) - epoch_ms[starts])[np.cumsum(gap) - 1]
+
+
 def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
     """int64[N]: the reading of every beat (sorted ``epoch_ms``), numbered from 0 (:class:`DailyReading`).
 
@@ -193,9 +217,7 @@ def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
     day = epoch_ms // window_size_ms("1d")
     gap = np.ones(epoch_ms.size, dtype=bool)
     gap[1:] = np.diff(epoch_ms) > daily.break_ms
-    gap_starts = np.flatnonzero(gap)
-    gap_run = np.cumsum(gap) - 1
-    span = (np.maximum.reduceat(epoch_ms, gap_starts) - epoch_ms[gap_starts])[gap_run]  # each beat's run length
+    span = _run_ms(epoch_ms, daily)
     run_start = gap.copy()
     run_start[1:] |= (day[1:] != day[:-1]) & (span[1:] > spot_reading_ms(daily))
     starts = np.flatnonzero(run_start)
@@ -211,6 +233,22 @@ def reading_ids(epoch_ms: np.ndarray, daily: DailyReading) -> np.ndarray:
     return np.cumsum(new) - 1
 
 
+def _spot_readings(epoch_ms: np.ndarray, starts: np.ndarray, day_of: np.ndarray, daily: DailyReading) -> np.ndarray:
+    """bool[R]: which readings (first beats at ``starts``, days ``day_of``) are spot readings taken at rest.
+
+    A reading is one when its run of beats lasts at most :func:`spot_reading_ms` and no reading of a strap's long
+    run lies in the same recording of its day: the day's readings joined across holes of at most
+    ``recording_break_ms``. A strap that drops out for more than ``break_ms`` makes short runs too; they are
+    pieces of the strap's recording, not readings taken at rest."""
+    short = _run_ms(epoch_ms, daily)[starts] <= spot_reading_ms(daily)  # [R]
+    last_ms = epoch_ms[np.r_[starts[1:], epoch_ms.size] - 1]  # [R] last beat of each reading
+    new = np.ones(starts.size, dtype=bool)
+    new[1:] = (day_of[1:] != day_of[:-1]) | (epoch_ms[starts[1:]] - last_ms[:-1] > daily.recording_break_ms)
+    recording = np.cumsum(new) - 1  # [R]
+    strap = np.bincount(recording, weights=~short) > 0  # recordings that hold a long run
+    return short & ~strap[recording]
+
+
 def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.DataFrame:
     """Daily windows: each reading computed alone, the day's figures from its valid readings (:class:`DailyReading`).
 
@@ -218,8 +256,9 @@ def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.Dat
     day's readings, so it is written here on the same sums as the other windows.
     ln RMSSD is the mean of the readings' ln RMSSD (RMSSD their geometric mean) and SDNN the mean of their SDNN
     (the SDNN index of a long recording); mean RR, heart rate and pNN50 pool the valid readings' beats and
-    differences; beats, coverage and artifacts count the whole day. A day with no valid reading is invalid and
-    its figures come from every reading the same way."""
+    differences; beats, coverage and artifacts count the whole day. A day that holds a spot reading takes these
+    from its spot readings only (:func:`_spot_readings`). A day with no valid reading (among those) is invalid and
+    its figures come from every reading (among those) the same way."""
     day_ms = window_size_ms("1d")
     reading = reading_ids(epoch_ms, config.daily)
     starts = np.flatnonzero(np.r_[True, reading[1:] != reading[:-1]])
@@ -233,8 +272,11 @@ def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.Dat
     fig = _figures(per, day_ms, rule)
     days, day_of = np.unique(first_ms // day_ms, return_inverse=True)  # [D], [R]
     n_d = days.size
-    day_valid = np.bincount(day_of, weights=fig["valid"], minlength=n_d) > 0
-    use = fig["valid"] | ~day_valid[day_of]  # [R] the readings a day's figures come from
+    spot = _spot_readings(epoch_ms, starts, day_of, config.daily)
+    day_has_spot = np.bincount(day_of, weights=spot, minlength=n_d) > 0
+    resting = spot | ~day_has_spot[day_of]  # [R] a day with a spot reading: its spot readings only
+    day_valid = np.bincount(day_of, weights=fig["valid"] & resting, minlength=n_d) > 0
+    use = resting & (fig["valid"] | ~day_valid[day_of])  # [R] the readings a day's figures come from
     finite = use & np.isfinite(fig["ln_rmssd"])
     finite_sd = use & np.isfinite(fig["sdnn_ms"])
 

@@ -208,3 +208,66 @@ def test_a_spot_reading_of_six_minutes_stays_one_reading_and_exactly_five_minute
     t = t - t[0] + T0 + 3_600_000  # the last beat exactly 300,000 ms after the first
     day = compute_windows(t, ibi, "1d", RAW).iloc[0]
     assert day["ln_rmssd"] == pytest.approx(_by_hand(ibi)[0])  # one reading: the last beat is not cut off alone
+
+
+# -- a day with a spot reading: its spot readings only (attack review 4, H1) -----------------------------------
+
+
+def _workout(start_ms: int, minutes: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A strap worn for a workout: about 143 bpm (420 ms) with an RMSSD of about 5 ms, one run of beats."""
+    rng = np.random.default_rng(seed)
+    ibi = 420.0 + rng.normal(0, 3.5, int(minutes * 60_000 / 420))
+    return start_ms + np.cumsum(ibi).astype(np.int64), ibi
+
+
+def _day(*parts: tuple[np.ndarray, np.ndarray]) -> pd.Series:
+    t, ibi = (np.concatenate(v) for v in zip(*parts, strict=True))
+    (day,) = compute_windows(t, ibi, "1d", RAW).itertuples(index=False)
+    return pd.Series(day._asdict())
+
+
+def test_a_workout_with_a_strap_leaves_the_days_morning_reading_as_its_value():
+    """A 2-minute morning reading (RMSSD about 60 ms) and a 40-minute workout the same day: the day is the
+    morning reading, not the mean of it and the workout's eight 5-minute pieces (RMSSD about 6 ms, which the
+    daily model read as a crash: green 72 -> red 8); its beats still count."""
+    morning = _reading(T0 + 7 * 3_600_000, 1000.0, 30.0, 120, seed=1)
+    workout = _workout(T0 + 10 * 3_600_000, 40, seed=2)
+    day = _day(morning, workout)
+    ln, sd = _by_hand(morning[1])
+    assert day["ln_rmssd"] == pytest.approx(ln) and day["sdnn_ms"] == pytest.approx(sd)
+    assert day["mean_hr_bpm"] == pytest.approx(60_000 / morning[1].mean()) and bool(day["valid"])
+    assert day["n_beats"] == 120 + workout[1].size  # beats, coverage and artifacts count the whole day
+    assert day["coverage"] == pytest.approx((morning[1].sum() + workout[1].sum()) / 86_400_000)
+    evening = _reading(T0 + 21 * 3_600_000, 700.0, 8.0, 150, seed=3)
+    two = _day(morning, workout, evening)  # two spot readings: their mean, the workout still left out
+    assert two["ln_rmssd"] == pytest.approx((ln + _by_hand(evening[1])[0]) / 2)
+
+
+def test_a_morning_reading_too_short_to_trust_makes_an_invalid_day_not_the_workouts_value():
+    short = _reading(T0 + 7 * 3_600_000, 1000.0, 30.0, 40, seed=4)  # 40 beats: under the 60 of a reading
+    day = _day(short, _workout(T0 + 10 * 3_600_000, 40, seed=5))
+    assert not bool(day["valid"]) and day["ln_rmssd"] == pytest.approx(_by_hand(short[1])[0])
+
+
+@pytest.mark.parametrize("dropouts", [False, True])
+def test_a_day_of_strap_data_only_keeps_the_figures_of_its_pieces(dropouts):
+    """Without a spot reading a day is its strap's 5-minute pieces, as before. A strap that drops out for more
+    than 5 s makes short runs between the holes; they belong to the strap's recording (a hole of 10 minutes
+    or less), not readings at rest that would stand for the day (on nsr2db they would have changed 61 of 122
+    days)."""
+    t, ibi = _workout(T0 + 10 * 3_600_000, 40, seed=6)
+    if dropouts:
+        t = t + np.where(np.arange(t.size) >= 2_000, 8_000, 0) + np.where(np.arange(t.size) >= 2_400, 9_000, 0)
+    run = np.r_[0, np.cumsum(np.diff(t) > 5_000)]
+    pieces, spans = [], []
+    for r in np.unique(run):
+        rt, ri = t[run == r], ibi[run == r]
+        spans.append(rt[-1] - rt[0])
+        piece = (rt - rt[0]) // 300_000
+        if piece[-1] > 0 and rt[-1] - rt[0] - piece[-1] * 300_000 < 150_000:
+            piece[piece == piece[-1]] -= 1  # a last piece under 2.5 minutes joins the one before
+        pieces += [ri[piece == k] for k in np.unique(piece)]
+    assert (min(spans) <= 450_000) == dropouts  # 400 beats of 420 ms between the holes: a 2.8-minute run
+    day = _day((t, ibi))
+    assert day["ln_rmssd"] == pytest.approx(np.mean([_by_hand(p)[0] for p in pieces]))
+    assert day["mean_hr_bpm"] == pytest.approx(60_000 / ibi.mean()) and bool(day["valid"])
