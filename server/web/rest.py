@@ -168,12 +168,12 @@ def skill():
     users = services().store.list_users() if population else list(args["user"])
     service = services().forecasts
     sizes = service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
+    tags = service.model_resolutions() if service is not None else None  # each tag matched at its model's
     if population:
-        found = {
-            (POPULATION, n): s for n, s in population_skill(services().store, sizes, first_day, last_day, names).items()
-        }
+        pooled = population_skill(services().store, sizes, first_day, last_day, names, tags)
+        found = {(POPULATION, n): s for n, s in pooled.items()}
     else:
-        found = skill_by_user(services().store, sizes, first_day, last_day, names)
+        found = skill_by_user(services().store, sizes, first_day, last_day, names, tags)
     check_names(names, {name for _, name in found})
     return jsonify(skill_rows(found))
 
