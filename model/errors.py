@@ -83,6 +83,13 @@ class StoreCorrupt(StoreUnavailable):
     code = "store_corrupt"
 
 
+class StoreMissing(StoreUnavailable):
+    """The store's file does not exist (an SQLite path with a typo, a store nothing was ingested into yet): names
+    the path and the fix. Only writes create a store, and the commands that write new data."""
+
+    code = "store_missing"
+
+
 class StoreFull(StoreUnavailable):
     """The disk (or the database's size limit) holding the store is full: names the file; nothing of the
     write that hit it was stored."""

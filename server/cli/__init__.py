@@ -16,6 +16,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import sys
 import tempfile
 import traceback
@@ -39,9 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DASHED_VALUE = re.compile(r"^-\d+(?:\.\d+)?[a-zA-Z]*$")  # "-5h", "-2": a value with a minus, not an option
+
+
+def attach_dashed_values(argv: Sequence[str]) -> list[str]:
+    """``--since -5h`` as ``--since=-5h``: argparse takes ``-5h`` for an option and said only "expected one
+    argument"; attached, the option's own type names what it accepts ("use a positive number ...")."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":  # the rest are positional, as given
+            return out + list(argv[i:])
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _DASHED_VALUE.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dashed_values(sys.argv[1:] if argv is None else argv))
     try:
         settings = Settings.from_env()
         logging.basicConfig(

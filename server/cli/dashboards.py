@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.errors import BadOption
 from server.settings import Settings
 
 DEFAULT_ALERTING = Path("grafana-provisioning") / "alerting" / "hrvcast-alerts.yaml"
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for path in stale:
             print(f"stale: {path} (run `make dashboards` and commit the result)", file=sys.stderr)
         return 1 if stale else 0
+    if args.out.exists() and not args.out.is_dir():  # mkdir said "File exists"
+        raise BadOption(f"--out {args.out} is a file, not a folder: give the folder the dashboards go in")
     for path in write_all(args.out, alerting, sources):
         print(path)
     return 0

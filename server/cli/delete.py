@@ -33,6 +33,7 @@ from server.settings import Settings
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20261127 and week dates (2026-W48-1)
 FIRST_YEAR, LAST_YEAR = 1970, 2099  # what every store keeps
+FAR_MS = 4_102_444_800_000  # 2100-01-01T00:00Z: after any point a store keeps
 
 
 def utc_day_ms(text: str) -> int:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     store = store_from_settings(settings)
     try:
-        if user not in store.list_users():
+        if user not in store.list_users() or (span is None and not _holds_anything(store, user)):
             raise UnknownUser(
                 f"user {user!r} has no data in {store.url}: nothing to delete (GET /api/v1/users lists the ids)"
             )
@@ -129,6 +130,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     return 0
+
+
+def _holds_anything(store, user: str) -> bool:
+    """True when ``user`` has any stored point: influxd 1.x's index keeps a deleted user's id for minutes or
+    longer (``list_users``), so a second delete of a user with nothing left said it "deleted every stored point".
+    One newest-point read per kind; sleep and activity are few rows."""
+    if any(store.last_windows([user], window) for window in ("1h", "1d", "5min")):
+        return True
+    if user in set(store.read_scores([user])["user"]) or user in store.users_with_beats_since(0):
+        return True
+    return any(read([user], 0, FAR_MS).get(user) is not None for read in (store.read_sleep, store.read_activity))
 
 
 def _found(store, user: str, span: tuple[int, int]) -> tuple[str, int, tuple[int, int] | None]:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     validate_user(args.user)
     files = IngestFiles(args.file, sleep=args.sleep, activity=args.activity, actigraph=args.actigraph)
     options = read_options_from(args, settings.zone_of(args.user))
-    store = store_from_settings(settings)
+    store = store_from_settings(settings, create=True)  # a new store is made by its first ingest
     late_note = None
     try:
         newest = newest_start(store, args.user)

@@ -44,10 +44,18 @@ def gunicorn_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from server.stores.sqlite_file import SQLiteFile
+
     check_exposure([args.host], settings)  # fail here with one clear line, before gunicorn starts
     # the same for a store setting that cannot work (influxdb2:// without a token, a malformed URL): in the
-    # workers it was a traceback each and exit 3, which a restart policy loops on. Nothing is connected here.
-    store_from_settings(settings).close()
+    # workers it was a traceback each and exit 3, which a restart policy loops on. Nothing is connected here;
+    # an SQLite file that does not exist (a typo in the path) is refused too: it served an empty store as ready.
+    store = store_from_settings(settings)
+    try:
+        if isinstance(store, SQLiteFile):
+            store.require_file()
+    finally:
+        store.close()
     argv = gunicorn_argv(args, settings)
     os.execv(argv[0], argv)  # gunicorn takes over this process: signals reach its master directly
     return 0  # pragma: no cover

@@ -127,10 +127,10 @@ def score_history_panel() -> timeseries.Panel:
 
 
 def score_now_panel() -> stat.Panel:
-    """Lowest forecast score of the next 24 h and the zone, coloured by zone."""
+    """Lowest forecast score ahead (the next 24 h; 7 days for morning readings), coloured by zone."""
     return (
         score_scale(stat.Panel())
-        .title("Lowest score, next 24 h")
+        .title("Lowest score ahead")  # "next 24 h" was wrong for a daily user: 7 days
         .description(
             "The lowest forecast score ahead: the next 24 hours, or for people taking morning readings the "
             "next 7 days. \"calibrating\": too little history yet; \"stale\": no data for a day or more."

@@ -72,7 +72,7 @@ def bootstrap(
     settings: Settings, config: BootstrapConfig = BootstrapConfig(), *, log: Callable[[str], None] = print
 ) -> BootstrapReport:
     """Steps 1-3 of the module docstring; ``log`` receives one line per thing done (two per demo user)."""
-    store = store_from_settings(settings)
+    store = store_from_settings(settings, create=True)  # a fresh checkout: var/ and the store are made here
     report = BootstrapReport(store=redact(settings.store), model=settings.model)
     try:
         users = store.list_users()

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from model.errors import StoreMissing
 from server.pipeline.resolution import DAILY, HOURLY
 from server.stores.base import HistoryStore
 
@@ -35,8 +36,12 @@ def mark_for_rescoring(store: HistoryStore, user: str, now_ms: int | None = None
 
 
 def newest_start(store: HistoryStore, user: str) -> int | None:
-    """Start of the user's newest window of either size; None without one."""
-    known = [t for w in (HOURLY, DAILY) if (t := store.last_observation([user], w).get(user)) is not None]
+    """Start of the user's newest window of either size; None without one, and in a store not created yet (a
+    push or an ingest asks before writing, and its write creates the store)."""
+    try:
+        known = [t for w in (HOURLY, DAILY) if (t := store.last_observation([user], w).get(user)) is not None]
+    except StoreMissing:
+        return None
     return max(known) if known else None
 
 

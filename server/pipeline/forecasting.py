@@ -119,6 +119,11 @@ class ForecastService:
         """The hourly model (what a user with hourly windows is forecast with)."""
         return self.models[HOURLY]
 
+    def model_resolutions(self) -> dict[str, str]:
+        """``{model version: resolution}`` of the loaded models (``lstm-<hash>`` -> "1h"/"1d"): the resolution of
+        the ``forecast`` points each wrote (:func:`server.pipeline.skill.tag_resolution`)."""
+        return {model.version: resolution for resolution, model in self.models.items()}
+
     def model_for(self, forecaster: str, resolution: str) -> ForecastModel:
         """The model that serves ``forecaster`` at ``resolution``: the loaded default, or another installed
         forecaster made from the registry on first use, scored against the default model's normal (so

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.errors import BadRRFile
+from model.errors import BadRRFile, StoreMissing
 from model.hrv.windows import DEFAULT_CONFIG, HrvConfig, empty_windows, window_size_ms
 from model.ids import validate_user
 from model.io import ReadOptions, check_file, covariates, read_rr
@@ -188,8 +188,12 @@ def _kept_against_stored(
     store: HistoryStore, user: str, t: np.ndarray, ibi: np.ndarray, offset: int, source: str
 ) -> np.ndarray:
     """bool masks of the beats of one chunk (``offset``: its first beat's index) to write, and of those not stored
-    before (not an exact repeat of a stored beat); see _against_stored."""
-    stored, stored_ibi = store.read_beats(user, int(t[0] - ibi[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
+    before (not an exact repeat of a stored beat); see _against_stored. A store not created yet (the server's
+    first push into a new SQLite file) holds none: the unit's write creates it."""
+    try:
+        stored, stored_ibi = store.read_beats(user, int(t[0] - ibi[0]) - SAME_BEAT_MS, int(t[-1]) + SAME_BEAT_MS)
+    except StoreMissing:
+        return np.ones(t.size, dtype=bool), np.ones(t.size, dtype=bool)
     if not stored.size:
         return np.ones(t.size, dtype=bool), np.ones(t.size, dtype=bool)
     order = np.argsort(stored, kind="stable")

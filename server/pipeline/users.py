@@ -11,6 +11,12 @@ by default):
 - in Redis when ``HRVCAST_CACHE=redis://`` (key ``hrvcast:users:v1``), so every worker and host shares it too,
   and a refresh is taken by one of them at a time (single flight), the others keeping the previous snapshot.
 
+:meth:`UserIndex.users` (the user listing: ``GET /api/v1/users``, Grafana's user variable, options and tag
+values, and ``"*"``) names only users with a window of either size. ``list_users`` alone is not a listing: on
+InfluxDB 1.x it answers from influxd's index, which keeps a deleted user's tag value for minutes or longer
+(influxdata/influxdb #14904, #10285), and a user with beats but no window yet has nothing to show. The windows
+are read from the data, so a deleted user leaves the listing at the next refresh on every store.
+
 A snapshot is at most ``ttl_s`` old, and a new user or a finished scoring round is seen at once everywhere: a
 push for an id the snapshot does not know (:meth:`UserIndex.note`) and the end of a round
 (:meth:`UserIndex.stale`) bump a generation counter in Redis (``hrvcast:users:gen``) that every worker compares
@@ -44,7 +50,7 @@ GENERATION_KEY = "hrvcast:users:gen"  # incremented when a new user appears: eve
 @dataclass(frozen=True)
 class UserSnapshot:
     taken_s: float  # wall clock (epoch seconds) when it was read from the store
-    users: tuple[str, ...]  # every user with any stored point, sorted
+    users: tuple[str, ...]  # every user with any stored point (list_users; on InfluxDB 1.x a deleted one too), sorted
     hourly: Mapping[str, int] = field(default_factory=dict)  # start of the newest hourly window; absent: none yet
     daily: Mapping[str, int] = field(default_factory=dict)  # start of the newest daily window; absent: none yet
     generation: int = 0  # GENERATION_KEY when it was read
@@ -63,6 +69,11 @@ class UserSnapshot:
     def observed(self, user: str) -> bool:
         """True when the user has a window of either size (something to forecast from)."""
         return user in self.hourly or user in self.daily
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        """The users to list: those with a window of either size, sorted (see the module docstring)."""
+        return tuple(u for u in self.users if self.observed(u))
 
 
 class UserIndex:
@@ -107,7 +118,8 @@ class UserIndex:
             return fresh
 
     def users(self) -> list[str]:
-        return list(self.snapshot().users)
+        """The user listing (:attr:`UserSnapshot.listed`): every user with a window, sorted."""
+        return list(self.snapshot().listed)
 
     def note(self, user: str) -> None:
         """Data for ``user`` arrived through this process: when the id is new, every copy is stale now."""

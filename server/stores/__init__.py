@@ -58,14 +58,21 @@ def _host_port(url: str, parts) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def store_from_settings(settings: Settings) -> HistoryStore:
+def store_from_settings(settings: Settings, *, create: bool = False) -> HistoryStore:
     """The store the settings name (``HRVCAST_STORE``, its timeout and token): what every command and the app
-    open."""
-    return open_store(settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token)
+    open. ``create``: only the commands that write new data first (``hrvcast ingest``, ``hrvcast bootstrap``)
+    create a missing SQLite file by reading it; for the others a read of a missing file is an error naming it
+    (a write, such as the server's push, still creates it)."""
+    return open_store(
+        settings.store, timeout_s=settings.store_timeout_s, influx_token=settings.influx_token, create=create
+    )
 
 
-def open_store(url: str, *, timeout_s: float = 5.0, influx_token: str | None = None) -> HistoryStore:
-    """The adapter for ``url``; raises :class:`SettingsError` naming what is wrong with the URL."""
+def open_store(
+    url: str, *, timeout_s: float = 5.0, influx_token: str | None = None, create: bool = True
+) -> HistoryStore:
+    """The adapter for ``url``; raises :class:`SettingsError` naming what is wrong with the URL. ``create=False``:
+    a read of an SQLite file that does not exist raises StoreMissing naming it (see ``store_from_settings``)."""
     parts = urlsplit(url)
     query = parse_qs(parts.query, keep_blank_values=True)
     if parts.scheme == "sqlite":
@@ -78,7 +85,7 @@ def open_store(url: str, *, timeout_s: float = 5.0, influx_token: str | None = N
             )
         from server.stores.sqlite import SQLiteStore
 
-        return SQLiteStore(path, timeout_s=timeout_s, url=url)
+        return SQLiteStore(path, timeout_s=timeout_s, url=url, create=create)
     if parts.scheme == "influxdb":
         host, port = _host_port(url, parts)
         database = unquote(parts.path.strip("/")) or DEFAULT_DATABASE

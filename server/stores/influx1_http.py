@@ -117,12 +117,26 @@ class Influx1Connection:
         return results
 
     def ping(self) -> None:
+        """Return if influxd answers and holds the database; a database that does not exist is StoreUnavailable
+        naming the ones there (reads of it answer empty, so a typo in HRVCAST_STORE said ready with no users;
+        a write still creates it)."""
         try:
             resp = self._session().get(self.base_url + "/ping", timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise StoreUnavailable(f"InfluxDB at {self.url} is unreachable: {type(exc).__name__}") from exc
         if resp.status_code != 204:
             raise StoreUnavailable(f"InfluxDB at {self.url} answered /ping with HTTP {resp.status_code}")
+        try:
+            results = self.query("SHOW DATABASES")
+        except RuntimeError:  # a server that cannot list them (an API without SHOW DATABASES): reads tell
+            return
+        names = [row[0] for r in results for series in r.get("series", []) for row in series.get("values") or []]
+        if self.database not in names:
+            there = ", ".join(n for n in names if n != "_internal") or "none but _internal"
+            raise StoreUnavailable(
+                f"database {self.database!r} does not exist on InfluxDB at {self.base_url} (databases there: "
+                f"{there}): check the database in HRVCAST_STORE (the first write creates it)"
+            )
 
     def close(self) -> None:
         session = getattr(self._local, "session", None)

@@ -9,6 +9,11 @@ processes wait for it and read what it wrote.
 Failures are named (:meth:`SQLiteFile._failure`): a damaged file is :class:`StoreCorrupt`, a full disk
 :class:`StoreFull`, a lock held too long :class:`StoreWriteFailed` or :class:`StoreUnavailable`, each with the
 file and what to do. What is stored and read lives in :mod:`server.stores.sqlite`.
+
+A file that does not exist is created (with its folder) by the first write; a read creates it only when the
+store was opened with ``create=True`` (the default here; ``hrvcast ingest`` and ``hrvcast bootstrap``), else it
+raises :class:`StoreMissing` naming the path: a typo in ``HRVCAST_STORE`` made an empty store (and its
+folders) that said ready, and a scorer that scored 0 of 0 users with exit status 0.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from model.errors import StoreCorrupt, StoreFull, StoreUnavailable, StoreWriteFailed
+from model.errors import StoreCorrupt, StoreFull, StoreMissing, StoreUnavailable, StoreWriteFailed
 from model.ids import validate_user
 from server.stores.base import PendingUnit
 from server.stores.sqlite_schema import ADDED_COLUMNS, PROBES, SCHEMA
@@ -59,18 +64,23 @@ class SQLiteFile:
 
     atomic = True  # a unit of writes is one transaction: all of it is stored, or nothing
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 5.0, url: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, timeout_s: float = 5.0, url: str | None = None, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.create = create  # False: a read of a missing file is an error naming it; a write still creates it
         self.url = url or f"sqlite:///{self.path}"
         self._local = threading.local()
         self._damage: tuple[tuple[int, int], str] | None = None  # (file identity, message) of a damaged file
 
     # -- connections and failures -----------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, *, writing: bool = False) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
+        if not (writing or self.create):
+            self.require_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
@@ -92,6 +102,14 @@ class SQLiteFile:
             raise self._failure(exc, "cannot open") from exc
         self._local.conn, self._local.pid, self._local.depth = conn, os.getpid(), 0
         return conn
+
+    def require_file(self) -> None:
+        """Raise StoreMissing naming the path when the file does not exist (a typo in ``HRVCAST_STORE``)."""
+        if not self.path.exists():
+            raise StoreMissing(
+                f"no SQLite store at {self.path.absolute()}: check HRVCAST_STORE, or ingest data first with "
+                "hrvcast ingest"
+            )
 
     def _identity(self) -> tuple[int, int] | None:
         try:
@@ -152,7 +170,7 @@ class SQLiteFile:
         if it raises or the process dies. Taken with BEGIN IMMEDIATE: other writers of the file wait (up to the
         busy timeout) until it commits, so windows computed inside see every beat committed before."""
         validate_user(user)
-        conn = self._connection()
+        conn = self._connection(writing=True)
         if self._local.depth:  # already inside a unit of this thread: one transaction
             self._local.depth += 1
             try:
@@ -192,7 +210,7 @@ class SQLiteFile:
         """Write ``n`` rows given in batches: in the caller's unit when one is open, else as one transaction."""
         if n == 0:
             return 0
-        conn = self._connection()
+        conn = self._connection(writing=True)
         if self._local.depth:
             try:
                 for batch in batches:

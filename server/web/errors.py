@@ -43,6 +43,7 @@ STATUS_OF: tuple[tuple[type[errors.HrvcastError], int], ...] = (
     (Unauthorized, 401),
     (errors.StoreFull, 507),
     (errors.StoreCorrupt, 503),
+    (errors.StoreMissing, 503),
     (errors.StoreWriteFailed, 503),
     (errors.StoreTimeout, 503),  # the store is there but slow: a retry may succeed, as for an outage
     (errors.StoreUnavailable, 503),

@@ -252,11 +252,13 @@ def _skill(t: TargetQuery, users: list[str], req: QueryRequest, now: int) -> lis
         return []
     store, last_day = services().store, min(req.end_ms, now)
     names = t.forecasters or None
+    service = services().forecasts
+    tags = service.model_resolutions() if service is not None else None  # each tag matched at its model's
     if t.every_user and not req.explicit(t):
-        pooled = population_skill(store, _window_sizes(users), req.start_ms, last_day, names)
+        pooled = population_skill(store, _window_sizes(users), req.start_ms, last_day, names, tags)
         found = {(POPULATION, name): skill for name, skill in pooled.items()}
     else:
-        found = skill_by_user(store, _window_sizes(users), req.start_ms, last_day, names)
+        found = skill_by_user(store, _window_sizes(users), req.start_ms, last_day, names, tags)
     check_names(names, {name for _, name in found})
     return skill_frames(t, found)
 

@@ -84,7 +84,8 @@ def users():
         problem = f"unknown parameter {given[0][:40]!r}: GET /api/v1/users takes none (it lists every user)"
         raise bad_request_from(ValidationError({"query": [problem]}), "query string")
     snapshot = services().users.snapshot()  # at most a few seconds old: no store query per request
-    return jsonify([{"user": u, "last_observed_ms": snapshot.hourly.get(u)} for u in snapshot.users])
+    # users with a window only: InfluxDB 1.x lists a deleted user's id for minutes (server/pipeline/users.py)
+    return jsonify([{"user": u, "last_observed_ms": snapshot.hourly.get(u)} for u in snapshot.listed])
 
 
 @bp.get("/forecast")
@@ -168,12 +169,12 @@ def skill():
     users = services().store.list_users() if population else list(args["user"])
     service = services().forecasts
     sizes = service.resolutions(users) if service is not None else dict.fromkeys(users, "1h")
+    tags = service.model_resolutions() if service is not None else None  # each tag matched at its model's
     if population:
-        found = {
-            (POPULATION, n): s for n, s in population_skill(services().store, sizes, first_day, last_day, names).items()
-        }
+        pooled = population_skill(services().store, sizes, first_day, last_day, names, tags)
+        found = {(POPULATION, n): s for n, s in pooled.items()}
     else:
-        found = skill_by_user(services().store, sizes, first_day, last_day, names)
+        found = skill_by_user(services().store, sizes, first_day, last_day, names, tags)
     check_names(names, {name for _, name in found})
     return jsonify(skill_rows(found))
 

@@ -152,7 +152,7 @@ for (const version of VERSIONS) {
         assert.deepEqual(row['Lowest hour, next 24 h'], { text: look.cell ? 'no score' : look.lowest, color: cell });
         assert.equal(row['Model (1h hourly, 1d morning readings: 7 days ahead)'].text, '1h'); // named, not "resolution"
       }
-      const lowest = panel(USER, 'Lowest score, next 24 h');
+      const lowest = panel(USER, 'Lowest score ahead');
       const zone = panel(USER, 'Zone');
       for (const [i, [state, look]] of Object.entries(LOOKS).entries()) {
         const one = [frames(grafana, 'fatigue_score')[i]];

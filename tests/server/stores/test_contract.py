@@ -32,9 +32,9 @@ def expected_windows(frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(dict.fromkeys(floats, "float64"))
 
 
-def test_every_adapter_implements_the_protocol(store):
-    assert isinstance(store, HistoryStore)
-    store.ping()
+def test_every_adapter_implements_the_protocol(loaded):
+    assert isinstance(loaded, HistoryStore)
+    loaded.ping()  # on influxd, of a database that exists (tests/server/web/test_readiness_store.py: one that does not)
 
 
 def test_windows_of_many_users_come_back_in_one_call(loaded):

@@ -193,7 +193,7 @@ def test_a_full_disk_is_named_as_such(tmp_path, forecaster):
             assert r.status_code == 507 and r.get_json()["error"] == "store_full", message
             assert "full" in message and str(disk) in message
             assert "lock" not in message and "rollback" not in message  # the causes it claimed before
-            assert len(client.get("/api/v1/users", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()) == 4
+            assert len(client.get("/api/v1/users", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()) == 3
         finally:
             store.close()
 

@@ -1,0 +1,52 @@
+"""``/readyz`` and Grafana's "Save & test" (``GET /grafana``) on a store that is not there: an SQLite file that
+does not exist, an InfluxDB 1.x database that does not exist. Both said ready and "working" on an empty store
+(a typo in ``HRVCAST_STORE``), so no panel and no alert could say why nothing showed."""
+
+from __future__ import annotations
+
+import time
+
+from server.settings import Settings
+from server.stores import open_store
+from server.web.app import create_app
+from tests.support.served import TOKEN
+from tests.support.servers import unique_db
+
+
+def _client(settings: Settings, forecaster):
+    client = create_app(settings, forecaster=forecaster).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
+
+def test_an_sqlite_store_that_does_not_exist_is_not_ready_until_a_push_creates_it(tmp_path, forecaster):
+    path = tmp_path / "typo" / "hrvcast.sqllite"
+    client = _client(Settings(store=f"sqlite:///{path}", api_token=TOKEN), forecaster)
+    for url in ("/readyz", "/grafana"):
+        r = client.get(url)
+        assert r.status_code == 503, r.get_json()
+        assert f"no SQLite store at {path}: check HRVCAST_STORE" in r.get_json()["message"]
+    assert not path.parent.exists()  # the probe created nothing
+    now = int(time.time() * 1000) - 3_600_000
+    beats = [[now + 800 * k, 800.0] for k in range(10)]
+    r = client.post("/api/v1/rr", json={"user": "alice", "beats": beats})
+    assert r.status_code == 200, r.get_json()  # the push writes new data: it creates the store
+    assert path.is_file() and client.get("/readyz").status_code == 200
+
+
+def test_an_influxdb_database_that_does_not_exist_is_named_with_the_ones_there(influxd_server, forecaster):
+    there = unique_db()
+    store = open_store(influxd_server.store_url(there))
+    try:
+        store.write_beats("alice", [1_767_312_000_000], [800.0])  # the first write creates a database
+    finally:
+        store.close()
+    typo = unique_db()
+    client = _client(Settings(store=influxd_server.store_url(typo), api_token=TOKEN), forecaster)
+    for url in ("/readyz", "/grafana"):
+        r = client.get(url)
+        message = r.get_json()["message"]
+        assert r.status_code == 503 and f"database {typo!r} does not exist" in message, message
+        assert there in message and "HRVCAST_STORE" in message
+    right = _client(Settings(store=influxd_server.store_url(there), api_token=TOKEN), forecaster)
+    assert right.get("/readyz").status_code == 200
