@@ -194,14 +194,14 @@ def export(
             f"--format {options.format}: use e.g. {str(default_out(options.format))!r}"
         )
     started = time.perf_counter()
-    mlmodel = convert(checkpoint, options)
-    converted = time.perf_counter()
-    try:
+    try:  # before the conversion (tens of seconds): an --out that cannot be written is refused at once
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     except OSError as err:
         raise ExportError(f"cannot write beside {str(out)!r} ({err}): choose another --out") from None
     try:
+        mlmodel = convert(checkpoint, options)
+        converted = time.perf_counter()
         built = staging / out.name
         try:
             mlmodel.save(str(built))

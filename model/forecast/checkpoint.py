@@ -124,6 +124,11 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint; :class:`CheckpointError` says what is wrong with a missing, corrupt or
     incompatible file and what to do."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"model checkpoint {str(path)!r} is a folder, not a checkpoint file: give the path of the .pt file "
+            "(`make train` writes model/checkpoints/burnout-default.pt)"
+        )
     if not path.is_file():
         raise CheckpointError(
             f"model checkpoint {str(path)!r} does not exist: run `make train` or set HRVCAST_MODEL "

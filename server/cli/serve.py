@@ -49,11 +49,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     check_exposure([args.host], settings)  # fail here with one clear line, before gunicorn starts
     # the same for a store setting that cannot work (influxdb2:// without a token, a malformed URL): in the
     # workers it was a traceback each and exit 3, which a restart policy loops on. Nothing is connected here;
-    # an SQLite file that does not exist (a typo in the path) is refused too: it served an empty store as ready.
+    # an SQLite store whose folder does not exist (a typo in the path) is refused too. A missing file in a folder
+    # that is there is not: a server that takes pushes starts on a new store (the first push makes the file),
+    # and /readyz and Save & test say that it holds nothing yet.
     store = store_from_settings(settings)
     try:
         if isinstance(store, SQLiteFile):
-            store.require_file()
+            store.require_folder()
     finally:
         store.close()
     argv = gunicorn_argv(args, settings)

@@ -16,7 +16,7 @@ import threading
 import requests
 import urllib3
 
-from model.errors import StoreUnavailable
+from model.errors import StoreMissing, StoreUnavailable
 from server.stores import influx_errors
 from server.stores.retry import RetryPolicy
 
@@ -117,7 +117,7 @@ class Influx1Connection:
         return results
 
     def ping(self) -> None:
-        """Return if influxd answers and holds the database; a database that does not exist is StoreUnavailable
+        """Return if influxd answers and holds the database; a database that does not exist is StoreMissing
         naming the ones there (reads of it answer empty, so a typo in HRVCAST_STORE said ready with no users;
         a write still creates it)."""
         try:
@@ -133,7 +133,7 @@ class Influx1Connection:
         names = [row[0] for r in results for series in r.get("series", []) for row in series.get("values") or []]
         if self.database not in names:
             there = ", ".join(n for n in names if n != "_internal") or "none but _internal"
-            raise StoreUnavailable(
+            raise StoreMissing(
                 f"database {self.database!r} does not exist on InfluxDB at {self.base_url} (databases there: "
                 f"{there}): check the database in HRVCAST_STORE (the first write creates it)"
             )

@@ -103,6 +103,15 @@ class SQLiteFile:
         self._local.conn, self._local.pid, self._local.depth = conn, os.getpid(), 0
         return conn
 
+    def require_folder(self) -> None:
+        """Raise StoreMissing naming the folder when the file's folder does not exist: a typo in ``HRVCAST_STORE``
+        (the server creates the file on its first push, never a folder that is not there)."""
+        if not self.path.absolute().parent.is_dir():
+            raise StoreMissing(
+                f"the folder of the SQLite store {self.path.absolute()} does not exist: check HRVCAST_STORE, or "
+                "create the folder (the server makes the file on the first push)"
+            )
+
     def require_file(self) -> None:
         """Raise StoreMissing naming the path when the file does not exist (a typo in ``HRVCAST_STORE``)."""
         if not self.path.exists():

@@ -29,7 +29,7 @@ from server.stores.base import HistoryStore
 from server.web import auth
 from server.web import errors as http_errors
 from server.web.nesting import too_deep
-from server.web.readiness import cache_state, readiness_problems
+from server.web.readiness import cache_state, readiness
 
 log = logging.getLogger("hrvcast.server")
 MAX_BODY_BYTES = 16 * 1024 * 1024  # 200,000 beats as JSON fit comfortably
@@ -163,10 +163,11 @@ def _operations(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         s: Services = app.extensions["hrvcast"]
-        problems = readiness_problems(s, "/readyz")
+        problems, notes = readiness(s, "/readyz")
         if problems:
             return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
-        return jsonify({"status": "ready", "store": s.store.url, "model": s.model.version, "cache": cache_state(s)})
+        ready = {"status": "ready", "store": s.store.url, "model": s.model.version, "cache": cache_state(s)}
+        return jsonify(ready | ({"notes": notes} if notes else {}))
 
     @app.get("/metrics")
     def metrics_endpoint():

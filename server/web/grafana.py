@@ -24,7 +24,7 @@ from server.web.clock import now_ms
 from server.web.errors import bad_request_from
 from server.web.grafana_request import DEFAULT_RANGE_MS, QueryRequest, TargetQuery, check_range, parse_query
 from server.web.grafana_skill import skill_frames, with_forecaster
-from server.web.readiness import readiness_problems
+from server.web.readiness import readiness
 from server.web.schema_fields import EVERY_USER, Users, instance
 from server.web.schemas import AnnotationsSchema, MetricsSchema, PayloadOptionsSchema, TagValuesSchema, VariableSchema
 from server.web.targets import DEFAULT_FORECASTER, HISTORY_TARGET, SKILL_TARGET, TARGET_NAMES
@@ -65,7 +65,8 @@ def test_connection():
     """Grafana's "Save & test": reachable, authenticated, and ready (the store reads, the model is loaded). A 503
     shows as a red banner in Grafana ("got response code 503": the simPod plugin drops the body, which names the
     reason and its fix, as /readyz does); "working" while every panel fails sent the operator looking elsewhere."""
-    problems = readiness_problems(services(), "/grafana")
+    problems, notes = readiness(services(), "/grafana")
+    problems += notes  # a store that does not exist: most likely a typo in HRVCAST_STORE, so fail the test here
     if problems:
         return jsonify({"message": "hrvcast is not ready: " + "; ".join(problems), "error": "not_ready"}), 503
     return jsonify({"status": "ok", "message": "hrvcast data source is working"})

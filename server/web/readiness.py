@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import logging
 
-from model.errors import HrvcastError
+from model.errors import HrvcastError, StoreMissing
 
 log = logging.getLogger(__name__)
 
 
-def _store_problem(s, endpoint: str) -> str | None:
-    """Why the store cannot serve, from a real read (the user list every panel starts with), or None.
+def _store_check(s, endpoint: str) -> tuple[str | None, str | None]:
+    """(why the store cannot serve, why it holds nothing yet), each None when not so, from one real read (the
+    user list every panel starts with).
 
     A ping alone said ready while a damaged SQLite file failed every read. Any failure here means not ready:
     an error the store did not name is logged with its traceback and reported with its type (a readiness
-    probe must never answer 500 or say ready because a read failed in an unexpected way)."""
+    probe must never answer 500 or say ready because a read failed in an unexpected way). A store that does not
+    exist yet (an SQLite file, an InfluxDB 1.x database) is no failure: the first push creates it."""
     try:
         s.store.ping()
         s.store.list_users()
+    except StoreMissing as exc:
+        return None, exc.message
     except HrvcastError as exc:
         s.metrics.store_errors.labels(endpoint, exc.code).inc()
-        return exc.message
+        return exc.message, None
     except Exception as exc:  # not a blanket 200: reported as not ready, traceback in the log
         log.exception("readiness read failed with an error the store did not name")
         s.metrics.store_errors.labels(endpoint, "unnamed").inc()
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        return f"{type(exc).__name__}: {exc}", None
+    return None, None
 
 
 def cache_state(s) -> str:
@@ -44,12 +48,15 @@ def cache_state(s) -> str:
     return "redis"
 
 
-def readiness_problems(s, endpoint: str) -> list[str]:
-    """What keeps the service from answering (the store, the model), each with its fix; [] when ready. Used by
-    ``/readyz`` and by Grafana's "Save & test", so neither says "working" while every panel would fail."""
-    problems = []
-    if (store_problem := _store_problem(s, endpoint)) is not None:
-        problems.append(f"store {s.store.url}: {store_problem}")
+def readiness(s, endpoint: str) -> tuple[list[str], list[str]]:
+    """(what keeps the service from answering: the store, the model; what an operator should know though it
+    answers: a store that holds nothing yet), each with its fix. ``/readyz`` is not ready on the first only, so
+    a readiness probe never keeps away the push that creates the store; Grafana's "Save & test" fails on both
+    (there a store that does not exist is most likely a typo in HRVCAST_STORE), so neither says "working" while
+    every panel would fail or show nothing."""
+    problem, missing = _store_check(s, endpoint)
+    problems = [f"store {s.store.url}: {problem}"] if problem is not None else []
     if s.model is None:
         problems.append(f"model: {s.model_error}")
-    return problems
+    notes = [f"store {s.store.url}: {missing} (it holds nothing yet)"] if missing is not None else []
+    return problems, notes

@@ -205,6 +205,24 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_given_as_the_checkpoint_says_it_is_a_folder(tmp_path, capsys):
+    # it said "does not exist" (attack review 4, L2)
+    assert cli_main(["export-coreml", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "m.mlpackage")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a checkpoint file" in err and "does not exist" not in err
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_conversion(checkpoint, tmp_path, monkeypatch):
+    # refused only after tens of seconds of conversion before (attack review 4, L2)
+    from model.coreml import export as exporting
+
+    monkeypatch.setattr(exporting, "convert", lambda *a, **k: pytest.fail("converted before checking --out"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="cannot write beside"):
+        export(checkpoint, blocker / "BurnoutPredictor.mlpackage", ExportOptions("mlprogram"))
+
+
 def test_incompatible_checkpoint_is_a_clear_error(tmp_path, checkpoint_path):
     truncated = tmp_path / "truncated.pt"  # an interrupted copy
     truncated.write_bytes(checkpoint_path.read_bytes()[:2000])

@@ -33,10 +33,20 @@ def test_a_read_side_command_refuses_a_store_that_does_not_exist(missing, capsys
     assert not missing.parent.parent.exists()  # no folder, no file, no lock file made
 
 
-def test_serve_refuses_it_before_gunicorn_starts(missing):
-    with pytest.raises(StoreUnavailable, match=f"no SQLite store at {missing}"):
+def test_serve_refuses_a_store_whose_folder_does_not_exist_before_gunicorn_starts(missing):
+    with pytest.raises(StoreUnavailable, match=f"the folder of the SQLite store {missing} does not exist"):
         serve.run(argparse.Namespace(host="127.0.0.1", port=8000, workers=None), Settings.from_env())
     assert not missing.parent.parent.exists()
+
+
+def test_serve_starts_on_a_new_store_in_a_folder_that_is_there(tmp_path, monkeypatch):
+    # a fresh container (the Dockerfile's /app/var/hrvcast.sqlite) that takes pushes: the first push makes the file
+    path = tmp_path / "hrvcast.sqlite"
+    monkeypatch.setenv("HRVCAST_STORE", f"sqlite:///{path}")
+    started = []
+    monkeypatch.setattr(serve.os, "execv", lambda *argv: started.append(argv))
+    assert serve.run(argparse.Namespace(host="127.0.0.1", port=8000, workers=None), Settings.from_env()) == 0
+    assert started and not path.exists()
 
 
 def test_ingest_creates_a_new_store_and_its_folder_which_the_others_then_read(missing, tmp_path, capsys):

@@ -10,6 +10,7 @@ from model.forecast.checkpoint import load
 from model.forecast.forecaster import Forecaster
 from server.cli import main
 from server.stores import open_store
+from server.stores.sqlite import SQLiteStore
 from tests.support.histories import population
 
 
@@ -63,6 +64,11 @@ def test_same_seed_same_weights(store_url, tmp_path):
 def test_empty_store_and_missing_data_dir_say_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HRVCAST_STORE", f"sqlite:///{tmp_path}/empty.sqlite")
     monkeypatch.chdir(tmp_path)
+    assert main(["train", "--from-store", "--quiet", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "no SQLite store at" in capsys.readouterr().err  # a store that does not exist (a typo?) is not made
+    empty = SQLiteStore(tmp_path / "empty.sqlite")  # one that exists and holds nobody (a read creates it)
+    assert empty.list_users() == []
+    empty.close()
     assert main(["train", "--from-store", "--quiet", "--out", str(tmp_path / "m.pt")]) == 2
     assert "has no users" in capsys.readouterr().err
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--quiet"]) == 2

@@ -1,6 +1,8 @@
 """``/readyz`` and Grafana's "Save & test" (``GET /grafana``) on a store that is not there: an SQLite file that
 does not exist, an InfluxDB 1.x database that does not exist. Both said ready and "working" on an empty store
-(a typo in ``HRVCAST_STORE``), so no panel and no alert could say why nothing showed."""
+(a typo in ``HRVCAST_STORE``), so no panel and no alert could say why nothing showed. Now Save & test fails
+naming it, and /readyz stays ready with a note: a readiness probe that failed would keep away the first push,
+which is what creates the store."""
 
 from __future__ import annotations
 
@@ -19,19 +21,25 @@ def _client(settings: Settings, forecaster):
     return client
 
 
-def test_an_sqlite_store_that_does_not_exist_is_not_ready_until_a_push_creates_it(tmp_path, forecaster):
-    path = tmp_path / "typo" / "hrvcast.sqllite"
+def _says_it(client, message: str) -> None:
+    test = client.get("/grafana")
+    assert test.status_code == 503 and message in test.get_json()["message"], test.get_json()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["status"] == "ready", ready.get_json()
+    assert any(message in note for note in ready.get_json()["notes"]), ready.get_json()
+
+
+def test_an_sqlite_store_that_does_not_exist_fails_save_and_test_until_a_push_creates_it(tmp_path, forecaster):
+    path = tmp_path / "hrvcast.sqllite"
     client = _client(Settings(store=f"sqlite:///{path}", api_token=TOKEN), forecaster)
-    for url in ("/readyz", "/grafana"):
-        r = client.get(url)
-        assert r.status_code == 503, r.get_json()
-        assert f"no SQLite store at {path}: check HRVCAST_STORE" in r.get_json()["message"]
-    assert not path.parent.exists()  # the probe created nothing
+    _says_it(client, f"no SQLite store at {path}: check HRVCAST_STORE")
+    assert not path.exists()  # the probes created nothing
     now = int(time.time() * 1000) - 3_600_000
     beats = [[now + 800 * k, 800.0] for k in range(10)]
     r = client.post("/api/v1/rr", json={"user": "alice", "beats": beats})
     assert r.status_code == 200, r.get_json()  # the push writes new data: it creates the store
-    assert path.is_file() and client.get("/readyz").status_code == 200
+    assert path.is_file() and client.get("/grafana").status_code == 200
+    assert "notes" not in client.get("/readyz").get_json()
 
 
 def test_an_influxdb_database_that_does_not_exist_is_named_with_the_ones_there(influxd_server, forecaster):
@@ -43,10 +51,8 @@ def test_an_influxdb_database_that_does_not_exist_is_named_with_the_ones_there(i
         store.close()
     typo = unique_db()
     client = _client(Settings(store=influxd_server.store_url(typo), api_token=TOKEN), forecaster)
-    for url in ("/readyz", "/grafana"):
-        r = client.get(url)
-        message = r.get_json()["message"]
-        assert r.status_code == 503 and f"database {typo!r} does not exist" in message, message
-        assert there in message and "HRVCAST_STORE" in message
+    _says_it(client, f"database {typo!r} does not exist")
+    message = client.get("/grafana").get_json()["message"]
+    assert there in message and "HRVCAST_STORE" in message
     right = _client(Settings(store=influxd_server.store_url(there), api_token=TOKEN), forecaster)
-    assert right.get("/readyz").status_code == 200
+    assert right.get("/grafana").status_code == 200 and "notes" not in right.get("/readyz").get_json()
