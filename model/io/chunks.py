@@ -41,27 +41,24 @@ def looks_utf16(head: bytes) -> bool:
 
 
 def utf8_error(lines: Lines, data: bytes, exc: UnicodeDecodeError, first_line: int):
-    line = first_line + data.count(b"\n", 0, exc.start)
     bad = data[exc.start : exc.start + 1].hex()
-    if first_line == 1 and looks_utf16(data):
-        return lines.error("the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
-    return lines.error(
-        f"the file is not UTF-8 text (byte 0x{bad} at line {line})",
-        line=line,
-        fix="save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), or check that it is the right file",
-    )
+    fix = "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), or check that it is the right file"
+    return _byte_error(lines, data, exc.start, first_line, f"the file is not UTF-8 text (byte 0x{bad}", fix)
 
 
 def nul_error(lines: Lines, data: bytes, at: int, first_line: int):
     """A NUL byte: in no text export (a damaged copy, a binary file); pandas read ``80<NUL>0`` as 80 ms."""
+    fix = "check that it is the right file and not a damaged copy: RR exports hold no NUL bytes"
+    return _byte_error(lines, data, at, first_line, "the file is not text (byte 0x00", fix)
+
+
+def _byte_error(lines: Lines, data: bytes, at: int, first_line: int, problem: str, fix: str):
+    """The error of the byte at ``at`` of ``data`` (whose first line is ``first_line``): ``problem`` + its line, or
+    UTF-16 text when the file starts like it."""
     line = first_line + data.count(b"\n", 0, at)
     if first_line == 1 and looks_utf16(data):
         return lines.error("the file is UTF-16 text, not UTF-8", line=1, fix=UTF16_FIX)
-    return lines.error(
-        f"the file is not text (byte 0x00 at line {line})",
-        line=line,
-        fix="check that it is the right file and not a damaged copy: RR exports hold no NUL bytes",
-    )
+    return lines.error(f"{problem} at line {line})", line=line, fix=fix)
 
 
 def decode(lines: Lines, data: bytes, first_line: int) -> str:
