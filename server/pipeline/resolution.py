@@ -96,12 +96,21 @@ def valid_hours(
                 if frame is None or frame.empty:
                     out[u] = (0, None)
                     continue
+                frame = frame.sort_values("start")
                 starts = frame["start"].to_numpy(dtype=np.int64)
-                inside = (starts > newest_hourly[u] - span_ms) & (starts <= newest_hourly[u])
-                valid = starts[valid_mask(frame) & inside]
-                out[u] = (int(valid.size), int(valid.max()) if valid.size else None)
+                out[u] = valid_in_lookback(starts, valid_mask(frame), newest_hourly[u], lookback_h)
         group = [user] if user is not None else []
     return out
+
+
+def valid_in_lookback(starts: np.ndarray, valid: np.ndarray, newest_ms: int, lookback_h: int) -> tuple[int, int | None]:
+    """Of the hourly windows (sorted ``starts``, ``valid`` mask) in ``(newest_ms - lookback_h h, newest_ms]``, the
+    valid ones' count and the newest one's start (None without any): what the rule reads, live
+    (:func:`valid_hours`) and as of a past time (:func:`chosen_as_of`)."""
+    lo = int(np.searchsorted(starts, newest_ms - lookback_h * HOUR_MS, side="right"))
+    hi = int(np.searchsorted(starts, newest_ms, side="right"))
+    inside = starts[lo:hi][valid[lo:hi]]
+    return int(inside.size), (int(inside[-1]) if inside.size else None)
 
 
 def chosen_as_of(
@@ -123,10 +132,7 @@ def chosen_as_of(
         k = int(np.searchsorted(starts, t_ms - HOUR_MS, side="right"))  # hourly windows ended by t_ms
         if k:
             newest_hourly = int(starts[k - 1])
-            lo = int(np.searchsorted(starts, newest_hourly - lookback_h * HOUR_MS, side="right"))
-            inside = starts[lo:k][valid[lo:k]]
-            count = int(inside.size)
-            newest_valid = int(inside[-1]) if inside.size else None
+            count, newest_valid = valid_in_lookback(starts, valid, newest_hourly, lookback_h)
     newest_daily = None
     if daily is not None and daily.size:
         k = int(np.searchsorted(daily, t_ms - DAY_MS, side="right"))  # daily windows ended by t_ms
