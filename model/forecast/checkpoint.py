@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from model.errors import CheckpointError
+from model.files import umask
 from model.forecast.config import ModelConfig
 from model.forecast.features import FEATURES
 from model.forecast.lstm import BurnoutPredictor
@@ -103,18 +104,12 @@ def save(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: a server running as another user must read it
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600: a server running as another user must read it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 _LFS_POINTER = b"version https://git-lfs"  # what a clone without `git lfs pull` holds in place of a large file

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.errors import BadRRFile
+from model.files import umask
 from model.history import UserHistory
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def load_source(source: Source, *, cache_dir: Path | None = None) -> UserHistory
     try:
         for n in ("windows", "sleep", "activity"):
             getattr(history, n).to_parquet(tmp / f"{n}.parquet", index=False)
-        tmp.chmod(_folder_mode())  # mkdtemp's 0700 would hide the entry from other accounts sharing the cache
+        tmp.chmod(0o777 & ~umask())  # mkdtemp's 0700 would hide the entry from other accounts sharing the cache
         tmp.rename(folder)  # atomic
     except OSError:
         if not folder.is_dir():  # not another run's entry of the same key: a real failure (disk, permissions)
@@ -111,19 +111,6 @@ def load_source(source: Source, *, cache_dir: Path | None = None) -> UserHistory
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; another run's entry was kept
     return history
-
-
-def _folder_mode() -> int:
-    """The mode ``mkdir`` gives a new folder under the process's umask. Linux shows the umask in
-    /proc/self/status; elsewhere it is read by setting it and back (the only portable way, briefly racy for
-    other threads creating files)."""
-    try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-        umask = int(fields["Umask"].strip(), 8)
-    except (OSError, KeyError, ValueError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o777 & ~umask
 
 
 def _cache_key(source: Source) -> str:
