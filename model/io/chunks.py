@@ -74,12 +74,6 @@ def decode(lines: Lines, data: bytes, first_line: int) -> str:
     return text
 
 
-def check_utf8(path: Path, lines: Lines) -> None:
-    """Raise BadRRFile naming the first line that is not UTF-8 or holds a NUL (read in blocks, nothing kept)."""
-    for _ in text_chunks(path, lines):
-        pass
-
-
 def open_binary(path: Path, lines: Lines):
     try:
         return path.open("rb")

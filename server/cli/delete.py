@@ -33,7 +33,7 @@ from server.settings import Settings
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20261127 and week dates (2026-W48-1)
 FIRST_YEAR, LAST_YEAR = 1970, 2099  # what every store keeps
-FAR_MS = 4_102_444_800_000  # 2100-01-01T00:00Z: after any point a store keeps
+FAR_MS = int(datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)  # after any point a store keeps
 
 
 def utc_day_ms(text: str) -> int:
