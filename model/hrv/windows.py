@@ -55,7 +55,12 @@ class DailyReading:
     its spot readings only, and a strap's pieces make the figures of days without one. A morning reader who also
     wore a strap for a 40-minute workout (about 143 bpm, RMSSD about 5 ms) had the morning averaged with the
     workout's eight pieces: the day read 6 ms instead of 50, and the daily model read a crash (green 72 -> red 8,
-    attack review 4). A short run joined to a strap's long run by holes of at most ``recording_break_ms`` (the
+    attack review 4). On a day without a spot reading, only the strap's pieces at rest (a mean heart rate of at
+    most ``max_resting_hr_bpm``) make the figures: a morning reader who skipped the morning and recorded only a
+    workout had a day of the workout's RMSSD, read as a crash; now that day is invalid. A spot reading counts at
+    any heart rate: it is taken at rest by its protocol, and a high heart rate there (81 of the 2,724 Welltory
+    readings are above 100 bpm) is what the person's body did. A short run joined to a strap's long run by
+    holes of at most ``recording_break_ms`` (the
     same day) lies between the strap's dropouts, and is not a spot reading: taken as one, 61 of the 88 nsr2db
     days (Holter tapes, no spot reading) would have had the figures of those fragments alone (heart rate up to
     50 bpm higher, 8 days invalid); with the rule, every nsr2db and MMASH day is as before. No Welltory run lasts
@@ -69,6 +74,9 @@ class DailyReading:
     # 10 minutes without a beat ends a recording (the artifact detector's segment break, CleaningConfig): short
     # runs joined to a strap's long run by shorter holes, the same day, lie between its dropouts (see _spot_readings)
     recording_break_ms: int = 10 * 60_000
+    # A strap's piece at a higher mean heart rate is not at rest (100 bpm: the upper end of the normal resting
+    # heart rate, AHA) and makes no day's figures; spot readings count whatever their heart rate (see _daily)
+    max_resting_hr_bpm: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -257,8 +265,9 @@ def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.Dat
     ln RMSSD is the mean of the readings' ln RMSSD (RMSSD their geometric mean) and SDNN the mean of their SDNN
     (the SDNN index of a long recording); mean RR, heart rate and pNN50 pool the valid readings' beats and
     differences; beats, coverage and artifacts count the whole day. A day that holds a spot reading takes these
-    from its spot readings only (:func:`_spot_readings`). A day with no valid reading (among those) is invalid and
-    its figures come from every reading (among those) the same way."""
+    from its spot readings only (:func:`_spot_readings`), a day without one from the strap's pieces at rest
+    (``max_resting_hr_bpm``). A day with no valid reading (among those) is invalid and its figures come from every
+    reading (among those; all of the day's where none is at rest) the same way."""
     day_ms = window_size_ms("1d")
     reading = reading_ids(epoch_ms, config.daily)
     starts = np.flatnonzero(np.r_[True, reading[1:] != reading[:-1]])
@@ -274,9 +283,14 @@ def _daily(epoch_ms: np.ndarray, clean: CleanBeats, config: HrvConfig) -> pd.Dat
     n_d = days.size
     spot = _spot_readings(epoch_ms, starts, day_of, config.daily)
     day_has_spot = np.bincount(day_of, weights=spot, minlength=n_d) > 0
-    resting = spot | ~day_has_spot[day_of]  # [R] a day with a spot reading: its spot readings only
+    with np.errstate(invalid="ignore"):
+        calm = fig["mean_hr_bpm"] <= config.daily.max_resting_hr_bpm  # [R] (a reading without beats: not calm)
+    # [R] a day with a spot reading: its spot readings only; else the strap's pieces at a resting heart rate
+    resting = spot | (~day_has_spot[day_of] & calm)
     day_valid = np.bincount(day_of, weights=fig["valid"] & resting, minlength=n_d) > 0
-    use = resting & (fig["valid"] | ~day_valid[day_of])  # [R] the readings a day's figures come from
+    # a day with no reading at rest (a workout only) is invalid, and its figures are those of all its readings
+    counted = resting | ~(np.bincount(day_of, weights=resting, minlength=n_d) > 0)[day_of]
+    use = counted & (fig["valid"] | ~day_valid[day_of])  # [R] the readings a day's figures come from
     finite = use & np.isfinite(fig["ln_rmssd"])
     finite_sd = use & np.isfinite(fig["sdnn_ms"])
 

@@ -213,10 +213,11 @@ def test_a_spot_reading_of_six_minutes_stays_one_reading_and_exactly_five_minute
 # -- a day with a spot reading: its spot readings only (attack review 4, H1) -----------------------------------
 
 
-def _workout(start_ms: int, minutes: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A strap worn for a workout: about 143 bpm (420 ms) with an RMSSD of about 5 ms, one run of beats."""
+def _workout(start_ms: int, minutes: float, seed: int, rr_ms: float = 420.0) -> tuple[np.ndarray, np.ndarray]:
+    """A strap worn for a workout: about 143 bpm (420 ms) with an RMSSD of about 5 ms, one run of beats
+    (``rr_ms=800``: the same strap worn sitting, 75 bpm)."""
     rng = np.random.default_rng(seed)
-    ibi = 420.0 + rng.normal(0, 3.5, int(minutes * 60_000 / 420))
+    ibi = rr_ms + rng.normal(0, 3.5, int(minutes * 60_000 / rr_ms))
     return start_ms + np.cumsum(ibi).astype(np.int64), ibi
 
 
@@ -255,9 +256,9 @@ def test_a_day_of_strap_data_only_keeps_the_figures_of_its_pieces(dropouts):
     than 5 s makes short runs between the holes; they belong to the strap's recording (a hole of 10 minutes
     or less), not readings at rest that would stand for the day (on nsr2db they would have changed 61 of 122
     days)."""
-    t, ibi = _workout(T0 + 10 * 3_600_000, 40, seed=6)
+    t, ibi = _workout(T0 + 10 * 3_600_000, 70, seed=6, rr_ms=800.0)  # sitting: every piece at rest
     if dropouts:
-        t = t + np.where(np.arange(t.size) >= 2_000, 8_000, 0) + np.where(np.arange(t.size) >= 2_400, 9_000, 0)
+        t = t + np.where(np.arange(t.size) >= 2_000, 8_000, 0) + np.where(np.arange(t.size) >= 2_200, 9_000, 0)
     run = np.r_[0, np.cumsum(np.diff(t) > 5_000)]
     pieces, spans = [], []
     for r in np.unique(run):
@@ -267,7 +268,33 @@ def test_a_day_of_strap_data_only_keeps_the_figures_of_its_pieces(dropouts):
         if piece[-1] > 0 and rt[-1] - rt[0] - piece[-1] * 300_000 < 150_000:
             piece[piece == piece[-1]] -= 1  # a last piece under 2.5 minutes joins the one before
         pieces += [ri[piece == k] for k in np.unique(piece)]
-    assert (min(spans) <= 450_000) == dropouts  # 400 beats of 420 ms between the holes: a 2.8-minute run
+    assert (min(spans) <= 450_000) == dropouts  # 200 beats of 800 ms between the holes: a 2.7-minute run
     day = _day((t, ibi))
     assert day["ln_rmssd"] == pytest.approx(np.mean([_by_hand(p)[0] for p in pieces]))
     assert day["mean_hr_bpm"] == pytest.approx(60_000 / ibi.mean()) and bool(day["valid"])
+
+
+def test_a_day_of_a_workout_only_is_invalid_and_a_straps_day_is_its_pieces_at_rest():
+    """A morning reader who skipped the morning and recorded a 40-minute workout (143 bpm, RMSSD about 5 ms):
+    that day had the workout's RMSSD as its daily value, which the daily model reads as a crash. A daily value
+    is a resting value, so the day is invalid (its figures, still the workout's, are not read). A strap worn
+    sitting for an hour and then for the workout: the day is the sitting pieces."""
+    workout = _workout(T0 + 18 * 3_600_000, 40, seed=7)
+    alone = _day(workout)
+    assert not bool(alone["valid"]) and alone["mean_hr_bpm"] == pytest.approx(60_000 / workout[1].mean())
+    sitting = _workout(T0 + 9 * 3_600_000, 60, seed=8, rr_ms=800.0)
+    day = _day(sitting, workout)
+    piece = (sitting[0] - sitting[0][0]) // 300_000  # 5-minute pieces from the first beat, at 75 bpm
+    pieces = [sitting[1][piece == k] for k in np.unique(piece) if (piece == k).sum() * 800 >= 150_000]
+    assert len(pieces) == 12
+    assert bool(day["valid"]) and day["mean_hr_bpm"] == pytest.approx(60_000 / sitting[1].mean())
+    assert day["ln_rmssd"] == pytest.approx(np.mean([_by_hand(p)[0] for p in pieces]))
+    assert day["n_beats"] == sitting[1].size + workout[1].size  # every beat still counts in the day's totals
+
+
+def test_a_spot_reading_counts_at_any_heart_rate():
+    """A morning reading at 110 bpm is taken at rest by its protocol: what it says (stress, illness) is the day's
+    value, not an exercise piece to leave out (81 of the 2,724 Welltory readings are above 100 bpm)."""
+    fast = _reading(T0 + 7 * 3_600_000, 545.0, 12.0, 200, seed=9)
+    day = _day(fast)
+    assert bool(day["valid"]) and day["ln_rmssd"] == pytest.approx(_by_hand(fast[1])[0])
