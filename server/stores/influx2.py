@@ -11,6 +11,7 @@ raises :class:`model.errors.StoreUnavailable` at once.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -54,6 +55,14 @@ from server.stores.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _message(exc: ApiException) -> str:
+    """The ``message`` of an InfluxDB 2 error answer (``{"code": ..., "message": ...}``), else its body's start."""
+    try:
+        return str(json.loads(exc.body)["message"])[:200]
+    except (TypeError, ValueError, KeyError):
+        return str(exc.body)[:200]
 
 
 def _to_ms(times: pd.Series) -> pd.Series:
@@ -131,12 +140,32 @@ class Influx2Store(JournaledUnits, LineProtocolWrites):
         return frame.assign(_time=_to_ms(frame["_time"]))
 
     def ping(self) -> None:
+        """Return if InfluxDB answers and the bucket exists in the organization. A bucket or organization that
+        does not exist is StoreUnavailable naming it: every Flux read of it answers 404, which reads as "nothing
+        stored yet", so a typo in HRVCAST_STORE said ready with no users; and unlike an InfluxDB 1.x database,
+        InfluxDB 2 never creates a bucket on the first write, so no push could fix it."""
         try:
             ok = self._client().ping()
+            if ok:
+                found = self._client().buckets_api().find_buckets(org=self.org, name=self.bucket).buckets
+        except ApiException as exc:
+            if exc.status == 404:  # GET /api/v2/buckets?org=: the organization does not exist
+                raise StoreUnavailable(
+                    f"organization {self.org!r} does not exist on InfluxDB at {self.base_url} "
+                    f"({_message(exc)}): check org= in HRVCAST_STORE"
+                ) from exc
+            raise self._unavailable(exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unavailable(exc) from exc
         if not ok:
             raise StoreUnavailable(f"InfluxDB at {self.url} did not answer /ping")
+        if not found:
+            raise StoreUnavailable(
+                f"bucket {self.bucket!r} does not exist in organization {self.org!r} on InfluxDB at "
+                f"{self.base_url} (or the token cannot read it): create it (influx bucket create --name "
+                f"{self.bucket} --org {self.org}) or check bucket= in HRVCAST_STORE; InfluxDB 2 does not create "
+                "a bucket on the first write"
+            )
 
     def close(self) -> None:
         client = getattr(self._local, "client", None)

@@ -12,6 +12,10 @@
   documented form, the only one hrvcast sends) between start and stop.
 - ``POST /write`` and ``/query`` (the v1 API) are passed to ``forward_to`` as they are: with ``fail_next`` it
   is a flaky proxy in front of a real influxd.
+- ``GET /api/v2/buckets?org=ORG&name=NAME`` answers from ``buckets`` (organization -> bucket names; the
+  default holds ``hrvcast``'s ``biometrics``) in InfluxDB 2's documented shape: ``{"links": ..., "buckets":
+  [...]}``, an empty list for a bucket the organization lacks, and 404 ``organization name "ORG" not found``
+  for an organization that does not exist.
 - ``GET /ping`` answers 204. ``fail_next`` makes the next N requests answer 503; ``delay_s`` makes every
   request that long; a wrong ``Authorization: Token`` header gets 401.
 """
@@ -54,6 +58,7 @@ class ReplayServer:
         self.queries: list[str] = []
         self.fail_next = 0
         self.delay_s = 0.0
+        self.buckets: dict[str, set[str]] = {"hrvcast": {"biometrics"}}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -107,8 +112,30 @@ class ReplayServer:
                 if self.path.startswith("/ping"):
                     time.sleep(server.delay_s)
                     self._reply(204)
+                elif urllib.parse.urlsplit(self.path).path == "/api/v2/buckets":
+                    if self._gate():
+                        self._buckets()
                 else:
                     self._error(404, "not found", "path not found")
+
+            def _buckets(self) -> None:
+                """InfluxDB 2's ``GET /api/v2/buckets`` answer (synthesized from the API reference's schema)."""
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                org, name = query.get("org", [""])[0], query.get("name", [None])[0]
+                if org not in server.buckets:
+                    self._error(404, "not found", f'organization name "{org}" not found')
+                    return
+                names = sorted(n for n in server.buckets[org] if name is None or n == name)
+                bucket = {
+                    "orgID": "0123456789abcdef",
+                    "type": "user",
+                    "retentionRules": [{"type": "expire", "everySeconds": 0, "shardGroupDurationSeconds": 604800}],
+                    "createdAt": "2026-01-01T00:00:00Z",
+                    "updatedAt": "2026-01-01T00:00:00Z",
+                    "labels": [],
+                }
+                listed = [{**bucket, "id": f"{k:016x}", "name": n, "links": {}} for k, n in enumerate(names, 1)]
+                self._reply(200, json.dumps({"links": {"self": self.path}, "buckets": listed}).encode())
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))

@@ -11,6 +11,8 @@ import time
 from server.settings import Settings
 from server.stores import open_store
 from server.web.app import create_app
+from tests.support.flux_replay import TOKEN as REPLAY_TOKEN
+from tests.support.flux_replay import ReplayServer, load_cases
 from tests.support.served import TOKEN
 from tests.support.servers import unique_db
 
@@ -56,3 +58,24 @@ def test_an_influxdb_database_that_does_not_exist_is_named_with_the_ones_there(i
     assert there in message and "HRVCAST_STORE" in message
     right = _client(Settings(store=influxd_server.store_url(there), api_token=TOKEN), forecaster)
     assert right.get("/grafana").status_code == 200 and "notes" not in right.get("/readyz").get_json()
+
+
+def test_an_influxdb_2_bucket_or_organization_that_does_not_exist_is_not_ready(forecaster):
+    """InfluxDB 2 never creates a bucket on a write, so a bucket that is not there is a problem, not a note: both
+    /readyz and Save & test fail naming it and the command that makes it. (The InfluxDB 2 answers are
+    synthesized in the API's documented shape, ``tests/support/flux_replay.py``.)"""
+    with ReplayServer(load_cases()) as replay:
+
+        def check(url: str) -> dict:
+            client = _client(Settings(store=url, api_token=TOKEN, influx_token=REPLAY_TOKEN), forecaster)
+            test, ready = client.get("/grafana"), client.get("/readyz")
+            assert test.status_code == 503 and ready.status_code == 503, (test.get_json(), ready.get_json())
+            return test.get_json()
+
+        message = check(replay.store_url("biometrcs"))["message"]
+        assert "bucket 'biometrcs' does not exist in organization 'hrvcast'" in message
+        assert "influx bucket create --name biometrcs --org hrvcast" in message
+        other = check(replay.store_url().replace("org=hrvcast", "org=hrvcats"))["message"]
+        assert "organization 'hrvcats' does not exist" in other and "org= in HRVCAST_STORE" in other
+        right = _client(Settings(store=replay.store_url(), api_token=TOKEN, influx_token=REPLAY_TOKEN), forecaster)
+        assert right.get("/grafana").status_code == 200 and right.get("/readyz").status_code == 200
