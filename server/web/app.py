@@ -163,7 +163,8 @@ def _operations(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         s: Services = app.extensions["hrvcast"]
-        problems, notes = readiness(s, "/readyz")
+        problems, absent, notes = readiness(s, "/readyz")
+        notes = absent + notes
         if problems:
             return jsonify({"message": "not ready: " + "; ".join(problems), "error": "not_ready"}), 503
         ready = {"status": "ready", "store": s.store.url, "model": s.model.version, "cache": cache_state(s)}

@@ -65,8 +65,8 @@ def test_connection():
     """Grafana's "Save & test": reachable, authenticated, and ready (the store reads, the model is loaded). A 503
     shows as a red banner in Grafana ("got response code 503": the simPod plugin drops the body, which names the
     reason and its fix, as /readyz does); "working" while every panel fails sent the operator looking elsewhere."""
-    problems, notes = readiness(services(), "/grafana")
-    problems += notes  # a store that does not exist: most likely a typo in HRVCAST_STORE, so fail the test here
+    problems, absent, _notes = readiness(services(), "/grafana")
+    problems += absent  # a store that does not exist: most likely a typo in HRVCAST_STORE, so fail the test here
     if problems:
         return jsonify({"message": "hrvcast is not ready: " + "; ".join(problems), "error": "not_ready"}), 503
     return jsonify({"status": "ok", "message": "hrvcast data source is working"})

@@ -13,9 +13,9 @@ from model.errors import HrvcastError, StoreMissing
 log = logging.getLogger(__name__)
 
 
-def _store_check(s, endpoint: str) -> tuple[str | None, str | None]:
-    """(why the store cannot serve, why it holds nothing yet), each None when not so, from one real read (the
-    user list every panel starts with).
+def _store_check(s, endpoint: str) -> tuple[str | None, str | None, bool]:
+    """(why the store cannot serve, why it does not exist yet, each None when not so; whether it lists no user),
+    from one real read (the user list every panel starts with).
 
     A ping alone said ready while a damaged SQLite file failed every read. Any failure here means not ready:
     an error the store did not name is logged with its traceback and reported with its type (a readiness
@@ -23,17 +23,17 @@ def _store_check(s, endpoint: str) -> tuple[str | None, str | None]:
     exist yet (an SQLite file, an InfluxDB 1.x database) is no failure: the first push creates it."""
     try:
         s.store.ping()
-        s.store.list_users()
+        users = s.store.list_users()
     except StoreMissing as exc:
-        return None, exc.message
+        return None, exc.message, True
     except HrvcastError as exc:
         s.metrics.store_errors.labels(endpoint, exc.code).inc()
-        return exc.message, None
+        return exc.message, None, False
     except Exception as exc:  # not a blanket 200: reported as not ready, traceback in the log
         log.exception("readiness read failed with an error the store did not name")
         s.metrics.store_errors.labels(endpoint, "unnamed").inc()
-        return f"{type(exc).__name__}: {exc}", None
-    return None, None
+        return f"{type(exc).__name__}: {exc}", None, False
+    return None, None, not users
 
 
 def cache_state(s) -> str:
@@ -48,15 +48,23 @@ def cache_state(s) -> str:
     return "redis"
 
 
-def readiness(s, endpoint: str) -> tuple[list[str], list[str]]:
-    """(what keeps the service from answering: the store, the model; what an operator should know though it
-    answers: a store that holds nothing yet), each with its fix. ``/readyz`` is not ready on the first only, so
-    a readiness probe never keeps away the push that creates the store; Grafana's "Save & test" fails on both
-    (there a store that does not exist is most likely a typo in HRVCAST_STORE), so neither says "working" while
-    every panel would fail or show nothing."""
-    problem, missing = _store_check(s, endpoint)
+def readiness(s, endpoint: str) -> tuple[list[str], list[str], list[str]]:
+    """(what keeps the service from answering: the store, the model; a store that does not exist yet; what an
+    operator should know though it answers: a store that lists no user yet), each with its fix. ``/readyz`` is
+    not ready on the first only, and notes the others, so a readiness probe never keeps away the push that
+    creates the store; Grafana's "Save & test" fails on the first two (there a store that does not exist is
+    most likely a typo in HRVCAST_STORE), so it never says "working" while every panel would fail or show
+    nothing. An existing store with no user yet passes it: it is the store of a new deployment before its
+    first data, and the simPod plugin shows no message of a test that passed, so the note is /readyz's."""
+    problem, missing, empty = _store_check(s, endpoint)
     problems = [f"store {s.store.url}: {problem}"] if problem is not None else []
     if s.model is None:
         problems.append(f"model: {s.model_error}")
-    notes = [f"store {s.store.url}: {missing} (it holds nothing yet)"] if missing is not None else []
-    return problems, notes
+    absent = [f"store {s.store.url}: {missing} (it holds nothing yet)"] if missing is not None else []
+    notes = []
+    if empty and missing is None and problem is None:
+        notes.append(
+            f"store {s.store.url} lists no user yet (a user is listed once one of its windows is stored): "
+            "ingest data with hrvcast ingest or POST /api/v1/rr"
+        )
+    return problems, absent, notes

@@ -79,3 +79,21 @@ def test_an_influxdb_2_bucket_or_organization_that_does_not_exist_is_not_ready(f
         assert "organization 'hrvcats' does not exist" in other and "org= in HRVCAST_STORE" in other
         right = _client(Settings(store=replay.store_url(), api_token=TOKEN, influx_token=REPLAY_TOKEN), forecaster)
         assert right.get("/grafana").status_code == 200 and right.get("/readyz").status_code == 200
+
+
+def test_a_store_that_exists_but_lists_no_user_passes_save_and_test_and_readyz_says_so(tmp_path, forecaster):
+    """A new deployment before its first data: Save & test passes (the store is right), and /readyz notes why
+    every panel is empty and how to fill it, until a user with a window is stored."""
+    url = f"sqlite:///{tmp_path / 'hrvcast.sqlite'}"
+    made = open_store(url)  # as a command that writes (hrvcast ingest) opens it: its first read creates it
+    assert made.list_users() == [] and (tmp_path / "hrvcast.sqlite").is_file()
+    made.close()
+    client = _client(Settings(store=url, api_token=TOKEN), forecaster)
+    assert client.get("/grafana").status_code == 200
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready"
+    assert any("lists no user yet" in n and "hrvcast ingest" in n for n in ready["notes"]), ready
+    now = int(time.time() * 1000) - 3_600_000
+    beats = [[now + 800 * k, 800.0] for k in range(10)]
+    assert client.post("/api/v1/rr", json={"user": "alice", "beats": beats}).status_code == 200
+    assert "notes" not in client.get("/readyz").get_json()
