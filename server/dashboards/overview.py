@@ -1,4 +1,5 @@
-"""The overview dashboard: every user's fatigue score, now and at its lowest over the next 24 h."""
+"""The overview dashboard: every user's fatigue score, now and at its lowest ahead (the next 24 h for hourly data,
+the next 7 days for morning readings: the titles say "ahead", as a panel shows users of both)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ def lowest_panel() -> stat.Panel:
     """One tile per user: the lowest hourly score of the next 24 h, coloured by zone."""
     return (
         score_scale(stat.Panel())
-        .title("Lowest fatigue score in the next 24 h")
+        .title("Lowest fatigue score ahead")
         .description(
-            f"One tile per user, coloured by zone; red (below {RED_BELOW:.0f}) is what alerts page on. "
-            "Calibrating (blue) and stale (grey) users have no score. For people taking morning readings the "
-            "tile is the lowest day of the next 7. Click a tile for that user's dashboard."
+            f"One tile per user: the lowest hourly score of the next 24 h, coloured by zone; red (below "
+            f"{RED_BELOW:.0f}) is what alerts page on. For people taking morning readings the tile is the lowest "
+            "day of the next 7. Calibrating (blue) and stale (grey) users have no score. Click a tile for that "
+            "user's dashboard."
         )
         .with_target(hrvcast_query("A", "fatigue_score", "users", multi=True))
         .reduce_options(cb.ReduceDataOptions().calcs(["min"]).values(False))
@@ -66,8 +68,8 @@ def table_panel() -> table.Panel:
             "renameByName": {
                 "user": "User",
                 "zone": "Zone",
-                "score": "Score, next 24 h",
-                "min_score": "Lowest hour, next 24 h",
+                "score": "Score ahead",
+                "min_score": "Lowest point ahead",
                 "Time": "Forecast from",
                 "resolution": "Model (1h hourly, 1d morning readings: 7 days ahead)",
             },
@@ -83,15 +85,16 @@ def table_panel() -> table.Panel:
         table.Panel()
         .title("Fatigue by user")
         .description(
-            "Per user: the fatigue score of the next 24 h, its lowest hour ahead and the zone; lowest first. "
-            "For people taking morning readings (Model 1d) the score and lowest point cover the next 7 days. "
+            "Per user: the fatigue score ahead, its lowest point and the zone; lowest first. For hourly data "
+            "(Model 1h) they cover the next 24 h, the lowest point being an hour; for people taking morning "
+            "readings (Model 1d) the next 7 days, the lowest point a day. "
             "Users with too little history show as calibrating, users whose data stopped a day ago or more as "
             "stale; neither has a score."
         )
         .with_target(hrvcast_query("A", "fatigue_zone", "users", multi=True))
         .with_transformation(organize)
-        .override_by_name("Score, next 24 h", colored)
-        .override_by_name("Lowest hour, next 24 h", colored)
+        .override_by_name("Score ahead", colored)
+        .override_by_name("Lowest point ahead", colored)
         .override_by_name(
             "Zone",
             [
@@ -113,7 +116,7 @@ def table_panel() -> table.Panel:
                 )
             ],
         )
-        .sort_by([cb.TableSortByFieldState().display_name("Lowest hour, next 24 h").desc(False)])
+        .sort_by([cb.TableSortByFieldState().display_name("Lowest point ahead").desc(False)])
         .span(10)
         .height(12)
     )

@@ -121,21 +121,21 @@ for (const version of VERSIONS) {
     test('calibrating and stale users never look red on the live server', async () => {
       const variables = { users: Object.keys(CASE.withoutScore) };
       const ds = datasource(grafana, variables);
-      const tiles = panel(OVERVIEW, 'Lowest fatigue score in the next 24 h');
+      const tiles = panel(OVERVIEW, 'Lowest fatigue score ahead');
       const shown = statTiles(grafana, tiles, await panelData(grafana, tiles, await run(grafana, ds, tiles.targets), srv), srv);
       assert.deepEqual(shown.map((t) => [t.title, t.text]), Object.entries(CASE.withoutScore));
       for (const tile of shown) assert.notEqual(tile.color, color(grafana, 'red'), tile.title);
       const table = panel(OVERVIEW, 'Fatigue by user');
       for (const row of tableRows(grafana, await panelData(grafana, table, await run(grafana, ds, table.targets), srv))) {
         assert.equal(row.Zone.text, CASE.withoutScore[row.User.text]);
-        for (const cell of [row['Score, next 24 h'], row['Lowest hour, next 24 h']]) {
+        for (const cell of [row['Score ahead'], row['Lowest point ahead']]) {
           assert.deepEqual(cell, { text: 'no score', color: color(grafana, 'text') });
         }
       }
     });
 
     test('every score state: tiles, table cells and the zone, in text and colour', async () => {
-      const tiles = panel(OVERVIEW, 'Lowest fatigue score in the next 24 h');
+      const tiles = panel(OVERVIEW, 'Lowest fatigue score ahead');
       const shown = statTiles(grafana, tiles, await panelData(grafana, tiles, frames(grafana, 'fatigue_score'), srv), srv);
       assert.deepEqual(
         shown.map((t) => [t.title, t.text, t.color]),
@@ -148,8 +148,8 @@ for (const version of VERSIONS) {
         const look = LOOKS[row.User.text];
         assert.deepEqual(row.Zone, { text: look.zone, color: color(grafana, look.color) });
         const cell = color(grafana, look.cell ?? look.color);
-        assert.deepEqual(row['Score, next 24 h'], { text: look.score, color: cell });
-        assert.deepEqual(row['Lowest hour, next 24 h'], { text: look.cell ? 'no score' : look.lowest, color: cell });
+        assert.deepEqual(row['Score ahead'], { text: look.score, color: cell });
+        assert.deepEqual(row['Lowest point ahead'], { text: look.cell ? 'no score' : look.lowest, color: cell });
         assert.equal(row['Model (1h hourly, 1d morning readings: 7 days ahead)'].text, '1h'); // named, not "resolution"
       }
       const lowest = panel(USER, 'Lowest score ahead');
