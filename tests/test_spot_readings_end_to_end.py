@@ -102,9 +102,11 @@ def test_rest_and_the_scorer_agree_with_the_panels(dashboard):
 
 
 def test_a_new_strap_shows_its_hours_and_morning_readings_no_misleading_coverage(dashboard):
-    """A chest strap with 12 valid hours is still forecast by the daily model (too few hours for the hourly
-    one), but its observed panels show its hours, not one daily point; a morning reader's coverage (a few
-    minutes of a day) is left out with a notice, not drawn as 0.3 %."""
+    """A new chest strap with too few valid hours for the hourly model is forecast hourly all the same, and
+    calibrating: the daily model could not score it either (one day), and the person wears a strap (attack
+    review 4, L5; it was put on the daily model for its first day). Its observed panels show its hours, not one
+    daily point; a morning reader's coverage (a few minutes of a day) is left out with a notice, not drawn as
+    0.3 %."""
     from tests.support.beats import synthetic_beats
 
     client, app, _, last_reading_ms, now_s = dashboard
@@ -119,7 +121,8 @@ def test_a_new_strap_shows_its_hours_and_morning_readings_no_misleading_coverage
     zone = client.post(
         "/grafana/query", json={"targets": [{"refId": "Z", "target": "fatigue_zone", "payload": {"user": "fresh"}}]}
     ).get_json()[0]
-    assert {f["name"]: f["values"] for f in zone["fields"]}["resolution"] == ["1d"]
+    fields = {f["name"]: f["values"] for f in zone["fields"]}
+    assert fields["resolution"] == ["1h"] and fields["zone"] == ["calibrating"], fields
     window = {"from": start - 3_600_000, "to": int(now_s * 1000)}
     body = {
         "range": window,

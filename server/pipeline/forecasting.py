@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Protocol
 from model.clock import UTC_ZONE
 from model.errors import BadHorizon, CheckpointError
 from model.forecast.features import no_window_yet, origin_after
+from model.schema import DAY_MS
 from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.computing import forward_passes
 from server.pipeline.flight import SingleFlight
 from server.pipeline.newest import NewestWindows
-from server.pipeline.resolution import DAILY, HOURLY, Newest, ResolutionMemo, chosen_as_of
+from server.pipeline.resolution import DAILY, HOURLY, DailyRule, Newest, ResolutionMemo, chosen_as_of
 from server.pipeline.users import UserIndex
 from server.stores.base import HistoryStore
 
@@ -74,6 +75,14 @@ class Plan:
     newest_beats: int | None = None  # live plans: n_beats of the newest window (it grows; the origin stays)
 
 
+def daily_rule_of(daily: ForecastModel | None) -> DailyRule:
+    """The daily model's calibrating rule, for the resolution rule's new strap users (the shipped values where
+    a model does not say)."""
+    config = getattr(getattr(daily, "model", None), "config", None)
+    days = int(config.baseline_steps * config.step_ms // DAY_MS) if config is not None else DailyRule.baseline_days
+    return DailyRule(int(getattr(daily, "calibrating_below", DailyRule.calibrating_below)), days)
+
+
 class ForecastService:
     """Forecasts for many users: cache first, then batched model passes for the cold ones, each computed once."""
 
@@ -106,8 +115,12 @@ class ForecastService:
         self.chunk_users = max(1, int(chunk_users))  # per-user throughput peaks at batches of 64-256
         self.artifact_dir = Path(artifact_dir)  # where fitted forecasters other than the default live
         hourly = self.models[HOURLY]
+        daily = self.models.get(DAILY)
         self._resolution = ResolutionMemo(
-            getattr(hourly, "calibrating_below", 24), hourly.lookback_h, daily_model=DAILY in self.models
+            getattr(hourly, "calibrating_below", 24),
+            hourly.lookback_h,
+            daily_model=daily is not None,
+            daily_rule=daily_rule_of(daily),
         )
         self._others: dict[tuple[str, str], ForecastModel] = {}  # (forecaster, resolution) -> model, made once
         self._others_guard = threading.Lock()
@@ -193,11 +206,18 @@ class ForecastService:
         """The resolution each user is forecast at (:mod:`server.pipeline.resolution`)."""
         return self._resolution.resolutions(self.store, self.newest_windows(list(dict.fromkeys(users))))
 
-    def resolution_at(self, t_ms: int, hourly: tuple[np.ndarray, np.ndarray] | None, daily: np.ndarray | None) -> str:
+    def resolution_at(
+        self,
+        t_ms: int,
+        hourly: tuple[np.ndarray, np.ndarray] | None,
+        daily: tuple[np.ndarray, np.ndarray] | None,
+    ) -> str:
         """The resolution rule as it stood at a past time ``t_ms`` (:func:`server.pipeline.resolution.chosen_as_of`:
-        ``hourly`` = sorted starts and valid mask of the user's hourly windows, ``daily`` = its daily starts)."""
+        ``hourly`` and ``daily`` = sorted starts and valid mask of the user's windows of each size)."""
         rule = self._resolution
-        return chosen_as_of(t_ms, hourly, daily, rule.min_valid_hours, rule.lookback_h, rule.daily_model)
+        return chosen_as_of(
+            t_ms, hourly, daily, rule.min_valid_hours, rule.lookback_h, rule.daily_model, rule.daily_rule
+        )
 
     def forget(self, user: str) -> None:
         """New data for ``user`` arrived through this process: look its newest windows up again next time."""

@@ -11,7 +11,13 @@ The rule (:func:`choose`), applied to every user in every reply:
    days-old strap hours that no reading could move (attack review 4, H2).
 2. else **daily** when a daily model is loaded and the user has a daily window: spot readings (a morning
    reading with a phone camera or a strap, 1-5 minutes) make valid daily windows but no valid hourly ones,
-   because an hour needs half of it covered by beats.
+   because an hour needs half of it covered by beats. Except a new strap user: one whose newest valid hourly
+   window is less than a day before its newest hourly window, but who has fewer valid hours than the hourly
+   model needs, stays **hourly** while the daily model could not score it either (fewer than its
+   ``calibrating_below``, 3, valid daily windows in its baseline window). Both models say "calibrating" then,
+   but the person wears a strap and sees hourly forecasts and an hourly label from the first hour, not a
+   morning reader's week for a day (attack review 4, L5); a morning reader who starts a strap keeps the daily
+   score until the strap has made enough hours.
 3. else **hourly**: the hourly model answers "calibrating" (or, without any window, no window yet).
 
 So a person who stops wearing the strap and keeps taking morning readings moves to the daily model at their
@@ -62,16 +68,47 @@ HOURLY_GAP_MS = STALE_AFTER_MS[HOURLY]
 
 
 def choose(
-    newest: Newest, valid_hours: int, min_valid_hours: int, daily_model: bool, newest_valid_hourly: int | None = None
+    newest: Newest,
+    valid_hours: int,
+    min_valid_hours: int,
+    daily_model: bool,
+    newest_valid_hourly: int | None = None,
+    daily_scores: bool = True,
 ) -> str:
     """The rule of the module docstring for one user (``newest_valid_hourly``: the start of the newest valid
-    hourly window in the lookback; None: not known, the first condition alone)."""
+    hourly window in the lookback; None: not known, the first condition alone; ``daily_scores``: whether the
+    daily model has enough valid daily windows to score the user, read only for a new strap user)."""
+    strap_now = (
+        newest.hourly is not None
+        and newest_valid_hourly is not None
+        and newest.hourly - newest_valid_hourly < HOURLY_GAP_MS
+    )
     enough = newest.hourly is not None and valid_hours >= min_valid_hours
-    if enough and (newest_valid_hourly is None or newest.hourly - newest_valid_hourly < HOURLY_GAP_MS):
+    if enough and (newest_valid_hourly is None or strap_now):
         return HOURLY
-    if daily_model and newest.daily is not None:
+    if daily_model and newest.daily is not None and (daily_scores or not strap_now):
         return DAILY
     return HOURLY
+
+
+def new_strap_user(newest: Newest, valid_hours: int, min_valid_hours: int, newest_valid_hourly: int | None) -> bool:
+    """Whether :func:`choose` needs to know if the daily model could score the user: a strap user now (a valid
+    hour less than a day before the newest hourly window) with too few valid hours, who has a daily window."""
+    return (
+        newest.hourly is not None
+        and newest.daily is not None
+        and valid_hours < min_valid_hours
+        and newest_valid_hourly is not None
+        and newest.hourly - newest_valid_hourly < HOURLY_GAP_MS
+    )
+
+
+def daily_valid_count(starts: np.ndarray, valid: np.ndarray, newest_ms: int, baseline_days: int) -> int:
+    """Valid daily windows (sorted ``starts``, ``valid`` mask) in the daily model's baseline window ending with
+    the day ``newest_ms``: ``(newest_ms - baseline_days d, newest_ms]``, what its "calibrating" counts."""
+    lo = int(np.searchsorted(starts, newest_ms - baseline_days * DAY_MS, side="right"))
+    hi = int(np.searchsorted(starts, newest_ms, side="right"))
+    return int(valid[lo:hi].sum())
 
 
 def valid_hours(
@@ -113,18 +150,27 @@ def valid_in_lookback(starts: np.ndarray, valid: np.ndarray, newest_ms: int, loo
     return int(inside.size), (int(inside[-1]) if inside.size else None)
 
 
+@dataclass(frozen=True)
+class DailyRule:
+    """What the rule needs of the daily model: the valid daily windows it scores from, in how many days."""
+
+    calibrating_below: int = 3
+    baseline_days: int = 365
+
+
 def chosen_as_of(
     t_ms: int,
     hourly: tuple[np.ndarray, np.ndarray] | None,
-    daily: np.ndarray | None,
+    daily: tuple[np.ndarray, np.ndarray] | None,
     min_valid_hours: int,
     lookback_h: int,
     daily_model: bool,
+    daily_rule: DailyRule = DailyRule(),
 ) -> str:
-    """The rule as it stood at ``t_ms``, from the windows that had ended by then: ``hourly`` is (sorted starts,
-    valid mask) of the user's hourly windows, ``daily`` the sorted starts of its daily ones (None: none read).
-    The score history asks it for every past time, so a switch of resolution does not rewrite what was shown
-    before it (attack review 4, H3)."""
+    """The rule as it stood at ``t_ms``, from the windows that had ended by then: ``hourly`` and ``daily`` are
+    (sorted starts, valid mask) of the user's hourly and daily windows (None: none read). The score history
+    asks it for every past time, so a switch of resolution does not rewrite what was shown before it (attack
+    review 4, H3)."""
     newest_hourly = newest_valid = None
     count = 0
     if hourly is not None and hourly[0].size:
@@ -134,19 +180,26 @@ def chosen_as_of(
             newest_hourly = int(starts[k - 1])
             count, newest_valid = valid_in_lookback(starts, valid, newest_hourly, lookback_h)
     newest_daily = None
-    if daily is not None and daily.size:
-        k = int(np.searchsorted(daily, t_ms - DAY_MS, side="right"))  # daily windows ended by t_ms
-        newest_daily = int(daily[k - 1]) if k else None
-    return choose(Newest(newest_hourly, newest_daily), count, min_valid_hours, daily_model, newest_valid)
+    if daily is not None and daily[0].size:
+        k = int(np.searchsorted(daily[0], t_ms - DAY_MS, side="right"))  # daily windows ended by t_ms
+        newest_daily = int(daily[0][k - 1]) if k else None
+    newest = Newest(newest_hourly, newest_daily)
+    scores = True
+    if daily is not None and new_strap_user(newest, count, min_valid_hours, newest_valid):
+        scores = daily_valid_count(*daily, newest_daily, daily_rule.baseline_days) >= daily_rule.calibrating_below
+    return choose(newest, count, min_valid_hours, daily_model, newest_valid, scores)
 
 
 class ResolutionMemo:
     """The rule's answer per user, kept while the user's newest windows stay the same (in this process)."""
 
-    def __init__(self, min_valid_hours: int, lookback_h: int, daily_model: bool) -> None:
+    def __init__(
+        self, min_valid_hours: int, lookback_h: int, daily_model: bool, daily_rule: DailyRule = DailyRule()
+    ) -> None:
         self.min_valid_hours = int(min_valid_hours)
         self.lookback_h = int(lookback_h)
         self.daily_model = daily_model
+        self.daily_rule = daily_rule
         self._known: dict[str, tuple[Newest, str]] = {}
 
     def resolutions(self, store: HistoryStore, newest: Mapping[str, Newest]) -> dict[str, str]:
@@ -162,12 +215,37 @@ class ResolutionMemo:
                 ask[user] = seen.hourly
         if ask:
             counts = valid_hours(store, ask, self.lookback_h)
+            new_straps = [u for u in ask if new_strap_user(newest[u], counts[u][0], self.min_valid_hours, counts[u][1])]
+            scores = self._daily_scores(store, {u: newest[u].daily for u in new_straps})
             for user in ask:
                 count, newest_valid = counts[user]
-                out[user] = choose(newest[user], count, self.min_valid_hours, self.daily_model, newest_valid)
+                out[user] = choose(
+                    newest[user], count, self.min_valid_hours, self.daily_model, newest_valid, scores.get(user, True)
+                )
         for user in out:
             self._known[user] = (newest[user], out[user])
         return {u: out[u] for u in newest}
+
+    def _daily_scores(self, store: HistoryStore, newest_daily: Mapping[str, int]) -> dict[str, bool]:
+        """For new strap users only (one store read for all of them; none usually): whether the daily model has
+        enough valid daily windows to score each."""
+        if not newest_daily:
+            return {}
+        span_ms = self.daily_rule.baseline_days * DAY_MS
+        lo, hi = min(newest_daily.values()) - span_ms + DAY_MS, max(newest_daily.values()) + DAY_MS
+        frames = store.read_windows(list(newest_daily), lo, hi, DAILY)
+        out = {}
+        for user, newest_ms in newest_daily.items():
+            frame = frames.get(user)
+            if frame is None or frame.empty:
+                out[user] = False
+                continue
+            frame = frame.sort_values("start")
+            count = daily_valid_count(
+                frame["start"].to_numpy(np.int64), valid_mask(frame), newest_ms, self.daily_rule.baseline_days
+            )
+            out[user] = count >= self.daily_rule.calibrating_below
+        return out
 
 
 def split(plans_users: Sequence[str], chosen: Mapping[str, str]) -> dict[str, list[str]]:

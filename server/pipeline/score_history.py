@@ -78,7 +78,7 @@ def past_plans(service: ForecastService, user_times: dict[str, np.ndarray]) -> d
         hourly = windows.get(HOURLY, {}).get(user)
         daily = windows.get(DAILY, {}).get(user)
         for t in user_times[user]:
-            resolution = service.resolution_at(int(t), hourly, None if daily is None else daily[0])
+            resolution = service.resolution_at(int(t), hourly, daily)
             found = windows.get(resolution, {}).get(user)
             if found is None:
                 continue

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from model.forecast.forecaster import Forecaster
 from server.pipeline.ingest import ingest_beats
 from server.pipeline.resolution import Newest, ResolutionMemo, choose
+from server.pipeline.score_history import past_plans
 from server.pipeline.wiring import local_service
 from server.settings import DEFAULT_DAILY_MODEL, DEFAULT_MODEL
 from server.stores.sqlite import SQLiteStore
+from tests.support.beats import synthetic_beats
 from tests.support.served import END_MS, H, hourly_windows
 from tests.support.spot import spot_beats
 
@@ -129,3 +132,38 @@ def test_morning_readings_after_the_strap_stopped_are_what_the_score_reads(tmp_p
         store.close()
     assert [fc.resolution for fc in served.values()] == ["1d", "1d"]
     assert served["dropped"].score < served["steady"].score - 5
+
+
+@pytest.mark.parametrize(
+    ("daily_scores", "expected"),
+    [(False, "1h"), (True, "1d")],  # the daily model could not score either: hourly; a morning reader: daily
+)
+def test_a_strap_user_below_the_hours_needed_is_hourly_while_the_daily_model_cannot_score_either(
+    daily_scores, expected
+):
+    newest = Newest(END_MS, END_MS - 9 * H)
+    assert choose(newest, 10, 24, True, END_MS - H, daily_scores) == expected
+    assert choose(newest, 10, 24, True, END_MS - 30 * H, False) == "1d"  # the strap stopped a day ago: readings
+
+
+def test_a_new_strap_user_is_hourly_calibrating_from_the_first_hours_and_a_morning_reader_keeps_the_daily_score(
+    tmp_path, forecaster, daily
+):
+    """Attack review 4, L5: ten hours of a new strap made a valid daily window and 10 valid hours, so the user
+    was put on the daily model ("calibrating, 1d", a morning reader's week) for the first day. Now the first
+    hours are hourly (calibrating) and the forecast hourly; the same ten strap hours after a month of morning
+    readings keep the daily score, and the score history shows each as it was."""
+    store = SQLiteStore(tmp_path / "new-strap.sqlite")
+    first = END_MS - 10 * H
+    ingest_beats(store, "new", *synthetic_beats(10, seed=8, start_ms=first))
+    ingest_beats(store, "reader", *spot_beats(END_MS - 31 * DAY, 30, seed=9))
+    ingest_beats(store, "reader", *synthetic_beats(10, seed=8, start_ms=first))
+    service = local_service(store, {"1h": forecaster, "1d": daily})
+    assert service.resolutions(["new", "reader"]) == {"new": "1h", "reader": "1d"}
+    fc = service.forecasts(["new", "reader"])
+    assert fc["new"].zone == "calibrating" and len(fc["new"].times_ms) == forecaster.horizon_h
+    assert fc["reader"].score is not None and fc["reader"].resolution == "1d"
+    at = {"new": [END_MS], "reader": [END_MS]}
+    past = past_plans(service, {u: np.array(t, dtype=np.int64) for u, t in at.items()})
+    assert {u: rows[0][1].resolution for u, rows in past.items()} == {"new": "1h", "reader": "1d"}
+    store.close()
