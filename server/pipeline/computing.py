@@ -69,5 +69,11 @@ def forward_passes(
     for i in range(0, len(rest), chunk):
         started = time.perf_counter()
         part = rest[i : i + chunk]
-        histories = [zoned(h) for h in histories_for(store, part, model.lookback_h, model.resolution)]
-        yield part, model.forecast_many(histories, horizon_h), time.perf_counter() - started
+        histories = histories_for(store, part, model.lookback_h, model.resolution)
+        empty = [k for k, h in enumerate(histories) if h.last_observed_ms is None]
+        if empty:  # nothing has ended before the hour in progress (a new or returning strap user): from it, as
+            # before live_origin, rather than no window at all; too little to score either way ("calibrating")
+            later = [replace(part[k], origin_ms=part[k].origin_ms + model.step_ms) for k in empty]
+            for k, h in zip(empty, histories_for(store, later, model.lookback_h, model.resolution), strict=True):
+                histories[k] = h
+        yield part, model.forecast_many([zoned(h) for h in histories], horizon_h), time.perf_counter() - started

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from model.clock import UTC_ZONE
 from model.errors import BadHorizon, CheckpointError
 from model.forecast.features import no_window_yet, origin_after
-from model.schema import DAY_MS
+from model.schema import DAY_MS, HOUR_MS
 from server.metrics import Metrics, batch_label
 from server.pipeline.cache import ForecastCache, cache_key
 from server.pipeline.computing import forward_passes
@@ -75,6 +75,26 @@ class Plan:
     newest_beats: int | None = None  # live plans: n_beats of the newest window (it grows; the origin stays)
 
 
+def live_origin(newest_ms: int, step_ms: int, resolution: str, now_ms: int) -> int:
+    """Where a live forecast starts: the step after the newest window (:func:`origin_after`), except that an
+    hourly window that has not ended at ``now_ms`` (the hour in progress, or beats stamped ahead of the clock)
+    is not an input yet: the forecast then starts at the current hour, from the hours that have ended.
+
+    An hour that has begun to fill is not an hour of HRV: in its first half it is invalid (less than half of it
+    holds beats), and the forecast, starting after it, lost the newest hour that carries it (its first step
+    was an hour further on); in its second half it counted as valid from 30 minutes of beats. So the score and
+    the lowest hour ahead swung twice an hour with nothing changed, by 15-35 points across the alert line, and
+    the write-back scorer, which scores a strap user once an hour, stored the first-half version only (attack
+    review 5, H1). The backtest, training and the score history (:func:`server.pipeline.score_history.past_plans`:
+    windows ended by the time) all read complete hours; now the live forecast does too, and stays the same all
+    hour. A daily window counts as soon as its reading is stored: a morning reading is the day's value once
+    taken (same-day readiness), and the day has no more to come that would make it a different measurement."""
+    origin = origin_after(newest_ms, step_ms)
+    if resolution == HOURLY:
+        origin = min(origin, int(now_ms) - int(now_ms) % HOUR_MS)
+    return origin
+
+
 def daily_rule_of(daily: ForecastModel | None) -> DailyRule:
     """The daily model's calibrating rule, for the resolution rule's new strap users (the shipped values where
     a model does not say)."""
@@ -101,10 +121,12 @@ class ForecastService:
         index: UserIndex | None = None,
         now: Callable[[], float] = time.monotonic,
         zone_of: Callable[[str], str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if HOURLY not in models:
             raise CheckpointError("the forecast service needs an hourly model (HRVCAST_MODEL)")
         self.store = store
+        self.clock = clock  # wall clock, epoch s: which hour is in progress (plan); the web app's is its CLOCK
         self.zone_of = zone_of or (lambda _user: UTC_ZONE)  # each user's clock (Settings.zone_of): local hours
         self.models = dict(models)  # resolution -> model
         self.cache = cache
@@ -224,13 +246,15 @@ class ForecastService:
         self.newest.forget(user)
 
     # -- planning --------------------------------------------------------------------------------------------
-    def plan(self, users: Sequence[str], *, skip_unobserved: bool = False) -> list[Plan]:
+    def plan(self, users: Sequence[str], *, skip_unobserved: bool = False, now_ms: int | None = None) -> list[Plan]:
         """Live plans: each user at the resolution its data supports (:mod:`server.pipeline.resolution`: hourly
         with enough valid hours, else daily with a daily window and model), from the step after its newest
-        window of that resolution, whatever the clock says (a stale user gets a forecast from its last data;
-        ``Forecast.last_observed_ms`` says how old that is). A user with data but no window yet raises
-        ``no_window_yet``, or is left out with ``skip_unobserved``."""
+        window of that resolution (a stale user gets a forecast from its last data; ``Forecast.last_observed_ms``
+        says how old that is), except an hourly window that has not ended at ``now_ms`` (default: the
+        service's clock): see :func:`live_origin`. A user with data but no window yet raises ``no_window_yet``,
+        or is left out with ``skip_unobserved``."""
         users = list(dict.fromkeys(users))
+        now = int(self.clock() * 1000) if now_ms is None else int(now_ms)
         newest = self.newest_windows(users)
         chosen = self._resolution.resolutions(self.store, newest)
         last = {u: newest[u].of(chosen[u]) for u in users}
@@ -241,7 +265,7 @@ class ForecastService:
             Plan(
                 u,
                 chosen[u],
-                origin_after(last[u], self.models[chosen[u]].step_ms),
+                live_origin(last[u], self.models[chosen[u]].step_ms, chosen[u], now),
                 newest_beats=newest[u].beats_of(chosen[u]),
             )
             for u in users
@@ -256,9 +280,11 @@ class ForecastService:
         *,
         skip_unobserved: bool = False,
         forecaster: str = DEFAULT_FORECASTER,
+        now_ms: int | None = None,
     ) -> dict[str, Forecast]:
-        """Live forecasts of ``users`` in the order given (see :meth:`plan`), by ``forecaster``."""
-        plans = self.plan(users, skip_unobserved=skip_unobserved)
+        """Live forecasts of ``users`` in the order given (see :meth:`plan`: ``now_ms`` defaults to the
+        service's clock), by ``forecaster``."""
+        plans = self.plan(users, skip_unobserved=skip_unobserved, now_ms=now_ms)
         if forecaster != DEFAULT_FORECASTER:
             plans = [replace(p, forecaster=forecaster) for p in plans]
         served = self.serve(plans, horizon_h)

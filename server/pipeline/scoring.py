@@ -187,7 +187,9 @@ def score_batch(
     marks = marks_of(previous)
     for user in marks.index:  # data changed under the newest window (delete, late data): nothing cached of it holds
         service.cache.delete_user(user)
-    fcs = list(service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster).values())
+    fcs = list(
+        service.forecasts(users, horizon_h, skip_unobserved=True, forecaster=forecaster, now_ms=scored_ms).values()
+    )
     points = 0
     if write_back and fcs:
         if previous is not None:  # what the red-zone rule reads: no point of a superseded round may stay ahead

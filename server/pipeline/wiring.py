@@ -8,7 +8,8 @@ one cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from model.errors import CheckpointError
@@ -93,9 +94,10 @@ def forecast_service(
     *,
     client=None,
     index: UserIndex | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ForecastService:
     """The service the settings describe; ``client`` is the process's Redis client, shared by cache, lock and
-    user index."""
+    user index; ``clock`` the wall clock that says which hour is in progress."""
     if client is None and settings.cache.startswith("redis://"):
         client = redis_client(settings.cache)
     cache = open_cache(settings, metrics, client)
@@ -104,7 +106,15 @@ def forecast_service(
     if index is None:
         index = user_index(settings, store, metrics, client=client, flight=flight)
     return ForecastService(
-        store, models, cache, flight, metrics, artifact_dir=artifacts, index=index, zone_of=settings.zone_of
+        store,
+        models,
+        cache,
+        flight,
+        metrics,
+        artifact_dir=artifacts,
+        index=index,
+        zone_of=settings.zone_of,
+        clock=clock,
     )
 
 

@@ -28,6 +28,7 @@ from server.settings import Settings
 from server.stores.base import HistoryStore
 from server.web import auth
 from server.web import errors as http_errors
+from server.web.clock import CLOCK
 from server.web.nesting import too_deep
 from server.web.readiness import cache_state, readiness
 
@@ -95,7 +96,13 @@ def create_app(
     client = redis_client(settings.cache) if settings.cache.startswith("redis://") else None
     flight = flight_for(settings, client)
     index = user_index(settings, store, metrics, client=client, flight=flight)
-    service = forecast_service(settings, store, metrics, models, client=client, index=index) if models else None
+
+    def clock() -> float:  # the request clock (server.web.clock), which a test may set after this
+        return app.extensions.get(CLOCK, time.time)()
+
+    service = (
+        forecast_service(settings, store, metrics, models, client=client, index=index, clock=clock) if models else None
+    )
     population = Population(store, service, index, model_error=model_error)
     app.extensions["hrvcast"] = Services(
         settings, store, metrics, flight, service, model_error, index, population, redis=client

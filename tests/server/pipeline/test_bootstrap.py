@@ -165,7 +165,9 @@ def test_the_printed_curl_line_returns_24_future_points_from_a_real_server(boots
         url = line.split(": ", 1)[1].split()[0]
         auth = {"Authorization": f"Bearer {TOKEN}"}
         save_and_test = requests.get(url, headers=auth, allow_redirects=False, timeout=30)
+        asked = [time.time_ns() // 1_000_000]
         done = subprocess.run(["bash", "-c", curl[0]], env=env, capture_output=True, text=True, timeout=120)
+        asked.append(time.time_ns() // 1_000_000)
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)
         unauthorised = subprocess.run(
@@ -186,7 +188,9 @@ def test_the_printed_curl_line_returns_24_future_points_from_a_real_server(boots
     assert times == [times[0] + h * HOUR_MS for h in range(24)]
     with contextlib.closing(sqlite3.connect(b.db)) as conn:
         last_beat_ms = conn.execute("SELECT MAX(epoch_ms) FROM rr WHERE user = 'demo-1'").fetchone()[0]
-    assert times[0] == last_beat_ms // HOUR_MS * HOUR_MS + HOUR_MS  # the hour after the newest data
+    # the hour after the newest data, or the hour in progress when the newest data is in it (attack review 5, H1)
+    first = {min(last_beat_ms // HOUR_MS * HOUR_MS + HOUR_MS, t // HOUR_MS * HOUR_MS) for t in asked}
+    assert times[0] in first
     # The forecast reaches past the time the demo data was made up to. (Its first hour may not: a run started in
     # the first minutes of an hour has its newest beat in the hour before, which was a flaky assertion here.)
     assert times[-1] > b.started_ms

@@ -118,10 +118,21 @@ def test_push_beats_is_idempotent_and_validated(client, store):
     assert row["zone"] == "calibrating" and row["score"] is None and row["time_ms"] == END_MS + H
 
 
-def test_a_push_makes_the_next_forecast_fresh(client):
-    assert client.get("/api/v1/forecast?user=u1&horizon=1").get_json()[0]["time_ms"] == END_MS
+def test_a_pushed_hour_is_an_input_once_it_has_ended_and_the_forecast_holds_still_while_it_fills(app, client):
+    """The app's clock is 20 minutes into the hour after u1's newest window. Beats pushed into that hour do not
+    move the forecast while the hour fills (an hour of 8 minutes of beats is no hour of HRV: attack review 5,
+    H1, where the score swung by 15-35 points twice an hour); once the hour has ended, the next forecast starts
+    after it, from it (the push, not a cache, is what it reads)."""
+    from server.web.clock import CLOCK
+
+    before = client.get("/api/v1/forecast?user=u1").get_json()
+    assert before[0]["time_ms"] == END_MS
     assert client.post("/api/v1/rr", json={"user": "u1", "beats": beats(END_MS, 600)}).status_code == 200
-    assert client.get("/api/v1/forecast?user=u1&horizon=1").get_json()[0]["time_ms"] == END_MS + H
+    during = client.get("/api/v1/forecast?user=u1").get_json()
+    assert [r["rmssd_p50"] for r in during] == [r["rmssd_p50"] for r in before]
+    app.extensions[CLOCK] = lambda: (END_MS + H + 5 * 60_000) / 1000
+    after = client.get("/api/v1/forecast?user=u1&horizon=1").get_json()
+    assert after[0]["time_ms"] == END_MS + H
 
 
 @pytest.mark.parametrize(
