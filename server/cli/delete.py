@@ -28,7 +28,7 @@ import numpy as np
 from model.errors import BadOption, BadRange, UnknownUser
 from model.ids import validate_user
 from model.schema import DAY_MS
-from server.cli._changed import after_changed_data
+from server.cli._changed import after_changed_data, after_deleted_user
 from server.settings import Settings
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20261127 and week dates (2026-W48-1)
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         counts[window] = counts.get(window, 0) + n
         if span is None:
             print(f"deleted {what} from {store.url}")
+            print(after_deleted_user(settings, user))
         else:
             note = after_changed_data(settings, store, user)
             again = ", ".join(f"{n} {w}" for w, n in counts.items())

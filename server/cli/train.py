@@ -31,7 +31,11 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_arguments(p, synthetic_help="add N synthetic multi-day users (1h)")
-    p.add_argument("--out", type=Path, help="checkpoint path (default HRVCAST_MODEL)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="checkpoint path (default HRVCAST_MODEL; with --window 1d, HRVCAST_DAILY_MODEL)",
+    )
     p.add_argument(
         "--forecaster",
         default="lstm",
@@ -51,13 +55,13 @@ def run(args, settings) -> int:
     from model.training.train import fit_users
     from server.pipeline.training_data import gather
 
+    out = checkpoint_out(args.out, args.window, settings)  # before training: a wrong path fails in a second
     config = train_config(args.window, seed=args.seed, epochs=args.epochs)
     if args.threads:
         config = replace(config, threads=args.threads)
     users = gather(source_of(args), settings, progress(args.quiet, "reading recordings"))
     checkpoint = fit_users(users.real, users.synthetic, config, args.val_fraction, progress=not args.quiet)
     checkpoint.training["sources"] = users.description
-    out = args.out or Path(settings.model)
     save(checkpoint, out)
     val, training = checkpoint.metrics.get("val", {}), checkpoint.training
     print(
@@ -67,6 +71,30 @@ def run(args, settings) -> int:
         f"p10-p90 coverage {val.get('coverage_p10_p90', float('nan')):.2f}"
     )
     return 0
+
+
+def checkpoint_out(out: Path | None, window: str, settings) -> Path:
+    """Where ``hrvcast train`` writes: ``--out``, else the checkpoint the server loads for that window
+    (HRVCAST_MODEL hourly, HRVCAST_DAILY_MODEL daily). A daily model written over HRVCAST_MODEL (the default
+    before: attack review 5, M2), or an hourly one over HRVCAST_DAILY_MODEL, made the next worker start answer
+    503 for every forecast, so either is refused, naming the right path."""
+    from model.errors import BadOption
+
+    hourly, daily = Path(settings.model), settings.daily_model
+    if out is None and window == "1d":
+        if daily.lower() == "none":
+            raise BadOption("HRVCAST_DAILY_MODEL is none (no daily model is served): give --out for the daily model")
+        out = Path(daily)
+    out = out if out is not None else hourly
+    other = hourly if window == "1d" else (Path(daily) if daily.lower() != "none" else None)
+    if other is not None and out.resolve() == other.resolve():
+        name = "HRVCAST_MODEL (the hourly model)" if window == "1d" else "HRVCAST_DAILY_MODEL (the daily model)"
+        right = "HRVCAST_DAILY_MODEL" if window == "1d" else "HRVCAST_MODEL"
+        raise BadOption(
+            f"--out {out} is {name}: a {window} model there would stop the server forecasting; "
+            f"write it to {right} ({daily if window == '1d' else hourly}) or another path"
+        )
+    return out
 
 
 def run_forecaster(args, settings) -> int:

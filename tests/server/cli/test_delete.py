@@ -192,3 +192,37 @@ def test_a_day_of_only_apple_sdnn_samples_is_found_and_deleted(tmp_path, store_u
     assert "3 5-minute SDNN samples" in capsys.readouterr().out
     assert main(["delete", "--user", "apple", "--from", "2026-11-10", "--to", "2026-11-10", "--yes"]) == 0
     assert _windows(store_url, "apple", "5min").empty
+
+
+def test_a_user_deleted_and_ingested_again_is_not_served_the_deleted_datas_forecast_from_redis(
+    tmp_path, store_url, monkeypatch, redis, capsys, forecaster
+):
+    """The documented replace of a whole user: delete it, ingest the corrected file. The corrected file has the
+    same newest window and beat count (what a cached forecast's key holds), so a forecast that the deleted data
+    made stayed in Redis and every worker served it for HRVCAST_CACHE_TTL (attack review 5, H2)."""
+    from server.settings import Settings
+    from server.web.app import create_app
+    from tests.support.served import TOKEN
+
+    monkeypatch.setenv("HRVCAST_CACHE", redis.url(3))
+    t, ibi = synthetic_beats(30, seed=4)
+    wrong = ibi.copy()
+    wrong[: ibi.size // 3] *= 0.8  # a faulty first ten hours
+    for name, values in (("wrong", wrong), ("right", ibi)):
+        write_csv(tmp_path / f"{name}.csv", t, values)
+    settings = Settings(store=store_url, cache=redis.url(3), api_token=TOKEN)
+
+    def forecast() -> list[float]:  # a new worker each time: its own cache empty, Redis shared
+        client = create_app(settings, store=open_store(store_url), forecaster=forecaster).test_client()
+        answer = client.get("/api/v1/forecast?user=alice", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.get_json()
+        return [row["rmssd_p50"] for row in answer.get_json()]
+
+    assert main(["ingest", "--user", "alice", str(tmp_path / "wrong.csv")]) == 0
+    served_wrong = forecast()
+    assert main(["delete", "--user", "alice", "--yes"]) == 0
+    assert "cached forecasts dropped from Redis" in capsys.readouterr().out  # H2: it was not
+    assert main(["ingest", "--user", "alice", str(tmp_path / "right.csv")]) == 0
+    served = forecast()
+    settings = Settings(store=store_url, cache="null://", api_token=TOKEN)  # no cache at all: the store's answer
+    assert forecast() == served != served_wrong

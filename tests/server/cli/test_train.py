@@ -101,3 +101,29 @@ def test_unknown_dataset_is_refused_by_name(capsys):
         main(["train", "--datasets", "mmash,fitbit"])
     assert exit_info.value.code == 2
     assert "'mmash,fitbit'" in capsys.readouterr().err
+
+
+def test_a_daily_model_goes_to_hrvcast_daily_model_and_never_over_the_hourly_one(tmp_path, monkeypatch, capsys):
+    """``hrvcast train --window 1d`` without ``--out`` wrote the daily model over HRVCAST_MODEL, and the next
+    worker start answered 503 for every forecast (attack review 5, M2). Now its default is HRVCAST_DAILY_MODEL,
+    and either model given the other's path is refused before any training, naming the right one."""
+    from server.cli.train import checkpoint_out
+    from server.settings import Settings
+
+    hourly, daily = tmp_path / "hourly.pt", tmp_path / "daily.pt"
+    settings = Settings(model=str(hourly), daily_model=str(daily))
+    assert checkpoint_out(None, "1d", settings) == daily and checkpoint_out(None, "1h", settings) == hourly
+    assert checkpoint_out(tmp_path / "x.pt", "1d", settings) == tmp_path / "x.pt"
+    monkeypatch.setenv("HRVCAST_MODEL", str(hourly))
+    monkeypatch.setenv("HRVCAST_DAILY_MODEL", str(daily))
+    for argv, right in (
+        (["train", "--window", "1d", "--out", str(hourly)], "HRVCAST_DAILY_MODEL"),
+        (["train", "--out", str(daily)], "HRVCAST_MODEL"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"write it to {right}" in err, err
+    assert not hourly.exists() and not daily.exists()
+    monkeypatch.setenv("HRVCAST_DAILY_MODEL", "none")
+    assert main(["train", "--window", "1d"]) == 2
+    assert "give --out for the daily model" in capsys.readouterr().err
