@@ -30,7 +30,7 @@ from server.web import auth
 from server.web import errors as http_errors
 from server.web.clock import CLOCK
 from server.web.nesting import too_deep
-from server.web.readiness import cache_state, readiness
+from server.web.readiness import cache_state, checkpoint_stamps, readiness
 
 log = logging.getLogger("hrvcast.server")
 MAX_BODY_BYTES = 16 * 1024 * 1024  # 200,000 beats as JSON fit comfortably
@@ -50,6 +50,7 @@ class Services:
     users: UserIndex | None = None  # which users have data and since when (no store query per request)
     population: Population | None = None  # many users: what the scorer computed (server/pipeline/population.py)
     redis: object | None = None  # the shared cache's client (HRVCAST_CACHE=redis://...), for /readyz
+    checkpoints: dict | None = None  # the checkpoint files as loaded (readiness.checkpoint_stamps), for /readyz
 
     @property
     def model(self) -> ForecastModel | None:
@@ -83,7 +84,9 @@ def create_app(
         from server.stores import store_from_settings
 
         store = store_from_settings(settings)
+    checkpoints = None
     if forecaster is None:
+        checkpoints = checkpoint_stamps(settings)  # before loading: a file replaced during the load is noted
         models, model_error = _load_models(settings)
     else:
         models = {forecaster.resolution: forecaster} if hasattr(forecaster, "resolution") else dict(forecaster)
@@ -105,7 +108,7 @@ def create_app(
     )
     population = Population(store, service, index, model_error=model_error)
     app.extensions["hrvcast"] = Services(
-        settings, store, metrics, flight, service, model_error, index, population, redis=client
+        settings, store, metrics, flight, service, model_error, index, population, redis=client, checkpoints=checkpoints
     )
 
     from server.web import grafana, openapi, rest

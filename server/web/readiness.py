@@ -7,6 +7,7 @@ other. ``s`` is the app's ``Services`` (``server.web.app``); ``endpoint`` labels
 from __future__ import annotations
 
 import logging
+import os
 
 from model.errors import HrvcastError, StoreMissing
 
@@ -48,6 +49,41 @@ def cache_state(s) -> str:
     return "redis"
 
 
+def checkpoint_stamps(settings) -> dict[str, tuple[str, tuple[int, int] | None]]:
+    """``{setting: (path, (mtime ns, size) or None when missing)}`` of the checkpoints the settings name: what a
+    worker loaded at start, to tell later that the file on disk is another one."""
+    paths = {"HRVCAST_MODEL": settings.model}
+    if str(settings.daily_model).lower() != "none":
+        paths["HRVCAST_DAILY_MODEL"] = settings.daily_model
+    out = {}
+    for name, path in paths.items():
+        try:
+            st = os.stat(path)
+            out[name] = (str(path), (st.st_mtime_ns, st.st_size))
+        except OSError:
+            out[name] = (str(path), None)
+    return out
+
+
+def _checkpoint_notes(s) -> list[str]:
+    """A checkpoint replaced on disk since this worker loaded it (``hrvcast train`` or a deploy under a running
+    server). Every worker keeps the model it loaded, but one that restarts (a crash, a timeout) loads the new file,
+    so two workers served two models: the same user red from one and green from the other (attack review 5,
+    M1). Said here, with the fix, so a probe or an operator sees it; every reply's ``model`` names the model."""
+    loaded = getattr(s, "checkpoints", None)
+    if not loaded:
+        return []
+    now = checkpoint_stamps(s.settings)
+    versions = ", ".join(sorted({m.version for m in s.forecasts.models.values()})) if s.forecasts else "none"
+    return [
+        f"{name} ({path}) changed on disk since this worker loaded it (it serves {versions}): send SIGHUP to the "
+        "gunicorn master (kill -HUP <master pid>) so that every worker loads it; a worker that restarts alone "
+        "would serve the new file while the others serve the old"
+        for name, (path, stamp) in now.items()
+        if name in loaded and loaded[name][1] != stamp
+    ]
+
+
 def readiness(s, endpoint: str) -> tuple[list[str], list[str], list[str]]:
     """(what keeps the service from answering: the store, the model; a store that does not exist yet; what an
     operator should know though it answers: a store that lists no user yet), each with its fix. ``/readyz`` is
@@ -61,7 +97,7 @@ def readiness(s, endpoint: str) -> tuple[list[str], list[str], list[str]]:
     if s.model is None:
         problems.append(f"model: {s.model_error}")
     absent = [f"store {s.store.url}: {missing} (it holds nothing yet)"] if missing is not None else []
-    notes = []
+    notes = _checkpoint_notes(s)
     if empty and missing is None and problem is None:
         notes.append(
             f"store {s.store.url} lists no user yet (a user is listed once one of its windows is stored): "

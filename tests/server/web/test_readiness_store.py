@@ -97,3 +97,25 @@ def test_a_store_that_exists_but_lists_no_user_passes_save_and_test_and_readyz_s
     beats = [[now + 800 * k, 800.0] for k in range(10)]
     assert client.post("/api/v1/rr", json={"user": "alice", "beats": beats}).status_code == 200
     assert "notes" not in client.get("/readyz").get_json()
+
+
+def test_a_checkpoint_replaced_under_a_running_worker_is_noted_with_the_reload(tmp_path, store):
+    """A worker keeps the model it loaded; one that restarts alone loads the file on disk, so after ``hrvcast
+    train`` under a running server two workers served two models (attack review 5, M1). /readyz says so, and how
+    to make every worker load it."""
+    import shutil
+
+    from server.settings import DEFAULT_DAILY_MODEL, DEFAULT_MODEL
+
+    path = tmp_path / "hourly.pt"
+    shutil.copyfile(DEFAULT_MODEL, path)
+    settings = Settings(store=store.url, model=str(path), daily_model="none", api_token=TOKEN)
+    client = create_app(settings, store=store).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    first = client.get("/readyz").get_json()
+    assert first.get("status") == "ready" and "notes" not in first, first
+    shutil.copyfile(DEFAULT_DAILY_MODEL, path)  # another checkpoint written over it
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready", ready
+    (note,) = ready["notes"]
+    assert f"HRVCAST_MODEL ({path}) changed on disk" in note and "kill -HUP" in note and ready["model"] in note
