@@ -78,11 +78,7 @@ def choose(
     """The rule of the module docstring for one user (``newest_valid_hourly``: the start of the newest valid
     hourly window in the lookback; None: not known, the first condition alone; ``daily_scores``: whether the
     daily model has enough valid daily windows to score the user, read only for a new strap user)."""
-    strap_now = (
-        newest.hourly is not None
-        and newest_valid_hourly is not None
-        and newest.hourly - newest_valid_hourly < HOURLY_GAP_MS
-    )
+    strap_now = _strap_now(newest, newest_valid_hourly)
     enough = newest.hourly is not None and valid_hours >= min_valid_hours
     if enough and (newest_valid_hourly is None or strap_now):
         return HOURLY
@@ -91,16 +87,19 @@ def choose(
     return HOURLY
 
 
-def new_strap_user(newest: Newest, valid_hours: int, min_valid_hours: int, newest_valid_hourly: int | None) -> bool:
-    """Whether :func:`choose` needs to know if the daily model could score the user: a strap user now (a valid
-    hour less than a day before the newest hourly window) with too few valid hours, who has a daily window."""
+def _strap_now(newest: Newest, newest_valid_hourly: int | None) -> bool:
+    """A valid hour less than a day before the newest hourly window: the user wears a strap now."""
     return (
         newest.hourly is not None
-        and newest.daily is not None
-        and valid_hours < min_valid_hours
         and newest_valid_hourly is not None
         and newest.hourly - newest_valid_hourly < HOURLY_GAP_MS
     )
+
+
+def new_strap_user(newest: Newest, valid_hours: int, min_valid_hours: int, newest_valid_hourly: int | None) -> bool:
+    """Whether :func:`choose` needs to know if the daily model could score the user: a strap user now with too
+    few valid hours, who has a daily window."""
+    return newest.daily is not None and valid_hours < min_valid_hours and _strap_now(newest, newest_valid_hourly)
 
 
 def daily_valid_count(starts: np.ndarray, valid: np.ndarray, newest_ms: int, baseline_days: int) -> int:
