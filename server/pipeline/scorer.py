@@ -131,12 +131,25 @@ def due_users(
             row is None
             or newest_of(windows) > int(row.newest_window_ms)
             or _grown(windows, row)
+            or _hour_ended_since(windows, row, now_ms)
             or row.model not in models
             or (row.resolution == HOURLY and int(row.horizon_h) < horizon_h)
             or now_ms - int(row.scored_ms) >= rescore_after_ms
         ):
             due.append((user, windows))
     return due, stale, len(active) - len(due)
+
+
+def _hour_ended_since(windows: Newest, row: object, now_ms: int) -> bool:
+    """An hourly summary made while the user's newest hour was in progress (its forecast starts at or before that
+    hour: :func:`server.pipeline.forecasting.live_origin`), and the hour has ended since: it is an input now.
+    Without this, a strap taken off in the middle of an hour left the stored forecast, which the InfluxDB alert
+    rule reads, without that hour for ``rescore_after`` (24 h) while the live answer had it. A summary without
+    ``first_ms`` never makes a user due on its own."""
+    first = getattr(row, "first_ms", math.nan)
+    if row.resolution != HOURLY or windows.hourly is None or first is None or not math.isfinite(float(first)):
+        return False
+    return int(first) <= windows.hourly and windows.hourly + HOUR_MS <= now_ms
 
 
 def _grown(windows: Newest, row: object) -> bool:

@@ -55,3 +55,24 @@ def test_the_score_holds_still_while_the_hour_fills_and_the_scorer_writes_what_i
     app.extensions[CLOCK] = lambda: (END_MS + H + MINUTE) / 1000  # the hour has ended: it is an input now
     after = client.get("/api/v1/forecast?user=u1").get_json()
     assert after[0]["time_ms"] == END_MS + H
+
+
+def test_a_strap_taken_off_in_the_middle_of_an_hour_is_rescored_once_the_hour_has_ended(app, client, store):
+    """The write-back round early in the hour forecast without the hour in progress. The strap came off at :20,
+    so no newer window ever makes the user due; once the hour has ended it is an input, and the next round
+    rescores from it, so the stored forecast (what the InfluxDB alert rule reads) is the live one, not a day
+    later (rescore_after)."""
+    service = app.extensions["hrvcast"].forecast_service()
+    _at(app, client, 21, _beats(END_MS, 20))  # 20 minutes of beats, then nothing
+    Scorer(store, service, write_back=True, clock=lambda: (END_MS + 21 * MINUTE) / 1000).run_round(users=["u1"])
+    assert int(store.read_scores(["u1"]).iloc[0]["first_ms"]) == END_MS
+    later = Scorer(store, service, write_back=True, clock=lambda: (END_MS + H + 10 * MINUTE) / 1000)
+    assert [u for u, _ in later.plan(["u1"]).due] == ["u1"]
+    later.run_round(users=["u1"])
+    stored = store.read_scores(["u1"]).iloc[0]
+    app.extensions[CLOCK] = lambda: (END_MS + H + 10 * MINUTE) / 1000
+    (row,) = client.get("/api/v1/score?user=u1").get_json()
+    assert int(stored["first_ms"]) == row["time_ms"] == END_MS + H
+    assert float(stored["score"]) == pytest.approx(row["score"], abs=1e-3)
+    settled = Scorer(store, service, write_back=True, clock=lambda: (END_MS + H + 25 * MINUTE) / 1000)
+    assert settled.plan(["u1"]).due == ()  # and not again every round
